@@ -1,0 +1,33 @@
+# hallq: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench chaos system-deps clean lint
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# The simulated hall on the embedded broker (Mosquitto when present).
+demo: $(STAMP)
+	$(BIN)/hallq demo $(DEMO_ARGS)
+
+# Mosquitto, espeak-ng and a CJK font when missing and we may install them (root or sudo -n).
+system-deps:
+	@sh .ci/system-deps
+
+test: $(STAMP) system-deps
+	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run_all.py
+
+chaos: $(STAMP) system-deps
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

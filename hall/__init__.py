@@ -1,0 +1,1 @@
+"""hallq: the hall's queue domain, its controller service and the shared contract pieces."""

@@ -1,0 +1,115 @@
+"""The ``hallq`` console script: one sub-command per role (contract.md, "Commands").
+
+Arguments are declared here; each role's module implements ``main(args) -> int`` and is imported
+only when chosen, so a kiosk never loads pygame. A configuration error prints the file, the key
+and what was expected, and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigError
+
+# sub-command -> "module:function"
+COMMANDS = {
+    "controller": "hall.controller:main",
+    "kiosk": "kiosk.app:main",
+    "counter": "counter.app:main",
+    "display": "display.app:main",
+    "ctl": "hall.ctl:main",
+    "broker": "hall.embedded_broker:main",
+    "broker-config": "hall.broker_config:main",
+    "demo": "simulator.demo:main",
+    "sim": "simulator.console:main",
+    "report": "hall.report:main",
+}
+
+
+def _common(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
+    parser.add_argument("--config", required=config_required, help="the hall's TOML file")
+    parser.add_argument("--broker", help="HOST:PORT, overrides [broker] and $HALLQ_BROKER")
+    parser.add_argument("--data", help="folder for durable state")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hallq", description="Queueing and hall display for service halls")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("controller", help="the hall's queue authority")
+    _common(p)
+
+    p = sub.add_parser("kiosk", help="a ticket kiosk")
+    _common(p)
+    p.add_argument("--id", required=True, help="kiosk id from the config, e.g. k1")
+    p.add_argument("--stub", action="store_true", help="mock GPIO and a file printer, driven over R/sim")
+    p.add_argument("--printer-out", help="stub: write each ticket as <number>.bin and <number>.png here")
+
+    p = sub.add_parser("counter", help="a counter terminal")
+    _common(p)
+    p.add_argument("--id", required=True, help="counter id from the config, e.g. c1")
+    p.add_argument("--stub", action="store_true", help="mock GPIO and loop:// sign, driven over R/sim")
+
+    p = sub.add_parser("display", help="the hall screen")
+    _common(p)
+    p.add_argument("--id", required=True, help="display id from the config, e.g. d1")
+    p.add_argument("--headless", action="store_true", help="no window (SDL dummy video driver)")
+    p.add_argument("--snapshot", help="headless: keep writing the current frame to this PNG")
+    p.add_argument("--stub", action="store_true", help="accept R/sim messages (maintainers' rigs)")
+    p.add_argument("--no-sound", action="store_true", help="show calls without chime or voice")
+
+    p = sub.add_parser("ctl", help="operator commands")
+    _common(p)
+    p.add_argument("--as", dest="admin_id", default="ctl", help="admin id to act as (admin.<id>)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the controller")
+    p.add_argument("action", help="status | suspend-service S | resume-service S | outage on MSG | "
+                   "outage off | announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET")
+    p.add_argument("words", nargs="*", help="the action's arguments")
+
+    p = sub.add_parser("broker", help="embedded MQTT broker for trials without Mosquitto")
+    _common(p)
+    p.add_argument("--listen", default=None, help="HOST:PORT to listen on (default: [broker], loopback)")
+
+    p = sub.add_parser("broker-config", help="write mosquitto.conf, acl and password files")
+    _common(p)
+    p.add_argument("--out", required=True, help="folder to write into")
+    p.add_argument("--listen", default="0.0.0.0", help="address Mosquitto listens on")
+    p.add_argument("--persistence-dir", default=None, help="where Mosquitto keeps its database")
+
+    p = sub.add_parser("demo", help="a whole simulated hall in one command")
+    _common(p, config_required=False)
+    p.add_argument("--scenario", help="scenario TOML (default: the shipped hall day)")
+    p.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this many real minutes")
+    p.add_argument("--headless", action="store_true", help="no window: PNG snapshots and a text view")
+    p.add_argument("--out", default=None, help="output folder (snapshots, tickets, report)")
+
+    p = sub.add_parser("sim", help="interactive simulator console for maintainers")
+    _common(p)
+
+    p = sub.add_parser("report", help="the day's report from the controller's records")
+    _common(p)
+    p.add_argument("--date", help="business day YYYY-MM-DD (default: today)")
+    p.add_argument("--csv", help="write the tables as CSV here")
+    p.add_argument("--html", help="write an HTML report with charts here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, _, func_name = COMMANDS[args.command].partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(args) or 0)
+    except ConfigError as err:
+        print(f"hallq {args.command}: configuration error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

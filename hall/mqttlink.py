@@ -1,0 +1,119 @@
+"""The one MQTT client wrapper every hallq process uses (paho-mqtt 2.x, VERSION2 callbacks).
+
+paho runs its network loop in its own thread; its callbacks only put items on the owner's inbox
+(:class:`queue.Queue`). The owner thread applies them. MQTT 3.1.1 with clean sessions: nothing
+is queued for an absent client, so reliability comes from requests retried with the same id and
+answered exactly once in effect by the controller, and from retained state.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .config import Config, device_password
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    retained: bool
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    """The client (re)connected and subscribed; the owner republishes what it owns."""
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    reason: str
+
+
+class MqttLink:
+    def __init__(
+        self,
+        config: Config,
+        client_id: str,
+        inbox: queue.Queue[Any],
+        subscriptions: list[str],
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
+        self.config = config
+        self.client_id = client_id
+        self.inbox = inbox
+        self.subscriptions = subscriptions
+        self.connected = False
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        broker = config.broker
+        client.username_pw_set(broker.username or client_id, device_password(config, client_id))
+        if broker.tls is not None:
+            client.tls_set(
+                ca_certs=broker.tls.ca,
+                certfile=broker.tls.cert,
+                keyfile=broker.tls.key,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            client.tls_insecure_set(broker.tls.insecure)
+        if will is not None:
+            client.will_set(will[0], will[1], qos=1, retain=True)
+        # many requests may be in flight during a burst; paho's default of 20 would stall them
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    # --- paho callbacks: enqueue only -------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.client_id, reason)
+            return
+        if self.subscriptions:
+            client.subscribe([(topic, 1) for topic in self.subscriptions])
+        self.connected = True
+        self.inbox.put(LinkUp())
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        was = self.connected
+        self.connected = False
+        if was:
+            self.inbox.put(LinkDown(str(reason)))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.inbox.put(Inbound(message.topic, message.payload, bool(message.retain)))
+
+    # --- owner side --------------------------------------------------------------------------
+    def start(self) -> None:
+        broker = self.config.broker
+        self.client.connect_async(broker.host, broker.port, keepalive=broker.keepalive)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def stop(self, last_words: tuple[str, bytes] | None = None) -> None:
+        """Publish ``last_words`` (retained) if connected, then disconnect cleanly."""
+        if last_words is not None and self.connected:
+            info = self.client.publish(last_words[0], last_words[1], qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()

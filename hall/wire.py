@@ -1,0 +1,205 @@
+"""Typed payloads of the contract's requests and replies (msgspec).
+
+A request is decoded in two steps: the envelope (``op``, ``request_id``) so that even a bad
+request can be answered on the right id, then the op's own arguments. msgspec's messages name the
+field (``Expected `str`, got `int` - at `$.service```), and those go back as ``bad_request``.
+Unknown fields are ignored, as the contract says.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .errors import RequestError
+
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=500)]
+Rating = Annotated[int, msgspec.Meta(ge=1, le=3)]
+Priority = Literal["normal", "priority"]
+MAX_PAYLOAD = 64 * 1024
+
+
+class Envelope(msgspec.Struct):
+    op: Annotated[str, msgspec.Meta(max_length=64)]
+    request_id: RequestId
+
+
+# --- arguments, one struct per op ---------------------------------------------------------
+class NoArgs(msgspec.Struct):
+    pass
+
+
+class IssueArgs(msgspec.Struct):
+    service: ShortText
+    priority: Priority = "normal"
+
+
+class VoidArgs(msgspec.Struct):
+    ticket_id: ShortText | None = None
+    # extension: void the ticket an earlier `issue` request produced (or cancel it, if the
+    # controller never saw it): a kiosk that gave up waiting uses this so nothing is doubled.
+    issue_request_id: RequestId | None = None
+    reason: ShortText = ""
+
+
+class LeaseArgs(msgspec.Struct):
+    service: ShortText
+    size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+
+
+class OfflineTicket(msgspec.Struct):
+    number: Annotated[str, msgspec.Meta(min_length=2, max_length=8)]
+    service: ShortText
+    issued_at: datetime
+    priority: Priority = "normal"
+
+
+class SyncArgs(msgspec.Struct):
+    tickets: Annotated[list[OfflineTicket], msgspec.Meta(max_length=500)]
+
+
+class FinishArgs(msgspec.Struct):
+    rating: Rating | None = None
+
+
+class RateArgs(msgspec.Struct):
+    rating: Rating
+
+
+class TransferArgs(msgspec.Struct):
+    service: ShortText
+
+
+class SuspendArgs(msgspec.Struct):
+    reason: ShortText = ""
+
+
+class LoginArgs(msgspec.Struct):
+    clerk: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ReinstateArgs(msgspec.Struct):
+    ticket_id: ShortText | None = None
+    number: ShortText | None = None
+
+
+class ServiceArgs(msgspec.Struct):
+    service: ShortText
+
+
+class OutageArgs(msgspec.Struct):
+    active: bool
+    message: LongText | None = None
+
+
+class AnnounceArgs(msgspec.Struct):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class UnannounceArgs(msgspec.Struct):
+    text: LongText | None = None   # none: clear every notice
+
+
+# op -> (device kinds allowed, argument struct)
+OPS: dict[str, tuple[frozenset[str], type[msgspec.Struct]]] = {
+    "issue": (frozenset({"kiosk"}), IssueArgs),
+    "void": (frozenset({"kiosk", "admin"}), VoidArgs),
+    "lease": (frozenset({"kiosk"}), LeaseArgs),
+    "sync": (frozenset({"kiosk"}), SyncArgs),
+    "call_next": (frozenset({"counter"}), NoArgs),
+    "recall": (frozenset({"counter"}), NoArgs),
+    "finish": (frozenset({"counter"}), FinishArgs),
+    "rate": (frozenset({"counter"}), RateArgs),
+    "no_show": (frozenset({"counter"}), NoArgs),
+    "transfer": (frozenset({"counter"}), TransferArgs),
+    "suspend": (frozenset({"counter"}), SuspendArgs),
+    "resume": (frozenset({"counter"}), NoArgs),
+    "login": (frozenset({"counter"}), LoginArgs),
+    "logout": (frozenset({"counter"}), NoArgs),
+    "reinstate": (frozenset({"counter", "admin"}), ReinstateArgs),
+    "suspend_service": (frozenset({"admin"}), ServiceArgs),
+    "resume_service": (frozenset({"admin"}), ServiceArgs),
+    "outage": (frozenset({"admin"}), OutageArgs),
+    "announce": (frozenset({"admin"}), AnnounceArgs),
+    "unannounce": (frozenset({"admin"}), UnannounceArgs),
+    "open": (frozenset({"admin"}), NoArgs),
+    "close": (frozenset({"admin"}), NoArgs),
+}
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_arg_decoders = {op: msgspec.json.Decoder(args) for op, (_, args) in OPS.items()}
+
+
+def _field_message(err: msgspec.DecodeError) -> str:
+    text = str(err)
+    return text.replace("$.", "").replace("`$`", "the payload")
+
+
+def request_id_of(payload: bytes) -> str | None:
+    """Best effort: the request id of a payload that failed validation, to answer on it."""
+    try:
+        value = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if isinstance(value, dict):
+        rid = value.get("request_id")
+        if isinstance(rid, str) and 0 < len(rid) <= 64:
+            return rid
+    return None
+
+
+def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.Struct]:
+    """Decode and check a request; raise RequestError(bad_request|unknown_op|not_allowed)."""
+    if len(payload) > MAX_PAYLOAD:
+        raise RequestError("bad_request", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    try:
+        envelope = _envelope_decoder.decode(payload)
+    except msgspec.DecodeError as err:
+        raise RequestError("bad_request", _field_message(err)) from None
+    spec = OPS.get(envelope.op)
+    if spec is None:
+        raise RequestError("unknown_op", f"unknown op {envelope.op!r}")
+    kinds, _ = spec
+    if device_kind not in kinds:
+        raise RequestError("not_allowed", f"op {envelope.op!r} is not for a {device_kind or 'unknown'} device")
+    try:
+        args = _arg_decoders[envelope.op].decode(payload)
+    except msgspec.DecodeError as err:
+        raise RequestError("bad_request", _field_message(err)) from None
+    return envelope, args
+
+
+def ok_reply(request_id: str | None, **result: Any) -> dict[str, Any]:
+    return {"request_id": request_id, "ok": True, **result}
+
+
+def error_reply(request_id: str | None, code: str, message: str) -> dict[str, Any]:
+    return {"request_id": request_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+# --- messages devices publish -----------------------------------------------------------
+class Presence(msgspec.Struct):
+    online: bool
+    boot: int = 0
+    epoch: int = 0
+
+
+encoder = msgspec.json.Encoder()
+
+
+def dumps(value: Any) -> bytes:
+    return encoder.encode(value)
+
+
+def loads_object(payload: bytes) -> dict[str, Any]:
+    """A JSON object or RequestError(bad_request)."""
+    try:
+        value = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        raise RequestError("bad_request", f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise RequestError("bad_request", "the payload must be a JSON object")
+    return value

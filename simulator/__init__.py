@@ -1,0 +1,1 @@
+"""hallq simulator: the demo hall, scenarios and the maintainers console."""
