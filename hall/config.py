@@ -118,10 +118,14 @@ class PrinterConfig(Strict):
     baud: int = 9600
     host: str | None = None
     tcp_port: int = 9100
-    chinese: Literal["fs_and", "gb18030_only"] = "fs_and"  # printer profile for Chinese text
+    # printer profile for Chinese text; "raster": no Chinese font, the ticket goes out as a picture
+    chinese: Literal["fs_and", "gb18030_only", "raster"] = "fs_and"
     qr_url: str | None = None     # QR code on the ticket (e.g. queue status page), {ticket} filled
     notice: str = "请留意叫号，过号请到服务台 Please listen for your number"
     status_timeout_s: float = 0.5
+    rtscts: bool = False          # serial: hardware flow control (RTS/CTS)
+    cut: bool = True              # the printer has a cutter
+    status_poll_s: float = 5.0    # ask the printer how it is this often while idle
 
 
 class KioskButtons(Strict):
@@ -131,6 +135,8 @@ class KioskButtons(Strict):
     priority_pin: int | None = None
     priority_lamp_pin: int | None = None
     bounce_s: float = 0.3
+    priority_window_s: float = 5.0  # after the priority button, a service button within this issues priority
+    active_high: bool = False     # buttons pull the pin low when pressed (internal pull-up) unless set
 
 
 class KioskConfig(Strict):

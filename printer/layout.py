@@ -1,0 +1,181 @@
+"""The ticket as a layout model: blocks of text, rules, a QR code, feeds and a cut.
+
+Renderers (:mod:`printer.escpos_render` for the printer, :mod:`printer.png_render` for pictures)
+draw the same :class:`Layout`, so a PNG preview shows what the printer prints. Widths are counted
+in printer columns: a half-width character (ASCII) takes one column, a Chinese character two, as
+on every ESC/POS printer in Chinese mode (12x24 and 24x24 dot fonts).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Union
+
+Align = Literal["left", "center", "right"]
+
+# printable dots across and half-width columns at scale 1 (font A, 12 dots wide)
+PAPER = {58: (384, 32), 80: (576, 48)}
+CELL_W, CELL_H = 12, 24          # dots of one half-width character cell at scale 1
+MAX_SCALE = 8                    # GS ! allows 1..8 times width and height
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+    scale: int = 1               # character width and height multiplier, 1..8
+    align: Align = "left"
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    char: str = "-"
+
+
+@dataclass(frozen=True)
+class Qr:
+    data: str
+    module_dots: int = 6         # dots per QR module
+
+
+@dataclass(frozen=True)
+class Feed:
+    lines: int = 1
+
+
+Block = Union[Text, Rule, Qr, Feed]
+
+
+@dataclass(frozen=True)
+class Layout:
+    width_mm: Literal[58, 80]
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+    cut: bool = True
+
+    @property
+    def dots(self) -> int:
+        return PAPER[self.width_mm][0]
+
+    @property
+    def columns(self) -> int:
+        return PAPER[self.width_mm][1]
+
+
+# --- text measuring and wrapping, shared by both renderers ---------------------------------
+def char_columns(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def text_columns(text: str) -> int:
+    return sum(char_columns(ch) for ch in text)
+
+
+def wrap(text: str, columns: int) -> list[str]:
+    """Break ``text`` into lines of at most ``columns``; prefer breaking at spaces.
+
+    Chinese text may break between any two characters; a Latin word longer than a line is cut.
+    """
+    columns = max(2, columns)
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        # tokens: one wide character, a run of narrow non-space characters, or one space
+        tokens = re.findall(r"[^\x00-\x7f]|[\x21-\x7e]+| ", paragraph)
+        tokens = [t for t in tokens if t] or [""]
+        line, width = "", 0
+        for token in tokens:
+            if _is_wide(token[:1]) is False and len(token) > 1 and text_columns(token) > columns:
+                # a word longer than a line: cut it into pieces that fit
+                pieces = [token[i:i + columns] for i in range(0, len(token), columns)]
+            else:
+                pieces = [token]
+            for piece in pieces:
+                w = text_columns(piece)
+                if width + w > columns:
+                    lines.append(line.rstrip())
+                    line, width = "", 0
+                if piece == " " and not line:
+                    continue                # no leading space on a wrapped line
+                line += piece
+                width += w
+        lines.append(line.rstrip())
+    return lines
+
+
+def _is_wide(ch: str) -> bool:
+    return bool(ch) and char_columns(ch) == 2
+
+
+# --- what a ticket says ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class TicketView:
+    """Everything printed on a ticket, already decided (no I/O)."""
+    hall_name: str
+    hall_name_en: str
+    number: str
+    service_name: str
+    service_name_en: str
+    waiting_ahead: int | None
+    est_wait_s: int | None
+    issued_at: datetime
+    priority: bool = False
+    offline: bool = False
+    outage: bool = False
+    notice: str = ""
+    qr_data: str | None = None
+    approximate: bool = False     # offline: people ahead and wait are estimates
+
+
+def number_scale(width_mm: int, number: str) -> int:
+    """The largest scale at which ``number`` fits the line (at most 8; 6 for 58 mm and 4 chars)."""
+    columns = PAPER[width_mm][1]
+    return max(1, min(MAX_SCALE, columns // max(1, text_columns(number))))
+
+
+def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True) -> Layout:
+    blocks: list[Block] = [Text(view.hall_name, scale=1 if width_mm == 58 else 2, align="center", bold=True)]
+    if view.hall_name_en:
+        blocks.append(Text(view.hall_name_en, align="center"))
+    blocks.append(Rule())
+    blocks.append(Text(view.service_name, scale=2 if text_columns(view.service_name) * 2 <= PAPER[width_mm][1] else 1,
+                       align="center", bold=True))
+    if view.service_name_en:
+        blocks.append(Text(view.service_name_en, align="center"))
+    blocks.append(Feed(1))
+    blocks.append(Text(view.number, scale=number_scale(width_mm, view.number), align="center", bold=True))
+    blocks.append(Feed(1))
+    if view.priority:
+        blocks.append(Text("优先 Priority", scale=2, align="center", bold=True))
+    if view.offline:
+        blocks.append(Text("离线取号 Issued offline", align="center", bold=True))
+    if view.outage:
+        blocks.append(Text("系统维护中 Service outage", align="center", bold=True))
+    about = "约" if view.approximate else ""
+    about_en = "~" if view.approximate else ""
+    if view.waiting_ahead is not None:
+        blocks.append(Text(f"前面{about}{view.waiting_ahead}人等候  Ahead: {about_en}{view.waiting_ahead}"))
+    if view.est_wait_s is not None:
+        minutes = max(1, round(view.est_wait_s / 60)) if view.est_wait_s > 0 else 0
+        blocks.append(Text(f"预计等候约{minutes}分钟  Wait: ~{minutes} min"))
+    blocks.append(Text(f"取号时间 {view.issued_at:%Y-%m-%d %H:%M:%S}"))
+    if view.notice:
+        blocks.append(Rule())
+        blocks.append(Text(view.notice))
+    if view.qr_data:
+        blocks.append(Qr(view.qr_data, module_dots=5 if width_mm == 58 else 6))
+    blocks.append(Feed(3))
+    return Layout(width_mm=width_mm, blocks=tuple(blocks), cut=cut)
+
+
+def slip_layout(hall_name: str, title: str, detail: str, at: datetime,
+                width_mm: Literal[58, 80], cut: bool = True) -> Layout:
+    """A short slip explaining why no ticket was issued (hall closed, service suspended ...)."""
+    return Layout(width_mm=width_mm, cut=cut, blocks=(
+        Text(hall_name, align="center", bold=True),
+        Rule(),
+        Text(title, scale=2, align="center", bold=True),
+        Text(detail, align="center"),
+        Text(f"{at:%Y-%m-%d %H:%M}", align="center"),
+        Feed(3),
+    ))

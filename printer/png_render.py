@@ -1,0 +1,118 @@
+"""Render a :class:`~printer.layout.Layout` to a picture (Pillow), as the printer would print it.
+
+Characters are laid out cell by cell like the printer's fonts (12x24 dots per half-width column,
+24x24 per Chinese character, times the scale), wrapped by the same rule, so the PNG is a faithful
+preview of the paper: same lines, same breaks, same widths (8 dots per mm).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .layout import CELL_H, CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, text_columns, wrap
+
+# (path, face index): Noto CJK face 2 is Simplified Chinese (face 0 is Japanese)
+FONT_CANDIDATES = [
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+]
+
+
+def find_font() -> tuple[str, int] | None:
+    override = os.environ.get("HALLQ_CJK_FONT")
+    if override and os.path.exists(override):
+        return override, 0
+    for path, index in FONT_CANDIDATES:
+        if os.path.exists(path):
+            return path, index
+    return None
+
+
+@lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    found = find_font()
+    if found is None:
+        return ImageFont.load_default(size)
+    path, index = found
+    return ImageFont.truetype(path, size, index=index)
+
+
+def _qr_image(data: str, module_dots: int) -> Image.Image:
+    import qrcode
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=module_dots, border=0)
+    code.add_data(data)
+    code.make(fit=True)
+    return code.make_image(fill_color="black", back_color="white").get_image().convert("L")
+
+
+def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Image.Image:
+    """The ticket as a greyscale image, ``layout.dots`` wide plus ``margin`` each side."""
+    ops: list[tuple[str, object, int]] = []   # (kind, payload, height)
+    for block in layout.blocks:
+        if isinstance(block, Text):
+            scale = max(1, min(MAX_SCALE, block.scale))
+            for line in wrap(block.text, layout.columns // scale):
+                ops.append(("text", (line, scale, block.align, block.bold), CELL_H * scale + 6))
+        elif isinstance(block, Rule):
+            ops.append(("rule", block.char, CELL_H + 6))
+        elif isinstance(block, Qr):
+            qr = _qr_image(block.data, block.module_dots)
+            ops.append(("qr", qr, qr.height + 12))
+        elif isinstance(block, Feed):
+            ops.append(("feed", None, (CELL_H + 6) * max(0, block.lines)))
+    cut_h = 24 if (layout.cut and draw_cut) else 0
+    height = margin + sum(h for _, _, h in ops) + cut_h + margin // 2
+    width = layout.dots + 2 * margin
+    image = Image.new("L", (width, max(height, 1)), 255)
+    draw = ImageDraw.Draw(image)
+    y = margin
+    for kind, payload, h in ops:
+        if kind == "text":
+            line, scale, align, bold = payload  # type: ignore[misc]
+            _draw_line(draw, line, scale, align, bool(bold), margin, layout.dots, y)
+        elif kind == "rule":
+            mid = y + CELL_H // 2
+            for x in range(margin, margin + layout.dots, 12):
+                draw.line([(x, mid), (x + 6, mid)], fill=0, width=2)
+        elif kind == "qr":
+            qr = payload  # type: ignore[assignment]
+            image.paste(qr, (margin + (layout.dots - qr.width) // 2, y + 6))  # type: ignore[union-attr]
+        y += h
+    if cut_h:
+        for x in range(0, width, 16):
+            draw.line([(x, y + 12), (x + 8, y + 12)], fill=128, width=1)
+    return image
+
+
+def _draw_line(draw: ImageDraw.ImageDraw, line: str, scale: int, align: str, bold: bool,
+               left: int, dots: int, top: int) -> None:
+    cell_w, cell_h = CELL_W * scale, CELL_H * scale
+    used = text_columns(line) * cell_w
+    if align == "center":
+        x = left + (dots - used) // 2
+    elif align == "right":
+        x = left + dots - used
+    else:
+        x = left
+    font = _font(int(cell_h * 0.92))
+    for ch in line:
+        w = char_columns(ch) * cell_w
+        if ch != " ":
+            box = draw.textbbox((0, 0), ch, font=font)
+            glyph_w = box[2] - box[0]
+            gx = x + (w - glyph_w) // 2 - box[0]
+            if char_columns(ch) == 1 and glyph_w > w:
+                gx = x - box[0]
+            draw.text((gx, top), ch, font=font, fill=0,
+                      stroke_width=max(1, scale // 2) if bold else 0, stroke_fill=0)
+        x += w
+
+
+def render_png(layout: Layout, path: str) -> None:
+    tmp = path + ".tmp"
+    render_image(layout).save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, path)

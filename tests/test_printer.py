@@ -1,0 +1,314 @@
+"""Ticket layout, ESC/POS bytes, PNG rendering and the DLE EOT status query."""
+from __future__ import annotations
+
+import os
+import pty
+import threading
+import tty
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from hall.config import PrinterConfig
+from hall.errors import ConfigError, DeviceFault
+from hardware.printers import make_printer
+from printer.escpos_render import CHINESE_OFF, CHINESE_ON, CUT, encode_text, render_escpos
+from printer.layout import PAPER, Text, TicketView, slip_layout, text_columns, ticket_layout, wrap
+from printer.png_render import render_image, render_png
+from printer.status import decode_status, is_status_byte, query_status, SerialLink
+from printer.transport import StubPrinter, serial_printer
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def view(**over) -> TicketView:
+    base = dict(hall_name="城东供电营业厅", hall_name_en="Chengdong Power Service Hall", number="A012",
+                service_name="缴费 Payment", service_name_en="", waiting_ahead=3, est_wait_s=540,
+                issued_at=datetime(2026, 11, 23, 9, 30, 12, tzinfo=TZ),
+                notice="请留意叫号，过号请到服务台 Please listen for your number")
+    base.update(over)
+    return TicketView(**base)
+
+
+# --- layout ------------------------------------------------------------------------------
+def test_wrap_counts_chinese_as_two_columns():
+    lines = wrap("请留意叫号，过号请到服务台 Please listen for your number", 32)
+    assert lines == ["请留意叫号，过号请到服务台", "Please listen for your number"]
+    assert all(text_columns(line) <= 32 for line in lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab 号码 Z1，")), max_size=120), st.integers(2, 48))
+def test_wrap_never_exceeds_width_and_keeps_every_letter(text, columns):
+    lines = wrap(text, columns)
+    assert all(text_columns(line) <= columns for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_ticket_layout_has_number_largest_and_marks():
+    layout = ticket_layout(view(priority=True, offline=True, qr_data="https://x/A012"), 58)
+    texts = [b for b in layout.blocks if isinstance(b, Text)]
+    number = next(b for b in texts if b.text == "A012")
+    assert number.scale == max(b.scale for b in texts)
+    assert number.scale * 12 * 4 <= PAPER[58][0]
+    assert any("离线" in b.text for b in texts)
+    assert any("优先" in b.text for b in texts)
+
+
+# --- ESC/POS -----------------------------------------------------------------------------
+def test_escpos_chinese_mode_and_gb18030_text():
+    data = render_escpos(ticket_layout(view(), 80), "fs_and")
+    assert data.startswith(b"\x1b@" + CHINESE_ON)
+    assert "城东供电营业厅".encode("gb18030") in data
+    assert "缴费".encode("gb18030") in data
+    assert b"A012" in data
+    assert data.index(CHINESE_ON) < data.index("城东".encode("gb18030"))
+    assert data.endswith(CHINESE_OFF + CUT)
+    assert "城东".encode("utf-8") not in data
+
+
+def test_escpos_profile_without_fs_and():
+    data = render_escpos(ticket_layout(view(), 58), "gb18030_only")
+    assert CHINESE_ON not in data
+    assert "城东供电营业厅".encode("gb18030") in data
+
+
+def test_escpos_raster_profile_sends_a_picture():
+    data = render_escpos(ticket_layout(view(), 58), "raster")
+    assert b"\x1dv0\x00" in data
+    assert "城东".encode("gb18030") not in data
+    width_bytes = data[data.index(b"\x1dv0\x00") + 4]
+    assert width_bytes == 384 // 8
+
+
+def test_escpos_qr_and_no_cut():
+    layout = ticket_layout(view(qr_data="https://q.example/h1/A012"), 58, cut=False)
+    data = render_escpos(layout)
+    assert b"\x1d(k" in data and b"https://q.example/h1/A012" in data
+    assert CUT not in data
+
+
+def test_encode_text_drops_control_bytes_and_unprintable():
+    assert encode_text("A\x1b@B") == b"A@B"
+    assert encode_text("号😀") == "号".encode("gb18030") + b"?"
+
+
+def test_big_number_uses_gs_excl_scale():
+    data = render_escpos(ticket_layout(view(number="B123"), 80))
+    # 48 columns / 4 characters: scale 8 -> GS ! 0x77
+    assert b"\x1d!\x77B123\n" in data
+
+
+# --- PNG ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("width_mm", [58, 80])
+def test_png_width_and_ink(tmp_path, width_mm):
+    path = tmp_path / "t.png"
+    render_png(ticket_layout(view(qr_data="x"), width_mm), str(path))
+    image = Image.open(path)
+    assert image.width == PAPER[width_mm][0] + 48
+    assert image.height > 400
+    dark = sum(1 for p in image.convert("L").tobytes() if p < 128)
+    assert dark > 5000                       # the big number alone is thousands of dots
+
+
+def test_png_big_number_region_is_dark():
+    image = render_image(ticket_layout(view(), 58), margin=0, draw_cut=False).convert("L")
+    # the number row spans the full width: both halves carry ink
+    rows = [image.crop((0, y, image.width, y + 1)) for y in range(image.height)]
+    inked = [r for r in rows if sum(1 for p in r.tobytes() if p < 128) > image.width // 3]
+    assert len(inked) > 50
+
+
+def test_slip_layout_renders():
+    layout = slip_layout("营业厅", "暂停取号", "本业务暂停办理 Service suspended", datetime.now(TZ), 58)
+    data = render_escpos(layout)
+    assert "暂停取号".encode("gb18030") in data
+
+
+# --- status query ------------------------------------------------------------------------
+def test_status_byte_shape():
+    assert is_status_byte(0x12) and is_status_byte(0x16) and not is_status_byte(0x10)
+
+
+@pytest.mark.parametrize("s1,s2,s4,expected", [
+    (None, None, None, "offline"),
+    (0x12, 0x12, 0x12, "ok"),
+    (0x12, 0x12, 0x1E, "paper_low"),
+    (0x1A, 0x32, 0x72, "paper_out"),
+    (0x1A, 0x16, 0x12, "cover_open"),
+    (0x1A, 0x12, 0x12, "offline"),
+    (0x12, None, None, "ok"),
+])
+def test_decode_status(s1, s2, s4, expected):
+    assert decode_status(s1, s2, s4) == expected
+
+
+class FakePrinter(threading.Thread):
+    """A printer on the far end of a pty: collects what is printed, answers DLE EOT."""
+
+    def __init__(self, master: int, answers: dict[int, int] | None) -> None:
+        super().__init__(daemon=True)
+        self.master, self.answers, self.received = master, answers, bytearray()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import select
+        pending = b""
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            self.received += chunk
+            pending += chunk
+            while b"\x10\x04" in pending:
+                i = pending.index(b"\x10\x04")
+                if len(pending) < i + 3:
+                    break
+                n = pending[i + 2]
+                pending = pending[i + 3:]
+                if self.answers is not None and n in self.answers:
+                    os.write(self.master, bytes([0x00, self.answers[n]]))   # noise byte first
+
+
+@pytest.fixture
+def pty_printer():
+    made = []
+
+    def make(answers):
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        fake = FakePrinter(master, answers)
+        fake.start()
+        made.append((fake, master, slave))
+        return fake, os.ttyname(slave)
+
+    yield make
+    for fake, master, slave in made:
+        fake.stop.set()
+        fake.join(2)
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_printer_over_pty_prints_and_reports(pty_printer):
+    fake, port = pty_printer({1: 0x12, 2: 0x12, 4: 0x12})
+    printer = serial_printer(port, 9600, status_timeout_s=0.5)
+    assert printer.status() == "ok"
+    job = render_escpos(ticket_layout(view(), 58))
+    printer.print_job(job, "A012")
+    for _ in range(100):
+        if job in fake.received:
+            break
+        threading.Event().wait(0.02)
+    assert job in fake.received
+    printer.close()
+
+
+def test_serial_printer_paper_out_and_silent(pty_printer):
+    _, port = pty_printer({1: 0x1A, 2: 0x32, 4: 0x72})
+    printer = serial_printer(port, 9600, 0.3)
+    assert printer.status() == "paper_out"
+    printer.close()
+    _, silent = pty_printer(None)
+    printer = serial_printer(silent, 9600, 0.2)
+    assert printer.status() == "offline"
+    printer.close()
+
+
+def test_serial_printer_missing_port_is_offline_and_print_raises():
+    printer = serial_printer("/dev/does-not-exist-hallq", 9600, 0.1)
+    assert printer.status() == "offline"
+    with pytest.raises(DeviceFault):
+        printer.print_job(b"x", "A001")
+
+
+def test_serial_loop_url_transport_carries_the_bytes():
+    printer = serial_printer("loop://", 9600, 0.1)
+    job = render_escpos(ticket_layout(view(), 58))
+    printer.print_job(job, "A012")
+    port = printer.device.device
+    port.timeout = 0.5
+    assert port.read(len(job)) == job
+    # loop:// only echoes our own DLE EOT, never a status byte: offline
+    assert printer.status() == "offline"
+
+
+def test_query_status_skips_echo_on_loop():
+    import serial
+    port = serial.serial_for_url("loop://", timeout=0.1)
+    port.write(b"\x10")          # stray byte already waiting is discarded
+    assert query_status(SerialLink(port), 0.1) == "offline"
+
+
+# --- stub and the factory ----------------------------------------------------------------
+def test_stub_printer_writes_bin_and_png(tmp_path):
+    printer = make_printer(PrinterConfig(), stub=True, out_dir=str(tmp_path))
+    layout = ticket_layout(view(), 80)
+    printer.print_job(render_escpos(layout), "A012", layout)
+    assert (tmp_path / "A012.bin").read_bytes().startswith(b"\x1b@\x1c&")
+    assert Image.open(tmp_path / "A012.png").width == 576 + 48
+
+
+def test_stub_printer_conditions():
+    printer = StubPrinter()
+    printer.set_condition("paper_out")
+    assert printer.status() == "paper_out"
+    with pytest.raises(DeviceFault):
+        printer.print_job(b"x", "A001")
+    with pytest.raises(ValueError):
+        printer.set_condition("on_fire")
+    assert printer.status() == "paper_out"
+    printer.set_condition("paper_low")
+    printer.print_job(b"x", "A001")
+    assert printer.jobs[-1] == ("A001", b"x")
+
+
+def test_factory_refuses_incomplete_transport():
+    with pytest.raises(ConfigError, match="device"):
+        make_printer(PrinterConfig(transport="serial"), stub=False)
+    with pytest.raises(ConfigError, match="host"):
+        make_printer(PrinterConfig(transport="network"), stub=False)
+
+
+def test_network_printer_with_status(tmp_path):
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    received = bytearray()
+
+    def serve():
+        conn, _ = server.accept()
+        conn.settimeout(2)
+        try:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                received.extend(data)
+                for i in range(len(data) - 2):
+                    if data[i:i + 2] == b"\x10\x04":
+                        conn.sendall(bytes([{1: 0x12, 2: 0x12, 4: 0x1E}[data[i + 2]]]))
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    printer = make_printer(PrinterConfig(transport="network", host="127.0.0.1",
+                                         tcp_port=server.getsockname()[1]), stub=False)
+    assert printer.status() == "paper_low"
+    printer.print_job(b"\x1b@hello\n", "A001")
+    printer.close()
+    thread.join(3)
+    server.close()
+    assert b"\x1b@hello\n" in received
