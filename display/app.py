@@ -1,0 +1,293 @@
+"""``hallq display``: the hall TV screen.
+
+One owner thread runs the frame loop (hall/runtime.py ``run_owner_loop``): paho's callbacks and
+the audio worker only put items on the inbox; the loop applies them to the
+:class:`~display.model.HallView` and draws a frame every ``1/fps`` seconds. Nothing in the loop
+blocks: sound plays on the audio worker's thread, and headless snapshots are encoded and written
+by a writer thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from hall.config import Config, DisplayConfig, load_config
+from hall.errors import ConfigError
+from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from hall.requests import boot_number
+from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
+from hall.topics import Topics
+
+from .model import Event, HallState, HallView, Presence, decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    key: Any
+
+
+@dataclass(frozen=True)
+class SpeechDone:
+    key: Any
+
+
+class StampedInbox(queue.Queue):  # type: ignore[type-arg]
+    """The owner's inbox; remembers when each item arrived (event-to-frame latency starts there)."""
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put((time.monotonic(), item), block, timeout)
+
+
+@dataclass
+class Metrics:
+    frame_s: list[float] = field(default_factory=list)         # draw + flip per frame
+    event_to_frame_s: list[float] = field(default_factory=list)
+    keep: int = 100_000
+
+
+class SnapshotWriter:
+    """Encodes and writes PNG snapshots off the frame loop; only the newest frame is kept."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.jobs: queue.Queue[tuple[bytes, tuple[int, int]] | None] = queue.Queue(maxsize=1)
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="hallq-snapshot", daemon=True)
+        self._thread.start()
+
+    def offer(self, rgb: bytes, size: tuple[int, int]) -> None:
+        try:
+            self.jobs.get_nowait()               # drop an older frame not yet written
+        except queue.Empty:
+            pass
+        try:
+            self.jobs.put_nowait((rgb, size))
+        except queue.Full:
+            pass
+
+    def _run(self) -> None:
+        from PIL import Image  # noqa: PLC0415
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            rgb, size = job
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            try:
+                Image.frombytes("RGB", size, rgb).save(tmp, format="PNG")
+                os.replace(tmp, self.path)       # readers never see half a picture
+                self.written += 1
+            except OSError as err:
+                log.error("cannot write snapshot %s: %s", self.path, err)
+
+    def stop(self) -> None:
+        while True:
+            try:
+                self.jobs.put(None, timeout=5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join(10)
+
+
+class DisplayApp:
+    def __init__(self, config: Config, display: DisplayConfig, *, headless: bool = False,
+                 snapshot: str | None = None, sound: bool = True, stub: bool = False,
+                 data_dir: str | None = None, size: tuple[int, int] | None = None,
+                 connect: bool = True) -> None:
+        self.config = config
+        self.display = display
+        self.headless = headless
+        self.device_id = f"display.{display.id}"
+        self.topics = Topics(config.hall.id)
+        self.stop_flag = StopFlag()
+        self.inbox: StampedInbox = StampedInbox()
+        self.metrics = Metrics()
+        self.sound = sound and display.voice != "off"
+        self.view = HallView(config, display, sound=self.sound)
+        self.boot = boot_number(data_dir)
+        self._unshown_since: list[float] = []   # arrival times of events not yet on a frame
+        self.snapshot_every_s = 1.0
+        self._last_snapshot = 0.0
+        self._last_snapshot_key: int | None = None
+        self._force_snapshot = False
+
+        from .render import Renderer, find_font, make_theme  # noqa: PLC0415 - pygame only here
+        index = config.display.index(display)
+        theme = make_theme(display.theme, f"display[{index}].theme", config.path)
+        font_path, font_index = find_font(display.font)
+        if headless:
+            os.environ["SDL_VIDEODRIVER"] = "dummy"
+        import pygame  # noqa: PLC0415
+        self.pygame = pygame
+        pygame.display.init()
+        pygame.freetype.init()
+        width, height = size or (display.width, display.height)
+        flags = pygame.FULLSCREEN if display.fullscreen and not headless else 0
+        self.screen = pygame.display.set_mode((width, height), flags)
+        pygame.display.set_caption(f"hallq {config.hall.name}")
+        if not headless:
+            pygame.mouse.set_visible(False)
+        self.renderer = Renderer(self.screen, theme, font_path, font_index, display.orientation, display.show_english)
+        self.snapshots = SnapshotWriter(snapshot) if snapshot else None
+
+        self.audio = None
+        if self.sound:
+            from hardware.audio import AudioWorker, Speaker, make_player  # noqa: PLC0415
+            speaker = Speaker(display.voice, display.voice_pack, display.english, display.chime, display.voice_speed)
+            player = make_player(display.audio_player, display.audio_out)
+            self.audio = AudioWorker(speaker, player, on_started=lambda k: self.inbox.put(SpeechStarted(k)),
+                                     on_done=lambda k: self.inbox.put(SpeechDone(k)))
+            log.info("calls spoken with voice=%s through %s", speaker.voice_name, player.name)
+
+        subscriptions = [self.topics.state, self.topics.event, self.topics.controller_presence]
+        if stub:
+            subscriptions.append(self.topics.sim(self.device_id))
+        self.link = MqttLink(config, self.device_id, self.inbox, subscriptions,
+                             will=(self.topics.presence(self.device_id), self._presence(False)))
+        self._connect = connect
+
+    # --- messages -------------------------------------------------------------------------------
+    def _presence(self, online: bool) -> bytes:
+        return json.dumps({"online": online, "boot": self.boot}).encode()
+
+    def handle(self, stamped: tuple[float, Any]) -> None:
+        arrived, item = stamped
+        now, wall = time.monotonic(), datetime.now(timezone.utc)
+        if isinstance(item, Inbound):
+            if self._inbound(item, now, wall):
+                self._unshown_since.append(arrived)
+        elif isinstance(item, SpeechDone):
+            self.view.speech_done(item.key)
+        elif isinstance(item, SpeechStarted):
+            pass
+        elif isinstance(item, LinkUp):
+            self.link.publish(self.topics.presence(self.device_id), self._presence(True), retain=True)
+            self.link.publish(self.topics.status(self.device_id), json.dumps(self._status()).encode(), retain=True)
+            self.view.link(True, now)
+        elif isinstance(item, LinkDown):
+            log.warning("broker connection lost (%s); showing the last picture", item.reason)
+            self.view.link(False, now)
+        self._feed_audio()
+
+    def _status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"screen": "ok", "size": list(self.screen.get_size())}
+        if self.audio is not None:
+            status["voice"] = self.audio.speaker.voice_name
+            status["audio"] = self.audio.player.name
+        else:
+            status["voice"] = "off"
+        return status
+
+    def _inbound(self, msg: Inbound, now: float, wall: datetime) -> bool:
+        """Apply one message; True when it changed what the screen shows."""
+        what, device = self.topics.parse(msg.topic)
+        try:
+            if what == "state":
+                self.view.apply_state(decode(msg.payload, HallState), now, wall)
+                return True
+            if what == "event":
+                return self.view.apply_event(decode(msg.payload, Event), now, wall)
+            if what == "presence" and device == "controller":
+                if not msg.payload:          # retained presence cleared
+                    return False
+                self.view.apply_presence(decode(msg.payload, Presence), now)
+                return True
+            if what == "sim":
+                body = json.loads(msg.payload)
+                if isinstance(body, dict) and body.get("snapshot"):
+                    self._force_snapshot = True
+                return False
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as err:
+            log.warning("ignored a bad %s message on %s: %s", what or "unknown", msg.topic, err)
+        return False
+
+    def _feed_audio(self) -> None:
+        items = self.view.take_speech()
+        if self.audio is None:
+            return
+        from hardware.audio import CallSpeech  # noqa: PLC0415
+        for item in items:
+            self.audio.submit(CallSpeech(item.number, item.counter_number, item.counter_name,
+                                         item.counter_name_en, item.recall, key=item.key))
+
+    # --- frames ---------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        pygame = self.pygame
+        for ev in pygame.event.get():
+            if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key in (pygame.K_ESCAPE, pygame.K_q)):
+                self.stop_flag.set()
+        self.frame(now)
+
+    def frame(self, now: float | None = None) -> None:
+        start = time.monotonic()
+        now = start if now is None else now
+        vm = self.view.view(now, datetime.now(timezone.utc))
+        self.renderer.draw(vm, now)
+        self.pygame.display.flip()
+        done = time.monotonic()
+        m = self.metrics
+        if len(m.frame_s) < m.keep:
+            m.frame_s.append(done - start)
+        if self._unshown_since:
+            if len(m.event_to_frame_s) < m.keep:
+                m.event_to_frame_s.extend(done - t for t in self._unshown_since)
+            self._unshown_since.clear()
+        if self.snapshots is not None:
+            key = self.renderer.static_key
+            due = done - self._last_snapshot >= self.snapshot_every_s
+            if self._force_snapshot or key != self._last_snapshot_key or due:
+                self._force_snapshot = False
+                self._last_snapshot = done
+                self._last_snapshot_key = key
+                self.snapshots.offer(self.pygame.image.tobytes(self.screen, "RGB"), self.screen.get_size())
+
+    # --- life -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        install_signal_handlers(self.stop_flag)
+        if self._connect:
+            self.link.start()
+        self.frame()
+        try:
+            run_owner_loop(self.inbox, self.handle, self.tick, self.stop_flag, tick_s=1.0 / max(1, self.display.fps))
+        finally:
+            self.close()
+        return 0
+
+    def close(self) -> None:
+        if self._connect:
+            self.link.stop(last_words=(self.topics.presence(self.device_id), self._presence(False)))
+        if self.audio is not None:
+            self.audio.stop(timeout=15)
+        if self.snapshots is not None:
+            self.frame()
+            self.snapshots.stop()
+        self.pygame.quit()
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging(getattr(args, "verbose", False))
+    config = load_config(args.config, args.broker)
+    display = config.display_by_id(args.id)
+    if display is None:
+        known = ", ".join(d.id for d in config.display) or "none"
+        raise ConfigError(config.path, "--id", f"a [[display]] id from the file ({known}), not {args.id!r}")
+    if args.snapshot and not args.headless:
+        log.info("--snapshot given: frames are also written to %s", args.snapshot)
+    app = DisplayApp(config, display, headless=args.headless, snapshot=args.snapshot,
+                     sound=not args.no_sound, stub=args.stub, data_dir=args.data)
+    return app.run()
