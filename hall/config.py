@@ -160,6 +160,19 @@ class DisplayConfig(Strict):
     font: str | None = None       # CJK font file; default: Noto CJK SC or WenQuanYi
     theme: dict[str, str] = {}    # colour overrides, e.g. {background = "#0b2545"}
     speak_max_age_s: int = 60     # calls older than this (after an outage) are shown, not spoken
+    # added for the hall screen (docs/display.md)
+    orientation: Literal["auto", "landscape", "portrait"] = "auto"  # auto: from width and height
+    fps: int = 30                 # frames per second of the frame loop
+    show_english: bool = True     # English lines beneath the Chinese ones
+    call_hold_s: float = 4.0      # each call keeps the big panel at least this long (and until spoken)
+    call_max_hold_s: float = 30.0  # ... but never longer than this waiting for the speaker
+    flash_s: float = 5.0          # a new call flashes this long
+    resumed_s: float = 6.0        # "service resumed" is shown this long after a reconnect
+    recent_count: int = 8         # recent calls listed
+    voice_speed: int = 140        # espeak-ng words per minute (halls want it slow and clear)
+    chime: str | None = None      # WAV file for the chime; default: the voice pack's, else built in
+    audio_player: Literal["auto", "mixer", "aplay"] = "auto"
+    audio_out: str | None = None  # write each spoken call as a WAV file here instead of playing it
 
 
 class AdminConfig(Strict):
