@@ -76,6 +76,18 @@ class SignConfig(Strict):
     address: int = 1              # controller address on an RS-485 bus (ledbox protocol)
     width: int = 16               # characters the sign shows at once
     idle_text: str = "欢迎光临"
+    # added for the counter terminal (docs/counter.md)
+    encoding: Literal["gb18030", "gb2312", "utf-8"] = "gb18030"
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    ack: bool = True              # the sign answers each frame (line: echo; ledbox: ACK frame)
+    answer_timeout_s: float = 0.3
+    refresh_s: float = 30.0       # resend the text this often: checks the sign, restores a power-cycled one
+    retry_s: float = 2.0          # a faulty sign is tried again this often (and redrawn when it answers)
+    serving_text: str = "请{number}号"   # {number}, {counter} and {service} are filled in
+    suspended_text: str = "暂停服务"
+    offline_text: str = "系统维护 请稍候"
 
 
 class CounterKeys(Strict):
@@ -95,6 +107,8 @@ class CounterKeys(Strict):
     lamp_suspended: int = 22
     lamp_offline: int = 23
     bounce_s: float = 0.05
+    repeat_s: float = 1.0         # the same key again within this is a double press: ignored
+    active_high: bool = False     # keys pull the pin low when pressed (internal pull-up) unless set
 
 
 class CounterConfig(Strict):
@@ -104,6 +118,9 @@ class CounterConfig(Strict):
     number: int | None = None     # spoken window number; default: the digits of the name
     call_order: Literal["oldest", "service_order"] = "oldest"
     clerk: str | None = None      # logged in at start, when set
+    clerks: list[str] = []        # who may log in by key sequence (transfer, recall cycles them)
+    give_up_s: float = 4.0        # a key's request unanswered this long is dropped, never sent later
+    transfer_window_s: float = 5.0  # after the transfer key, a target key must follow within this
     sign: SignConfig = msgspec.field(default_factory=SignConfig)
     keys: CounterKeys = msgspec.field(default_factory=CounterKeys)
 
