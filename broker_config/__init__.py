@@ -1,0 +1,1 @@
+"""Mosquitto configuration templates for a hall (see README.md here)."""

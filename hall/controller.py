@@ -1,0 +1,383 @@
+"""``hallq controller``: the hall's queue authority.
+
+One owner thread takes requests, presence and status messages from the inbox in batches, applies
+them through the pure rules inside one SQLite transaction (group commit), and only after the
+commit publishes the replies, the events and the new state. A crash at any moment leaves either
+nothing or everything of a batch on disk; devices resend unanswered requests with the same id.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from . import wire
+from .config import Config, load_config
+from .core import commands as c
+from .core import events as e
+from .core.model import HallState
+from .core.rules import QueueRules, Setup, fold
+from .core.views import counter_view, service_view, state_view, ticket_view
+from .errors import RequestError
+from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from .runtime import StopFlag, install_signal_handlers, setup_logging
+from .store import Store
+from .topics import CONTROLLER_ID, Topics, device_kind
+
+log = logging.getLogger("hallq.controller")
+
+BATCH_MAX = 128              # messages applied in one transaction
+TICK_S = 1.0                 # how often hours and the business day are checked
+SNAPSHOT_EVERY = 500         # events between snapshots
+REPLIES_KEPT_DAYS = 14
+MAX_STATUS_BYTES = 4096
+
+_state_decoder = msgspec.json.Decoder(HallState)
+
+
+@dataclass
+class Outbox:
+    """What a batch publishes once it is durable."""
+    replies: list[tuple[str, bytes]] = field(default_factory=list)
+    events: list[bytes] = field(default_factory=list)
+    state_changed: bool = False
+
+
+class Controller:
+    def __init__(self, config: Config, data_dir: str | Path) -> None:
+        self.config = config
+        self.topics = Topics(config.hall.id)
+        self.setup = Setup.from_config(config)
+        self.rules = QueueRules(self.setup)
+        self.store = Store(Path(data_dir) / "controller.db")
+        self.state, self.seq = self._recover()
+        self.epoch = self.store.next_epoch()
+        self.events_since_snapshot = 0
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.link = MqttLink(
+            config, CONTROLLER_ID, self.inbox,
+            [self.topics.all_requests, self.topics.all_presence, self.topics.all_status],
+            will=(self.topics.controller_presence, self._presence(False)),
+        )
+        cutoff = (self.now() - timedelta(days=REPLIES_KEPT_DAYS)).isoformat()
+        self.store.forget_replies_before(cutoff)
+        log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
+                 config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
+
+    # --- recovery ---------------------------------------------------------------------------------
+    def _recover(self) -> tuple[HallState, int]:
+        snapshot = self.store.load_snapshot()
+        if snapshot is None:
+            state, seq = self.setup.initial_state(), 0
+        else:
+            seq, body = snapshot
+            state = self.setup.reconcile(_state_decoder.decode(body))
+        replayed = 0
+        for event_seq, body in self.store.events_after(seq):
+            state = fold(state, [e.decode_event(body)])
+            seq, replayed = event_seq, replayed + 1
+        if replayed:
+            log.info("replayed %d events after the snapshot", replayed)
+        return state, seq
+
+    def now(self) -> datetime:
+        return datetime.now(self.setup.tz)
+
+    def _presence(self, online: bool) -> bytes:
+        return wire.dumps({"online": online, "epoch": getattr(self, "epoch", 0)})
+
+    # --- the owner loop -----------------------------------------------------------------------------
+    def run(self, stop: StopFlag) -> None:
+        self.link.start()
+        next_tick = 0.0
+        try:
+            while not stop.is_set():
+                batch: list[Any] = []
+                try:
+                    batch.append(self.inbox.get(timeout=max(0.0, min(0.5, next_tick - time.monotonic()))))
+                    while len(batch) < BATCH_MAX:
+                        batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    pass
+                tick = time.monotonic() >= next_tick
+                if tick:
+                    next_tick = time.monotonic() + TICK_S
+                if batch or tick:
+                    self.apply_batch(batch, tick)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        with self.store.transaction():
+            self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+        self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
+        self.store.close()
+
+    def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
+        out = Outbox()
+        now = self.now()
+        link_up = False
+        with self.store.transaction():
+            if tick or batch:
+                self._apply(c.Tick(by=CONTROLLER_ID), now, out)
+            for item in batch:
+                if isinstance(item, LinkUp):
+                    link_up = True
+                elif isinstance(item, LinkDown):
+                    log.warning("lost the broker: %s", item.reason)
+                elif isinstance(item, Inbound):
+                    try:
+                        with self.store.savepoint():
+                            self._on_message(item, now, out)
+                    except Exception:
+                        # a bug must not stop the hall: this message is undone, the rest goes on
+                        log.exception("message on %s failed; rolled back", item.topic)
+            if self.events_since_snapshot >= SNAPSHOT_EVERY:
+                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+                self.events_since_snapshot = 0
+        # durable now: tell the world
+        if link_up:
+            self.link.publish(self.topics.controller_presence, self._presence(True), retain=True)
+            out.state_changed = True
+        for topic, payload in out.replies:
+            self.link.publish(topic, payload)
+        for payload in out.events:
+            self.link.publish(self.topics.event, payload)
+        if out.state_changed:
+            self.link.publish(self.topics.state, wire.dumps(self.state_document()), retain=True)
+        return out
+
+    def state_document(self) -> dict[str, Any]:
+        return state_view(self.config, self.setup, self.state, self.epoch, self.seq)
+
+    # --- applying ----------------------------------------------------------------------------------
+    def _apply(self, command: c.Command, now: datetime, out: Outbox) -> list[e.Event]:
+        """Run the rules; record the events durably (in the caller's transaction)."""
+        new_state, events = self.rules.handle(self.state, command, now)
+        for event in events:
+            self.seq += 1
+            body = e.encode_event(event)
+            self.store.append_event(self.seq, self.epoch, e.event_type(event), event.at.isoformat(),
+                                    new_state.day, body)
+            out.events.append(b'{"epoch":%d,"seq":%d,' % (self.epoch, self.seq) + body[1:])
+        if events:
+            self.state = new_state
+            self.events_since_snapshot += len(events)
+            out.state_changed = True
+        return events
+
+    def _on_message(self, msg: Inbound, now: datetime, out: Outbox) -> None:
+        what, device = self.topics.parse(msg.topic)
+        if what == "req" and device:
+            self._on_request(device, msg.payload, now, out)
+        elif what == "presence" and device and device != CONTROLLER_ID:
+            self._on_presence(device, msg.payload, now, out)
+        elif what == "status" and device:
+            self._on_status(device, msg.payload, now, out)
+
+    def _on_presence(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+        if not self.config.knows_device(device):
+            log.info("presence of unknown device %s ignored", device)
+            return
+        if not payload:          # retained presence cleared
+            return
+        try:
+            presence = msgspec.json.decode(payload, type=wire.Presence)
+        except msgspec.DecodeError as err:
+            log.warning("bad presence from %s ignored: %s", device, err)
+            return
+        self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
+
+    def _on_status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+        if not self.config.knows_device(device) or not payload:
+            return
+        try:
+            if len(payload) > MAX_STATUS_BYTES:
+                raise RequestError("bad_request", f"status of {len(payload)} bytes is too large")
+            status = wire.loads_object(payload)
+        except RequestError as err:
+            log.warning("bad status from %s ignored: %s", device, err.message)
+            return
+        # only flat values: the state document shows them as they are
+        flat = {k: v for k, v in status.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        flat.pop("online", None)
+        self._apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
+
+    def _on_request(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+        reply_topic = self.topics.reply(device)
+        kind = device_kind(device)
+        try:
+            envelope, args = wire.decode_request(payload, kind)
+            if not self.config.knows_device(device):
+                raise RequestError("not_allowed", f"{device} is not a device of hall {self.config.hall.id}")
+        except RequestError as err:
+            # malformed or misdirected: answered, never stored (it changed nothing and may lack an id)
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(wire.request_id_of(payload), err.code, err.message))))
+            return
+        stored = self.store.reply_for(device, envelope.request_id)
+        if stored is not None:
+            out.replies.append((reply_topic, stored))
+            return
+        try:
+            with self.store.savepoint():
+                result = self._perform(device, envelope.op, args, now, out)
+                reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
+                self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
+        except RequestError as err:
+            reply = wire.dumps(wire.error_reply(envelope.request_id, err.code, err.message))
+            self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
+        except Exception as err:
+            log.exception("request %s from %s failed", envelope.op, device)
+            # state untouched: events are only kept when the whole request succeeded
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(envelope.request_id, "internal", str(err)))))
+            return
+        out.replies.append((reply_topic, reply))
+
+    def _perform(self, device: str, op: str, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+        """Translate one request into commands; return its result fields."""
+        state_before, seq_before, events_before = self.state, self.seq, len(out.events)
+        try:
+            return self._perform_op(device, op, args, now, out)
+        except BaseException:
+            # the savepoint undoes the rows; undo the in-memory side too
+            self.state, self.seq = state_before, seq_before
+            del out.events[events_before:]
+            raise
+
+    def _perform_op(self, device: str, op: str, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+        _, _, ident = device.partition(".")
+        if op == "sync":
+            return self._sync(device, args, now, out)
+        if op == "void" and args.ticket_id is None:
+            return self._void_issue_request(device, args, now, out)
+        command = self._command_for(device, ident, op, args)
+        events = self._apply(command, now, out)
+        if op in ("suspend", "resume", "login", "logout"):
+            return {"counter": counter_view(self.config, self.state, ident)}
+        if op in ("suspend_service", "resume_service"):
+            return {"service": service_view(self.config, self.setup, self.state, args.service)}
+        if op in ("outage", "announce", "unannounce", "open", "close"):
+            return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
+                             "announcements": list(self.state.announcements)}}
+        if op == "lease":
+            leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
+            prefix = self.setup.services[leased.service].prefix
+            return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
+                              "day": leased.day, "first": f"{prefix}{leased.start:03d}",
+                              "last": f"{prefix}{leased.end:03d}"}}
+        ticket_id = self._ticket_of(events, op, ident)
+        return {"ticket": ticket_view(self.setup, self.state, self.state.tickets[ticket_id]) if ticket_id else None}
+
+    def _ticket_of(self, events: list[e.Event], op: str, counter: str) -> str | None:
+        for event in reversed(events):
+            ticket = getattr(event, "ticket", None)
+            if ticket is not None:
+                return ticket.id
+        cs = self.state.counters.get(counter)
+        if cs is not None:   # nothing changed (e.g. rate already done): the counter's ticket
+            return cs.ticket or cs.last_served
+        return None
+
+    def _command_for(self, device: str, ident: str, op: str, args: Any) -> c.Command:
+        match op:
+            case "issue":
+                return c.IssueTicket(by=device, service=args.service, priority=args.priority)
+            case "void":
+                return c.VoidTicket(by=device, ticket_id=args.ticket_id, reason=args.reason)
+            case "lease":
+                return c.LeaseNumbers(by=device, service=args.service, size=args.size)
+            case "call_next":
+                return c.CallNext(by=device, counter=ident)
+            case "recall":
+                return c.Recall(by=device, counter=ident)
+            case "finish":
+                return c.Finish(by=device, counter=ident, rating=args.rating)
+            case "rate":
+                return c.Rate(by=device, counter=ident, rating=args.rating)
+            case "no_show":
+                return c.NoShow(by=device, counter=ident)
+            case "transfer":
+                return c.Transfer(by=device, counter=ident, service=args.service)
+            case "suspend":
+                return c.SuspendCounter(by=device, counter=ident, reason=args.reason)
+            case "resume":
+                return c.ResumeCounter(by=device, counter=ident)
+            case "login":
+                return c.Login(by=device, counter=ident, clerk=args.clerk)
+            case "logout":
+                return c.Logout(by=device, counter=ident)
+            case "reinstate":
+                return c.Reinstate(by=device, ticket_id=args.ticket_id, number=args.number)
+            case "suspend_service":
+                return c.SuspendService(by=device, service=args.service)
+            case "resume_service":
+                return c.ResumeService(by=device, service=args.service)
+            case "outage":
+                return c.SetOutage(by=device, active=args.active, message=args.message)
+            case "announce":
+                return c.Announce(by=device, text=args.text)
+            case "unannounce":
+                return c.Unannounce(by=device, text=args.text)
+            case "open":
+                return c.OpenHall(by=device)
+            case "close":
+                return c.CloseHall(by=device)
+        raise RequestError("unknown_op", f"unknown op {op!r}")
+
+    def _void_issue_request(self, device: str, args: wire.VoidArgs, now: datetime, out: Outbox) -> dict[str, Any]:
+        if args.issue_request_id is None:
+            raise RequestError("bad_request", "void needs ticket_id or issue_request_id")
+        stored = self.store.reply_for(device, args.issue_request_id)
+        if stored is None:
+            # never seen: make sure a late copy of it issues nothing
+            cancelled = wire.dumps(wire.error_reply(args.issue_request_id, "cancelled",
+                                                    "this request was cancelled by the kiosk before it arrived"))
+            self.store.save_reply(device, args.issue_request_id, "issue", now.isoformat(), cancelled)
+            return {"ticket": None}
+        previous = msgspec.json.decode(stored)
+        ticket = previous.get("ticket") if previous.get("ok") else None
+        if not ticket:
+            return {"ticket": None}
+        current = self.state.tickets.get(ticket["id"])
+        if current is not None and current.status == "voided":
+            return {"ticket": ticket_view(self.setup, self.state, current)}
+        self._apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
+        return {"ticket": ticket_view(self.setup, self.state, self.state.tickets[ticket["id"]])}
+
+    def _sync(self, device: str, args: wire.SyncArgs, now: datetime, out: Outbox) -> dict[str, Any]:
+        placed: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        for item in args.tickets:
+            command = c.PlaceOfflineTicket(by=device, number=item.number, service=item.service,
+                                           issued_at=item.issued_at, priority=item.priority)
+            try:
+                self._apply(command, now, out)
+            except RequestError as err:
+                rejected.append({"number": item.number, "code": err.code, "message": err.message})
+                continue
+            day = self.setup.business_day(item.issued_at)
+            ticket = self.state.tickets.get(f"{day.replace('-', '')}-{item.number}")
+            if ticket is not None:
+                placed.append(ticket_view(self.setup, self.state, ticket))
+        return {"tickets": placed, "rejected": rejected}
+
+
+def default_data_dir(config: Config) -> Path:
+    return Path("hallq-data") / config.hall.id
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose)
+    config = load_config(args.config, args.broker)
+    controller = Controller(config, args.data or default_data_dir(config))
+    stop = StopFlag()
+    install_signal_handlers(stop)
+    controller.run(stop)
+    return 0

@@ -1,0 +1,127 @@
+"""Commands: what someone asks the hall to do, imperative. ``by`` is the asking device id."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    by: str = ""
+
+
+class IssueTicket(Command, frozen=True):
+    service: str
+    priority: Literal["normal", "priority"] = "normal"
+
+
+class VoidTicket(Command, frozen=True):
+    ticket_id: str
+    reason: str = ""
+
+
+class LeaseNumbers(Command, frozen=True):
+    service: str
+    size: int = 20
+
+
+class PlaceOfflineTicket(Command, frozen=True):
+    number: str
+    service: str
+    issued_at: datetime
+    priority: Literal["normal", "priority"] = "normal"
+
+
+class CallNext(Command, frozen=True):
+    counter: str
+
+
+class Recall(Command, frozen=True):
+    counter: str
+
+
+class Finish(Command, frozen=True):
+    counter: str
+    rating: int | None = None
+
+
+class Rate(Command, frozen=True):
+    counter: str
+    rating: int
+
+
+class NoShow(Command, frozen=True):
+    counter: str
+
+
+class Transfer(Command, frozen=True):
+    counter: str
+    service: str
+
+
+class SuspendCounter(Command, frozen=True):
+    counter: str
+    reason: str = ""
+
+
+class ResumeCounter(Command, frozen=True):
+    counter: str
+
+
+class Login(Command, frozen=True):
+    counter: str
+    clerk: str
+
+
+class Logout(Command, frozen=True):
+    counter: str
+
+
+class Reinstate(Command, frozen=True):
+    ticket_id: str | None = None
+    number: str | None = None
+
+
+class SuspendService(Command, frozen=True):
+    service: str
+
+
+class ResumeService(Command, frozen=True):
+    service: str
+
+
+class SetOutage(Command, frozen=True):
+    active: bool
+    message: str | None = None
+
+
+class Announce(Command, frozen=True):
+    text: str
+
+
+class Unannounce(Command, frozen=True):
+    text: str | None = None
+
+
+class OpenHall(Command, frozen=True):
+    pass
+
+
+class CloseHall(Command, frozen=True):
+    pass
+
+
+class Tick(Command, frozen=True):
+    """Time passed: opening hours and the business day are checked."""
+
+
+class DevicePresence(Command, frozen=True):
+    device: str
+    online: bool
+    boot: int = 0
+
+
+class DeviceStatus(Command, frozen=True):
+    device: str
+    status: dict[str, Any]

@@ -1,0 +1,166 @@
+"""Events: what happened, past tense. Each carries what ``evolve`` needs to apply it.
+
+On the wire (``R/event``) an event is its fields plus ``type`` (the tag), ``epoch`` and ``seq``.
+Call events carry the ``ticket`` and the ``counter`` as the contract asks.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .model import Ticket
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    at: datetime
+
+
+class DayStarted(Event, tag="day_started"):
+    day: str
+    carried: list[str] = []       # ids of unfinished tickets kept from the previous day
+
+
+class TicketIssued(Event, tag="ticket_issued"):
+    ticket: Ticket
+
+
+class TicketCalled(Event, tag="ticket_called"):
+    ticket: Ticket
+    counter: str
+
+
+class TicketRecalled(Event, tag="ticket_recalled"):
+    ticket: Ticket
+    counter: str
+
+
+class TicketServed(Event, tag="ticket_served"):
+    ticket: Ticket
+    counter: str
+    service_s: float
+
+
+class TicketNoShow(Event, tag="ticket_no_show"):
+    ticket: Ticket
+    counter: str
+
+
+class TicketTransferred(Event, tag="ticket_transferred"):
+    ticket: Ticket
+    counter: str
+    from_service: str
+
+
+class TicketVoided(Event, tag="ticket_voided"):
+    ticket: Ticket
+    counter: str | None = None
+
+
+class TicketReinstated(Event, tag="ticket_reinstated"):
+    ticket: Ticket
+
+
+class TicketRated(Event, tag="ticket_rated"):
+    ticket: Ticket
+    counter: str
+    rating: int
+
+
+class CounterSuspended(Event, tag="counter_suspended"):
+    counter: str
+    reason: str = ""
+
+
+class CounterResumed(Event, tag="counter_resumed"):
+    counter: str
+
+
+class ClerkLoggedIn(Event, tag="clerk_logged_in"):
+    counter: str
+    clerk: str
+
+
+class ClerkLoggedOut(Event, tag="clerk_logged_out"):
+    counter: str
+    clerk: str
+
+
+class ServiceSuspended(Event, tag="service_suspended"):
+    service: str
+
+
+class ServiceResumed(Event, tag="service_resumed"):
+    service: str
+
+
+class OutageStarted(Event, tag="outage_started"):
+    message: str | None = None
+
+
+class OutageEnded(Event, tag="outage_ended"):
+    pass
+
+
+class HallOpened(Event, tag="hall_opened"):
+    by: str                        # "schedule" or "operator"
+
+
+class HallClosed(Event, tag="hall_closed"):
+    by: str
+
+
+class Announcement(Event, tag="announcement"):
+    text: str
+
+
+class AnnouncementRemoved(Event, tag="announcement_removed"):
+    text: str | None = None        # None: all
+
+
+class DeviceOnline(Event, tag="device_online"):
+    device: str
+    boot: int = 0
+
+
+class DeviceOffline(Event, tag="device_offline"):
+    device: str
+    boot: int = 0
+
+
+class DeviceStatusChanged(Event, tag="device_status"):
+    device: str
+    status: dict[str, Any]
+
+
+class NumbersLeased(Event, tag="numbers_leased"):
+    kiosk: str
+    service: str
+    start: int
+    end: int
+    day: str
+
+
+AnyEvent = (
+    DayStarted | TicketIssued | TicketCalled | TicketRecalled | TicketServed | TicketNoShow
+    | TicketTransferred | TicketVoided | TicketReinstated | TicketRated | CounterSuspended
+    | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
+    | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
+    | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased
+)
+
+_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes | str) -> Event:
+    return _decoder.decode(data)
+
+
+def event_type(event: Event) -> str:
+    return type(event).__struct_config__.tag  # type: ignore[return-value]

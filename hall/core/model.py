@@ -1,0 +1,125 @@
+"""State of one hall, as immutable values (msgspec structs, frozen where shared)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+TicketStatus = Literal["waiting", "called", "served", "no_show", "voided"]
+OPEN_STATUSES = ("waiting", "called")
+TOP_NUMBER = 999           # numbers are the prefix plus three digits
+NO_LEASE = TOP_NUMBER + 1  # lease floor when nothing is leased
+
+
+class Ticket(msgspec.Struct, frozen=True, kw_only=True):
+    # contract fields
+    id: str
+    number: str
+    service: str
+    priority: Literal["normal", "priority"] = "normal"
+    status: TicketStatus = "waiting"
+    issued_at: datetime
+    waiting_ahead: int = 0     # as of the event that carries it
+    est_wait_s: int = 0
+    counter: str | None = None
+    # hallq's own
+    day: str
+    source: str = ""
+    offline: bool = False
+    outage: bool = False
+    order: int = 0             # tie-break for equal issue times: order of arrival at the controller
+    recalls: int = 0
+    called_at: datetime | None = None
+    finished_at: datetime | None = None
+    rating: int | None = None
+    clerk: str | None = None
+    reason: str | None = None
+    transferred_from: str | None = None
+
+    @property
+    def queue_key(self) -> tuple[int, datetime, int]:
+        """Priority tickets first, then by issue time (a transfer keeps it), then arrival."""
+        return (0 if self.priority == "priority" else 1, self.issued_at, self.order)
+
+
+class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    suspended: bool = False
+    next_number: int = 1        # next online number
+    lease_floor: int = NO_LEASE  # lowest number leased today; online numbers stay below it
+    avg_service_s: float = 300.0
+    measured: int = 0
+
+
+class CounterState(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    suspended: bool = False
+    suspend_reason: str = ""
+    ticket: str | None = None          # id of the ticket called here
+    clerk: str | None = None
+    last_served: str | None = None     # for the rating pad
+    last_served_at: datetime | None = None
+
+
+class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
+    online: bool | None = None         # None: never heard of
+    boot: int = 0
+    status: dict[str, Any] = {}
+
+
+class Lease(msgspec.Struct, frozen=True, kw_only=True):
+    kiosk: str
+    service: str
+    start: int
+    end: int
+    day: str
+
+
+class RecentCall(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    counter: str
+    at: datetime
+    service: str
+    ticket: str
+
+
+class HallState(msgspec.Struct, kw_only=True):
+    day: str = ""
+    schedule_open: bool | None = None   # what the hours say, as last checked
+    override: Literal["open", "closed"] | None = None  # operator's open/close until the next boundary
+    outage: bool = False
+    outage_message: str | None = None
+    announcements: list[str] = []
+    services: dict[str, ServiceState] = {}
+    counters: dict[str, CounterState] = {}
+    tickets: dict[str, Ticket] = {}
+    devices: dict[str, DeviceState] = {}
+    leases: list[Lease] = []
+    recent_calls: list[RecentCall] = []
+    arrivals: int = 0                   # tickets placed today: the `order` of the next one
+
+    @property
+    def is_open(self) -> bool:
+        if self.override is not None:
+            return self.override == "open"
+        return bool(self.schedule_open)
+
+    @property
+    def mode(self) -> str:
+        if self.outage:
+            return "outage"
+        return "open" if self.is_open else "closed"
+
+    def copy(self) -> HallState:
+        """A new state sharing the (immutable) items; containers are copied so the old stays intact."""
+        return msgspec.structs.replace(
+            self,
+            announcements=list(self.announcements),
+            services=dict(self.services),
+            counters=dict(self.counters),
+            tickets=dict(self.tickets),
+            devices=dict(self.devices),
+            leases=list(self.leases),
+            recent_calls=list(self.recent_calls),
+        )

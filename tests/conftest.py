@@ -1,0 +1,60 @@
+"""Fixtures with real parts: Mosquitto, the controller process, plain MQTT clients."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(__file__).parent.parent / ".venv" / "escpos-cache"))
+
+from testkit import Broker, Process, TestClient, start_controller  # noqa: E402
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real Mosquitto on a free loopback port, configured by `hallq broker-config`."""
+    b = Broker(tmp_path)
+    b.configure()
+    b.start()
+    yield b
+    b.cleanup()
+
+
+@pytest.fixture
+def hall_config(broker: Broker) -> Path:
+    assert broker.config_path is not None
+    return broker.config_path
+
+
+@pytest.fixture
+def admin(broker: Broker) -> Iterator[TestClient]:
+    """An operator client (admin.ctl) subscribed to the whole hall."""
+    client = broker.client("admin.ctl")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def controller(broker: Broker, hall_config: Path, admin: TestClient, tmp_path: Path) -> Iterator[Process]:
+    proc = start_controller(hall_config, tmp_path, admin)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def device(broker: Broker) -> Iterator:
+    """device("kiosk.k1") -> a connected TestClient with that device's credentials."""
+    made: list[TestClient] = []
+
+    def make(device_id: str, **kw) -> TestClient:
+        client = broker.client(device_id, **kw)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
