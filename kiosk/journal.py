@@ -1,0 +1,140 @@
+"""The kiosk's durable memory (SQLite, WAL, synchronous=FULL): leases, offline tickets, voids.
+
+An offline ticket is written here, committed, and only then printed; a kiosk that restarts in
+the middle finds it again and syncs it, so a printed number is never lost nor issued twice. A
+ticket whose printing failed for certain is marked ``void`` and never synced (its number stays
+unused: numbers are unique, not gapless). One that may have printed (a crash during printing)
+is synced: a ticket in someone's hand must be in the queue.
+
+Ticket states: ``journaled`` (committed, print not confirmed) -> ``printed`` -> ``synced`` |
+``rejected``; or ``journaled`` -> ``void``.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lease (
+    service TEXT NOT NULL, day TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    next INTEGER NOT NULL, prefix TEXT NOT NULL, leased_at TEXT NOT NULL,
+    PRIMARY KEY (service, day, start));
+CREATE TABLE IF NOT EXISTS ticket (
+    day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, priority TEXT NOT NULL,
+    issued_at TEXT NOT NULL, state TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (day, number));
+CREATE TABLE IF NOT EXISTS pending_void (
+    request_id TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at TEXT NOT NULL);
+"""
+UNSYNCED = ("journaled", "printed")
+
+
+@dataclass(frozen=True)
+class OfflineTicket:
+    day: str
+    number: str
+    service: str
+    priority: str
+    issued_at: str
+    state: str
+
+
+class Journal:
+    def __init__(self, path: str) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")   # a committed ticket survives a power cut
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- leases ------------------------------------------------------------------------------
+    def add_lease(self, service: str, day: str, start: int, end: int, prefix: str, leased_at: str) -> None:
+        """Keep a block; the same block again (a repeated reply) changes nothing."""
+        self.db.execute("INSERT OR IGNORE INTO lease VALUES (?,?,?,?,?,?,?)",
+                        (service, day, start, end, start, prefix, leased_at))
+
+    def remaining(self, service: str, day: str) -> int:
+        row = self.db.execute('SELECT COALESCE(SUM("end" - next + 1), 0) FROM lease '
+                              "WHERE service=? AND day=? AND next <= \"end\"", (service, day)).fetchone()
+        return int(row[0])
+
+    def leased(self, service: str, day: str) -> int:
+        row = self.db.execute('SELECT COALESCE(SUM("end" - start + 1), 0) FROM lease WHERE service=? AND day=?',
+                              (service, day)).fetchone()
+        return int(row[0])
+
+    def take_number(self, service: str, day: str, priority: str, issued_at: str) -> OfflineTicket | None:
+        """The next leased number, journaled in the same transaction; None if none is left."""
+        with self._transaction():
+            row = self.db.execute('SELECT start, next, prefix FROM lease WHERE service=? AND day=? AND next <= "end" '
+                                  "ORDER BY start DESC LIMIT 1", (service, day)).fetchone()
+            if row is None:
+                return None
+            start, value, prefix = row
+            number = f"{prefix}{value:03d}"
+            self.db.execute("UPDATE lease SET next = next + 1 WHERE service=? AND day=? AND start=?",
+                            (service, day, start))
+            self.db.execute("INSERT INTO ticket (day, number, service, priority, issued_at, state) "
+                            "VALUES (?,?,?,?,?,'journaled')", (day, number, service, priority, issued_at))
+        return OfflineTicket(day, number, service, priority, issued_at, "journaled")
+
+    # --- tickets -----------------------------------------------------------------------------
+    def set_state(self, day: str, number: str, state: str, note: str = "") -> None:
+        self.db.execute("UPDATE ticket SET state=?, note=? WHERE day=? AND number=?", (state, note, day, number))
+
+    def unsynced(self, limit: int = 500) -> list[OfflineTicket]:
+        rows = self.db.execute("SELECT day, number, service, priority, issued_at, state FROM ticket "
+                               "WHERE state IN (?, ?) ORDER BY issued_at LIMIT ?", (*UNSYNCED, limit)).fetchall()
+        return [OfflineTicket(*row) for row in rows]
+
+    def count(self, state: str | None = None, service: str | None = None) -> int:
+        query, params = "SELECT COUNT(*) FROM ticket WHERE 1=1", []
+        if state is not None:
+            states = UNSYNCED if state == "unsynced" else (state,)
+            query += f" AND state IN ({','.join('?' * len(states))})"
+            params += list(states)
+        if service is not None:
+            query += " AND service=?"
+            params.append(service)
+        return int(self.db.execute(query, params).fetchone()[0])
+
+    def ticket(self, day: str, number: str) -> OfflineTicket | None:
+        row = self.db.execute("SELECT day, number, service, priority, issued_at, state FROM ticket "
+                              "WHERE day=? AND number=?", (day, number)).fetchone()
+        return OfflineTicket(*row) if row else None
+
+    # --- voids for issue requests the kiosk gave up on -----------------------------------------
+    def add_pending_void(self, request_id: str, reason: str, created_at: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO pending_void VALUES (?,?,?)", (request_id, reason, created_at))
+
+    def pending_voids(self) -> list[tuple[str, str]]:
+        return [(r, reason) for r, reason in
+                self.db.execute("SELECT request_id, reason FROM pending_void ORDER BY created_at")]
+
+    def remove_pending_void(self, request_id: str) -> None:
+        self.db.execute("DELETE FROM pending_void WHERE request_id=?", (request_id,))
+
+    def prune(self, before_day: str) -> None:
+        """Forget finished business days (leases are valid for their day only)."""
+        with self._transaction():
+            self.db.execute("DELETE FROM lease WHERE day < ?", (before_day,))
+            self.db.execute("DELETE FROM ticket WHERE day < ? AND state NOT IN (?, ?)", (before_day, *UNSYNCED))
+
+    def _transaction(self):
+        return _Tx(self.db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,312 @@
+"""The kiosk against a real Mosquitto and the real controller, driven through R/sim like a person.
+
+The kiosk runs in-process (its own owner thread, the stub printer and gpiozero's MockFactory) so
+the tests can read the printed bytes; one test runs ``hallq kiosk --stub`` as a real process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from hall.config import load_config
+from hall.runtime import StopFlag, run_owner_loop
+from hardware.pins import make_pin_factory
+from hardware.printers import make_printer
+from kiosk.app import Kiosk
+from printer.transport import StubPrinter
+from testkit import Process, TestClient, start_controller
+
+R = "hallq/v1/h1"
+SIM = f"{R}/sim/kiosk.k1"
+STATUS = f"{R}/dev/kiosk.k1/status"
+WAIT = 15.0
+
+
+def until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class RunningKiosk:
+    """A Kiosk with its owner loop in a thread."""
+
+    def __init__(self, config_path: Path, data_dir: Path, out_dir: Path | None = None, printer=None,
+                 stub: bool = True) -> None:
+        config = load_config(config_path)
+        self.printer = printer or StubPrinter(str(out_dir) if out_dir else None)
+        self.kiosk = Kiosk(config, "k1", self.printer, make_pin_factory(True), str(data_dir), stub=stub)
+        self.stop_flag = StopFlag()
+        self.kiosk.start()
+        self.thread = threading.Thread(target=run_owner_loop, daemon=True,
+                                       args=(self.kiosk.inbox, self.kiosk.handle, self.kiosk.tick, self.stop_flag, 0.05))
+        self.thread.start()
+        self.stopped = False
+
+    def tickets(self) -> list[str]:
+        return [label for label in list(self.kiosk.printed) if not label.startswith("slip")]
+
+    def wait_leases(self, minimum: int = 10) -> None:
+        until(lambda: all(self.kiosk.journal.remaining(s, self.kiosk.today()) >= minimum
+                          for s in self.kiosk.kiosk.services), what="leases")
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.stop_flag.set()
+        self.thread.join(5)
+        self.kiosk.stop()
+
+
+@pytest.fixture
+def run_kiosk(hall_config, tmp_path):
+    made: list[RunningKiosk] = []
+
+    def make(**kw) -> RunningKiosk:
+        kw.setdefault("out_dir", tmp_path / "tickets")
+        running = RunningKiosk(hall_config, tmp_path / "kiosk-data", **kw)
+        made.append(running)
+        return running
+
+    yield make
+    for running in made:
+        running.stop()
+
+
+def issued_numbers(admin: TestClient) -> list[str]:
+    return [ev["ticket"]["number"] for ev in admin.events() if ev["type"] == "ticket_issued"]
+
+
+def test_press_prints_the_controllers_number(controller, admin, run_kiosk, tmp_path):
+    k = run_kiosk()
+    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": k.kiosk.boot})
+    admin.publish(SIM, {"press": "pay"})
+    until(lambda: k.tickets(), what="a ticket")
+    assert k.tickets() == ["A001"]
+    assert issued_numbers(admin) == ["A001"]
+    data = (tmp_path / "tickets" / "A001.bin").read_bytes()
+    assert data.startswith(b"\x1b@\x1c&")                    # FS &: Chinese mode
+    assert "城东供电营业厅".encode("gb18030") in data and "缴费".encode("gb18030") in data
+    assert b"A001" in data and data.endswith(b"\x1dVB\x00")  # then the cut
+    assert (tmp_path / "tickets" / "A001.png").stat().st_size > 1000
+    # a bounce / double press: two presses 50 ms apart give one ticket
+    mark = admin.mark()
+    time.sleep(0.35)
+    admin.publish(SIM, {"press": "biz"})
+    time.sleep(0.05)
+    admin.publish(SIM, {"press": "biz"})
+    until(lambda: len(k.tickets()) == 2, what="second ticket")
+    admin.state(lambda s: next(x for x in s["services"] if x["id"] == "biz")["waiting"] == 1, start=mark)
+    time.sleep(1.0)                                          # would a second one still come?
+    assert k.tickets() == ["A001", "B001"]
+    assert issued_numbers(admin) == ["A001", "B001"]
+    # priority button then a service button
+    admin.publish(SIM, {"press": "pay", "priority": True})
+    until(lambda: len(k.tickets()) == 3, what="priority ticket")
+    event = [ev for ev in admin.events() if ev["type"] == "ticket_issued"][-1]
+    assert event["ticket"]["number"] == "A002" and event["ticket"]["priority"] == "priority"
+    assert "优先".encode("gb18030") in (tmp_path / "tickets" / "A002.bin").read_bytes()
+
+
+def test_paper_out_issues_nothing_and_says_why(controller, admin, run_kiosk, broker):
+    k = run_kiosk()
+    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    admin.publish(SIM, {"printer": "paper_out"})
+    admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "paper_out")
+    mark = admin.mark()
+    admin.publish(SIM, {"press": "pay"})
+    until(lambda: k.kiosk.reason == "printer paper_out", what="press handled")
+    time.sleep(0.5)
+    assert k.tickets() == [] and issued_numbers(admin) == []
+    assert all(ev["type"] != "ticket_issued" for ev in admin.events(mark))
+    # retained: a client arriving later learns why, and the lamps blink
+    mark = admin.mark()
+    admin.c.subscribe(STATUS, 1)                             # subscribing again resends the retained one
+    status = admin.wait_for(lambda t, d: t == STATUS, start=mark)
+    assert admin.messages[-1][2] or any(r for t, _, r in admin.messages[mark:] if t == STATUS)
+    assert status["printer"] == "paper_out" and status["lamps"]["pay"] == "fast"
+    # the controller's state carries it too
+    admin.state(lambda s: s["devices"].get("kiosk.k1", {}).get("printer") == "paper_out")
+    admin.publish(SIM, {"printer": "ok"})
+    admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "ok")
+    time.sleep(0.35)
+    admin.publish(SIM, {"press": "pay"})
+    until(lambda: k.tickets() == ["A001"], what="ticket after paper refilled")
+
+
+def test_print_failure_after_issue_voids_the_ticket(controller, admin, run_kiosk):
+    k = run_kiosk()
+    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    admin.publish(SIM, {"printer_fail_next": "paper_out"})
+    admin.publish(SIM, {"press": "pay"})
+    voided = admin.wait_for(lambda t, d: t == f"{R}/event" and d.get("type") == "ticket_voided")
+    assert voided["ticket"]["number"] == "A001" and voided["ticket"]["status"] == "voided"
+    assert k.tickets() == []
+    admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "paper_out")
+    admin.state(lambda s: next(x for x in s["services"] if x["id"] == "pay")["waiting"] == 0)
+    until(lambda: k.kiosk.journal.pending_voids() == [], what="void answered")
+
+
+def test_bad_sim_payloads_change_nothing(controller, admin, run_kiosk):
+    k = run_kiosk()
+    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    for payload in (b"{", b"[]", b'{"press": 3}', b'{"press": "nope"}', b'{"printer": "melted"}', b"\xff"):
+        admin.publish(SIM, payload)
+    time.sleep(0.5)
+    assert k.tickets() == [] and k.printer.condition == "ok" and issued_numbers(admin) == []
+    assert k.thread.is_alive()
+    admin.publish(SIM, {"press": "pay"})
+    until(lambda: k.tickets() == ["A001"], what="a ticket after bad payloads")
+
+
+def test_controller_killed_offline_tickets_then_synced_in_place(broker, hall_config, admin, run_kiosk, tmp_path):
+    data = tmp_path / "controller-data"
+    ctl = start_controller(hall_config, tmp_path, admin, data)
+    try:
+        k = run_kiosk()
+        k.wait_leases(20)
+        first_lease = k.kiosk.journal.remaining("pay", k.kiosk.today())
+        admin.publish(SIM, {"press": "pay"})
+        until(lambda: k.tickets() == ["A001"], what="online ticket")
+        ctl.kill()                                      # power cut: no goodbye
+        time.sleep(0.35)
+        admin.publish(SIM, {"press": "pay"})            # unanswered: after offline_after_s, from the lease
+        until(lambda: len(k.tickets()) == 2, timeout=WAIT, what="first offline ticket")
+        time.sleep(0.35)
+        admin.publish(SIM, {"press": "biz"})
+        until(lambda: len(k.tickets()) == 3, what="second offline ticket")
+        time.sleep(0.35)
+        admin.publish(SIM, {"press": "pay", "priority": True})
+        until(lambda: len(k.tickets()) == 4, what="third offline ticket")
+        offline = k.tickets()[1:]
+        assert offline[0] == "A980" and offline[1] == "B980" and offline[2] == "A981"
+        assert k.kiosk.journal.remaining("pay", k.kiosk.today()) == first_lease - 2
+        assert "离线取号".encode("gb18030") in (tmp_path / "tickets" / "A980.bin").read_bytes()
+        status = admin.wait_for(lambda t, d: t == STATUS and d.get("mode") == "offline" and d.get("unsynced") == 3)
+        assert status["lamps"]["pay"] == "slow"
+        # the controller comes back: the journal is synced, the gave-up issue is cancelled
+        mark = admin.mark()
+        ctl = start_controller(hall_config, tmp_path, admin, data)
+        until(lambda: k.kiosk.journal.count("synced") == 3, what="journal synced")
+        until(lambda: k.kiosk.journal.pending_voids() == [], what="void of the unanswered issue")
+        state = admin.state(lambda s: sum(x["waiting"] for x in s["services"]) == 4, start=mark)
+        assert k.kiosk.journal.count("rejected") == 0
+        # placed by issue time: calls come as A981 (priority), A001, A980 (pay), B980 for counter c1
+        counter = broker.client("counter.c1", subscribe=[f"{R}/dev/counter.c1/res"])
+        called = [counter.request("call_next")["ticket"]["number"] for _ in range(4)]
+        counter.close()
+        assert called == ["A981", "A001", "A980", "B980"]
+        # nothing doubled: each number issued once, the cancelled online request issued nothing
+        issued = [ev["ticket"]["number"] for ev in admin.events() if ev["type"] == "ticket_issued"]
+        assert sorted(issued) == ["A001", "A980", "A981", "B980"]
+        assert all(ev["ticket"]["offline"] for ev in admin.events(mark) if ev["type"] == "ticket_issued")
+        # online issuing goes on below the leased blocks
+        time.sleep(0.35)
+        admin.publish(SIM, {"press": "pay"})
+        until(lambda: len(k.tickets()) == 5, what="online again")
+        assert k.tickets()[-1] == "A002"
+        assert state["mode"] == "open"
+    finally:
+        ctl.stop()
+
+
+def test_restart_mid_print_neither_loses_nor_doubles(broker, hall_config, admin, controller, tmp_path):
+    data = tmp_path / "kiosk-data"
+    k = RunningKiosk(hall_config, data, tmp_path / "t1")
+    try:
+        k.wait_leases(20)
+    finally:
+        k.stop()
+    # as if the kiosk died after journaling a ticket, before the printer confirmed it
+    k2 = RunningKiosk(hall_config, data, tmp_path / "t2")
+    day = k2.kiosk.today()
+    ticket = k2.kiosk.journal.take_number("biz", day, "normal", k2.kiosk.now().isoformat())
+    k2.stop()
+    for _ in range(2):                                  # two restarts: synced once
+        again = RunningKiosk(hall_config, data, tmp_path / "t3")
+        until(lambda: again.kiosk.journal.ticket(day, ticket.number).state == "synced", what="synced")
+        time.sleep(0.3)
+        again.stop()
+    numbers = [ev["ticket"]["number"] for ev in admin.events() if ev["type"] == "ticket_issued"]
+    assert numbers == [ticket.number]
+    admin.state(lambda s: next(x for x in s["services"] if x["id"] == "biz")["waiting"] == 1)
+
+
+class PtyPrinter(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.received = bytearray()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        import select
+        while not self.stopping.is_set():
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            self.received += chunk
+            for i in range(len(chunk) - 2):
+                if chunk[i:i + 2] == b"\x10\x04":
+                    os.write(self.master, b"\x12")          # all well
+
+
+def test_serial_printer_over_pty_end_to_end(broker, hall_config, admin, controller, tmp_path):
+    fake = PtyPrinter()
+    fake.start()
+    config = load_config(hall_config)
+    cfg = config.kiosk[0].printer
+    cfg.transport, cfg.device, cfg.width_mm = "serial", fake.path, 58
+    printer = make_printer(cfg, stub=False)
+    k = RunningKiosk(hall_config, tmp_path / "kiosk-data", printer=printer, stub=False)
+    try:
+        until(lambda: k.kiosk.link.connected, what="connected")
+        pin = k.kiosk.buttons["biz"].pin
+        pin.drive_low()
+        pin.drive_high()
+        until(lambda: k.tickets() == ["B001"], what="printed over serial")
+        until(lambda: "B001".encode() in fake.received and b"\x1dVB\x00" in fake.received, what="bytes at the printer")
+        assert b"\x1c&" in fake.received and "业务办理".encode("gb18030") in fake.received
+    finally:
+        k.stop()
+        fake.stopping.set()
+        fake.join(2)
+        os.close(fake.master)
+        os.close(fake.slave)
+
+
+def test_hallq_kiosk_stub_process(broker, hall_config, admin, controller, tmp_path):
+    out = tmp_path / "printed"
+    proc = Process(["kiosk", "--config", str(hall_config), "--id", "k1", "--stub", "--printer-out", str(out),
+                    "--data", str(tmp_path / "kd")], tmp_path, "kiosk").start()
+    try:
+        admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online") is True)
+        admin.publish(SIM, {"press": "biz"})
+        until(lambda: (out / "B001.bin").exists(), what="B001.bin")
+        assert (out / "B001.png").exists()
+        assert "业务办理".encode("gb18030") in (out / "B001.bin").read_bytes()
+        mark = admin.mark()
+        assert proc.stop() == 0
+        admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d.get("online") is False, start=mark)
+    finally:
+        proc.stop()
+    assert "Traceback" not in proc.output()
