@@ -1,0 +1,217 @@
+"""The pure core under random command sequences (hypothesis): the hall's invariants hold."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hall.config import load_config
+from hall.core import commands as c
+from hall.core.events import decode_event, encode_event
+from hall.core.model import HallState
+from hall.core.rules import QueueRules, Setup, fold, waiting_tickets
+from hall.core.views import state_view
+from hall.errors import RequestError
+from testkit import EXAMPLE_HALL
+
+CONFIG = load_config(EXAMPLE_HALL)
+SETUP = Setup.from_config(CONFIG)
+RULES = QueueRules(SETUP)
+TZ = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+SERVICES = st.sampled_from(["pay", "biz", "nope"])
+COUNTERS = st.sampled_from(["c1", "c2", "c3", "c4"])
+KIOSKS = st.sampled_from(["kiosk.k1", "kiosk.k2"])
+
+commands = st.one_of(
+    st.builds(c.IssueTicket, service=SERVICES, priority=st.sampled_from(["normal", "priority"]), by=KIOSKS),
+    st.builds(c.CallNext, counter=COUNTERS),
+    st.builds(c.CallNext, counter=COUNTERS),
+    st.builds(c.Recall, counter=COUNTERS),
+    st.builds(c.Finish, counter=COUNTERS, rating=st.none() | st.integers(1, 3)),
+    st.builds(c.Rate, counter=COUNTERS, rating=st.integers(1, 3)),
+    st.builds(c.NoShow, counter=COUNTERS),
+    st.builds(c.Transfer, counter=COUNTERS, service=SERVICES),
+    st.builds(c.SuspendCounter, counter=COUNTERS, reason=st.sampled_from(["", "午休"])),
+    st.builds(c.ResumeCounter, counter=COUNTERS),
+    st.builds(c.Reinstate, number=st.sampled_from(["A001", "A002", "B001"])),
+    st.builds(c.SuspendService, service=SERVICES),
+    st.builds(c.ResumeService, service=SERVICES),
+    st.builds(c.SetOutage, active=st.booleans(), message=st.none() | st.just("系统故障")),
+    st.builds(c.OpenHall), st.builds(c.CloseHall),
+    st.builds(c.LeaseNumbers, service=SERVICES, size=st.integers(1, 40), by=KIOSKS),
+    st.builds(c.DevicePresence, device=st.sampled_from(["counter.c1", "counter.c2"]), online=st.booleans()),
+    st.builds(c.Tick),
+)
+
+
+def check_invariants(state: HallState) -> None:
+    tickets = list(state.tickets.values())
+    # unique numbers per service and day (a number carries its service's prefix, also after a transfer)
+    assert len({(t.day, t.number) for t in tickets}) == len(tickets)
+    # every ticket in exactly one status, consistent with the counters
+    at_counters = [cs.ticket for cs in state.counters.values() if cs.ticket is not None]
+    assert len(at_counters) == len(set(at_counters)), "a ticket at two counters"
+    for t in tickets:
+        assert t.status in ("waiting", "called", "served", "no_show", "voided")
+        if t.status == "called":
+            assert t.counter is not None and state.counters[t.counter].ticket == t.id
+        else:
+            assert t.id not in at_counters
+    for cs in state.counters.values():
+        if cs.ticket is not None:
+            assert state.tickets[cs.ticket].status == "called"
+    # waiting counts equal the tickets waiting
+    view = state_view(CONFIG, SETUP, state, 1, 0)
+    for service in view["services"]:
+        assert service["waiting"] == len(waiting_tickets(state, service["id"]))
+    # online numbers never enter a leased block
+    for lease in state.leases:
+        svc = state.services[lease.service]
+        assert svc.next_number <= lease.start
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(commands, st.integers(0, 900)), min_size=1, max_size=60))
+def test_random_sequences_keep_invariants_and_replay_exactly(steps):
+    state, now = RULES.handle(SETUP.initial_state(), c.Tick(), START)[0], START
+    log = []
+    for command, advance in steps:
+        now += timedelta(seconds=advance)
+        state, events = RULES.handle(state, c.Tick(), now)
+        log += events
+        before = msgspec.json.encode(state)
+        try:
+            state, events = RULES.handle(state, command, now)
+        except RequestError as err:
+            assert err.code and err.message
+            assert msgspec.json.encode(state) == before, "a refused command changed the state"
+            continue
+        log += events
+        check_invariants(state)
+    # the stored events (through JSON) rebuild the same state
+    initial = RULES.handle(SETUP.initial_state(), c.Tick(), START)
+    replayed = fold(initial[0], [decode_event(encode_event(ev)) for ev in log])
+    assert msgspec.json.encode(replayed) == msgspec.json.encode(state)
+
+
+def run(state, *cmds, now=START):
+    events = []
+    for cmd in cmds:
+        state, evs = RULES.handle(state, cmd, now)
+        events += evs
+    return state, events
+
+
+def fresh(now=START):
+    return RULES.handle(SETUP.initial_state(), c.Tick(), now)[0]
+
+
+def test_priority_first_then_issue_time_and_transfer_keeps_issue_time():
+    s = fresh()
+    s, _ = run(s, c.IssueTicket(service="biz"), now=START)
+    s, _ = run(s, c.IssueTicket(service="pay"), now=START + timedelta(minutes=1))
+    s, _ = run(s, c.IssueTicket(service="pay", priority="priority"), now=START + timedelta(minutes=2))
+    s, ev = run(s, c.CallNext(counter="c1"), now=START + timedelta(minutes=3))
+    assert ev[-1].ticket.number == "A002"          # priority first
+    s, ev = run(s, c.CallNext(counter="c2"), now=START + timedelta(minutes=3))
+    assert ev[-1].ticket.number == "A001"          # c2 serves pay only
+    s, ev = run(s, c.Transfer(counter="c2", service="biz"), now=START + timedelta(minutes=4))
+    s, ev = run(s, c.CallNext(counter="c4"), now=START + timedelta(minutes=5))
+    assert ev[-1].ticket.number == "B001"          # B001 issued before A001
+    s, ev = run(s, c.CallNext(counter="c4"), now=START + timedelta(minutes=6))
+    assert ev[-1].ticket.number == "A001" and ev[0].ticket.status == "served"
+
+
+def test_service_order_counter_prefers_its_first_service():
+    s = fresh()
+    s, _ = run(s, c.IssueTicket(service="pay"), c.IssueTicket(service="biz"))
+    s, ev = run(s, c.CallNext(counter="c3"))      # c3: ["biz", "pay"], service_order
+    assert ev[-1].ticket.number == "B001"
+
+
+def test_numbers_restart_each_business_day_and_unfinished_are_carried():
+    s = fresh()
+    s, _ = run(s, c.IssueTicket(service="pay"), c.IssueTicket(service="pay"))
+    tomorrow = START + timedelta(days=1)
+    s, ev = RULES.handle(s, c.Tick(), tomorrow)
+    assert ev[0].day == "2026-11-24"
+    s, ev = run(s, c.IssueTicket(service="pay"), now=tomorrow)
+    assert ev[0].ticket.number == "A001" and ev[0].ticket.day == "2026-11-24"
+    assert len(waiting_tickets(s, "pay")) == 3
+
+
+def test_hours_close_issuing_but_counters_keep_serving():
+    from hall.config import parse_config
+    import tomllib
+    data = tomllib.loads(EXAMPLE_HALL.read_text())
+    data["hall"]["hours"] = [["09:00", "12:00"], ["13:00", "17:00"]]
+    cfg = parse_config(data)
+    rules, setup = QueueRules(Setup.from_config(cfg)), Setup.from_config(cfg)
+    s, _ = rules.handle(setup.initial_state(), c.Tick(), START)
+    assert s.mode == "open"
+    s, _ = rules.handle(s, c.IssueTicket(service="pay"), START)
+    noon = START.replace(hour=12, minute=0, second=1)
+    s, ev = rules.handle(s, c.Tick(), noon)
+    assert s.mode == "closed" and ev[0].by == "schedule"
+    with pytest.raises(RequestError) as err:
+        rules.handle(s, c.IssueTicket(service="pay"), noon)
+    assert err.value.code == "hall_closed"
+    s, ev = rules.handle(s, c.CallNext(counter="c1"), noon)
+    assert ev[-1].ticket.number == "A001"
+    # the operator opens early; the schedule takes over again at the next boundary
+    s, _ = rules.handle(s, c.OpenHall(), noon)
+    assert s.mode == "open"
+    s, _ = rules.handle(s, c.Tick(), START.replace(hour=13, minute=0, second=1))
+    assert s.mode == "open" and s.override is None
+    s, _ = rules.handle(s, c.Tick(), START.replace(hour=17, minute=0, second=1))
+    assert s.mode == "closed"
+
+
+def test_estimated_wait_uses_measured_service_times_and_open_counters():
+    s = fresh()
+    s, _ = run(s, *[c.IssueTicket(service="biz") for _ in range(5)])
+    before = state_view(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
+    # biz is served by c1, c3, c4: suspend two of them and the wait grows
+    s, _ = run(s, c.SuspendCounter(counter="c3"), c.SuspendCounter(counter="c4"))
+    after = state_view(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
+    assert after == 3 * before
+    # a measured service time of 60 s pulls the average (420 s) down
+    s, _ = run(s, c.CallNext(counter="c1"), now=START)
+    s, _ = run(s, c.Finish(counter="c1"), now=START + timedelta(seconds=60))
+    assert s.services["biz"].avg_service_s < 420
+
+
+def test_rating_once_within_window_and_reinstate_window():
+    s = fresh()
+    s, _ = run(s, c.IssueTicket(service="pay"), c.IssueTicket(service="pay"), c.CallNext(counter="c1"), c.Finish(counter="c1"))
+    s, ev = run(s, c.Rate(counter="c1", rating=2))
+    assert ev[0].ticket.rating == 2
+    with pytest.raises(RequestError) as err:
+        run(s, c.Rate(counter="c1", rating=1))
+    assert err.value.code == "already_rated"
+    s, _ = run(s, c.CallNext(counter="c1"), c.NoShow(counter="c1"))
+    late = START + timedelta(seconds=CONFIG.hall.no_show_reinstate_s + 1)
+    with pytest.raises(RequestError) as err:
+        RULES.handle(s, c.Reinstate(number="A002"), late)
+    assert err.value.code == "too_late"
+    s, ev = RULES.handle(s, c.Reinstate(number="A002"), START + timedelta(seconds=60))
+    assert ev[0].ticket.status == "waiting"
+
+
+def test_leases_come_from_the_top_and_never_meet_online_numbers():
+    s = fresh()
+    s, ev = run(s, c.LeaseNumbers(service="pay", size=20, by="kiosk.k1"))
+    assert (ev[0].start, ev[0].end) == (980, 999)
+    s, ev = run(s, c.LeaseNumbers(service="pay", size=20, by="kiosk.k2"))
+    assert (ev[0].start, ev[0].end) == (960, 979)
+    s, ev = run(s, c.PlaceOfflineTicket(number="A985", service="pay", issued_at=START, by="kiosk.k1"))
+    assert ev[0].ticket.offline
+    with pytest.raises(RequestError):
+        run(s, c.PlaceOfflineTicket(number="A985", service="pay", issued_at=START, by="kiosk.k2"))
+    with pytest.raises(RequestError):
+        run(s, c.PlaceOfflineTicket(number="A970", service="pay", issued_at=START, by="kiosk.k1"))
