@@ -1,0 +1,451 @@
+"""``hallq report``: the day's figures from the controller's records (what a hall manager reads at night).
+
+Reads the controller's SQLite (``<data>/controller.db``) read-only, so it may run while the
+controller does. The events of one business day are the source: each ticket's last recorded form
+plus the moment it was first called. Per service, counter and clerk: tickets issued, served,
+no-show, voided; waiting time (issue to first call) median, p90 and max; service time (call to
+finish); ratings; the share of called tickets whose wait was within ``[hall] service_level_wait_s``
+against the target ``[hall] service_level_share``. Charts of arrivals and waits by hour (matplotlib,
+PNG embedded in the HTML as base64), one tidy CSV table, a plain-text table on stdout.
+
+Percentiles use the nearest-rank method (p90 of 10 waits is the 9th smallest): a manager can check
+it by hand. Waits count from issue to the first call, the moment the customer was asked to come.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import io
+import math
+import sqlite3
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config
+from .core import events as e
+from .core.model import Ticket
+from .errors import ConfigError
+
+RATING_WORDS = {1: "satisfied 满意", 2: "neutral 一般", 3: "unsatisfied 不满意"}
+
+
+# --- time frame ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TimeFrame:
+    """How recorded times are shown. The identity for a real hall; the demo maps its compressed
+    wall-clock day back onto the simulated clock (shown = origin_shown + (real - origin_real) x speed)."""
+    origin_real: datetime | None = None
+    origin_shown: datetime | None = None
+    speed: float = 1.0
+
+    def at(self, moment: datetime) -> datetime:
+        if self.origin_real is None or self.origin_shown is None:
+            return moment
+        return self.origin_shown + (moment - self.origin_real) * self.speed
+
+    def seconds(self, real_s: float) -> float:
+        return real_s * self.speed
+
+    @property
+    def simulated(self) -> bool:
+        return self.origin_real is not None and self.speed != 1.0
+
+
+# --- the day's tickets ---------------------------------------------------------------------------
+@dataclass
+class TicketRecord:
+    ticket: Ticket                       # the last recorded form of it
+    issued_service: str                  # the service it was issued for (before any transfer)
+    first_called: datetime | None = None
+    first_counter: str | None = None
+    service_s: float | None = None       # call to finish, as the controller measured it
+
+    @property
+    def wait_s(self) -> float | None:
+        if self.first_called is None:
+            return None
+        return max(0.0, (self.first_called - self.ticket.issued_at).total_seconds())
+
+
+@dataclass
+class DayRecords:
+    day: str
+    tickets: dict[str, TicketRecord] = field(default_factory=dict)
+    outages: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+    events: int = 0
+
+
+def open_read_only(db_path: Path) -> sqlite3.Connection:
+    if not db_path.exists():
+        raise FileNotFoundError(f"no controller records at {db_path} (give --data, the controller's folder)")
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+
+
+def load_day(db_path: Path, day: str) -> DayRecords:
+    """Every ticket event of ``day`` folded into one record per ticket."""
+    db = open_read_only(db_path)
+    try:
+        rows = db.execute("SELECT body FROM events WHERE day = ? ORDER BY seq", (day,)).fetchall()
+    finally:
+        db.close()
+    records = DayRecords(day)
+    outage_start: datetime | None = None
+    for (body,) in rows:
+        event = e.decode_event(body)
+        records.events += 1
+        if isinstance(event, e.OutageStarted):
+            outage_start = outage_start or event.at
+            continue
+        if isinstance(event, e.OutageEnded):
+            if outage_start is not None:
+                records.outages.append((outage_start, event.at))
+            outage_start = None
+            continue
+        ticket = getattr(event, "ticket", None)
+        if not isinstance(ticket, Ticket):
+            continue
+        if ticket.day != day:            # carried over from an earlier day: that day's report has it
+            continue
+        rec = records.tickets.get(ticket.id)
+        if rec is None:
+            rec = records.tickets[ticket.id] = TicketRecord(ticket, ticket.transferred_from or ticket.service)
+        rec.ticket = ticket
+        if isinstance(event, e.TicketCalled) and rec.first_called is None:
+            rec.first_called, rec.first_counter = event.at, event.counter
+        elif isinstance(event, e.TicketServed):
+            rec.service_s = event.service_s
+    if outage_start is not None:
+        records.outages.append((outage_start, None))
+    return records
+
+
+# --- figures -----------------------------------------------------------------------------------
+def nearest_rank(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass
+class Figures:
+    scope: str                  # service | counter | clerk | hall
+    key: str
+    name: str
+    issued: int = 0
+    served: int = 0
+    no_show: int = 0
+    voided: int = 0
+    waiting: int = 0            # still waiting or called when the report was made
+    waits: list[float] = field(default_factory=list)
+    service_times: list[float] = field(default_factory=list)
+    ratings: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
+    within_target: int = 0
+
+    def row(self, target_share: float) -> dict[str, Any]:
+        called = len(self.waits)
+        share = self.within_target / called if called else None
+        rated = sum(self.ratings.values())
+        return {
+            "scope": self.scope, "key": self.key, "name": self.name,
+            "issued": self.issued, "served": self.served, "no_show": self.no_show, "voided": self.voided,
+            "open": self.waiting,
+            "wait_median_s": _round(statistics.median(self.waits) if self.waits else None),
+            "wait_p90_s": _round(nearest_rank(self.waits, 0.9)),
+            "wait_max_s": _round(max(self.waits) if self.waits else None),
+            "service_median_s": _round(statistics.median(self.service_times) if self.service_times else None),
+            "service_mean_s": _round(statistics.fmean(self.service_times) if self.service_times else None),
+            "rated": rated,
+            "rating_1": self.ratings[1], "rating_2": self.ratings[2], "rating_3": self.ratings[3],
+            "satisfied_share": _round(self.ratings[1] / rated, 3) if rated else None,
+            "within_target_share": _round(share, 3) if share is not None else None,
+            "target_met": (share >= target_share) if share is not None else None,
+        }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+COLUMNS = ["scope", "key", "name", "issued", "served", "no_show", "voided", "open", "wait_median_s",
+           "wait_p90_s", "wait_max_s", "service_median_s", "service_mean_s", "rated", "rating_1",
+           "rating_2", "rating_3", "satisfied_share", "within_target_share", "target_met"]
+
+
+@dataclass
+class Report:
+    hall_id: str
+    hall_name: str
+    day: str
+    target_wait_s: int
+    target_share: float
+    frame: TimeFrame
+    rows: list[dict[str, Any]]
+    hours: list[int]                                   # shown hours with arrivals or calls
+    arrivals_by_hour: dict[str, dict[int, int]]        # service -> hour -> tickets issued
+    waits_by_hour: dict[int, list[float]]              # hour of issue -> waits (s)
+    outages: list[tuple[datetime, datetime | None]]
+    events: int
+    zone: Any = None
+
+    def clock(self, moment: datetime | None) -> str:
+        if moment is None:
+            return "still on"
+        return self.frame.at(moment).astimezone(self.zone).strftime("%H:%M")
+
+    def outage_spans(self) -> str:
+        return ", ".join(f"{self.clock(a)}–{self.clock(b)}" for a, b in self.outages)
+
+    def rows_of(self, scope: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["scope"] == scope]
+
+    @property
+    def hall(self) -> dict[str, Any]:
+        return self.rows_of("hall")[0]
+
+
+def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFrame()) -> Report:
+    target_s = config.hall.service_level_wait_s
+    hall = Figures("hall", config.hall.id, config.hall.name)
+    services = {s.id: Figures("service", s.id, s.name) for s in config.service}
+    counters = {c.id: Figures("counter", c.id, c.name) for c in config.counter}
+    clerks: dict[str, Figures] = {}
+    arrivals: dict[str, dict[int, int]] = {s.id: {} for s in config.service}
+    waits_by_hour: dict[int, list[float]] = {}
+
+    def bucket(table: dict[str, Figures], key: str, scope: str) -> Figures:
+        if key not in table:
+            table[key] = Figures(scope, key, key)
+        return table[key]
+
+    for rec in sorted(records.tickets.values(), key=lambda r: (r.ticket.issued_at, r.ticket.number)):
+        t = rec.ticket
+        issued_hour = frame.at(t.issued_at).astimezone(config.zone).hour
+        svc_issued = bucket(services, rec.issued_service, "service")
+        svc_final = bucket(services, t.service, "service")
+        svc_issued.issued += 1
+        hall.issued += 1
+        arrivals.setdefault(rec.issued_service, {})
+        arrivals[rec.issued_service][issued_hour] = arrivals[rec.issued_service].get(issued_hour, 0) + 1
+        counter_key = t.counter or rec.first_counter
+        scopes: list[Figures] = [hall, svc_final]
+        if counter_key and t.status in ("served", "no_show"):
+            scopes.append(bucket(counters, counter_key, "counter"))
+            if t.clerk:
+                scopes.append(bucket(clerks, t.clerk, "clerk"))
+        for fig in scopes:
+            if t.status == "served":
+                fig.served += 1
+            elif t.status == "no_show":
+                fig.no_show += 1
+            elif t.status == "voided" and fig.scope in ("hall", "service"):
+                fig.voided += 1
+            elif t.status in ("waiting", "called") and fig.scope in ("hall", "service"):
+                fig.waiting += 1
+            wait = rec.wait_s
+            if wait is not None and t.status in ("served", "no_show"):
+                shown_wait = frame.seconds(wait)
+                fig.waits.append(shown_wait)
+                if shown_wait <= target_s:
+                    fig.within_target += 1
+            if t.status == "served" and rec.service_s is not None:
+                fig.service_times.append(frame.seconds(rec.service_s))
+            if t.rating in fig.ratings:
+                fig.ratings[t.rating] += 1
+        if rec.wait_s is not None and t.status in ("served", "no_show"):
+            waits_by_hour.setdefault(issued_hour, []).append(frame.seconds(rec.wait_s))
+
+    figures = [hall, *services.values(), *counters.values(), *sorted(clerks.values(), key=lambda f: f.key)]
+    rows = [f.row(config.hall.service_level_share) for f in figures]
+    hours = sorted({h for by in arrivals.values() for h in by} | set(waits_by_hour))
+    return Report(config.hall.id, config.hall.name, records.day, target_s, config.hall.service_level_share,
+                  frame, rows, hours, arrivals, waits_by_hour, records.outages, records.events, config.zone)
+
+
+# --- output --------------------------------------------------------------------------------------
+def _fmt_s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    value = int(round(value))
+    return f"{value // 60}:{value % 60:02d}"
+
+
+def _fmt_share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+TEXT_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("issued", "issued", str), ("served", "served", str), ("no_show", "no-show", str),
+    ("voided", "voided", str), ("open", "open", str),
+    ("wait_median_s", "wait med", _fmt_s), ("wait_p90_s", "wait p90", _fmt_s), ("wait_max_s", "wait max", _fmt_s),
+    ("service_median_s", "svc med", _fmt_s), ("rated", "rated", str),
+    ("satisfied_share", "satisfied", _fmt_share), ("within_target_share", "in target", _fmt_share),
+]
+
+
+def text_table(report: Report) -> str:
+    lines = [f"{report.hall_name} ({report.hall_id}) — report for {report.day}",
+             f"service level target: {report.target_share * 100:.0f}% of called customers within "
+             f"{report.target_wait_s // 60} min"
+             + (f"; times shown on the simulated clock (x{report.frame.speed:g})" if report.frame.simulated else ""),
+             ""]
+    header = ["", *[title for _, title, _ in TEXT_COLUMNS], "target"]
+    body: list[list[str]] = []
+    for scope in ("hall", "service", "counter", "clerk"):
+        for row in report.rows_of(scope):
+            label = f"{scope} {row['key']}" if scope != "hall" else "hall"
+            met = {True: "met", False: "MISSED", None: "-"}[row["target_met"]]
+            body.append([label, *[fmt(row[key]) if row[key] is not None else "-" for key, _, fmt in TEXT_COLUMNS], met])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    for r in [header, *body]:
+        lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)).rstrip())
+    if report.outages:
+        lines += ["", f"declared outages: {report.outage_spans()}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(report: Report, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["day", *COLUMNS])
+        writer.writeheader()
+        for row in report.rows:
+            writer.writerow({"day": report.day, **{k: ("" if v is None else v) for k, v in row.items()}})
+        # arrivals by hour, one row per service and hour, in the same table shape
+        for service, by_hour in report.arrivals_by_hour.items():
+            for hour in sorted(by_hour):
+                writer.writerow({"day": report.day, "scope": "hour", "key": f"{hour:02d}:00",
+                                 "name": service, "issued": by_hour[hour]})
+
+
+def charts_png(report: Report) -> tuple[bytes, bytes]:
+    """(arrivals by hour, waits by hour) as PNG bytes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    hours = report.hours or [9]
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    bottom = [0] * len(hours)
+    for service, by_hour in report.arrivals_by_hour.items():
+        counts = [by_hour.get(h, 0) for h in hours]
+        ax.bar([f"{h:02d}" for h in hours], counts, bottom=bottom, label=service)
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax.set_title("Tickets issued by hour")
+    ax.set_xlabel("hour")
+    ax.set_ylabel("tickets")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    arrivals = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    labels = [f"{h:02d}" for h in hours]
+    med = [statistics.median(report.waits_by_hour[h]) / 60 if report.waits_by_hour.get(h) else 0 for h in hours]
+    p90 = [(nearest_rank(report.waits_by_hour[h], 0.9) or 0) / 60 if report.waits_by_hour.get(h) else 0 for h in hours]
+    ax.plot(labels, med, marker="o", label="median")
+    ax.plot(labels, p90, marker="s", label="p90")
+    ax.axhline(report.target_wait_s / 60, color="red", linestyle="--", linewidth=1, label="target")
+    ax.set_title("Waiting time by hour of issue (minutes)")
+    ax.set_xlabel("hour")
+    ax.set_ylabel("minutes")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    waits = _png(fig)
+    plt.close(fig)
+    return arrivals, waits
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def write_html(report: Report, path: Path) -> None:
+    arrivals, waits = charts_png(report)
+    esc = html.escape
+
+    def table(scope: str, title: str) -> str:
+        rows = report.rows_of(scope)
+        if not rows:
+            return ""
+        head = "".join(f"<th>{esc(t)}</th>" for _, t, _ in TEXT_COLUMNS)
+        out = [f"<h2>{esc(title)}</h2><table><tr><th></th>{head}<th>target</th></tr>"]
+        for row in rows:
+            cells = "".join(f"<td>{esc(fmt(row[k]) if row[k] is not None else '-')}</td>" for k, _, fmt in TEXT_COLUMNS)
+            met = row["target_met"]
+            cls = {True: "ok", False: "bad", None: ""}[met]
+            out.append(f"<tr><th>{esc(row['name'])}</th>{cells}"
+                       f"<td class='{cls}'>{ {True: 'met', False: 'missed', None: '-'}[met]}</td></tr>")
+        out.append("</table>")
+        return "\n".join(out)
+
+    note = (f"<p class='note'>A simulated day: the hall ran {report.frame.speed:g}× faster than real time; "
+            f"times and durations here are on the simulated clock.</p>" if report.frame.simulated else "")
+    outages = ""
+    if report.outages:
+        outages = f"<p>Declared outages: {esc(report.outage_spans())}</p>"
+    doc = f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{esc(report.hall_name)} {esc(report.day)}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 1em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
+tr > th:first-child {{ text-align: left; }}
+td.ok {{ color: #176b2c; }} td.bad {{ color: #b00020; font-weight: bold; }}
+.note {{ background: #fff6d5; padding: 0.5em; }}
+</style></head><body>
+<h1>{esc(report.hall_name)} — {esc(report.day)}</h1>
+{note}
+<p>Service level target: {report.target_share * 100:.0f}% of called customers within
+{report.target_wait_s // 60} minutes. Waits run from issue to the first call; p90 is the nearest-rank
+90th percentile. Ratings: 1 satisfied, 2 neutral, 3 unsatisfied.</p>
+{outages}
+{table("hall", "Hall")}
+{table("service", "Services")}
+{table("counter", "Counters")}
+{table("clerk", "Clerks")}
+<h2>Arrivals by hour</h2>
+<img alt="tickets issued by hour" src="data:image/png;base64,{base64.b64encode(arrivals).decode()}">
+<h2>Waits by hour</h2>
+<img alt="waiting time by hour" src="data:image/png;base64,{base64.b64encode(waits).decode()}">
+<p class="small">{report.events} events read from the controller's records.</p>
+</body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc, "utf-8")
+
+
+def make_report(config: Config, data_dir: Path, day: str, frame: TimeFrame = TimeFrame()) -> Report:
+    return build_report(config, load_day(Path(data_dir) / "controller.db", day), frame)
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.broker)
+    data_dir = Path(args.data) if args.data else Path("hallq-data") / config.hall.id
+    day = args.date or datetime.now(config.zone).date().isoformat()
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise ConfigError("--date", "date", f"a day as YYYY-MM-DD, not {day!r}") from None
+    try:
+        report = make_report(config, data_dir, day)
+    except (FileNotFoundError, sqlite3.Error) as err:
+        print(f"hallq report: {err}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text_table(report))
+    if args.csv:
+        write_csv(report, Path(args.csv))
+        print(f"wrote {args.csv}")
+    if args.html:
+        write_html(report, Path(args.html))
+        print(f"wrote {args.html}")
+    return 0

@@ -1,0 +1,196 @@
+"""``hallq report`` numbers on a known small day.
+
+The day is built by the real controller code (hall.controller.Controller applying requests as they
+arrive from MQTT, into its own SQLite) with a clock we set, so every wait and service time is
+known to the second. A second test runs the controller as a process on a real Mosquitto and the
+report as a process beside it (read-only on a live database).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hall.config import load_config
+from hall.controller import Controller
+from hall.mqttlink import Inbound
+from hall.report import TimeFrame, make_report, nearest_rank, text_table
+
+from testkit import EXAMPLE_HALL, REPO, Broker, start_controller, write_hall_config
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = "2026-03-02"
+
+
+class ClockedController(Controller):
+    """The real controller with a clock the test moves."""
+    clock: datetime = datetime(2026, 3, 2, 8, 59, tzinfo=TZ)
+
+    def now(self) -> datetime:
+        return self.clock
+
+
+@pytest.fixture
+def known_day(tmp_path: Path):
+    # port 9 (discard): the link is never started; requests go straight into apply_batch
+    hall = write_hall_config(tmp_path / "hall.toml", 9, None,
+                             hall_overrides={"service_level_wait_s": "780", "service_level_share": "0.8"})
+    config = load_config(hall)
+    ctl = ClockedController(config, tmp_path / "data")
+    ids = iter(range(1, 1000))
+
+    def at(hhmm: str, device: str, op: str, **args) -> dict:
+        h, m, *s = (int(x) for x in hhmm.split(":"))
+        ctl.clock = datetime(2026, 3, 2, h, m, s[0] if s else 0, tzinfo=TZ)
+        payload = json.dumps({"op": op, "request_id": f"r{next(ids)}", **args}).encode()
+        out = ctl.apply_batch([Inbound(ctl.topics.request(device), payload, False)])
+        (topic, reply), = out.replies
+        return json.loads(reply)
+
+    assert at("08:59", "counter.c1", "login", clerk="wang")["ok"]
+    assert at("08:59", "counter.c2", "login", clerk="li")["ok"]
+    assert at("09:00", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A001"
+    assert at("09:02", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A002"
+    assert at("09:05", "kiosk.k2", "issue", service="biz")["ticket"]["number"] == "B001"
+    assert at("09:10", "counter.c1", "call_next")["ticket"]["number"] == "A001"      # waited 600 s
+    assert at("09:14", "counter.c1", "finish", rating=1)["ticket"]["status"] == "served"  # 240 s
+    assert at("09:15", "counter.c2", "call_next")["ticket"]["number"] == "A002"      # waited 780 s
+    assert at("09:16", "counter.c2", "no_show")["ticket"]["status"] == "no_show"
+    assert at("09:20", "counter.c1", "call_next")["ticket"]["number"] == "B001"      # waited 900 s
+    assert at("09:30", "counter.c1", "finish")["ok"]                                  # 600 s
+    assert at("09:30:30", "counter.c1", "rate", rating=3)["ticket"]["rating"] == 3
+    assert at("10:00", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A003"
+    b002 = at("10:01", "kiosk.k2", "issue", service="biz")["ticket"]
+    assert at("10:02", "kiosk.k2", "void", ticket_id=b002["id"], reason="not printed")["ticket"]["status"] == "voided"
+    assert at("10:05", "counter.c2", "call_next")["ticket"]["number"] == "A003"      # waited 300 s
+    assert at("10:07", "counter.c2", "call_next")["error"]["code"] == "no_ticket"     # changes nothing
+    assert at("10:08", "counter.c2", "finish")["ok"]                                  # 180 s
+    assert at("10:30", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A004"  # still waiting
+    ctl.store.close()
+    return config, tmp_path / "data"
+
+
+def row(report, scope: str, key: str) -> dict:
+    return next(r for r in report.rows if r["scope"] == scope and r["key"] == key)
+
+
+def test_known_day_numbers(known_day):
+    config, data = known_day
+    report = make_report(config, data, DAY)
+    hall = report.hall
+    assert (hall["issued"], hall["served"], hall["no_show"], hall["voided"], hall["open"]) == (6, 3, 1, 1, 1)
+    # called customers waited 600, 780, 900, 300 s
+    assert (hall["wait_median_s"], hall["wait_p90_s"], hall["wait_max_s"]) == (690.0, 900.0, 900.0)
+    assert hall["within_target_share"] == 0.75 and hall["target_met"] is False   # 3 of 4 within 780 s < 80 %
+    assert (hall["rated"], hall["rating_1"], hall["rating_3"], hall["satisfied_share"]) == (2, 1, 1, 0.5)
+
+    pay = row(report, "service", "pay")
+    assert (pay["issued"], pay["served"], pay["no_show"], pay["voided"], pay["open"]) == (4, 2, 1, 0, 1)
+    assert (pay["wait_median_s"], pay["wait_p90_s"], pay["wait_max_s"]) == (600.0, 780.0, 780.0)
+    assert pay["within_target_share"] == 1.0 and pay["target_met"] is True
+    assert pay["service_median_s"] == 210.0      # 240 and 180
+
+    biz = row(report, "service", "biz")
+    assert (biz["issued"], biz["served"], biz["voided"], biz["wait_max_s"]) == (2, 1, 1, 900.0)
+    assert biz["within_target_share"] == 0.0 and biz["target_met"] is False
+
+    c1, c2 = row(report, "counter", "c1"), row(report, "counter", "c2")
+    assert (c1["served"], c1["no_show"], c1["service_median_s"], c1["service_mean_s"]) == (2, 0, 420.0, 420.0)
+    assert (c1["rating_1"], c1["rating_3"]) == (1, 1)
+    assert (c2["served"], c2["no_show"], c2["service_median_s"]) == (1, 1, 180.0)
+    assert row(report, "counter", "c3")["served"] == 0
+    wang, li = row(report, "clerk", "wang"), row(report, "clerk", "li")
+    assert (wang["served"], wang["no_show"]) == (2, 0) and (li["served"], li["no_show"]) == (1, 1)
+
+    assert report.arrivals_by_hour == {"pay": {9: 2, 10: 2}, "biz": {9: 1, 10: 1}}
+    assert sorted(report.waits_by_hour[9]) == [600.0, 780.0, 900.0] and report.waits_by_hour[10] == [300.0]
+    text = text_table(report)
+    hall_line = next(line for line in text.splitlines() if line.startswith("hall "))
+    assert "11:30" in hall_line and "15:00" in hall_line and "MISSED" in hall_line   # median 690 s, max 900 s
+
+
+def test_other_day_is_empty(known_day):
+    config, data = known_day
+    report = make_report(config, data, "2026-03-03")
+    assert report.hall["issued"] == 0 and report.hours == []
+
+
+def test_time_frame_maps_a_compressed_day(known_day):
+    config, data = known_day
+    origin = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)
+    frame = TimeFrame(origin_real=origin, origin_shown=origin - timedelta(hours=1), speed=2.0)
+    report = make_report(config, data, DAY, frame)
+    assert report.hall["wait_max_s"] == 1800.0                  # 900 s x 2
+    # A001 09:00 -> 08:00 shown, A002 09:02 -> 08:04, A003 10:00 -> 10:00, A004 10:30 -> 11:00
+    assert report.arrivals_by_hour["pay"] == {8: 2, 10: 1, 11: 1}
+
+
+def test_nearest_rank():
+    assert nearest_rank([], 0.9) is None
+    assert nearest_rank([5.0], 0.9) == 5.0
+    assert nearest_rank(list(map(float, range(1, 11))), 0.9) == 9.0
+    assert nearest_rank(list(map(float, range(1, 12))), 0.9) == 10.0
+
+
+def test_cli_writes_csv_html_and_table(known_day, tmp_path):
+    config, data = known_day
+    out_csv, out_html = tmp_path / "r.csv", tmp_path / "r.html"
+    before = (data / "controller.db").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+                           "--date", DAY, "--csv", str(out_csv), "--html", str(out_html)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "service biz" in proc.stdout and "clerk wang" in proc.stdout
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    hall = next(r for r in rows if r["scope"] == "hall")
+    assert (hall["issued"], hall["served"], hall["no_show"], hall["wait_p90_s"]) == ("6", "3", "1", "900.0")
+    assert {(r["key"], r["name"], r["issued"]) for r in rows if r["scope"] == "hour"} == {
+        ("09:00", "pay", "2"), ("10:00", "pay", "2"), ("09:00", "biz", "1"), ("10:00", "biz", "1")}
+    page = out_html.read_text("utf-8")
+    assert page.count("data:image/png;base64,iVBOR") == 2 and "missed" in page
+    assert (data / "controller.db").read_bytes() == before      # read-only
+
+
+def test_cli_refuses_bad_date_and_missing_data(known_day, tmp_path):
+    config, data = known_day
+    bad = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+                          "--date", "yesterday"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path,
+                              "--data", str(tmp_path / "nowhere"), "--date", DAY],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "no controller records" in missing.stderr
+
+
+def test_report_beside_a_running_controller(broker, hall_config, admin, tmp_path):
+    """Real Mosquitto, real controller process; the report reads its live database."""
+    ctl = start_controller(hall_config, tmp_path, admin)
+    try:
+        kiosk = broker.client("kiosk.k1")
+        counter = broker.client("counter.c2")
+        numbers = [kiosk.request("issue", service="pay")["ticket"]["number"] for _ in range(3)]
+        assert numbers == ["A001", "A002", "A003"]
+        assert counter.request("login", clerk="zhao")["ok"]
+        assert counter.request("call_next")["ticket"]["number"] == "A001"
+        assert counter.request("call_next")["ticket"]["number"] == "A002"   # A001 served
+        assert counter.request("no_show")["ok"]
+        day = datetime.now(TZ).date().isoformat()
+        proc = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall_config),
+                               "--data", str(tmp_path / "controller-data"), "--date", day, "--csv", str(tmp_path / "x.csv")],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rows = {(r["scope"], r["key"]): r for r in csv.DictReader((tmp_path / "x.csv").open(encoding="utf-8"))}
+        assert (rows[("hall", "h1")]["issued"], rows[("hall", "h1")]["served"],
+                rows[("hall", "h1")]["no_show"], rows[("hall", "h1")]["open"]) == ("3", "1", "1", "1")
+        assert (rows[("clerk", "zhao")]["served"], rows[("counter", "c2")]["no_show"]) == ("1", "1")
+        # the controller carries on after being read
+        assert kiosk.request("issue", service="pay")["ticket"]["number"] == "A004"
+        kiosk.close(), counter.close()
+    finally:
+        ctl.stop()
