@@ -9,6 +9,7 @@ by a writer thread.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -59,23 +60,28 @@ class Metrics:
 
 
 class SnapshotWriter:
-    """Encodes and writes PNG snapshots off the frame loop; only the newest frame is kept."""
+    """Encodes and writes PNG snapshots off the frame loop; only the newest frame is kept.
+
+    Next to ``x.png`` it writes ``x.json``: the view model drawn in that frame (what the screen
+    says, as text), for monitoring, the demo's text view and tests.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.jobs: queue.Queue[tuple[bytes, tuple[int, int]] | None] = queue.Queue(maxsize=1)
+        self.text_path = self.path.with_suffix(".json")
+        self.jobs: queue.Queue[tuple[bytes, tuple[int, int], dict[str, Any]] | None] = queue.Queue(maxsize=1)
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="hallq-snapshot", daemon=True)
         self._thread.start()
 
-    def offer(self, rgb: bytes, size: tuple[int, int]) -> None:
+    def offer(self, rgb: bytes, size: tuple[int, int], text: dict[str, Any]) -> None:
         try:
             self.jobs.get_nowait()               # drop an older frame not yet written
         except queue.Empty:
             pass
         try:
-            self.jobs.put_nowait((rgb, size))
+            self.jobs.put_nowait((rgb, size, text))
         except queue.Full:
             pass
 
@@ -85,11 +91,14 @@ class SnapshotWriter:
             job = self.jobs.get()
             if job is None:
                 return
-            rgb, size = job
+            rgb, size, text = job
             tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp_text = self.text_path.with_name(self.text_path.name + ".tmp")
             try:
                 Image.frombytes("RGB", size, rgb).save(tmp, format="PNG")
                 os.replace(tmp, self.path)       # readers never see half a picture
+                tmp_text.write_text(json.dumps(text, ensure_ascii=False, indent=1), "utf-8")
+                os.replace(tmp_text, self.text_path)
                 self.written += 1
             except OSError as err:
                 log.error("cannot write snapshot %s: %s", self.path, err)
@@ -254,7 +263,8 @@ class DisplayApp:
                 self._force_snapshot = False
                 self._last_snapshot = done
                 self._last_snapshot_key = key
-                self.snapshots.offer(self.pygame.image.tobytes(self.screen, "RGB"), self.screen.get_size())
+                text = {**dataclasses.asdict(vm), "frame": self.renderer.frames}
+                self.snapshots.offer(self.pygame.image.tobytes(self.screen, "RGB"), self.screen.get_size(), text)
 
     # --- life -----------------------------------------------------------------------------------
     def run(self) -> int:

@@ -427,10 +427,12 @@ class HallView:
         else:
             counter_id, name_hint, number_hint = event.counter or "", "", None
         identity = self._identity(ticket.number, counter_id, event.at)
-        fresh_identity = self.known_calls.add(identity)
-        if ticket.called_at:
-            fresh_identity = self.known_calls.add(self._identity(ticket.number, counter_id, ticket.called_at)) \
-                and fresh_identity
+        fresh_identity = identity not in self.known_calls
+        if ticket.called_at and event.type == "ticket_called":
+            fresh_identity = fresh_identity and \
+                self._identity(ticket.number, counter_id, ticket.called_at) not in self.known_calls
+            self.known_calls.add(self._identity(ticket.number, counter_id, ticket.called_at))
+        self.known_calls.add(identity)
         if not fresh_identity and event.type == "ticket_called":
             return               # a repair already showed this call
         number = self._counter_number(counter_id, number_hint)
