@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,14 @@ class LinkUp:
 @dataclass(frozen=True)
 class LinkDown:
     reason: str
+
+
+def set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Small messages must not wait for Nagle's algorithm (~40 ms with delayed ACKs)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # TLS-wrapped or non-TCP sockets: leave as they are
 
 
 class MqttLink:
@@ -74,6 +83,7 @@ class MqttLink:
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        client.on_socket_open = set_nodelay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hall.broker_config import write_broker_config
 from hall.config import load_config
+from hall.mqttlink import set_nodelay
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_HALL = REPO / "examples" / "hall.toml"
@@ -152,6 +153,8 @@ class TestClient:
         self._subs = subscribe if subscribe is not None else [f"{self.root}/#"]
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.c.username_pw_set(username or client_id, password)
+        self.c.max_inflight_messages_set(1000)   # bursts in load tests and benches
+        self.c.on_socket_open = set_nodelay
         self.c.on_connect = self._on_connect
         self.c.on_message = self._on_message
         self.port = port
