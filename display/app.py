@@ -134,6 +134,7 @@ class DisplayApp:
         self._last_snapshot = 0.0
         self._last_snapshot_key: int | None = None
         self._force_snapshot = False
+        self._last_frame_at = 0.0
 
         from .render import Renderer, find_font, make_theme  # noqa: PLC0415 - pygame only here
         index = config.display.index(display)
@@ -192,6 +193,9 @@ class DisplayApp:
             log.warning("broker connection lost (%s); showing the last picture", item.reason)
             self.view.link(False, now)
         self._feed_audio()
+        if self._unshown_since and self.inbox.empty():
+            # show news at once rather than at the next tick; a burst is drawn once, after its last message
+            self.frame()
 
     def _status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"screen": "ok", "size": list(self.screen.get_size())}
@@ -240,7 +244,8 @@ class DisplayApp:
         for ev in pygame.event.get():
             if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key in (pygame.K_ESCAPE, pygame.K_q)):
                 self.stop_flag.set()
-        self.frame(now)
+        if now - self._last_frame_at >= 0.5 / max(1, self.display.fps):
+            self.frame(now)
 
     def frame(self, now: float | None = None) -> None:
         start = time.monotonic()
@@ -249,6 +254,7 @@ class DisplayApp:
         self.renderer.draw(vm, now)
         self.pygame.display.flip()
         done = time.monotonic()
+        self._last_frame_at = done
         m = self.metrics
         if len(m.frame_s) < m.keep:
             m.frame_s.append(done - start)

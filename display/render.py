@@ -201,7 +201,10 @@ class Renderer:
         key = hash((vm.static_key(), self.surface.get_size()))
         if key != self.static_key or self.static is None:
             self.layout = compute_layout(*self.surface.get_size(), self.orientation, vm.banners)
-            self.static = self._draw_static(vm, self.layout)
+            if self.static is None or self.static.get_size() != self.surface.get_size():
+                # allocated once: a fresh full-screen surface costs more than drawing on it
+                self.static = self.surface.copy()
+            self._draw_static(self.static, vm, self.layout)
             self.static_key = key
         layout = self.layout
         assert layout is not None
@@ -213,9 +216,7 @@ class Renderer:
         self.frames += 1
 
     # --- the static layer -------------------------------------------------------------------------
-    def _draw_static(self, vm: ViewModel, layout: Layout) -> pygame.Surface:
-        layer = pygame.Surface(self.surface.get_size()).convert() if pygame.display.get_surface() is not None \
-            else pygame.Surface(self.surface.get_size())
+    def _draw_static(self, layer: pygame.Surface, vm: ViewModel, layout: Layout) -> None:
         th, u = self.theme, layout.u
         layer.fill(th["background"])
         # header: hall name (and its English name), date; the clock is drawn per frame
@@ -244,7 +245,6 @@ class Renderer:
             self._draw_recent(layer, vm, layout.recent, u)
             self._draw_counters(layer, vm.counters, layout.counters, u)
             self._draw_services(layer, vm.services, layout.services, u)
-        return layer
 
     def _card(self, layer: pygame.Surface, rect: pygame.Rect, colour: Colour | None = None) -> None:
         pygame.draw.rect(layer, colour or self.theme["panel"], rect, border_radius=int(rect.height * 0.04) or 1)

@@ -346,6 +346,7 @@ class MixerPlayer:
             raise RuntimeError("pygame.mixer did not start")
         self.rate, _, self.channels = got
         self._pygame = pygame
+        self.cancel = threading.Event()     # set only when the screen shuts down
 
     def play(self, clip: Pcm, label: str) -> None:
         if not clip.data:
@@ -362,9 +363,11 @@ class MixerPlayer:
         sound = self._pygame.mixer.Sound(buffer=data)
         channel = sound.play()
         deadline = time.monotonic() + pcm.duration_s + 5
-        time.sleep(min(pcm.duration_s, 0.05))
+        self.cancel.wait(min(pcm.duration_s, 0.05))
         while channel is not None and channel.get_busy() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            if self.cancel.wait(0.02):
+                channel.stop()
+                return
 
     def close(self) -> None:
         self._pygame.mixer.quit()
@@ -401,6 +404,7 @@ class WavFilePlayer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pace = pace
         self.count = len(list(self.folder.glob("*.wav")))
+        self.cancel = threading.Event()
 
     def play(self, clip: Pcm, label: str) -> None:
         self.count += 1
@@ -410,7 +414,7 @@ class WavFilePlayer:
         tmp.write_bytes(clip.to_wav())
         os.replace(tmp, final)   # a reader never sees half a call
         if self.pace:
-            time.sleep(clip.duration_s)
+            self.cancel.wait(clip.duration_s)
 
     def close(self) -> None:
         pass
@@ -420,17 +424,21 @@ class SilentPlayer:
     """No sound device: wait as long as the clip lasts so calls keep their pace."""
     name = "silent"
 
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+
     def play(self, clip: Pcm, label: str) -> None:
-        time.sleep(clip.duration_s)
+        self.cancel.wait(clip.duration_s)
 
     def close(self) -> None:
         pass
 
 
-def make_player(kind: str = "auto", wav_dir: str | None = None) -> Player:
-    """``wav_dir`` wins; else pygame.mixer, else aplay, else a silent pacer."""
+def make_player(kind: str = "auto", wav_dir: str | None = None, pace: bool = True) -> Player:
+    """``wav_dir`` wins (paced like a real speaker unless ``pace`` is off); else pygame.mixer,
+    else aplay, else a silent pacer."""
     if wav_dir:
-        return WavFilePlayer(wav_dir, pace=kind == "wav-paced")
+        return WavFilePlayer(wav_dir, pace=pace)
     order = {"auto": ["mixer", "aplay"], "mixer": ["mixer"], "aplay": ["aplay"]}.get(kind, ["mixer", "aplay"])
     for name in order:
         try:
@@ -492,6 +500,9 @@ class AudioWorker:
                     self.jobs.get_nowait()
                 except queue.Empty:
                     break
+            cancel = getattr(self.player, "cancel", None)
+            if cancel is not None:          # shutting down: the clip in play may stop short
+                cancel.set()
         self.jobs.put(None)
         self._thread.join(timeout)
         try:
