@@ -28,6 +28,7 @@ text every ``refresh_s``, which both checks the sign and restores a sign that lo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import unicodedata
@@ -269,6 +270,19 @@ class Sign:
             raise DeviceFault("sign", "unplugged", f"{self.url}: {err}") from None
         return payload
 
+    def probe(self) -> None:
+        """Cheap check between draws that the port is still there (a USB adapter pulled out
+        takes its device node with it); raises DeviceFault("unplugged")."""
+        if self.port is None:
+            return
+        try:
+            if "://" not in self.url and not os.path.exists(self.url):
+                raise serial.SerialException(f"{self.url} is gone")
+            self.port.in_waiting    # an ioctl: fails on a vanished device
+        except (serial.SerialException, OSError, ValueError) as err:
+            self.close()
+            raise DeviceFault("sign", "unplugged", f"{self.url}: {err}") from None
+
     def close(self) -> None:
         if self.port is not None:
             try:
@@ -284,6 +298,9 @@ class SignHealth:
     detail: str | None       # why not ok (None when ok)
     shown: str | None        # the text the sign last confirmed
     frame: bytes = b""       # the bytes of the last frame the sign confirmed
+
+
+PROBE_S = 1.0      # between draws, check this often that the port is still there
 
 
 class SignLink:
@@ -334,6 +351,7 @@ class SignLink:
     def _run(self) -> None:
         healthy = True
         next_attempt = 0.0
+        next_probe = 0.0
         while True:
             with self._cond:
                 while not self._stop:
@@ -345,13 +363,21 @@ class SignLink:
                     due = self._wanted is not None and (self._wanted != self._drawn or now >= next_attempt)
                     if due and (healthy or now >= next_attempt):
                         break
-                    wait = max(0.01, next_attempt - now) if self._wanted is not None else None
+                    if healthy and self._drawn is not None and now >= next_probe:
+                        break
+                    target = min(next_attempt, next_probe) if healthy and self._drawn is not None else next_attempt
+                    wait = max(0.01, target - now) if self._wanted is not None else None
                     self._cond.wait(wait)
                 if self._stop:
                     return
                 view = self._wanted
             assert view is not None
+            now = time.monotonic()
             try:
+                if healthy and self._drawn == view and now < next_attempt:
+                    next_probe = now + PROBE_S
+                    self.sign.probe()
+                    continue
                 frame = self.sign.draw(view)
             except DeviceFault as fault:
                 healthy = False
@@ -371,6 +397,7 @@ class SignLink:
             self.draws += 1
             self.last_draw_at = time.monotonic()
             next_attempt = self.last_draw_at + self.config.refresh_s
+            next_probe = self.last_draw_at + PROBE_S
             self._publish(SignHealth(True, None, view.text, frame))
 
     def _publish(self, health: SignHealth) -> None:

@@ -1,0 +1,411 @@
+"""``hallq counter``: a counter terminal — the clerk's keys, the counter's LED sign, the rating pad.
+
+One owner thread applies everything (hall/runtime.py); gpiozero, paho and the sign thread only
+enqueue. Every press becomes at most one request: a fresh request id, resent with the same id
+every second, and dropped after ``give_up_s`` (default 4 s). A dropped request is never sent
+later: nothing is published while the broker link is down, and what paho still holds for a
+dropped request is taken out of its queue (see :func:`forget_unsent`). The clerk sees the
+offline lamp blink and presses again when the lamp says the hall is back.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from gpiozero.pins import Factory
+
+from hall.config import Config, CounterConfig, load_config
+from hall.errors import ConfigError, RequestError
+from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from hall.requests import Pending, RequestTracker, boot_number
+from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
+from hall.topics import CONTROLLER_ID, Topics
+from hall.wire import dumps, loads_object
+from hardware.pins import make_pin_factory
+from hardware.signs import Sign, SignHealth, SignLink
+
+from .keys import CLERK_KEYS, RATE_KEYS, Debouncer, KeyEdge, KeyPad, duplicate_pins
+from .view import CounterView
+
+log = logging.getLogger(__name__)
+
+STUB_SIGN_URL = "loop://"
+UNPLUGGED_URL = "/dev/hallq-sign-unplugged"   # the stub's "unplugged" sign: a port that does not exist
+CLERK_OPS = {"call_next", "recall", "finish", "no_show", "transfer", "suspend", "resume"}
+SESSION_OPS = {"login", "logout"}
+SIM_BACKLOG = 20       # sim presses waiting behind a request in flight
+
+
+def forget_unsent(client: mqtt.Client, mids: list[int]) -> int:
+    """Drop these messages from paho's out-queue; returns how many were still there.
+
+    paho keeps QoS 1 messages that were not acknowledged and sends them again after a reconnect,
+    even with a clean session. A "next" the counter gave up on must never reach the controller
+    later, so it is removed here. paho has no public call for this; the attributes are paho 2.x's.
+    """
+    dropped = 0
+    with client._out_message_mutex:
+        for mid in mids:
+            message = client._out_messages.pop(mid, None)
+            if message is None:
+                continue
+            dropped += 1
+            if message.state == mqtt.mqtt_ms_wait_for_puback and client._inflight_messages > 0:
+                client._inflight_messages -= 1
+    return dropped
+
+
+class CounterRequests(RequestTracker):
+    """RequestTracker that publishes only while the link is up and remembers paho's message ids."""
+
+    def __init__(self, device_id: str, link: MqttLink, topic: str) -> None:
+        super().__init__(device_id, publish=lambda payload: None)
+        self.link = link
+        self.topic = topic
+        self.mids: dict[str, list[int]] = {}
+        self.forgotten = 0
+
+    def _transmit(self, pending: Pending, now: float) -> None:
+        pending.last_sent = now
+        if not self.link.connected:
+            return      # paho would keep it and send it after a reconnect, however late
+        info = self.link.publish(self.topic, dumps(pending.body))
+        self.mids.setdefault(pending.request_id, []).append(info.mid)
+
+    def on_reply(self, reply: dict[str, Any]) -> bool:
+        rid = reply.get("request_id")
+        answered = super().on_reply(reply)
+        if answered and isinstance(rid, str):
+            self.mids.pop(rid, None)
+        return answered
+
+    def tick(self) -> None:
+        before = set(self.pending)
+        super().tick()
+        for rid in before - set(self.pending):       # given up
+            self.forgotten += forget_unsent(self.link.client, self.mids.pop(rid, []))
+
+    def busy_with(self, ops: set[str]) -> bool:
+        return any(p.body["op"] in ops for p in self.pending.values())
+
+
+@dataclass(frozen=True)
+class SignReport:
+    health: SignHealth
+
+
+class CounterApp:
+    def __init__(
+        self,
+        config: Config,
+        counter: CounterConfig,
+        pin_factory: Factory,
+        *,
+        stub: bool = False,
+        data_dir: str | None = None,
+        sign_url: str | None = None,
+        inbox: queue.Queue[Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.counter = counter
+        self.stub = stub
+        self.device_id = f"counter.{counter.id}"
+        self.topics = Topics(config.hall.id)
+        self.inbox: queue.Queue[Any] = inbox or queue.Queue()
+        self.boot = boot_number(data_dir)
+        self.view = CounterView(counter)
+        self.debouncer = Debouncer(counter.keys.bounce_s, counter.keys.repeat_s)
+        self.services = [s.id for s in config.service]
+        self.transfer_armed_until = 0.0
+        self.wanted_clerk: str | None = counter.clerk
+        self.sign_health: SignHealth | None = None
+        self.keys_fault: str | None = None
+        self.published_status: bytes | None = None
+        self.calls = 0
+        self.sim_backlog: deque[dict[str, Any]] = deque()
+
+        subscriptions = [self.topics.state, self.topics.controller_presence, self.topics.reply(self.device_id)]
+        if stub:
+            subscriptions.append(self.topics.sim(self.device_id))
+        self.link = MqttLink(config, self.device_id, self.inbox, subscriptions,
+                             will=(self.topics.presence(self.device_id), self._presence(False)))
+        self.requests = CounterRequests(self.device_id, self.link, self.topics.request(self.device_id))
+        try:
+            self.keypad: KeyPad | None = KeyPad(counter.keys, pin_factory, self.inbox)
+        except Exception as err:  # a GPIO error (pin busy, no permission) is a fault, not a crash
+            log.error("counter keys unavailable: %s", err)
+            self.keypad = None
+            self.keys_fault = str(err)
+        self.sign = Sign(counter.sign, url=sign_url)
+        self.sign_url = self.sign.url
+        self.sign_link = SignLink(self.sign, lambda health: self.inbox.put(SignReport(health)))
+
+    # --- life cycle -------------------------------------------------------------------------
+    def _presence(self, online: bool) -> bytes:
+        return dumps({"online": online, "boot": self.boot})
+
+    def start(self) -> None:
+        self.sign_link.start()
+        self._refresh(time.monotonic())
+        self.link.start()
+
+    def run(self, stop: StopFlag) -> None:
+        self.start()
+        try:
+            run_owner_loop(self.inbox, self.handle, self.tick, stop, tick_s=0.05)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.link.stop(last_words=(self.topics.presence(self.device_id), self._presence(False)))
+        self.sign_link.stop()
+        if self.keypad is not None:
+            self.keypad.close()
+
+    # --- the owner's inputs -----------------------------------------------------------------
+    def handle(self, item: Any) -> None:
+        now = time.monotonic()
+        if isinstance(item, KeyEdge):
+            if self.debouncer.accept(item.key, item.at):
+                self.press(item.key, item.service, now)
+            else:
+                log.debug("key %s: bounce or double press ignored", item.key)
+        elif isinstance(item, Inbound):
+            self._inbound(item, now)
+        elif isinstance(item, LinkUp):
+            self.view.link_up = True
+            self.link.publish(self.topics.presence(self.device_id), self._presence(True), retain=True)
+            self.published_status = None
+            self._publish_status()
+            self.requests.resend_all()
+        elif isinstance(item, LinkDown):
+            log.warning("broker link lost: %s", item.reason)
+            self.view.link_up = False
+        elif isinstance(item, SignReport):
+            self.sign_health = item.health
+            if not item.health.ok:
+                log.warning("sign fault: %s", item.health.detail)
+            else:
+                log.info("sign shows %r", item.health.shown)
+            self._publish_status()
+        self._refresh(now)
+
+    def tick(self, now: float) -> None:
+        self.requests.tick()
+        self._refresh(now)
+
+    def _inbound(self, message: Inbound, now: float) -> None:
+        what, device = self.topics.parse(message.topic)
+        if what in ("state", "presence", "sim") and not message.payload:
+            return          # a cleared retained message
+        try:
+            payload = loads_object(message.payload)
+        except RequestError as err:
+            log.warning("ignored message on %s: %s", message.topic, err.message)
+            return
+        if what == "state":
+            if self.view.apply_state(payload):
+                self._keep_clerk_logged_in()
+        elif what == "presence" and device == CONTROLLER_ID:
+            was = self.view.controller_online
+            self.view.apply_presence(payload)
+            if self.view.controller_online and not was:
+                self.requests.resend_all()
+        elif what == "res" and device == self.device_id:
+            if not self.requests.on_reply(payload):
+                log.debug("reply to nothing pending (a duplicate): %s", payload.get("request_id"))
+        elif what == "sim" and device == self.device_id:
+            self._sim(payload, now)
+
+    def _sim(self, payload: dict[str, Any], now: float) -> None:
+        """R/sim/counter.C: {"press": key[, "service": s]}, {"login": clerk}, {"logout": true},
+        {"sign": "unplugged"|"ok"}.
+
+        Sim presses are deliberate (a script, not a finger): no bounce filter, and one arriving
+        while a request is in flight waits for that answer instead of being ignored, so "finish"
+        then "rate_2" sent back to back both count. The wait is bounded: when the request in flight
+        is given up, the waiting presses are dropped too (nothing is kept for later).
+        """
+        sign = payload.get("sign")
+        if sign in ("unplugged", "ok"):
+            self.sign_link.replug(UNPLUGGED_URL if sign == "unplugged" else self.sign_url)
+            return
+        if self.requests.pending or self.sim_backlog:
+            if len(self.sim_backlog) >= SIM_BACKLOG:
+                log.warning("sim: %d presses already waiting; %s dropped", SIM_BACKLOG, payload)
+                return
+            self.sim_backlog.append(payload)
+            return
+        self._sim_now(payload, now)
+
+    def _drain_sim(self, now: float) -> None:
+        while self.sim_backlog and not self.requests.pending:
+            self._sim_now(self.sim_backlog.popleft(), now)
+
+    def _sim_now(self, payload: dict[str, Any], now: float) -> None:
+        press = payload.get("press")
+        if isinstance(press, str):
+            service = payload.get("service")
+            if press == "transfer" and isinstance(service, str):
+                self._request("transfer", now, service=service)
+            elif press == "resume":
+                self._request("resume", now)
+            elif press == "suspend":
+                self._request("suspend", now)
+            elif press in CLERK_KEYS or press in RATE_KEYS:
+                self.press(press, None, now)
+            elif press in self.services:
+                self.press("transfer_to", press, now)
+            else:
+                log.warning("sim: unknown key %r", press)
+            return
+        login = payload.get("login")
+        if isinstance(login, str) and login:
+            self.wanted_clerk = login
+            self._request("login", now, clerk=login)
+            return
+        if payload.get("logout") is True:
+            self.wanted_clerk = None
+            self._request("logout", now)
+            return
+        log.warning("sim: nothing to do with %s", payload)
+
+    # --- keys -------------------------------------------------------------------------------
+    def press(self, key: str, service: str | None, now: float) -> None:
+        armed = now < self.transfer_armed_until
+        self.transfer_armed_until = 0.0
+        if armed:
+            if key == "transfer_to" and service is not None:
+                self._request("transfer", now, service=service)
+                return
+            if key == "transfer":
+                log.info("transfer cancelled")
+                return
+            if key == "recall":
+                self._next_clerk(now)
+                return
+            if key == "no_show":
+                self.wanted_clerk = None
+                self._request("logout", now)
+                return
+        if key == "transfer":
+            self.transfer_armed_until = now + self.counter.transfer_window_s
+            log.info("transfer: press the target service's key within %g s", self.counter.transfer_window_s)
+        elif key == "transfer_to":
+            log.info("transfer target %s pressed without the transfer key first: ignored", service)
+        elif key == "next":
+            self._request("call_next", now)
+        elif key in ("recall", "finish", "no_show"):
+            self._request(key, now)
+        elif key == "suspend":
+            self._request("resume" if self.view.status == "suspended" else "suspend", now)
+        elif key in RATE_KEYS:
+            self._rate(int(key[-1]), now)
+
+    def _next_clerk(self, now: float) -> None:
+        clerks = self.counter.clerks
+        if not clerks:
+            log.warning("login by keys: no [[counter]] clerks configured")
+            return
+        current = self.view.clerk
+        index = (clerks.index(current) + 1) % len(clerks) if current in clerks else 0
+        self.wanted_clerk = clerks[index]
+        self._request("login", now, clerk=clerks[index])
+
+    def _rate(self, rating: int, now: float) -> None:
+        if self.view.last_served is None:
+            log.info("rating %d: nothing served to rate (or already rated)", rating)
+            return
+        self._request("rate", now, rating=rating)
+
+    def _request(self, op: str, now: float, **args: Any) -> None:
+        if not self.view.online:
+            log.warning("%s refused: controller offline; press again when the offline lamp is out", op)
+            self.view.refused_offline(now)
+            return
+        slot = CLERK_OPS if op in CLERK_OPS else SESSION_OPS if op in SESSION_OPS else {op}
+        if self.requests.busy_with(slot):
+            log.info("%s ignored: a request is already in flight", op)
+            return
+        if op == "call_next":
+            self.calls += 1
+        self.requests.send(
+            op,
+            lambda reply: self._on_reply(op, reply),
+            give_up_after=self.counter.give_up_s,
+            on_give_up=lambda: self._on_give_up(op),
+            **args,
+        )
+
+    def _on_reply(self, op: str, reply: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            log.info("%s refused: %s %s", op, error.get("code"), error.get("message"))
+        self.view.apply_reply(op, reply, now)
+        self._drain_sim(now)
+        self._refresh(now)
+
+    def _on_give_up(self, op: str) -> None:
+        log.warning("%s not answered within %g s: dropped, never sent later; press again",
+                    op, self.counter.give_up_s)
+        self.view.gave_up(time.monotonic())
+        if self.sim_backlog:
+            log.warning("sim: %d waiting presses dropped with it", len(self.sim_backlog))
+            self.sim_backlog.clear()
+
+    def _keep_clerk_logged_in(self) -> None:
+        if (self.wanted_clerk is not None and self.view.online and self.view.clerk != self.wanted_clerk
+                and not self.requests.busy_with(SESSION_OPS)):
+            self._request("login", time.monotonic(), clerk=self.wanted_clerk)
+
+    # --- outputs ----------------------------------------------------------------------------
+    def _refresh(self, now: float) -> None:
+        if self.keypad is not None:
+            self.keypad.show(self.view.lamp(now))
+        self.sign_link.show(self.view.sign())
+
+    def status(self) -> dict[str, Any]:
+        health = self.sign_health
+        status: dict[str, Any] = {
+            "sign": "unknown" if health is None else "ok" if health.ok else "fault",
+            "detail": None if health is None else health.detail,
+            "keys": "fault" if self.keys_fault else "ok",
+        }
+        if self.keys_fault:
+            status["keys_detail"] = self.keys_fault
+        return status
+
+    def _publish_status(self) -> None:
+        payload = dumps(self.status())
+        if payload != self.published_status and self.link.connected:
+            self.link.publish(self.topics.status(self.device_id), payload, retain=True)
+            self.published_status = payload
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging(getattr(args, "verbose", False))
+    config = load_config(args.config, args.broker)
+    counter = config.counter_by_id(args.id)
+    if counter is None:
+        raise ConfigError(config.path, "counter", f"a [[counter]] with id {args.id!r}")
+    clash = duplicate_pins(counter.keys)
+    if clash:
+        raise ConfigError(config.path, f"counter {counter.id} keys", f"each pin used once; {clash} used twice")
+    sign_url = None
+    if args.stub and "://" not in counter.sign.port:
+        sign_url = STUB_SIGN_URL
+    app = CounterApp(config, counter, make_pin_factory(args.stub), stub=args.stub,
+                     data_dir=args.data, sign_url=sign_url)
+    stop = StopFlag()
+    install_signal_handlers(stop)
+    log.info("counter %s (%s) starting; sign %s on %s", counter.id, counter.name,
+             counter.sign.protocol, sign_url or counter.sign.port)
+    app.run(stop)
+    return 0

@@ -1,0 +1,188 @@
+"""The counter's pure parts and its GPIO side on gpiozero's MockFactory (no broker)."""
+from __future__ import annotations
+
+import queue
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from counter.keys import Debouncer, KeyEdge, KeyPad, duplicate_pins
+from counter.view import CounterView, LampView
+from hall.config import CounterConfig, CounterKeys, SignConfig
+
+
+def counter_config(**kw) -> CounterConfig:
+    return CounterConfig(id="c1", name="1号窗口", services=["pay", "biz"], **kw)
+
+
+def state(seq: int, status: str = "idle", ticket: str | None = None, clerk: str | None = None, epoch: int = 1) -> dict:
+    return {"hall": "h1", "epoch": epoch, "seq": seq, "mode": "open", "counters": [
+        {"id": "c2", "status": "serving", "ticket": {"number": "A999", "service": "pay"}},
+        {"id": "c1", "name": "1号窗口", "status": status,
+         "ticket": {"number": ticket, "service": "pay"} if ticket else None, "clerk": clerk},
+    ]}
+
+
+def online_view(**kw) -> CounterView:
+    view = CounterView(counter_config(**kw))
+    view.link_up = True
+    view.apply_presence({"online": True, "epoch": 1})
+    return view
+
+
+# --- debounce -----------------------------------------------------------------------------
+def test_bounce_gives_one_press() -> None:
+    d = Debouncer(bounce_s=0.05, repeat_s=1.0)
+    edges = [10.0, 10.002, 10.004, 10.011, 10.030]
+    assert [d.accept("next", t) for t in edges] == [True, False, False, False, False]
+
+
+def test_double_press_gives_one_press_and_a_later_press_counts() -> None:
+    d = Debouncer(bounce_s=0.05, repeat_s=1.0)
+    assert d.accept("next", 0.0)
+    assert not d.accept("next", 0.35)        # impatient second press
+    assert d.accept("next", 1.5)             # a deliberate new call
+    assert d.accept("finish", 1.6)           # keys are independent
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=0.999), min_size=1, max_size=30))
+def test_any_burst_shorter_than_repeat_window_is_one_press(offsets: list[float]) -> None:
+    d = Debouncer(bounce_s=0.05, repeat_s=1.0)
+    accepted = [d.accept("next", 100.0 + t) for t in sorted(offsets)]
+    assert accepted.count(True) == 1 and accepted[0] is True
+
+
+# --- GPIO on MockFactory ------------------------------------------------------------------
+@pytest.fixture
+def factory():
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+def drain(inbox: queue.Queue) -> list:
+    items = []
+    while not inbox.empty():
+        items.append(inbox.get_nowait())
+    return items
+
+
+def test_keypad_edges_through_debouncer_give_one_press(factory) -> None:
+    keys = CounterKeys(transfer_to={"biz": 24})
+    inbox: queue.Queue = queue.Queue()
+    pad = KeyPad(keys, factory, inbox)
+    pin = factory.pin(keys.next)
+    for _ in range(4):           # a bouncing contact: four closures within a few ms
+        pin.drive_low()
+        pin.drive_high()
+    factory.pin(24).drive_low()
+    edges = drain(inbox)
+    assert [e.key for e in edges] == ["next"] * 4 + ["transfer_to"]
+    assert edges[-1].service == "biz"
+    d = Debouncer(keys.bounce_s, keys.repeat_s)
+    assert sum(d.accept(e.key, e.at) for e in edges if e.key == "next") == 1
+    pad.close()
+
+
+def test_lamps_light_exactly_one(factory) -> None:
+    keys = CounterKeys()
+    pad = KeyPad(keys, factory, queue.Queue())
+    pad.show(LampView("serving"))
+    assert pad.lit() == ["serving"]
+    assert factory.pin(keys.lamp_serving).state and not factory.pin(keys.lamp_idle).state
+    pad.show(LampView("offline"))
+    assert pad.lit() == ["offline"]
+    assert factory.pin(keys.lamp_offline).state and not factory.pin(keys.lamp_serving).state
+    pad.close()
+
+
+def test_duplicate_pins_are_found() -> None:
+    assert duplicate_pins(CounterKeys()) == []
+    assert duplicate_pins(CounterKeys(transfer_to={"biz": 5})) == [5]
+
+
+# --- the counter's view -------------------------------------------------------------------
+def test_offline_until_link_controller_and_state_are_all_there() -> None:
+    view = CounterView(counter_config())
+    assert view.lamp(0) == LampView("offline")
+    assert view.sign().kind == "offline" and view.sign().text == "系统维护 请稍候"
+    view.link_up = True
+    view.apply_presence({"online": True, "epoch": 1})
+    assert view.lamp(0).lit == "offline"          # no state seen yet
+    assert view.apply_state(state(5))
+    assert view.lamp(0) == LampView("idle") and view.sign().text == "欢迎光临"
+    view.apply_presence({"online": False, "epoch": 1})
+    assert view.lamp(0) == LampView("offline") and view.sign().kind == "offline"
+
+
+def test_serving_and_suspended_on_the_sign() -> None:
+    view = online_view()
+    view.apply_state(state(6, "serving", "A012"))
+    assert view.sign().text == "请A012号" and view.sign().kind == "serving"
+    assert view.lamp(0).lit == "serving"
+    view.apply_state(state(7, "suspended"))
+    assert view.sign().text == "暂停服务" and view.lamp(0).lit == "suspended"
+
+
+def test_serving_text_template_and_a_broken_one() -> None:
+    view = online_view(sign=SignConfig(serving_text="{number} {counter}"))
+    view.apply_state(state(1, "serving", "B003"))
+    assert view.sign().text == "B003 1号窗口"
+    broken = online_view(sign=SignConfig(serving_text="{nmber}"))
+    broken.apply_state(state(1, "serving", "B003"))
+    assert broken.sign().text == "B003"
+
+
+def test_older_state_is_ignored() -> None:
+    view = online_view()
+    assert view.apply_state(state(10, "serving", "A002"))
+    assert not view.apply_state(state(9, "serving", "A001"))
+    assert view.ticket and view.ticket["number"] == "A002"
+    assert not view.apply_state({"seq": "x"})
+    assert not view.apply_state({"seq": 11, "epoch": 1, "counters": [{"id": "c9"}]})
+
+
+def test_state_saying_we_are_offline_is_the_controllers_lag_not_ours() -> None:
+    view = online_view()
+    view.apply_state(state(3, "offline", "A004"))
+    assert view.lamp(0).lit == "serving"
+
+
+def test_replies_apply_at_once_and_rating_target_follows() -> None:
+    view = online_view()
+    view.apply_state(state(1))
+    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A001", "service": "pay"}}, 0)
+    assert view.sign().text == "请A001号" and view.last_served is None
+    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A002", "service": "pay"}}, 0)
+    assert view.last_served == "A001"
+    view.apply_reply("finish", {"ok": True, "ticket": {"number": "A002", "status": "served"}}, 0)
+    assert view.ticket is None and view.last_served == "A002" and view.lamp(0).lit == "idle"
+    view.apply_reply("rate", {"ok": True, "ticket": {"number": "A002"}}, 0)
+    assert view.last_served is None
+
+
+def test_refusal_blinks_for_a_while_then_the_lamp_returns() -> None:
+    view = online_view()
+    view.apply_state(state(1))
+    view.apply_reply("call_next", {"ok": False, "error": {"code": "no_ticket", "message": "none"}}, now=100.0)
+    assert view.lamp(100.5) == LampView("idle", blink=True)
+    assert view.lamp(103.0) == LampView("idle")
+    view.gave_up(200.0)
+    assert view.lamp(200.1) == LampView("offline", blink=True)
+    assert view.lamp(203.0) == LampView("idle")
+
+
+def test_suspend_reply_carries_the_counter() -> None:
+    view = online_view()
+    view.apply_state(state(1))
+    view.apply_reply("suspend", {"ok": True, "counter": {"id": "c1", "status": "suspended", "ticket": None}}, 0)
+    assert view.sign().text == "暂停服务"
+    view.apply_reply("resume", {"ok": True, "counter": {"id": "c1", "status": "idle", "ticket": None}}, 0)
+    assert view.sign().text == "欢迎光临"
+
+
+def test_key_edge_is_plain_data() -> None:
+    assert KeyEdge("next", 1.0) == KeyEdge("next", 1.0, None)
