@@ -11,10 +11,15 @@ class Debouncer:
         self.bounce_s = bounce_s
         self._last_edge: dict[str, float] = {}
 
-    def accept(self, button: str, at: float) -> bool:
-        """Record an edge of ``button`` at time ``at``; True if it is a new press."""
+    def accept(self, button: str, at: float, quiet_s: float | None = None) -> bool:
+        """Record an edge of ``button`` at time ``at``; True if it is a new press.
+
+        ``quiet_s`` overrides ``bounce_s`` for this edge (the kiosk shortens it to the contact
+        chatter time once the previous ticket is out: pressing again then means another ticket).
+        """
         last = self._last_edge.get(button)
         if last is not None and at < last:
             return False            # out of order (queued late): never a new press
         self._last_edge[button] = at
-        return last is None or at - last >= self.bounce_s
+        window = self.bounce_s if quiet_s is None else min(quiet_s, self.bounce_s)
+        return last is None or at - last >= window

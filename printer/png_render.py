@@ -2,7 +2,8 @@
 
 Characters are laid out cell by cell like the printer's fonts (12x24 dots per half-width column,
 24x24 per Chinese character, times the scale), wrapped by the same rule, so the PNG is a faithful
-preview of the paper: same lines, same breaks, same widths (8 dots per mm).
+preview of the paper: same lines, same breaks, same widths (8 dots per mm), and large text
+made by multiplying the dots of the base font, as the printer does.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Ima
     for kind, payload, h in ops:
         if kind == "text":
             line, scale, align, bold = payload  # type: ignore[misc]
-            _draw_line(draw, line, scale, align, bool(bold), margin, layout.dots, y)
+            _draw_line(image, line, scale, align, bool(bold), margin, layout.dots, y)
         elif kind == "rule":
             mid = y + CELL_H // 2
             for x in range(margin, margin + layout.dots, 12):
@@ -88,9 +89,9 @@ def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Ima
     return image
 
 
-def _draw_line(draw: ImageDraw.ImageDraw, line: str, scale: int, align: str, bold: bool,
+def _draw_line(image: Image.Image, line: str, scale: int, align: str, bold: bool,
                left: int, dots: int, top: int) -> None:
-    cell_w, cell_h = CELL_W * scale, CELL_H * scale
+    cell_w = CELL_W * scale
     used = text_columns(line) * cell_w
     if align == "center":
         x = left + (dots - used) // 2
@@ -98,21 +99,55 @@ def _draw_line(draw: ImageDraw.ImageDraw, line: str, scale: int, align: str, bol
         x = left + dots - used
     else:
         x = left
-    font = _font(int(cell_h * 0.92))
     for ch in line:
         w = char_columns(ch) * cell_w
         if ch != " ":
-            box = draw.textbbox((0, 0), ch, font=font)
-            glyph_w = box[2] - box[0]
-            gx = x + (w - glyph_w) // 2 - box[0]
-            if char_columns(ch) == 1 and glyph_w > w:
-                gx = x - box[0]
-            draw.text((gx, top), ch, font=font, fill=0,
-                      stroke_width=max(1, scale // 2) if bold else 0, stroke_fill=0)
+            glyph = _glyph(ch, bold)
+            if scale > 1:
+                # the printer enlarges its base font (GS !); so does the preview, smoothed
+                glyph = _scaled(ch, bold, scale)
+            image.paste(0, (x, top), glyph)
         x += w
+
+
+@lru_cache(maxsize=2048)
+def _glyph(ch: str, bold: bool) -> Image.Image:
+    """One character as a 1-bit mask in its printer cell (12x24 or 24x24 dots).
+
+    One font face at one size for everything: each extra FreeType size of a CJK face costs
+    megabytes, and a kiosk should stay small.
+    """
+    cols = char_columns(ch)
+    cell_w = CELL_W * cols
+    font = _font(22)
+    stroke = 1 if bold else 0
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), ch, font=font, stroke_width=stroke)
+    glyph_w = box[2] - box[0]
+    width = max(cell_w, glyph_w)
+    mask = Image.new("L", (width, CELL_H), 0)
+    top, bottom = _cjk_box()
+    dy = (CELL_H - (bottom - top)) // 2 - top
+    ImageDraw.Draw(mask).text(((width - glyph_w) // 2 - box[0], dy), ch, font=font, fill=255,
+                              stroke_width=stroke, stroke_fill=255)
+    if width > cell_w:                   # a wide Latin letter (m, W) is narrowed into its cell
+        mask = mask.resize((cell_w, CELL_H), Image.Resampling.LANCZOS)
+    return mask
+
+
+@lru_cache(maxsize=64)
+def _scaled(ch: str, bold: bool, scale: int) -> Image.Image:
+    glyph = _glyph(ch, bold)
+    big = glyph.resize((glyph.width * scale, glyph.height * scale), Image.Resampling.BICUBIC)
+    return big.point(lambda v: 255 if v >= 128 else 0)
+
+
+@lru_cache(maxsize=1)
+def _cjk_box() -> tuple[int, int]:
+    box = _font(22).getbbox("国")
+    return int(box[1]), int(box[3])
 
 
 def render_png(layout: Layout, path: str) -> None:
     tmp = path + ".tmp"
-    render_image(layout).save(tmp, format="PNG", optimize=True)
+    render_image(layout).save(tmp, format="PNG")
     os.replace(tmp, path)

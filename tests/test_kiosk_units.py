@@ -213,3 +213,22 @@ def test_hours_closed_offline_refuses(offline_kiosk, tmp_path):
     k._on_sim(b'{"press": "pay"}')
     drain(k)
     assert k.printed == [] and k.journal.count() == 0 and k.reason == "hall_closed"
+
+
+def test_press_again_after_the_ticket_is_out_is_a_new_ticket(offline_kiosk):
+    k = offline_kiosk()                      # bounce_s 0.3 (the default)
+    k.on_press("pay", 100.0)
+    assert k.printed == ["A980"]
+    k.busy_until = 100.01                    # that ticket was out 10 ms later
+    k.on_press("pay", 100.03)                # chatter 30 ms after: still the same press
+    assert k.printed == ["A980"]
+    k.on_press("pay", 100.2)                 # a new press once the ticket is out
+    assert k.printed == ["A980", "A981"]
+
+
+def test_double_press_while_issuing_is_one_ticket(offline_kiosk):
+    k = offline_kiosk()
+    k.on_press("pay", 100.0)
+    k.busy_until = 101.0                     # the printer was busy for a second
+    k.on_press("pay", 100.5)                 # pressed again while it printed
+    assert k.printed == ["A980"]
