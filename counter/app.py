@@ -105,7 +105,7 @@ class CounterApp:
         self,
         config: Config,
         counter: CounterConfig,
-        pin_factory: Factory,
+        pin_factory: Factory | None,
         *,
         stub: bool = False,
         data_dir: str | None = None,
@@ -401,8 +401,12 @@ def main(args: argparse.Namespace) -> int:
     sign_url = None
     if args.stub and "://" not in counter.sign.port:
         sign_url = STUB_SIGN_URL
-    app = CounterApp(config, counter, make_pin_factory(args.stub), stub=args.stub,
-                     data_dir=args.data, sign_url=sign_url)
+    try:
+        factory: Factory | None = make_pin_factory(args.stub)
+    except Exception as err:  # no GPIO here: run on (sign, MQTT) and say so on status
+        log.error("no GPIO pin factory: %s", err)
+        factory = None
+    app = CounterApp(config, counter, factory, stub=args.stub, data_dir=args.data, sign_url=sign_url)
     stop = StopFlag()
     install_signal_handlers(stop)
     log.info("counter %s (%s) starting; sign %s on %s", counter.id, counter.name,

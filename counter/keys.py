@@ -81,7 +81,7 @@ def duplicate_pins(keys: CounterKeys) -> list[int]:
 class KeyPad:
     """The clerk's keys, the rating pad, transfer target keys and the four lamps."""
 
-    def __init__(self, keys: CounterKeys, factory: Factory, inbox: queue.Queue[Any]) -> None:
+    def __init__(self, keys: CounterKeys, factory: Factory | None, inbox: queue.Queue[Any]) -> None:
         self.inbox = inbox
         self.buttons: dict[str, Button] = {}
         self.lamps: dict[str, LED] = {}

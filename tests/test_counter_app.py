@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from counter.app import CounterApp, forget_unsent
 from hall.config import load_config
 from hall.runtime import StopFlag
+from hardware.pins import make_pin_factory
 from sign_emulator import SignEmulator
 from testkit import WAIT_S, Broker, Process, TestClient, start_controller
 
@@ -432,3 +433,21 @@ def test_unknown_counter_id_is_a_config_error(hall_config, tmp_path) -> None:
     proc = Process(["counter", "--config", str(hall_config), "--id", "c99", "--stub"], tmp_path, "bad").start()
     assert proc.proc is not None and proc.proc.wait(WAIT_S) == 2
     assert "c99" in proc.output()
+
+
+def test_no_gpio_is_a_keys_fault_on_status_not_a_crash(broker, hall_config, controller, admin, tmp_path) -> None:
+    # on a machine without GPIO, without --stub gpiozero finds no pin factory
+    try:
+        make_pin_factory(False)
+    except Exception:
+        pass
+    else:
+        pytest.skip("this machine has GPIO")
+    mark = admin.mark()
+    proc = Process(["counter", "--config", str(hall_config), "--id", "c3"], tmp_path, "counter-c3").start()
+    try:
+        status = admin.wait_for(lambda t, d: t == f"{R}/dev/counter.c3/status" and d.get("sign") == "ok", start=mark)
+        assert status["keys"] == "fault" and status["keys_detail"]
+        assert admin.wait_for(lambda t, d: t == f"{R}/presence/counter.c3", start=mark)["online"] is True
+    finally:
+        assert proc.stop() == 0
