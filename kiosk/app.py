@@ -171,6 +171,7 @@ class Kiosk:
         self.reason: str | None = None
         self.next_poll = 0.0
         self.slip_count = 0
+        self.day = ""
         self.printed: list[str] = []                   # labels printed this run (tests, bench)
         self._update_lamps()
 
@@ -246,6 +247,12 @@ class Kiosk:
 
     def tick(self, now: float) -> None:
         self.tracker.tick()
+        day = self.today()
+        if day != self.day:
+            # a new business day: yesterday's leases are void; finished records are dropped
+            self.day = day
+            self.journal.prune(day)
+            self.lease_retry_at.clear()
         if self.priority_until and now > self.priority_until:
             self.priority_until = 0.0
             self._update_lamps()
