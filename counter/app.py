@@ -217,6 +217,7 @@ class CounterApp:
             self.view.apply_presence(payload)
             if self.view.controller_online and not was:
                 self.requests.resend_all()
+                self._keep_clerk_logged_in()
         elif what == "res" and device == self.device_id:
             if not self.requests.on_reply(payload):
                 log.debug("reply to nothing pending (a duplicate): %s", payload.get("request_id"))
@@ -319,8 +320,9 @@ class CounterApp:
         self._request("login", now, clerk=clerks[index])
 
     def _rate(self, rating: int, now: float) -> None:
-        if self.view.last_served is None:
-            log.info("rating %d: nothing served to rate (or already rated)", rating)
+        # after a restart the counter does not know what it served last: the controller decides
+        if self.view.rating_spent:
+            log.info("rating %d ignored: the last ticket was rated already", rating)
             return
         self._request("rate", now, rating=rating)
 

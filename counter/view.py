@@ -37,6 +37,7 @@ class CounterView:
     suspend_reason: str | None = None
     known: bool = False                        # a state or reply about this counter was seen
     last_served: str | None = None             # number of the ticket finished last (rating pad)
+    rating_spent: bool = False                 # that ticket was rated (or cannot be): pad is quiet
     feedback: tuple[Lamp, float] | None = None  # (lamp to blink, until monotonic time)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +88,8 @@ class CounterView:
         """A reply to one of our requests: what it did to this counter, at once."""
         if not reply.get("ok"):
             code = (reply.get("error") or {}).get("code", "")
+            if op == "rate" and code in ("already_rated", "not_serving", "too_late"):
+                self.rating_spent = True      # asking again cannot succeed
             lamp: Lamp = "suspended" if code == "counter_suspended" else "idle" if not self.ticket else "serving"
             self.feedback = (lamp, now + FEEDBACK_S)
             return
@@ -96,18 +99,20 @@ class CounterView:
         if op in ("call_next", "recall") and isinstance(ticket, dict):
             if op == "call_next" and self.ticket and self.ticket.get("number") != ticket.get("number"):
                 self.last_served = self.ticket.get("number")  # the one being served became served
+                self.rating_spent = False
             self.ticket = ticket
             if self.status != "suspended":
                 self.status = "serving"
         elif op == "finish" and isinstance(ticket, dict):
             self.last_served = ticket.get("number")
+            self.rating_spent = False
             self.ticket = None
             self.status = "suspended" if self.status == "suspended" else "idle"
         elif op in ("no_show", "transfer"):
             self.ticket = None
             self.status = "suspended" if self.status == "suspended" else "idle"
         elif op == "rate":
-            self.last_served = None      # one rating per ticket
+            self.rating_spent = True     # one rating per ticket
         if isinstance(counter, dict) and counter.get("id", self.config.id) == self.config.id:
             self._apply_counter({**counter, "ticket": counter.get("ticket", self.ticket)})
 

@@ -160,8 +160,19 @@ def test_replies_apply_at_once_and_rating_target_follows() -> None:
     assert view.last_served == "A001"
     view.apply_reply("finish", {"ok": True, "ticket": {"number": "A002", "status": "served"}}, 0)
     assert view.ticket is None and view.last_served == "A002" and view.lamp(0).lit == "idle"
+    assert not view.rating_spent
     view.apply_reply("rate", {"ok": True, "ticket": {"number": "A002"}}, 0)
-    assert view.last_served is None
+    assert view.rating_spent
+    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A003", "service": "pay"}}, 0)
+    assert view.rating_spent and view.last_served == "A002"   # quiet until A003 is served
+
+
+def test_a_rating_the_controller_cannot_take_quiets_the_pad() -> None:
+    view = online_view()
+    view.apply_reply("rate", {"ok": False, "error": {"code": "not_serving", "message": "x"}}, 0)
+    assert view.rating_spent
+    view.apply_reply("finish", {"ok": True, "ticket": {"number": "A004"}}, 0)
+    assert not view.rating_spent
 
 
 def test_refusal_blinks_for_a_while_then_the_lamp_returns() -> None:
