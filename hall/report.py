@@ -22,6 +22,7 @@ import math
 import sqlite3
 import statistics
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,7 +156,8 @@ class Figures:
         rated = sum(self.ratings.values())
         return {
             "scope": self.scope, "key": self.key, "name": self.name,
-            "issued": self.issued, "served": self.served, "no_show": self.no_show, "voided": self.voided,
+            # tickets are issued for a service; a counter or clerk only serves them
+            "issued": self.issued if self.scope in ("hall", "service") else None, "served": self.served, "no_show": self.no_show, "voided": self.voided,
             "open": self.waiting,
             "wait_median_s": _round(statistics.median(self.waits) if self.waits else None),
             "wait_p90_s": _round(nearest_rank(self.waits, 0.9)),
@@ -270,6 +272,11 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
 
 
 # --- output --------------------------------------------------------------------------------------
+def _width(text: str) -> int:
+    """Columns a terminal gives the text: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
 def _fmt_s(value: float | None) -> str:
     if value is None:
         return "-"
@@ -303,9 +310,11 @@ def text_table(report: Report) -> str:
             label = f"{scope} {row['key']}" if scope != "hall" else "hall"
             met = {True: "met", False: "MISSED", None: "-"}[row["target_met"]]
             body.append([label, *[fmt(row[key]) if row[key] is not None else "-" for key, _, fmt in TEXT_COLUMNS], met])
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    widths = [max(_width(r[i]) for r in [header, *body]) for i in range(len(header))]
     for r in [header, *body]:
-        lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)).rstrip())
+        cells = [cell + " " * (widths[i] - _width(cell)) if i == 0 else " " * (widths[i] - _width(cell)) + cell
+                 for i, cell in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
     if report.outages:
         lines += ["", f"declared outages: {report.outage_spans()}"]
     return "\n".join(lines) + "\n"
