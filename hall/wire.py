@@ -142,7 +142,7 @@ def request_id_of(payload: bytes) -> str | None:
     """Best effort: the request id of a payload that failed validation, to answer on it."""
     try:
         value = msgspec.json.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(value, dict):
         rid = value.get("request_id")
@@ -159,6 +159,12 @@ def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.
         envelope = _envelope_decoder.decode(payload)
     except msgspec.DecodeError as err:
         raise RequestError("bad_request", _field_message(err)) from None
+    except RecursionError:
+        # msgspec raises this (not DecodeError) for JSON nested thousands deep
+        raise RequestError("bad_request", "the payload is nested too deeply") from None
+    except UnicodeDecodeError as err:
+        # and this for invalid UTF-8 inside a string
+        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
     spec = OPS.get(envelope.op)
     if spec is None:
         raise RequestError("unknown_op", f"unknown op {envelope.op!r}")
@@ -169,6 +175,10 @@ def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.
         args = _arg_decoders[envelope.op].decode(payload)
     except msgspec.DecodeError as err:
         raise RequestError("bad_request", _field_message(err)) from None
+    except RecursionError:
+        raise RequestError("bad_request", "the payload is nested too deeply") from None
+    except UnicodeDecodeError as err:
+        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
     return envelope, args
 
 
@@ -200,6 +210,8 @@ def loads_object(payload: bytes) -> dict[str, Any]:
         value = msgspec.json.decode(payload)
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise RequestError("bad_request", f"not JSON: {err}") from None
+    except RecursionError:
+        raise RequestError("bad_request", "the payload is nested too deeply") from None
     if not isinstance(value, dict):
         raise RequestError("bad_request", "the payload must be a JSON object")
     return value
