@@ -60,41 +60,64 @@ def mosquitto_binary() -> str | None:
 def hall_for_demo(source: Path, port: int, credentials: Path | None, out: Path) -> Path:
     """Copy the hall TOML with [broker] pointing at our broker, without [hall] hours (the
     scenario's clock plays them), and with an [[admin]] "sim" for the simulator's own client."""
-    text = source.read_text("utf-8")
-    data = tomllib.loads(text)
-    lines = text.splitlines()
-    kept: list[str] = []
-    table = ""
-    skip_value = False
-    for line in lines:
-        header = re.match(r"^\s*\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?", line)
-        if header:
-            table = header.group(1)
-            skip_value = False
-            if table == "broker" or table.startswith("broker."):
-                continue
-        if table == "broker" or table.startswith("broker."):
-            continue
-        if table == "hall" and re.match(r"^\s*hours\s*=", line):
-            skip_value = not _balanced(line)
-            continue
-        if skip_value:
-            skip_value = not line.rstrip().endswith("]]") and not _balanced(line)
-            continue
-        kept.append(line)
-    broker = ["[broker]", 'host = "127.0.0.1"', f"port = {port}"]
+    data = tomllib.loads(source.read_text("utf-8"))
+    data.get("hall", {}).pop("hours", None)
+    data["broker"] = {"host": "127.0.0.1", "port": port}
     if credentials is not None:
-        broker.append(f'credentials = "{credentials}"')
-    text = "\n".join(kept).rstrip() + "\n\n" + "\n".join(broker) + "\n"
-    if not any(a.get("id") == "sim" for a in data.get("admin", [])):
-        text += '\n[[admin]]\nid = "sim"\n'
-    out.write_text(text, "utf-8")
+        data["broker"]["credentials"] = str(credentials)
+    admins = data.setdefault("admin", [])
+    if not any(a.get("id") == "sim" for a in admins):
+        admins.append({"id": "sim"})
+    out.write_text(f"# written by hallq demo from {source}\n" + dump_toml(data), "utf-8")
     return out
 
 
-def _balanced(line: str) -> bool:
-    value = line.split("=", 1)[1] if "=" in line else line
-    return value.count("[") == value.count("]")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def _is_table_array(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """The TOML of a parsed document (tables, arrays of tables, plain values): enough for a hall."""
+    lines: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any], header: str | None) -> None:
+        if header:
+            lines.append(header)
+        for k, v in d.items():
+            if not isinstance(v, dict) and not _is_table_array(v):
+                lines.append(f"{_key(k)} = {_value(v)}")
+        lines.append("")
+        for k, v in d.items():
+            name = f"{prefix}{_key(k)}"
+            if isinstance(v, dict):
+                table(name + ".", v, f"[{name}]")
+            elif _is_table_array(v):
+                for item in v:
+                    table(name + ".", item, f"[[{name}]]")
+
+    table("", data, None)
+    return "\n".join(lines).lstrip("\n")
 
 
 class Component:
