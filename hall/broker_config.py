@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import logging
 import os
 import pwd
 import secrets
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .config import Config, load_config
+from .config import Config, load_config, resolve_path
 from .topics import CONTROLLER_ID, Topics
+
+log = logging.getLogger("hallq.broker_config")
 
 PBKDF2_ITERATIONS = 101   # what mosquitto_passwd uses for $7$
 
@@ -87,11 +90,7 @@ def write_broker_config(config: Config, out: str | os.PathLike[str], listen: str
     acl_path.chmod(0o640)
     persistence = Path(persistence_dir).resolve() if persistence_dir else out_dir / "data"
     persistence.mkdir(parents=True, exist_ok=True)
-    tls = config.broker.tls
-    tls_block = ""
-    if tls is not None:
-        tls_block = (f"# TLS: clients verify the broker with {tls.ca}\n"
-                     f"cafile {tls.ca}\ncertfile {out_dir / 'server.crt'}\nkeyfile {out_dir / 'server.key'}\n")
+    tls_block = _tls_block(config, out_dir)
     template = resources.files("broker_config").joinpath("mosquitto.conf.template").read_text("utf-8")
     conf_path = out_dir / "mosquitto.conf"
     conf_path.write_text(template.format(
@@ -100,6 +99,33 @@ def write_broker_config(config: Config, out: str | os.PathLike[str], listen: str
         persistence_dir=persistence, log_dest=log_dest), "utf-8")
     _let_mosquitto_read(password_path, acl_path, persistence)
     return BrokerFiles(conf_path, acl_path, password_path, credentials_path)
+
+
+def _tls_block(config: Config, out_dir: Path) -> str:
+    """Listener lines for ``[broker.tls]``: the hall's one listener speaks TLS only.
+
+    ``ca`` is the CA the clients trust (and, with ``require_client_cert``, the one client
+    certificates must chain to); ``server_cert``/``server_key`` are the broker's certificate and
+    key (default ``server.crt``/``server.key`` in the output folder). The key must be readable by
+    the user Mosquitto runs as.
+    """
+    tls = config.broker.tls
+    if tls is None:
+        return ""
+    ca = Path(resolve_path(config, tls.ca)).resolve()
+    cert = Path(resolve_path(config, tls.server_cert)).resolve() if tls.server_cert else out_dir / "server.crt"
+    key = Path(resolve_path(config, tls.server_key)).resolve() if tls.server_key else out_dir / "server.key"
+    for what, path in (("ca", ca), ("server_cert", cert), ("server_key", key)):
+        if not path.exists():
+            log.warning("[broker.tls] %s: %s does not exist yet; Mosquitto will not start without it", what, path)
+    lines = [
+        "# TLS on this listener ([broker.tls] in the hall TOML): no plain MQTT is accepted here",
+        f"cafile {ca}",
+        f"certfile {cert}",
+        f"keyfile {key}",
+        f"require_certificate {'true' if tls.require_client_cert else 'false'}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _let_mosquitto_read(password_path: Path, acl_path: Path, persistence: Path) -> None:

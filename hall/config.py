@@ -33,6 +33,11 @@ class TlsConfig(Strict):
     cert: str | None = None       # client certificate, when the broker asks for one
     key: str | None = None
     insecure: bool = False        # skip host name check (test rigs only)
+    # the broker's side, read only by `hallq broker-config` (broker_config/README.md); relative
+    # paths are taken from the hall TOML's folder. Default: server.crt / server.key in --out.
+    server_cert: str | None = None
+    server_key: str | None = None
+    require_client_cert: bool = False   # Mosquitto also asks each client for a certificate signed by `ca`
 
 
 class BrokerConfig(Strict):
@@ -362,6 +367,14 @@ def parse_host_port(value: str, source: str = "--broker") -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ConfigError(source, "broker", f"HOST:PORT, not {value!r}")
     return host.strip("[]"), int(port)
+
+
+def resolve_path(config: Config, value: str) -> str:
+    """A path from the hall's TOML: relative paths are taken from the TOML file's folder."""
+    path = Path(value)
+    if not path.is_absolute() and config.path:
+        path = Path(config.path).parent / path
+    return str(path)
 
 
 def device_password(config: Config, device_id: str) -> str | None:

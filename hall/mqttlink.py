@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .config import Config, device_password
+from .config import Config, device_password, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ class MqttLink:
         client.username_pw_set(broker.username or client_id, device_password(config, client_id))
         if broker.tls is not None:
             client.tls_set(
-                ca_certs=broker.tls.ca,
-                certfile=broker.tls.cert,
-                keyfile=broker.tls.key,
+                ca_certs=resolve_path(config, broker.tls.ca),
+                certfile=resolve_path(config, broker.tls.cert) if broker.tls.cert else None,
+                keyfile=resolve_path(config, broker.tls.key) if broker.tls.key else None,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
             client.tls_insecure_set(broker.tls.insecure)
