@@ -55,6 +55,10 @@ class RunningKiosk:
         self.thread.start()
         self.stopped = False
 
+    def wait_ready(self, admin: TestClient) -> None:
+        """Connected and subscribed: its presence (sent after SUBSCRIBE) reached the broker."""
+        admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": self.kiosk.boot})
+
     def tickets(self) -> list[str]:
         return [label for label in list(self.kiosk.printed) if not label.startswith("slip")]
 
@@ -92,8 +96,7 @@ def issued_numbers(admin: TestClient) -> list[str]:
 
 def test_press_prints_the_controllers_number(controller, admin, run_kiosk, tmp_path):
     k = run_kiosk()
-    until(lambda: k.kiosk.link.connected, what="kiosk connected")
-    admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": k.kiosk.boot})
+    k.wait_ready(admin)
     admin.publish(SIM, {"press": "pay"})
     until(lambda: k.tickets(), what="a ticket")
     assert k.tickets() == ["A001"]
@@ -122,7 +125,7 @@ def test_press_prints_the_controllers_number(controller, admin, run_kiosk, tmp_p
 
 def test_paper_out_issues_nothing_and_says_why(controller, admin, run_kiosk, broker):
     k = run_kiosk()
-    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    k.wait_ready(admin)
     admin.publish(SIM, {"printer": "paper_out"})
     admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "paper_out")
     mark = admin.mark()
@@ -148,7 +151,7 @@ def test_paper_out_issues_nothing_and_says_why(controller, admin, run_kiosk, bro
 
 def test_print_failure_after_issue_voids_the_ticket(controller, admin, run_kiosk):
     k = run_kiosk()
-    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    k.wait_ready(admin)
     admin.publish(SIM, {"printer_fail_next": "paper_out"})
     admin.publish(SIM, {"press": "pay"})
     voided = admin.wait_for(lambda t, d: t == f"{R}/event" and d.get("type") == "ticket_voided")
@@ -161,7 +164,7 @@ def test_print_failure_after_issue_voids_the_ticket(controller, admin, run_kiosk
 
 def test_bad_sim_payloads_change_nothing(controller, admin, run_kiosk):
     k = run_kiosk()
-    until(lambda: k.kiosk.link.connected, what="kiosk connected")
+    k.wait_ready(admin)
     for payload in (b"{", b"[]", b'{"press": 3}', b'{"press": "nope"}', b'{"printer": "melted"}', b"\xff"):
         admin.publish(SIM, payload)
     time.sleep(0.5)
@@ -277,7 +280,7 @@ def test_serial_printer_over_pty_end_to_end(broker, hall_config, admin, controll
     printer = make_printer(cfg, stub=False)
     k = RunningKiosk(hall_config, tmp_path / "kiosk-data", printer=printer, stub=False)
     try:
-        until(lambda: k.kiosk.link.connected, what="connected")
+        k.wait_ready(admin)
         pin = k.kiosk.buttons["biz"].pin
         pin.drive_low()
         pin.drive_high()
@@ -312,7 +315,7 @@ def test_hallq_kiosk_stub_process(broker, hall_config, admin, controller, tmp_pa
 
 def test_suspended_service_lamp_off_and_slip(controller, admin, run_kiosk, tmp_path):
     k = run_kiosk()
-    until(lambda: k.kiosk.link.connected, what="connected")
+    k.wait_ready(admin)
     reply = admin.request("suspend_service", service="biz")
     assert reply["ok"], reply
     admin.wait_for(lambda t, d: t == STATUS and d["lamps"]["biz"] == "off" and d["lamps"]["pay"] == "on")
