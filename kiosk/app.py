@@ -22,7 +22,6 @@ import argparse
 import logging
 import os
 import queue
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -235,7 +234,6 @@ class Kiosk:
         elif isinstance(item, Inbound):
             self.on_message(item)
         elif isinstance(item, LinkUp):
-            self._no_delay()
             self.link.publish(self.topics.presence(self.device_id), self._presence(True), retain=True)
             self.last_status = b""
             self._publish_status()
@@ -729,16 +727,6 @@ class Kiosk:
             return
         self.last_status = payload
         self.link.publish(self.topics.status(self.device_id), payload, retain=True)
-
-    def _no_delay(self) -> None:
-        """Small MQTT packets must not wait for the previous one's ACK (Nagle + delayed ACK cost
-        ~40 ms per request on a kiosk otherwise); paho leaves TCP_NODELAY off."""
-        sock = self.link.client.socket()
-        if sock is not None and hasattr(sock, "setsockopt"):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
 
     def _presence(self, online: bool) -> bytes:
         return dumps({"online": online, "boot": self.boot})
