@@ -8,6 +8,8 @@ line (a pty). A second set of tests runs ``hallq counter --stub`` as a process, 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from paho.mqtt.enums import CallbackAPIVersion
 
 from counter.app import CounterApp, forget_unsent
+from counter.view import LampView
 from hall.config import load_config
 from hall.runtime import StopFlag
 from hardware.pins import make_pin_factory
@@ -293,6 +296,34 @@ def test_controller_killed_shows_offline_and_skips_nobody(broker, hall_config, a
         assert [e["ticket"]["number"] for e in events_of(admin, "ticket_called", mark)] == ["A002"]
     finally:
         ctl.stop()
+
+
+def test_unanswered_press_is_given_up_and_never_sent_again(broker, hall_config, admin, rig_factory,
+                                                           tmp_path) -> None:
+    ctl = start_controller(hall_config, tmp_path, admin)
+    watcher = TestClient(broker.port, "watch-requests", broker.credentials["controller"], username="controller",
+                         subscribe=[f"{R}/dev/counter.c1/req"])
+    try:
+        issue(broker, "pay")
+
+        def impatient(counter: Any) -> None:
+            counter.give_up_s = 2.5
+        rig = rig_factory(tweak=impatient)
+        rig.wait_lamp("idle")
+        os.kill(ctl.proc.pid, signal.SIGSTOP)     # alive for the broker, answering nothing
+        rig.press("next")
+        wait_until(lambda: rig.app.requests.pending == {} and rig.app.keypad._shown == LampView("offline", True),
+                   what="give-up")
+
+        def copies() -> list[str]:
+            return [json.loads(p)["request_id"] for t, p, _ in list(watcher.messages)]
+        sent = copies()
+        assert len(set(sent)) == 1 and 2 <= len(sent) <= 4     # resent with the same id, then dropped
+        time.sleep(2.0)                                         # two resend intervals: nothing more goes out
+        assert copies() == sent
+    finally:
+        watcher.close()
+        ctl.kill()                                              # SIGKILL also ends a stopped process
 
 
 def test_broker_gone_shows_offline_and_refuses_presses(broker, controller, admin, rig_factory) -> None:
