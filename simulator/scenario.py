@@ -34,7 +34,7 @@ class DayConfig(Strict):
     open: str = "09:00"
     close: str = "17:00"
     seed: int = 1
-    speed: float = 240.0           # default simulated seconds per real second, headless
+    speed: float = 300.0           # default simulated seconds per real second, headless
     window_speed: float = 60.0     # default when the display has a window to watch
     priority_share: float = 0.05   # customers who press the priority button first
     no_show_share: float = 0.05    # customers who are gone when called

@@ -196,8 +196,10 @@ def test_scenario_runner_on_the_embedded_broker(tmp_path: Path) -> None:
     scenario = load_scenario(path, config)
     stream = io.StringIO()
     summary = run_demo(scenario, default_hall_path(), prepare_out(tmp_path / "out"), 360, True,
-                       stream=stream, live=False, prefer_broker="embedded")
+                       stream=stream, live=True, prefer_broker="embedded")
     assert summary["broker"] == "embedded"
     assert summary["lost"] == 0 and summary["doubled"] == 0 and summary["died"] == [], stream.getvalue()
     assert summary["issued"] == summary["printed"] == summary["customers"] > 5
     assert summary["still_waiting"] == 0 and summary["issued_offline"] > 0
+    text = stream.getvalue()          # the live view redraws the hall as it goes
+    assert "\x1b[H\x1b[J" in text and "recent calls:" in text and "kiosk k1: printer" in text

@@ -22,7 +22,7 @@ from hall.controller import Controller
 from hall.mqttlink import Inbound
 from hall.report import TimeFrame, make_report, nearest_rank, text_table
 
-from testkit import EXAMPLE_HALL, REPO, Broker, start_controller, write_hall_config
+from testkit import REPO, start_controller, write_hall_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = "2026-03-02"
