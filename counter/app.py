@@ -15,6 +15,7 @@ import queue
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -70,6 +71,7 @@ class CounterRequests(RequestTracker):
         self.topic = topic
         self.mids: dict[str, list[int]] = {}
         self.forgotten = 0
+        self.given_up: list[str] = []      # recent request ids given up (to name late replies)
 
     def _transmit(self, pending: Pending, now: float) -> None:
         pending.last_sent = now
@@ -90,6 +92,8 @@ class CounterRequests(RequestTracker):
         super().tick()
         for rid in before - set(self.pending):       # given up
             self.forgotten += forget_unsent(self.link.client, self.mids.pop(rid, []))
+            self.given_up.append(rid)
+        del self.given_up[:-100]
 
     def busy_with(self, ops: set[str]) -> bool:
         return any(p.body["op"] in ops for p in self.pending.values())
@@ -198,6 +202,7 @@ class CounterApp:
 
     def tick(self, now: float) -> None:
         self.requests.tick()
+        self.view.expire_unanswered(now)
         self._refresh(now)
 
     def _inbound(self, message: Inbound, now: float) -> None:
@@ -219,8 +224,13 @@ class CounterApp:
                 self.requests.resend_all()
                 self._keep_clerk_logged_in()
         elif what == "res" and device == self.device_id:
+            self.view.heard_from_controller()
             if not self.requests.on_reply(payload):
-                log.debug("reply to nothing pending (a duplicate): %s", payload.get("request_id"))
+                rid = payload.get("request_id")
+                if rid in self.requests.given_up:
+                    log.warning("late reply to given-up request %s (the controller was stalled): %s", rid, payload)
+                else:
+                    log.debug("reply to nothing pending (a duplicate): %s", rid)
         elif what == "sim" and device == self.device_id:
             self._sim(payload, now)
 
@@ -337,11 +347,15 @@ class CounterApp:
             return
         if op == "call_next":
             self.calls += 1
+        # extension: when the counter stops waiting (UTC). The counter never sends it after that;
+        # a controller that checks it can refuse a copy it only reads later (it was frozen).
+        not_after = datetime.now(timezone.utc) + timedelta(seconds=self.counter.give_up_s)
         self.requests.send(
             op,
             lambda reply: self._on_reply(op, reply),
             give_up_after=self.counter.give_up_s,
             on_give_up=lambda: self._on_give_up(op),
+            not_after=not_after.isoformat(timespec="milliseconds"),
             **args,
         )
 

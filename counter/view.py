@@ -16,6 +16,7 @@ Lamp = Literal["serving", "idle", "suspended", "offline"]
 LAMPS: tuple[Lamp, ...] = ("serving", "idle", "suspended", "offline")
 
 FEEDBACK_S = 2.0     # how long a lamp blinks to answer a refused or dropped press
+UNANSWERED_HOLD_S = 30.0   # after a give-up, keys stay refused until heard from, at most this long
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,27 @@ class CounterView:
     last_served: str | None = None             # number of the ticket finished last (rating pad)
     rating_spent: bool = False                 # that ticket was rated (or cannot be): pad is quiet
     feedback: tuple[Lamp, float] | None = None  # (lamp to blink, until monotonic time)
+    unanswered_since: float | None = None      # a request was given up then; not heard from since
     extra: dict[str, Any] = field(default_factory=dict)
 
     # --- inputs -----------------------------------------------------------------------------
     @property
     def online(self) -> bool:
-        return self.link_up and self.controller_online
+        return self.link_up and self.controller_online and self.unanswered_since is None
+
+    def heard_from_controller(self) -> None:
+        """Any reply (also a late one) or a newer state: the controller is answering again."""
+        self.unanswered_since = None
+
+    def expire_unanswered(self, now: float) -> None:
+        # a request lost on the way must not lock the keys for ever
+        if self.unanswered_since is not None and now - self.unanswered_since >= UNANSWERED_HOLD_S:
+            self.unanswered_since = None
 
     def apply_presence(self, payload: dict[str, Any]) -> None:
         online = payload.get("online")
+        if (online is True) != self.controller_online:
+            self.unanswered_since = None      # it went away or came back: a fresh start
         self.controller_online = online is True
         epoch = payload.get("epoch")
         if isinstance(epoch, int) and epoch > self.epoch and online is True:
@@ -65,6 +78,8 @@ class CounterView:
                       and c.get("id") == self.config.id), None)
         if entry is None:
             return False
+        if seq > self.seq:
+            self.heard_from_controller()
         self.seq, self.epoch = seq, max(epoch, self.epoch)
         self._apply_counter(entry)
         return True
@@ -117,7 +132,10 @@ class CounterView:
             self._apply_counter({**counter, "ticket": counter.get("ticket", self.ticket)})
 
     def gave_up(self, now: float) -> None:
+        """A request went unanswered: offline until the controller is heard from again, so a
+        frozen controller (a stalled SD card) never gets a second "next" to apply on waking."""
         self.feedback = ("offline", now + FEEDBACK_S)
+        self.unanswered_since = now
 
     def refused_offline(self, now: float) -> None:
         self.feedback = ("offline", now + FEEDBACK_S)

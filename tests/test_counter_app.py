@@ -302,7 +302,7 @@ def test_unanswered_press_is_given_up_and_never_sent_again(broker, hall_config, 
                                                            tmp_path) -> None:
     ctl = start_controller(hall_config, tmp_path, admin)
     watcher = TestClient(broker.port, "watch-requests", broker.credentials["controller"], username="controller",
-                         subscribe=[f"{R}/dev/counter.c1/req"])
+                         subscribe=[f"{R}/dev/counter.c1/req", f"{R}/dev/counter.c1/res"])
     try:
         issue(broker, "pay")
 
@@ -316,11 +316,25 @@ def test_unanswered_press_is_given_up_and_never_sent_again(broker, hall_config, 
                    what="give-up")
 
         def copies() -> list[str]:
-            return [json.loads(p)["request_id"] for t, p, _ in list(watcher.messages)]
+            return [json.loads(p)["request_id"] for t, p, _ in list(watcher.messages) if t.endswith("/req")]
         sent = copies()
         assert len(set(sent)) == 1 and 2 <= len(sent) <= 4     # resent with the same id, then dropped
-        time.sleep(2.0)                                         # two resend intervals: nothing more goes out
+        assert rig.app.view.sign().kind == "offline"
+        mark = admin.mark()
+        rig.press("next")                 # the clerk tries again: refused until the controller answers
+        time.sleep(2.0)                   # two resend intervals: nothing more goes out
         assert copies() == sent
+        os.kill(ctl.proc.pid, signal.SIGCONT)
+        # it wakes and reads what was in its socket: at most that one call, never a second "next"
+        # that would serve A001 unseen; the counter hears from it and is online again
+        late = watcher.wait_for(lambda t, d: t.endswith("/res") and d.get("request_id") == sent[0])
+        wait_until(lambda: rig.app.view.online, what="heard from the controller again")
+        if late["ok"]:            # applied late (a controller that checks `not_after` refuses it)
+            await_event(admin, "ticket_called", "A001", mark)
+            rig.sign_shows("请A001号")
+        events = admin.events(mark)
+        assert len([e for e in events if e["type"] == "ticket_called"]) == (1 if late["ok"] else 0)
+        assert [e for e in events if e["type"] == "ticket_served"] == []
     finally:
         watcher.close()
         ctl.kill()                                              # SIGKILL also ends a stopped process

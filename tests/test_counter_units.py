@@ -183,6 +183,8 @@ def test_refusal_blinks_for_a_while_then_the_lamp_returns() -> None:
     assert view.lamp(103.0) == LampView("idle")
     view.gave_up(200.0)
     assert view.lamp(200.1) == LampView("offline", blink=True)
+    assert view.lamp(203.0) == LampView("offline")      # held until the controller is heard from
+    view.heard_from_controller()
     assert view.lamp(203.0) == LampView("idle")
 
 
@@ -197,3 +199,28 @@ def test_suspend_reply_carries_the_counter() -> None:
 
 def test_key_edge_is_plain_data() -> None:
     assert KeyEdge("next", 1.0) == KeyEdge("next", 1.0, None)
+
+
+def test_after_a_give_up_keys_stay_offline_until_the_controller_is_heard() -> None:
+    from counter.view import UNANSWERED_HOLD_S
+    view = online_view()
+    view.apply_state(state(4))
+    view.gave_up(10.0)
+    assert not view.online and view.sign().kind == "offline"
+    assert view.lamp(15.0) == LampView("offline")
+    assert not view.apply_state(state(3))      # an older state is not hearing from it
+    assert not view.online
+    view.apply_state(state(5))                 # a newer state is
+    assert view.online
+    view.gave_up(20.0)
+    view.heard_from_controller()               # so is any reply, also a late one
+    assert view.online
+    view.gave_up(30.0)
+    view.expire_unanswered(30.0 + UNANSWERED_HOLD_S - 1)
+    assert not view.online
+    view.expire_unanswered(30.0 + UNANSWERED_HOLD_S)   # a lost message does not lock the keys for ever
+    assert view.online
+    view.gave_up(100.0)
+    view.apply_presence({"online": False, "epoch": 1})
+    view.apply_presence({"online": True, "epoch": 2})  # a restarted controller: a fresh start
+    assert view.online
