@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from hall.config import load_config
 from hall.errors import ConfigError
-from hall.report import TimeFrame, make_report, text_table, write_csv, write_html
+from hall.report import TimeFrame, make_report, open_read_only, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day
 from .engine import Engine
@@ -119,6 +119,11 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
     shown_open = datetime.combine(started.date(), datetime.min.time(), zone) + timedelta(seconds=scenario.open_s)
     frame = TimeFrame(origin_real=started, origin_shown=shown_open, speed=speed)
     report = make_report(rig.config, data, day, frame)
+    checks = list(engine.stats.probe_results)
+    days = days_recorded(data / "controller.db")
+    if len(days) > 1:
+        checks.append(f"the business day changed during the run (midnight in {rig.config.hall.timezone}): "
+                      f"tickets of {', '.join(d for d in days if d != day)} are not in this audit")
     (out / "report.txt").write_text(text_table(report), "utf-8")
     write_csv(report, out / "report.csv")
     write_html(report, out / "report.html")
@@ -135,12 +140,20 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
         "within_target_share": hall["within_target_share"],
         "lost": audit.lost, "lost_numbers": audit.lost_printed + audit.ghosts,
         "doubled": audit.doubled_count, "doubled_numbers": audit.doubled,
-        "checks": engine.stats.probe_results, "died": died,
+        "checks": checks, "died": died,
         "snapshots": len(engine.snapshots), "out": str(out),
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), "utf-8")
     print(summary_text(summary), file=stream, flush=True)
     return summary
+
+
+def days_recorded(db_path: Path) -> list[str]:
+    db = open_read_only(db_path)
+    try:
+        return [row[0] for row in db.execute("SELECT DISTINCT day FROM events WHERE day != '' ORDER BY day")]
+    finally:
+        db.close()
 
 
 def _m(seconds: float | None) -> str:
