@@ -24,7 +24,7 @@ from hall.errors import ConfigError
 from hall.report import TimeFrame, make_report, open_read_only, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day
-from .engine import Engine
+from .engine import KIOSK_GAP_S, Engine
 from .rig import Rig, Watcher
 from .scenario import Scenario, clock, default_hall_path, default_scenario_path, load_scenario, plan_day
 
@@ -73,6 +73,11 @@ def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, hea
           f"at x{speed:g}: about {(scenario.close_s - scenario.open_s) / speed:.0f} s real\n"
           f"  broker: {rig.broker.kind} on 127.0.0.1:{rig.broker.port}; display "
           f"{'headless (PNG snapshots)' if headless else 'in a window'}; output in {out}", file=stream, flush=True)
+    peak = sum(max(a.per_hour) for a in scenario.arrivals) * speed / 3600
+    capacity = len(rig.config.kiosk) / KIOSK_GAP_S
+    if peak > 0.8 * capacity:
+        print(f"  note: at x{speed:g} up to {peak:.1f} customers arrive per real second; {len(rig.config.kiosk)} kiosks "
+              f"print at most {capacity:.1f}: lines will build at the kiosks", file=stream, flush=True)
     watcher = Watcher(rig.config)
     engine: Engine | None = None
     died: list[str] = []
@@ -132,6 +137,7 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
         "scenario": scenario.day.name, "speed": speed, "broker": rig.broker.kind,
         "day": day, "simulated_end": clock(engine.now()),
         "customers": engine.stats.arrived, "turned_away": engine.stats.turned_away,
+        "in_kiosk_line": sum(len(lane.line) + (lane.current is not None) for lane in engine.lanes.values()),
         "issued": len(audit.tickets), "printed": len(audit.printed),
         "served": audit.count("served"), "no_show": audit.count("no_show"), "voided": audit.count("voided"),
         "still_waiting": audit.count("waiting") + audit.count("called"),
@@ -167,7 +173,8 @@ def summary_text(s: dict[str, Any]) -> str:
     lines = [
         "",
         f"=== hallq demo summary: {s['scenario']} (x{s['speed']:g}, {s['broker']} broker) ===",
-        f"customers arrived     {s['customers']}   (turned away without a ticket: {s['turned_away']})",
+        f"customers arrived     {s['customers']}   (turned away without a ticket: {s['turned_away']}"
+        + (f"; still in a kiosk line when the day was stopped: {s['in_kiosk_line']}" if s["in_kiosk_line"] else "") + ")",
         f"tickets issued        {s['issued']}   (printed by kiosks: {s['printed']}; from leases while offline: "
         f"{s['issued_offline']}; during the outage: {s['issued_in_outage']})",
         f"served                {s['served']}",
