@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +119,7 @@ class KeyPad:
     def lit(self) -> list[str]:
         return [name for name, led in self.lamps.items() if led.is_lit]
 
-    def close(self, devices: Iterable[Any] | None = None) -> None:
+    def close(self) -> None:
         for device in list(self.buttons.values()) + list(self.lamps.values()):
             try:
                 device.close()
