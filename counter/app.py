@@ -405,15 +405,45 @@ class CounterApp:
             self.published_status = payload
 
 
+def check_counter_config(config: Config, counter: CounterConfig) -> None:
+    """What the shared config check cannot know about a counter's hardware; ConfigError names the key."""
+    index = config.counter.index(counter)
+    key = f"counter[{index}]"
+
+    def fail(name: str, expected: str) -> None:
+        raise ConfigError(config.path, f"{key}.{name}", expected)
+
+    clash = duplicate_pins(counter.keys)
+    if clash:
+        fail("keys", f"each pin used once; {clash} used twice")
+    for service, pin in counter.keys.transfer_to.items():
+        if config.service_by_id(service) is None:
+            fail(f"keys.transfer_to.{service}", "a service id from [[service]]")
+        if not 0 <= pin <= 27:
+            fail(f"keys.transfer_to.{service}", f"a BCM pin 0-27, not {pin}")
+    sign = counter.sign
+    if not 1 <= sign.address <= 254:
+        fail("sign.address", "a bus address from 1 to 254")
+    if sign.baud <= 0:
+        fail("sign.baud", "a positive baud rate such as 9600")
+    if sign.width < 2:
+        fail("sign.width", "at least 2 columns")
+    for name in ("answer_timeout_s", "retry_s", "refresh_s"):
+        if getattr(sign, name) <= 0:
+            fail(f"sign.{name}", "a positive number of seconds")
+    if counter.give_up_s <= 0 or counter.transfer_window_s <= 0:
+        fail("give_up_s" if counter.give_up_s <= 0 else "transfer_window_s", "a positive number of seconds")
+    if any(not clerk.strip() or len(clerk) > 64 for clerk in counter.clerks):
+        fail("clerks", "names of 1 to 64 characters")
+
+
 def main(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "verbose", False))
     config = load_config(args.config, args.broker)
     counter = config.counter_by_id(args.id)
     if counter is None:
         raise ConfigError(config.path, "counter", f"a [[counter]] with id {args.id!r}")
-    clash = duplicate_pins(counter.keys)
-    if clash:
-        raise ConfigError(config.path, f"counter {counter.id} keys", f"each pin used once; {clash} used twice")
+    check_counter_config(config, counter)
     sign_url = None
     if args.stub and "://" not in counter.sign.port:
         sign_url = STUB_SIGN_URL

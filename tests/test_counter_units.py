@@ -224,3 +224,23 @@ def test_after_a_give_up_keys_stay_offline_until_the_controller_is_heard() -> No
     view.apply_presence({"online": False, "epoch": 1})
     view.apply_presence({"online": True, "epoch": 2})  # a restarted controller: a fresh start
     assert view.online
+
+
+@pytest.mark.parametrize("extra, key", [
+    ("[counter.keys]\nnext = 6\n", "counter[0].keys"),
+    ("[counter.keys.transfer_to]\nnope = 24\n", "counter[0].keys.transfer_to.nope"),
+    ("[counter.sign]\naddress = 0\n", "counter[0].sign.address"),
+    ("[counter.sign]\nanswer_timeout_s = 0.0\n", "counter[0].sign.answer_timeout_s"),
+    ("[counter.sign]\nprotocol = \"modbus\"\n", "counter[0].sign.protocol"),
+])
+def test_bad_counter_hardware_config_names_the_key(tmp_path, extra: str, key: str) -> None:
+    from counter.app import check_counter_config
+    from hall.config import load_config
+    from hall.errors import ConfigError
+    path = tmp_path / "hall.toml"
+    path.write_text('[hall]\nid = "h1"\nname = "x"\n[[service]]\nid = "pay"\nname = "p"\nprefix = "A"\n'
+                    '[[counter]]\nid = "c1"\nname = "1号窗口"\nservices = ["pay"]\n' + extra, "utf-8")
+    with pytest.raises(ConfigError) as info:
+        config = load_config(path)
+        check_counter_config(config, config.counter[0])
+    assert info.value.key == key and str(path) in str(info.value)
