@@ -154,7 +154,10 @@ class Chaos:
         return self.rig.broker.alive if name == "broker" else self.rig.components[name].alive
 
     def pick_victim(self) -> str:
-        kind = self.rng.choices(list(VICTIM_WEIGHTS), weights=list(VICTIM_WEIGHTS.values()))[0]
+        # every kind of component once first, then by weight
+        untouched = [k for k in VICTIM_WEIGHTS if not self.result.kills[k]]
+        kind = self.rng.choice(untouched) if untouched else \
+            self.rng.choices(list(VICTIM_WEIGHTS), weights=list(VICTIM_WEIGHTS.values()))[0]
         pool = {"controller": ["controller"], "broker": ["broker"], "kiosk": self.kiosks,
                 "counter": self.counters, "display": self.displays}[kind]
         return self.rng.choice(pool)
