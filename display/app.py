@@ -225,7 +225,7 @@ class DisplayApp:
                 if isinstance(body, dict) and body.get("snapshot"):
                     self._force_snapshot = True
                 return False
-        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as err:
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError) as err:
             log.warning("ignored a bad %s message on %s: %s", what or "unknown", msg.topic, err)
         return False
 

@@ -516,7 +516,7 @@ class Kiosk:
     def _on_reply(self, payload: bytes) -> None:
         try:
             reply = msgspec.json.decode(payload)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             log.warning("reply is not JSON: %r", payload[:200])
             return
         if not isinstance(reply, dict):
@@ -530,7 +530,7 @@ class Kiosk:
             online = presence["online"]
             if not isinstance(online, bool):
                 raise TypeError
-        except (msgspec.DecodeError, UnicodeDecodeError, KeyError, TypeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError):
             log.warning("controller presence not understood: %r", payload[:200])
             return
         was = self.controller_online
@@ -554,7 +554,7 @@ class Kiosk:
             services = state["services"]
             if not isinstance(mode, str) or not isinstance(services, list):
                 raise TypeError
-        except (msgspec.DecodeError, UnicodeDecodeError, KeyError, TypeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError):
             log.warning("hall state not understood")
             return
         self.hall_mode = mode
@@ -574,7 +574,7 @@ class Kiosk:
     def _on_sim(self, payload: bytes) -> None:
         try:
             sim = msgspec.json.decode(payload, type=_SimPayload)
-        except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
             log.warning("sim message refused: %s", err)
             return
         for field in ("printer", "printer_fail_next"):
