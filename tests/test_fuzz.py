@@ -475,3 +475,94 @@ def test_sign_answering_garbage_is_a_device_fault_never_a_crash(protocol: str, a
         assert answer == sent
     else:
         assert b"\xaa" in answer and answer != sent
+
+
+# --- the devices: garbage on everything a kiosk, a counter and a display read -------------------
+def _process_alive_and_clean(proc) -> None:
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    assert "Traceback" not in proc.output(), proc.output()[-3000:]
+
+
+def test_devices_survive_garbage_on_everything_they_read(broker: Broker, controller, admin: TestClient,
+                                                         tmp_path: Path) -> None:
+    """Presence is written by every device (a compromised kiosk can send anything on its own),
+    ``sim`` by operators, ``state``/``event``/``res`` by the controller (a buggy one, here): the
+    stub kiosk, counter and display take all of it, keep running, and still do their work."""
+    from testkit import Process
+
+    cfg = ["--config", str(broker.config_path)]
+    tickets = tmp_path / "tickets"
+    snapshot = tmp_path / "display.png"
+    procs = {
+        "kiosk.k1": Process(["kiosk", *cfg, "--id", "k1", "--stub", "--printer-out", str(tickets),
+                             "--data", str(tmp_path / "k1")], tmp_path, "kiosk").start(),
+        "counter.c1": Process(["counter", *cfg, "--id", "c1", "--stub", "--data", str(tmp_path / "c1")],
+                              tmp_path, "counter").start(),
+        "display.d1": Process(["display", *cfg, "--id", "d1", "--headless", "--no-sound", "--stub",
+                               "--snapshot", str(snapshot), "--data", str(tmp_path / "d1")], tmp_path, "display").start(),
+    }
+    forger = TestClient(broker.port, "forger", broker.credentials["controller"], username="controller", subscribe=[])
+    kiosk2 = TestClient(broker.port, "kiosk.k2", broker.credentials["kiosk.k2"], subscribe=[])
+    try:
+        for device in procs:
+            admin.wait_for(lambda t, d, device=device: t == f"{R}/presence/{device}" and isinstance(d, dict)
+                           and d.get("online"), timeout=20)
+        topics = [(kiosk2, f"{R}/presence/kiosk.k2", True)]
+        for device in procs:
+            topics += [(admin, f"{R}/sim/{device}", False), (forger, f"{R}/dev/{device}/res", False)]
+        topics += [(forger, f"{R}/state", True), (forger, f"{R}/event", False)]
+        sent = 0
+
+        @fuzz_settings(3)
+        @given(st.lists(st.binary(max_size=200) | json_values.map(encode)
+                        | st.integers(2_000, 20_000).map(lambda n: deep(n).encode())
+                        | st.fixed_dictionaries({"request_id": st.text(max_size=10), "ok": json_values,
+                                                 "ticket": json_values, "seq": json_values, "epoch": json_values,
+                                                 "press": json_values, "type": st.sampled_from(
+                                                     ["ticket_called", "ticket_issued", "x"])}).map(encode),
+                        min_size=40, max_size=60))
+        def one(payloads: list[bytes]) -> None:
+            nonlocal sent
+            for i, payload in enumerate(payloads):
+                client, topic, retain = topics[i % len(topics)]
+                client.c.publish(topic, payload, qos=1, retain=retain)
+                sent += 1
+
+        one()
+        time.sleep(2.0)     # let them chew on it; then alive, clean, and still working (below)
+        assert sent >= 100
+        for proc in procs.values():
+            _process_alive_and_clean(proc)
+        # and they still work: a press prints a ticket, the counter calls it, the display shows it
+        mark = admin.mark()
+        admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
+        issued = admin.wait_for(lambda t, d: t == f"{R}/event" and isinstance(d, dict) and d.get("type") == "ticket_issued"
+                                and isinstance(d.get("ticket"), dict) and d["ticket"].get("source") == "kiosk.k1",
+                                start=mark, timeout=20)
+        number = issued["ticket"]["number"]
+        deadline = time.monotonic() + 15
+        while not (tickets / f"{number}.bin").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tickets / f"{number}.bin").exists()
+        admin.publish(f"{R}/sim/counter.c1", {"press": "next"})
+        admin.state(lambda s: any(c["id"] == "c1" and (c.get("ticket") or {}).get("number") == number
+                                  for c in s["counters"]), start=mark, timeout=20)
+        deadline = time.monotonic() + 20
+        shown = None
+        while time.monotonic() < deadline:
+            try:
+                shown = json.loads(snapshot.with_suffix(".json").read_text("utf-8"))
+            except (OSError, ValueError):
+                shown = None
+            if shown and any(c.get("id") == "c1" and c.get("number") == number for c in shown.get("counters", [])):
+                break
+            time.sleep(0.1)
+        assert shown and any(c.get("id") == "c1" and c.get("number") == number for c in shown["counters"]), shown
+        for proc in procs.values():
+            _process_alive_and_clean(proc)
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        forger.c.publish(f"{R}/presence/kiosk.k2", b"", qos=1, retain=True)
+        forger.close()
+        kiosk2.close()
