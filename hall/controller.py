@@ -189,8 +189,9 @@ class Controller:
         if not payload:          # retained presence cleared
             return
         try:
+            payload.decode("utf-8")      # msgspec does not check the bytes of fields it skips
             presence = msgspec.json.decode(payload, type=wire.Presence)
-        except msgspec.DecodeError as err:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
             log.warning("bad presence from %s ignored: %s", device, err)
             return
         self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)

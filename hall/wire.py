@@ -156,6 +156,11 @@ def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.
     if len(payload) > MAX_PAYLOAD:
         raise RequestError("bad_request", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     try:
+        # msgspec skips unknown fields without checking their bytes: JSON must be UTF-8 throughout
+        payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
+    try:
         envelope = _envelope_decoder.decode(payload)
     except msgspec.DecodeError as err:
         raise RequestError("bad_request", _field_message(err)) from None

@@ -73,7 +73,7 @@ def bad_requests(draw: st.DrawFn) -> tuple[str, bytes, set[str]]:
     device = draw(st.sampled_from(KINDS))
     kind = device.partition(".")[0]
     rid = draw(valid_request_ids)
-    case = draw(st.integers(0, 11))
+    case = draw(st.integers(0, 12))
     if case == 0:       # not JSON at all, often not UTF-8
         payload = draw(st.binary(max_size=200).filter(lambda b: not _is_json(b)))
         return device, payload, {"bad_request"}
@@ -114,6 +114,12 @@ def bad_requests(draw: st.DrawFn) -> tuple[str, bytes, set[str]]:
         stranger = draw(st.sampled_from(["kiosk.k9", "counter.zz", "display.", "printer.p1", "controller",
                                          "kiosk.k1.x", "admin.BAD ID"]))
         return stranger, encode({"op": "issue", "request_id": rid, "service": "pay"}), {"not_allowed"}
+    if case == 12:      # a valid request but for invalid UTF-8 in a field nobody reads
+        op, args = {"kiosk": ("issue", {"service": "pay"}), "counter": ("call_next", {}),
+                    "admin": ("announce", {"text": "x"}), "display": ("issue", {"service": "pay"})}[kind]
+        bad = draw(st.binary(min_size=1, max_size=4).filter(lambda b: not _is_utf8(b)))
+        return device, encode({"op": op, "request_id": rid, **args})[:-1] + b', "junk": "' + bad + b'"}', \
+            {"bad_request", "not_allowed"} if kind == "display" else {"bad_request"}
     # case 11: unknown fields claiming another identity are ignored; the args are still wrong
     op, args = draw(_bad_args_for(kind))
     doc = {"op": op, "request_id": rid, "device": "admin.ctl", "by": "controller", "kind": "admin", **args}
@@ -123,6 +129,14 @@ def bad_requests(draw: st.DrawFn) -> tuple[str, bytes, set[str]]:
 def _arg_error(kind: str) -> set[str]:
     # a display has no op at all: its wrong arguments are never looked at
     return {"not_allowed"} if kind == "display" else {"bad_request"}
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _is_json(data: bytes) -> bool:
@@ -215,7 +229,7 @@ def fingerprint(controller: Controller) -> tuple[bytes, int, int]:
     return msgspec.json.encode(controller.state), controller.seq, rows
 
 
-def test_bad_requests_get_one_clear_rejection_and_change_nothing(hall) -> None:
+def test_bad_requests_get_one_clear_rejection_and_change_nothing(hall, caplog) -> None:
     controller, recorder = hall
     seen_codes: set[str] = set()
 
@@ -238,6 +252,7 @@ def test_bad_requests_get_one_clear_rejection_and_change_nothing(hall) -> None:
 
     one()
     assert seen_codes == REJECTIONS     # the generator really reached every kind of rejection
+    assert not [r for r in caplog.records if r.levelno >= 40], [r.getMessage() for r in caplog.records if r.levelno >= 40][:5]
 
 
 @st.composite
@@ -295,7 +310,7 @@ def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> No
     one()
 
 
-def test_hostile_presence_and_status_never_crash_and_change_only_what_they_may(hall) -> None:
+def test_hostile_presence_and_status_never_crash_and_change_only_what_they_may(hall, caplog) -> None:
     controller, recorder = hall
     devices = st.sampled_from(["kiosk.k1", "counter.c2", "display.d1", "kiosk.k9", "controller", "x"])
 
@@ -303,6 +318,9 @@ def test_hostile_presence_and_status_never_crash_and_change_only_what_they_may(h
     @given(devices, st.sampled_from(["presence", "status"]),
            st.binary(max_size=300) | json_values.map(encode)
            | st.integers(5_000, 40_000).map(lambda n: deep(n).encode())
+           | st.integers(5_000, 30_000).map(lambda n: ('{"online": true, "printer": %s}' % deep(n)).encode())
+           | st.binary(min_size=1, max_size=4).filter(lambda b: not _is_utf8(b)).map(
+               lambda b: b'{"online": true, "printer": "' + b + b'"}')
            | st.integers(4_097, 9_000).map(lambda n: encode({"printer": "x" * n})))
     def one(device: str, what: str, payload: bytes) -> None:
         topic = T.presence(device) if what == "presence" else T.status(device)
@@ -322,6 +340,8 @@ def test_hostile_presence_and_status_never_crash_and_change_only_what_they_may(h
             assert all(not isinstance(v, (dict, list)) for v in shown.values()), shown
 
     one()
+    # each was refused with a warning naming the problem, none reached the "bug" safety net
+    assert not [r for r in caplog.records if r.levelno >= 40], [r.getMessage() for r in caplog.records if r.levelno >= 40][:5]
 
 
 def test_messages_on_topics_that_are_not_ours_are_ignored(hall) -> None:
