@@ -207,8 +207,8 @@ class Chaos:
         rng = random.Random(self.rng.random())
         services = [s.id for s in self.config.service]
         while not self.stop_traffic.is_set():
-            time.sleep(rng.expovariate(tickets_per_s * 2))
-            if rng.random() < 0.5:
+            time.sleep(rng.expovariate(tickets_per_s / 0.6))
+            if rng.random() < 0.6:
                 kiosk = rng.choice(self.kiosks)
                 payload: dict[str, Any] = {"press": rng.choice(services)}
                 if rng.random() < 0.05:
@@ -421,8 +421,8 @@ def wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 2.0,
-        gap_s: tuple[float, float] = (0.3, 1.5), max_seconds: float = 1800, keep: bool = False) -> ChaosResult:
+def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 4.0,
+        gap_s: tuple[float, float] = (0.5, 2.0), max_seconds: float = 1800, keep: bool = False) -> ChaosResult:
     folder = out or Path(tempfile.mkdtemp(prefix="hallq-chaos-"))
     folder.mkdir(parents=True, exist_ok=True)
     chaos = Chaos(folder, seed)
@@ -441,7 +441,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--power-cuts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=int(time.time()))
-    parser.add_argument("--rate", type=float, default=2.0, help="tickets per second asked for")
+    parser.add_argument("--rate", type=float, default=4.0, help="tickets per second asked for")
     parser.add_argument("--max-seconds", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=None, help="keep the run's folder here")
     args = parser.parse_args()
