@@ -26,7 +26,7 @@ from pathlib import Path
 from harness import REPO, RESULTS, Broker, broker_floor, percentile, workdir
 
 BENCH = REPO / "bench"
-ORDER = ["controller", "kiosk", "counter", "display", "recovery", "scale", "chaos"]
+ORDER = ["controller", "kiosk", "counter", "display", "e2e", "recovery", "scale", "chaos"]
 SKIP = {"run_all", "harness", "chaos"}
 TIMEOUT_S = 1200
 MS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)\s*)?ms\b")
