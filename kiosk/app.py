@@ -33,7 +33,7 @@ import msgspec
 from hall.config import Config, KioskConfig, load_config
 from hall.errors import ConfigError, DeviceFault
 from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from hall.requests import RequestTracker, boot_number
+from hall.requests import RequestTracker, boot_number, new_request_id
 from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
 from hall.topics import Topics
 from hall.wire import dumps
@@ -299,9 +299,15 @@ class Kiosk:
         if not self.online or self.controller_suspect:
             self._issue_offline(service, priority)
             return
-        request_id = self.tracker.send(
+        # Noted durably before it is sent: a kiosk killed before the reply voids it when it
+        # starts again (start() sends every pending void), so no unprinted ticket waits in
+        # the queue. The note goes once the reply is here, before printing: a ticket that may
+        # be in a customer's hand is never voided.
+        request_id = new_request_id()
+        self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
+        self.tracker.send(
             "issue", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
-            on_give_up=self._on_issue_give_up, service=service, priority=priority)
+            on_give_up=self._on_issue_give_up, request_id=request_id, service=service, priority=priority)
         self.issuing = IssueAttempt(request_id, service, priority)
 
     def _on_issue_reply(self, reply: dict[str, Any]) -> None:
@@ -309,6 +315,7 @@ class Kiosk:
         self.controller_suspect = False
         if attempt is None:
             return
+        self.journal.remove_pending_void(attempt.request_id)
         if not reply.get("ok"):
             error = reply.get("error") or {}
             code = str(error.get("code", "internal"))

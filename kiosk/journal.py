@@ -110,7 +110,9 @@ class Journal:
 
     # --- voids for issue requests the kiosk gave up on -----------------------------------------
     def add_pending_void(self, request_id: str, reason: str, created_at: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO pending_void VALUES (?,?,?)", (request_id, reason, created_at))
+        """Note (or re-word) a void owed for an issue request; kept until the controller answers it."""
+        self.db.execute("INSERT INTO pending_void VALUES (?,?,?) ON CONFLICT(request_id) DO UPDATE SET reason=excluded.reason",
+                        (request_id, reason, created_at))
 
     def pending_voids(self) -> list[tuple[str, str]]:
         return [(r, reason) for r, reason in

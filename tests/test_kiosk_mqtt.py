@@ -21,6 +21,7 @@ from hall.runtime import StopFlag, run_owner_loop
 from hardware.pins import make_pin_factory
 from hardware.printers import make_printer
 from kiosk.app import ButtonPressed, Kiosk
+from kiosk.journal import Journal
 from printer.transport import StubPrinter
 from testkit import Process, TestClient, start_controller
 
@@ -233,15 +234,17 @@ def test_restart_mid_print_neither_loses_nor_doubles(broker, hall_config, admin,
     finally:
         k.stop()
     # as if the kiosk died after journaling a ticket, before the printer confirmed it
-    k2 = RunningKiosk(hall_config, data, tmp_path / "t2")
-    day = k2.kiosk.today()
-    ticket = k2.kiosk.journal.take_number("biz", day, "normal", k2.kiosk.now().isoformat())
-    k2.stop()
+    # (its own connection: the kiosk's belongs to the kiosk's owner thread)
+    day = k.kiosk.today()
+    journal = Journal(str(data / "journal.sqlite"))
+    ticket = journal.take_number("biz", day, "normal", k.kiosk.now().isoformat())
+    assert ticket is not None
     for _ in range(2):                                  # two restarts: synced once
         again = RunningKiosk(hall_config, data, tmp_path / "t3")
-        until(lambda: again.kiosk.journal.ticket(day, ticket.number).state == "synced", what="synced")
+        until(lambda: journal.ticket(day, ticket.number).state == "synced", what="synced")
         time.sleep(0.3)
         again.stop()
+    journal.close()
     numbers = [ev["ticket"]["number"] for ev in admin.events() if ev["type"] == "ticket_issued"]
     assert numbers == [ticket.number]
     admin.state(lambda s: next(x for x in s["services"] if x["id"] == "biz")["waiting"] == 1)
@@ -337,3 +340,27 @@ def test_broker_unreachable_issues_from_lease_then_syncs(broker, controller, adm
     assert k.kiosk.journal.count("unsynced") == 1
     broker.start()
     until(lambda: k.kiosk.journal.count("synced") == 1, timeout=30, what="synced after the broker is back")
+
+
+def test_kiosk_killed_before_the_reply_voids_that_ticket_on_restart(broker, hall_config, admin, controller, tmp_path):
+    """No ghost: an issue the controller applied but the kiosk never printed is voided at restart."""
+    data = tmp_path / "kiosk-data"
+    config = load_config(hall_config)
+    kiosk = Kiosk(config, "k1", StubPrinter(str(tmp_path / "t1")), make_pin_factory(True), str(data), stub=True)
+    kiosk.start()
+    # play the owner loop by hand until the kiosk knows the controller is online
+    until(lambda: (kiosk.handle(kiosk.inbox.get(timeout=WAIT)), kiosk.online)[1], what="kiosk online")
+    kiosk.issue("pay")                   # sent; its reply is left unread in the inbox
+    issued = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_issued")
+    # power cut: no reply handled, nothing printed, no goodbye
+    kiosk.link.client.loop_stop()
+    kiosk.link.client.socket().close()
+    kiosk.journal.close()
+    assert kiosk.printed == []
+    again = RunningKiosk(hall_config, data, tmp_path / "t2")
+    try:
+        voided = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_voided")
+        assert voided["ticket"]["id"] == issued["ticket"]["id"]
+        admin.state(lambda s: next(x for x in s["services"] if x["id"] == "pay")["waiting"] == 0)
+    finally:
+        again.stop()
