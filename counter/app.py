@@ -440,9 +440,7 @@ def check_counter_config(config: Config, counter: CounterConfig) -> None:
 def main(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "verbose", False))
     config = load_config(args.config, args.broker)
-    counter = config.counter_by_id(args.id)
-    if counter is None:
-        raise ConfigError(config.path, "counter", f"a [[counter]] with id {args.id!r}")
+    counter = config.require("counter", args.id)
     check_counter_config(config, counter)
     sign_url = None
     if args.stub and "://" not in counter.sign.port:

@@ -24,7 +24,6 @@ from typing import Any
 import msgspec
 
 from hall.config import Config, DisplayConfig, load_config
-from hall.errors import ConfigError
 from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hall.requests import boot_number
 from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
@@ -298,10 +297,7 @@ class DisplayApp:
 def main(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "verbose", False))
     config = load_config(args.config, args.broker)
-    display = config.display_by_id(args.id)
-    if display is None:
-        known = ", ".join(d.id for d in config.display) or "none"
-        raise ConfigError(config.path, "--id", f"a [[display]] id from the file ({known}), not {args.id!r}")
+    display = config.require("display", args.id)
     if args.snapshot and not args.headless:
         log.info("--snapshot given: frames are also written to %s", args.snapshot)
     app = DisplayApp(config, display, headless=args.headless, snapshot=args.snapshot,

@@ -224,6 +224,15 @@ class Config(Strict):
     def display_by_id(self, display_id: str) -> DisplayConfig | None:
         return next((d for d in self.display if d.id == display_id), None)
 
+    def require(self, table: Literal["kiosk", "counter", "display"], ident: str) -> KioskConfig | CounterConfig | DisplayConfig:
+        """The [[table]] with this id, or a ConfigError naming the ids the file has."""
+        items = getattr(self, table)
+        found = next((item for item in items if item.id == ident), None)
+        if found is None:
+            known = ", ".join(item.id for item in items) or "none"
+            raise ConfigError(self.path or "<config>", "--id", f"a [[{table}]] id from the file ({known}), not {ident!r}")
+        return found
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.hall.timezone)

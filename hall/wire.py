@@ -151,6 +151,20 @@ def request_id_of(payload: bytes) -> str | None:
     return None
 
 
+def _decode(decoder: msgspec.json.Decoder, payload: bytes) -> Any:
+    """One decode; every way msgspec can fail becomes bad_request naming what was wrong."""
+    try:
+        return decoder.decode(payload)
+    except msgspec.DecodeError as err:
+        raise RequestError("bad_request", _field_message(err)) from None
+    except RecursionError:
+        # msgspec raises this (not DecodeError) for JSON nested thousands deep
+        raise RequestError("bad_request", "the payload is nested too deeply") from None
+    except UnicodeDecodeError as err:
+        # and this for invalid UTF-8 inside a string
+        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
+
+
 def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.Struct]:
     """Decode and check a request; raise RequestError(bad_request|unknown_op|not_allowed)."""
     if len(payload) > MAX_PAYLOAD:
@@ -160,31 +174,14 @@ def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.
         payload.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
-    try:
-        envelope = _envelope_decoder.decode(payload)
-    except msgspec.DecodeError as err:
-        raise RequestError("bad_request", _field_message(err)) from None
-    except RecursionError:
-        # msgspec raises this (not DecodeError) for JSON nested thousands deep
-        raise RequestError("bad_request", "the payload is nested too deeply") from None
-    except UnicodeDecodeError as err:
-        # and this for invalid UTF-8 inside a string
-        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
+    envelope = _decode(_envelope_decoder, payload)
     spec = OPS.get(envelope.op)
     if spec is None:
         raise RequestError("unknown_op", f"unknown op {envelope.op!r}")
     kinds, _ = spec
     if device_kind not in kinds:
         raise RequestError("not_allowed", f"op {envelope.op!r} is not for a {device_kind or 'unknown'} device")
-    try:
-        args = _arg_decoders[envelope.op].decode(payload)
-    except msgspec.DecodeError as err:
-        raise RequestError("bad_request", _field_message(err)) from None
-    except RecursionError:
-        raise RequestError("bad_request", "the payload is nested too deeply") from None
-    except UnicodeDecodeError as err:
-        raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
-    return envelope, args
+    return envelope, _decode(_arg_decoders[envelope.op], payload)
 
 
 def ok_reply(request_id: str | None, **result: Any) -> dict[str, Any]:

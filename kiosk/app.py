@@ -128,10 +128,7 @@ def resolve_pins(kiosk: KioskConfig, path: str, index: int) -> tuple[dict[str, i
 class Kiosk:
     def __init__(self, config: Config, kiosk_id: str, printer: TicketPrinter, pin_factory: Any,
                  data_dir: str, stub: bool, inbox: queue.Queue[Any] | None = None) -> None:
-        kiosk = config.kiosk_by_id(kiosk_id)
-        if kiosk is None:
-            known = ", ".join(k.id for k in config.kiosk) or "none"
-            raise ConfigError(config.path or "<config>", "kiosk", f"a [[kiosk]] with id {kiosk_id!r} (known: {known})")
+        kiosk = config.require("kiosk", kiosk_id)
         self.config, self.kiosk, self.printer, self.stub = config, kiosk, printer, stub
         self.device_id = f"kiosk.{kiosk_id}"
         self.topics = Topics(config.hall.id)
@@ -749,10 +746,7 @@ def default_data_dir(config: Config, kiosk_id: str) -> str:
 def main(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "verbose", False))
     config = load_config(args.config, args.broker)
-    kiosk_cfg = config.kiosk_by_id(args.id)
-    if kiosk_cfg is None:
-        known = ", ".join(k.id for k in config.kiosk) or "none"
-        raise ConfigError(config.path, "kiosk", f"a [[kiosk]] with id {args.id!r} (known: {known})")
+    kiosk_cfg = config.require("kiosk", args.id)
     data_dir = args.data or default_data_dir(config, args.id)
     os.makedirs(data_dir, exist_ok=True)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", os.path.join(data_dir, "escpos-cache"))

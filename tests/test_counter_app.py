@@ -27,20 +27,10 @@ from hall.config import load_config
 from hall.runtime import StopFlag
 from hardware.pins import make_pin_factory
 from sign_emulator import SignEmulator
-from testkit import WAIT_S, Broker, Process, TestClient, start_controller
+from testkit import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 GB = "gb18030"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 class Rig:

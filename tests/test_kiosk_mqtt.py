@@ -23,7 +23,7 @@ from hardware.printers import make_printer
 from kiosk.app import ButtonPressed, Kiosk
 from kiosk.journal import Journal
 from printer.transport import StubPrinter
-from testkit import Process, TestClient, start_controller
+from testkit import Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 SIM = f"{R}/sim/kiosk.k1"
@@ -32,13 +32,7 @@ WAIT = 15.0
 
 
 def until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, what)
 
 
 class RunningKiosk:
