@@ -13,7 +13,7 @@ import argparse
 import threading
 import time
 
-from harness import Broker, Process, peak_rss_mb, start_controller, summary_ms, workdir, write_result
+from harness import Broker, Process, peak_rss_mb, start_controller, summary_ms, wait_until, workdir, write_result
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 
@@ -25,13 +25,8 @@ R = "hallq/v1/h1"
 
 
 def wait(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.0005)
-    raise TimeoutError(what)
+    # fine polling: the wait itself is part of the latency measured
+    return wait_until(predicate, timeout, what, poll_s=0.0005)
 
 
 def press_to_sign(config_path, data, kiosk, n: int) -> list[float]:

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from testkit import Broker, Process, TestClient, start_controller  # noqa: E402
+from testkit import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 

@@ -35,14 +35,15 @@ EXAMPLE_HALL = REPO / "examples" / "hall.toml"
 WAIT_S = 10.0
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition") -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition",
+               poll_s: float = 0.01) -> Any:
     """Poll ``predicate`` until it returns something true (returned), bounded by ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.01)
+        time.sleep(poll_s)
     raise TimeoutError(f"timed out waiting for {what}")
 
 
