@@ -273,6 +273,9 @@ class Controller:
             return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
                               "day": leased.day, "first": f"{prefix}{leased.start:03d}",
                               "last": f"{prefix}{leased.end:03d}"}}
+        if op == "issue":
+            # its people-ahead and wait were computed against this very state when it was issued
+            return {"ticket": msgspec.to_builtins(events[-1].ticket)}
         ticket_id = self._ticket_of(events, op, ident)
         return {"ticket": ticket_view(self.setup, self.state, self.state.tickets[ticket_id]) if ticket_id else None}
 

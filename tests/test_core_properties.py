@@ -215,3 +215,24 @@ def test_leases_come_from_the_top_and_never_meet_online_numbers():
         run(s, c.PlaceOfflineTicket(number="A985", service="pay", issued_at=START, by="kiosk.k2"))
     with pytest.raises(RequestError):
         run(s, c.PlaceOfflineTicket(number="A970", service="pay", issued_at=START, by="kiosk.k1"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.sampled_from(["normal", "priority"]),
+                          st.integers(0, 5), st.sampled_from(["waiting", "waiting", "called", "served"])),
+                min_size=1, max_size=30))
+def test_waiting_ahead_counts_exactly_the_tickets_called_before_it(rows):
+    from msgspec.structs import replace
+    from hall.core.model import Ticket
+    from hall.core.rules import waiting_ahead
+    state = fresh()
+    tickets = {}
+    for i, (service, priority, minute, status) in enumerate(rows):
+        t = Ticket(id=f"t{i}", number=f"A{i + 1:03d}", service=service, priority=priority, status=status,
+                   issued_at=START + timedelta(minutes=minute), day="2026-11-23", order=i)
+        tickets[t.id] = t
+    state = replace(state, tickets=tickets)
+    for t in tickets.values():
+        expected = sum(1 for o in tickets.values()
+                       if o.status == "waiting" and o.service == t.service and o.queue_key < t.queue_key)
+        assert waiting_ahead(state, t) == expected

@@ -138,9 +138,23 @@ def estimate_wait_s(setup: Setup, state: HallState, service: str, ahead: int) ->
 
 
 def waiting_ahead(state: HallState, ticket: Ticket) -> int:
-    key = ticket.queue_key
-    return sum(1 for t in state.tickets.values()
-               if t.status == "waiting" and t.service == ticket.service and t.queue_key < key)
+    """Waiting tickets of its service called before it (the order of ``Ticket.queue_key``).
+
+    Written out rather than comparing ``queue_key`` tuples: it runs for every ticket issued and
+    shown, over the whole day's tickets.
+    """
+    priority = ticket.priority == "priority"
+    service, issued_at, order = ticket.service, ticket.issued_at, ticket.order
+    ahead = 0
+    for t in state.tickets.values():
+        if t.status != "waiting" or t.service != service:
+            continue
+        other_priority = t.priority == "priority"
+        if other_priority != priority:
+            ahead += other_priority          # a priority ticket goes before a normal one
+        elif t.issued_at < issued_at or (t.issued_at == issued_at and t.order < order):
+            ahead += 1
+    return ahead
 
 
 def with_estimate(setup: Setup, state: HallState, ticket: Ticket) -> Ticket:
