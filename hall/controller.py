@@ -11,6 +11,8 @@ import argparse
 import logging
 import queue
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -134,10 +136,10 @@ class Controller:
                     log.warning("lost the broker: %s", item.reason)
                 elif isinstance(item, Inbound):
                     try:
-                        with self.store.savepoint():
-                            self._on_message(item, now, out)
+                        self._on_message(item, now, out)
                     except Exception:
-                        # a bug must not stop the hall: this message is undone, the rest goes on
+                        # a bug must not stop the hall: what this message changed is undone
+                        # (see _undoable), the rest of the batch goes on
                         log.exception("message on %s failed; rolled back", item.topic)
             if self.events_since_snapshot >= SNAPSHOT_EVERY:
                 self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
@@ -158,6 +160,18 @@ class Controller:
         return state_view(self.config, self.setup, self.state, self.epoch, self.seq)
 
     # --- applying ----------------------------------------------------------------------------------
+    @contextmanager
+    def _undoable(self, out: Outbox) -> Iterator[None]:
+        """All or nothing for one message: its rows (a SAVEPOINT) and the in-memory state."""
+        state, seq, since, published = self.state, self.seq, self.events_since_snapshot, len(out.events)
+        with self.store.savepoint():
+            try:
+                yield
+            except BaseException:
+                self.state, self.seq, self.events_since_snapshot = state, seq, since
+                del out.events[published:]
+                raise
+
     def _apply(self, command: c.Command, now: datetime, out: Outbox) -> list[e.Event]:
         """Run the rules; record the events durably (in the caller's transaction)."""
         new_state, events = self.rules.handle(self.state, command, now)
@@ -194,7 +208,8 @@ class Controller:
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
             log.warning("bad presence from %s ignored: %s", device, err)
             return
-        self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
+        with self._undoable(out):
+            self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
 
     def _on_status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         if not self.config.knows_device(device) or not payload:
@@ -209,7 +224,8 @@ class Controller:
         # only flat values: the state document shows them as they are
         flat = {k: v for k, v in status.items() if isinstance(v, (str, int, float, bool)) or v is None}
         flat.pop("online", None)
-        self._apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
+        with self._undoable(out):
+            self._apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
 
     def _on_request(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         reply_topic = self.topics.reply(device)
@@ -227,8 +243,8 @@ class Controller:
             out.replies.append((reply_topic, stored))
             return
         try:
-            with self.store.savepoint():
-                result = self._perform(device, envelope.op, args, now, out)
+            with self._undoable(out):
+                result = self._perform_op(device, envelope.op, args, now, out)
                 reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
                 self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
         except RequestError as err:
@@ -241,18 +257,8 @@ class Controller:
             return
         out.replies.append((reply_topic, reply))
 
-    def _perform(self, device: str, op: str, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
-        """Translate one request into commands; return its result fields."""
-        state_before, seq_before, events_before = self.state, self.seq, len(out.events)
-        try:
-            return self._perform_op(device, op, args, now, out)
-        except BaseException:
-            # the savepoint undoes the rows; undo the in-memory side too
-            self.state, self.seq = state_before, seq_before
-            del out.events[events_before:]
-            raise
-
     def _perform_op(self, device: str, op: str, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+        """Translate one request into commands; return its result fields."""
         _, _, ident = device.partition(".")
         if op == "sync":
             return self._sync(device, args, now, out)

@@ -1,0 +1,65 @@
+"""The controller's all-or-nothing per message, in process (its MQTT publishing recorded)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from hall.config import load_config
+from hall.controller import Controller
+from hall.mqttlink import Inbound
+from testkit import EXAMPLE_HALL
+
+R = "hallq/v1/h1"
+
+
+def make(tmp_path):
+    ctl = Controller(load_config(EXAMPLE_HALL), tmp_path)
+    sent: list[tuple[str, bytes]] = []
+    ctl.link.publish = lambda topic, payload, retain=False, qos=1: sent.append((topic, payload))
+    return ctl, sent
+
+
+def request(device: str, op: str, rid: str, **args) -> Inbound:
+    return Inbound(f"{R}/dev/{device}/req", json.dumps({"op": op, "request_id": rid, **args}).encode(), False)
+
+
+def test_a_failure_after_the_rules_undoes_rows_and_state(tmp_path, monkeypatch):
+    ctl, sent = make(tmp_path)
+    ctl.apply_batch([request("kiosk.k1", "issue", "ok-1", service="pay")])
+    state, seq = ctl.state, ctl.seq
+    rows = ctl.store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def broken_save(*a, **k):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(ctl.store, "save_reply", broken_save)
+    sent.clear()
+    out = ctl.apply_batch([request("kiosk.k1", "issue", "bad-1", service="pay")])
+    monkeypatch.undo()
+    assert ctl.state is state and ctl.seq == seq and out.events == []
+    assert ctl.store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == rows
+    replies = [json.loads(p) for t, p in sent if t.endswith("/res")]
+    assert replies[0]["error"]["code"] == "internal"
+    # the same request id, resent once the disk is well, is applied once, with the next number
+    ctl.apply_batch([request("kiosk.k1", "issue", "bad-1", service="pay")])
+    assert ctl.state.services["pay"].next_number == 3 and ctl.seq == seq + 1
+
+
+def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypatch):
+    ctl, sent = make(tmp_path)
+    original = ctl._perform_op
+
+    def fails_for_biz(device, op, args, now, out):
+        result = original(device, op, args, now, out)
+        if getattr(args, "service", None) == "biz":
+            raise RuntimeError("a bug")
+        return result
+
+    monkeypatch.setattr(ctl, "_perform_op", fails_for_biz)
+    ctl.apply_batch([request("kiosk.k1", "issue", "a", service="pay"),
+                     request("kiosk.k1", "issue", "b", service="biz"),
+                     request("kiosk.k1", "issue", "c", service="pay")])
+    numbers = sorted(t.number for t in ctl.state.tickets.values())
+    assert numbers == ["A001", "A002"]
+    stored = [r[0] for r in ctl.store.db.execute("SELECT request_id FROM requests ORDER BY request_id")]
+    assert stored == ["a", "c"]
