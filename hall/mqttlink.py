@@ -79,8 +79,10 @@ class MqttLink:
             client.tls_insecure_set(broker.tls.insecure)
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
-        # many requests may be in flight during a burst; paho's default of 20 would stall them
-        client.max_inflight_messages_set(1000)
+        # No in-flight limit: paho's default of 20 stalls bursts, and with any limit paho walks
+        # every unacknowledged message on each PUBACK (quadratic in a burst). MQTT 3.1.1 has no
+        # receive maximum to respect; the broker's own queue limits apply.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=0.2, max_delay=2)
         client.on_socket_open = set_nodelay

@@ -165,7 +165,7 @@ class TestClient:
         self._subs = subscribe if subscribe is not None else [f"{self.root}/#"]
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.c.username_pw_set(username or client_id, password)
-        self.c.max_inflight_messages_set(1000)   # bursts in load tests and benches
+        self.c.max_inflight_messages_set(0)   # no limit: bursts in load tests (see hall/mqttlink.py)
         self.c.on_socket_open = set_nodelay
         self.c.on_connect = self._on_connect
         self.c.on_message = self._on_message
