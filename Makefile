@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The simulated hall on the embedded broker (Mosquitto when present).
-demo: $(STAMP)
+# The simulated hall: Mosquitto when present, else the embedded broker. system-deps adds the
+# CJK font (and espeak-ng, Mosquitto) when we may install; without them the demo still runs.
+demo: $(STAMP) system-deps
 	$(BIN)/hallq demo $(DEMO_ARGS)
 
 # Mosquitto, espeak-ng and a CJK font when missing and we may install them (root or sudo -n).

@@ -27,7 +27,7 @@ def sequential(client: TestClient, op: str, n: int, **args) -> list[float]:
     return samples
 
 
-def throughput(client: TestClient, n: int, window: int) -> float:
+def throughput(client: TestClient, n: int, window: int, service: str = "pay") -> float:
     """Issue n tickets keeping `window` requests in flight; durable replies per second."""
     res_topic = f"{R}/dev/{client.client_id}/res"
     start_index = client.mark()
@@ -37,7 +37,7 @@ def throughput(client: TestClient, n: int, window: int) -> float:
     done, scanned = 0, start_index
     while done < n:
         while sent < n and sent - done < window:
-            body = {"op": "issue", "request_id": f"tp-{uuid.uuid4().hex[:10]}", "service": "pay"}
+            body = {"op": "issue", "request_id": f"tp-{uuid.uuid4().hex[:10]}", "service": service}
             client.c.publish(f"{R}/dev/{client.client_id}/req", json.dumps(body).encode(), qos=1)
             sent += 1
         with client.cond:
@@ -57,7 +57,7 @@ def throughput(client: TestClient, n: int, window: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=300, help="sequential requests per op")
-    parser.add_argument("--burst", type=int, default=900, help="issues in the throughput run (≤ 900: numbers per day)")
+    parser.add_argument("--burst", type=int, default=400, help="issues in each of three bursts (numbers per day allow 3 x 400)")
     args = parser.parse_args()
 
     base = workdir("controller")
@@ -72,7 +72,9 @@ def main() -> None:
         counter = broker.client("counter.c1", subscribe=[f"{R}/dev/counter.c1/res"])
         issue = sequential(kiosk, "issue", args.n, service="biz")
         call = sequential(counter, "call_next", args.n)
-        rate = throughput(kiosk, args.burst, window=200)
+        # three bursts (pay, pay, biz: numbers per service and day are limited): a short burst on a
+        # shared 2-core machine varies a lot, so the median and the worst are reported
+        rates = sorted(throughput(kiosk, args.burst, window=200, service=s) for s in ("pay", "pay", "biz"))
         rss = peak_rss_mb(ctl.proc.pid)
     finally:
         ctl.stop()
@@ -84,10 +86,10 @@ def main() -> None:
         ("`issue` ratio to floor (median)", f"{i['median_ms'] / f['median_ms']:.1f}×", "—"),
         ("`call_next` request→reply, median / p99", f"{c['median_ms']} / {c['p99_ms']} ms", "p99 < 15 ms"),
         ("`call_next` ratio to floor (median)", f"{c['median_ms'] / f['median_ms']:.1f}×", "—"),
-        ("sustained durable issues", f"{rate:.0f} /s", "≥ 300 /s"),
+        ("sustained durable issues, median / worst of 3 bursts", f"{rates[1]:.0f} / {rates[0]:.0f} /s", "≥ 300 /s"),
         ("controller peak RSS", f"{rss} MB", "< 45 MB"),
     ]
-    write_result("controller", rows, {"floor": f, "issue": i, "call_next": c, "issues_per_s": round(rate),
+    write_result("controller", rows, {"floor": f, "issue": i, "call_next": c, "issues_per_s": [round(r) for r in rates],
                                       "controller_rss_mb": rss})
 
 
