@@ -22,7 +22,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -38,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from display.app import DisplayApp  # noqa: E402
 from hall.config import load_config  # noqa: E402
+from harness import workdir  # noqa: E402
 
 R = "hallq/v1/h1"
 
@@ -97,7 +97,7 @@ def main() -> int:
     opts = parser.parse_args()
     width, height = (int(v) for v in opts.size.split("x"))
 
-    work = Path(tempfile.mkdtemp(prefix="hallq-bench-display-"))
+    work = workdir("display")
     broker, port = start_mosquitto(work)
     try:
         config = load_config(REPO / "examples" / "hall.toml", broker=f"127.0.0.1:{port}")

@@ -1,7 +1,10 @@
 """Shared pieces of the bench scripts: a real Mosquitto (the tests' own kit), timing, tables."""
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -16,6 +19,8 @@ sys.path.insert(0, str(REPO))
 from testkit import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
+# python-escpos leaves a temp folder per import unless told where to keep its capabilities cache
+os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(REPO / ".venv" / "escpos-cache"))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -69,4 +74,8 @@ def write_result(name: str, rows: list[tuple[str, str, str]], data: dict[str, An
 
 
 def workdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"hallq-bench-{prefix}-"))
+    """A scratch folder for one bench run, removed when the script ends ($HALLQ_BENCH_KEEP=1 keeps it)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"hallq-bench-{prefix}-"))
+    if not os.environ.get("HALLQ_BENCH_KEEP"):
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
