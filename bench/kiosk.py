@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from pathlib import Path
 
-from harness import REPO, Broker, Process, start_controller, summary_ms, peak_rss_mb, workdir, write_result  # noqa: F401
+from harness import Broker, Process, peak_rss_mb, start_controller, summary_ms, workdir, write_result
 
 from hall.config import load_config
 from hall.runtime import StopFlag, run_owner_loop

@@ -9,10 +9,8 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hall.broker_config import write_broker_config
 from hall.config import load_config
 from hall.mqttlink import set_nodelay
+from simulator.rig import Component
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_HALL = REPO / "examples" / "hall.toml"
@@ -240,38 +239,11 @@ class TestClient:
         self.c.loop_stop()
 
 
-class Process:
-    """A hallq command run as a real process (killable with SIGKILL, restartable)."""
+class Process(Component):
+    """A hallq command run as a real process (the simulator's Component), headless, with its log at hand."""
 
     def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
-        self.args, self.workdir, self.name = args, workdir, name
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy",
-                    "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "escpos-cache"), **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / f"{name}.log"
-
-    def start(self) -> Process:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", *self.args], cwd=self.workdir,
-                                         stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=WAIT_S)
-
-    def stop(self) -> int | None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode if self.proc else None
+        super().__init__(name, args, workdir, {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})})
 
     def output(self) -> str:
         return self.log.read_text("utf-8", "replace") if self.log.exists() else ""
