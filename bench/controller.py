@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 
-from harness import (Broker, TestClient, peak_rss_mb, broker_floor, start_controller, summary_ms, workdir,
+from harness import (TestClient, peak_rss_mb, broker_floor, start_controller, summary_ms, start_broker,
                      write_result)
 
 R = "hallq/v1/h1"
@@ -60,10 +60,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=400, help="issues in each of three bursts (numbers per day allow 3 x 400)")
     args = parser.parse_args()
 
-    base = workdir("controller")
-    broker = Broker(base)
-    broker.configure()
-    broker.start()
+    broker = start_broker("controller")
+    base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/controller"])
     ctl = start_controller(broker.config_path, base, admin)
     try:

@@ -79,3 +79,12 @@ def workdir(prefix: str) -> Path:
     if not os.environ.get("HALLQ_BENCH_KEEP"):
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def start_broker(name: str) -> Broker:
+    """A running Mosquitto with the project's generated config, in a fresh scratch folder
+    (``broker.workdir``); the caller calls ``broker.cleanup()``."""
+    broker = Broker(workdir(name))
+    broker.configure()
+    broker.start()
+    return broker

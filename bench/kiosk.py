@@ -11,7 +11,7 @@ import argparse
 import threading
 import time
 
-from harness import Broker, Process, peak_rss_mb, start_controller, summary_ms, workdir, write_result
+from harness import Process, peak_rss_mb, start_controller, summary_ms, start_broker, write_result
 
 from hall.config import load_config
 from hall.runtime import StopFlag, run_owner_loop
@@ -55,10 +55,8 @@ def main() -> None:
     parser.add_argument("--offline-n", type=int, default=30, help="presses while the controller is away")
     args = parser.parse_args()
 
-    base = workdir("kiosk")
-    broker = Broker(base)
-    broker.configure()
-    broker.start()
+    broker = start_broker("kiosk")
+    base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/#", f"{R}/event"])
     ctl = start_controller(broker.config_path, base, admin, base / "ctl-data")
     try:

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from harness import (REPO, Broker, Process, TestClient, broker_floor, percentile, start_controller, summary_ms,
-                     workdir, write_result)
+                     start_broker, write_result)
 
 sys.path.insert(0, str(REPO / "bench"))
 from chaos import display_mismatch  # noqa: E402
@@ -113,10 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    base = workdir("recovery")
-    broker = Broker(base)
-    broker.configure()
-    broker.start()
+    broker = start_broker("recovery")
+    base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/controller"])
     try:
         floor = broker_floor(broker)

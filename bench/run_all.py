@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness import REPO, RESULTS, Broker, broker_floor, percentile, workdir
+from harness import REPO, RESULTS, broker_floor, percentile, start_broker
 
 BENCH = REPO / "bench"
 ORDER = ["controller", "kiosk", "counter", "display", "e2e", "recovery", "scale", "chaos"]
@@ -62,9 +62,7 @@ def run_script(name: str) -> tuple[int | None, str]:
 
 
 def measure_floor() -> list[float]:
-    broker = Broker(workdir("floor"))
-    broker.configure()
-    broker.start()
+    broker = start_broker("floor")
     try:
         return broker_floor(broker, n=1000)
     finally:

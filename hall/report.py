@@ -347,13 +347,7 @@ def charts_png(report: Report) -> tuple[bytes, bytes]:
         counts = [by_hour.get(h, 0) for h in hours]
         ax.bar([f"{h:02d}" for h in hours], counts, bottom=bottom, label=service)
         bottom = [b + c for b, c in zip(bottom, counts)]
-    ax.set_title("Tickets issued by hour")
-    ax.set_xlabel("hour")
-    ax.set_ylabel("tickets")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    arrivals = _png(fig)
-    plt.close(fig)
+    arrivals = _finish_chart(fig, ax, "Tickets issued by hour", "tickets")
 
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     labels = [f"{h:02d}" for h in hours]
@@ -362,14 +356,22 @@ def charts_png(report: Report) -> tuple[bytes, bytes]:
     ax.plot(labels, med, marker="o", label="median")
     ax.plot(labels, p90, marker="s", label="p90")
     ax.axhline(report.target_wait_s / 60, color="red", linestyle="--", linewidth=1, label="target")
-    ax.set_title("Waiting time by hour of issue (minutes)")
+    waits = _finish_chart(fig, ax, "Waiting time by hour of issue (minutes)", "minutes")
+    return arrivals, waits
+
+
+def _finish_chart(fig: Any, ax: Any, title: str, ylabel: str) -> bytes:
+    """Title, axes and legend as every chart of the report has them; the PNG bytes, figure closed."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title)
     ax.set_xlabel("hour")
-    ax.set_ylabel("minutes")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    waits = _png(fig)
+    png = _png(fig)
     plt.close(fig)
-    return arrivals, waits
+    return png
 
 
 def _png(fig: Any) -> bytes:
