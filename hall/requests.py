@@ -95,9 +95,6 @@ class RequestTracker:
         for pending in self.pending.values():
             self._transmit(pending, now)
 
-    def busy(self, op: str | None = None) -> bool:
-        return any(op is None or p.body["op"] == op for p in self.pending.values())
-
 
 def boot_number(data_dir: str | None) -> int:
     """A number that grows each time a device starts (kept in its data folder when it has one)."""

@@ -97,9 +97,6 @@ class Store:
     def events_after(self, seq: int) -> Iterator[tuple[int, bytes]]:
         yield from self.db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,))
 
-    def events_of_day(self, day: str) -> list[tuple[int, str, bytes]]:
-        return self.db.execute("SELECT seq, type, body FROM events WHERE day = ? ORDER BY seq", (day,)).fetchall()
-
     # --- snapshot -----------------------------------------------------------------------------
     def load_snapshot(self) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT seq, body FROM snapshot WHERE id = 1").fetchone()

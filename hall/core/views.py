@@ -1,7 +1,6 @@
 """What the controller publishes: the contract's state document and tickets, from a state."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -75,7 +74,3 @@ def state_view(config: Config, setup: Setup, state: HallState, epoch: int, seq: 
         "announcements": list(state.announcements),
         "devices": devices,
     }
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat()
