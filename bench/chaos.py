@@ -32,9 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hall.core import events as e  # noqa: E402
-from hall.core.rules import Setup, fold  # noqa: E402
+from hall.core.rules import fold  # noqa: E402
+from hall.publish import setup_from_config  # noqa: E402
 from hall.report import open_read_only  # noqa: E402
 from simulator.audit import audit_day  # noqa: E402
+from hall.testing import eventually  # noqa: E402
 from simulator.rig import Rig, Watcher  # noqa: E402
 
 HALL = REPO / "examples" / "hall.toml"
@@ -228,7 +230,7 @@ class Chaos:
         self.watcher.start()
         self.print_watch.start()
         devices = [d for d in self.config.device_ids() if not d.startswith("admin.")]
-        if not wait_until(lambda: self.watcher.controller_online() and all(
+        if not eventually(lambda: self.watcher.controller_online() and all(
                 (self.watcher.presence.get(d) or {}).get("online") for d in devices), 60):
             raise RuntimeError(f"the hall did not come up; see {self.out / 'logs'}")
         driver = threading.Thread(target=self.traffic, args=(tickets_per_s,), daemon=True)
@@ -275,7 +277,7 @@ class Chaos:
     def settle(self) -> None:
         """Every process up, the controller online, the kiosks' offline tickets synced."""
         self.restart_due(time.monotonic())
-        ok = wait_until(lambda: self.watcher.controller_online() and all(
+        ok = eventually(lambda: self.watcher.controller_online() and all(
             (self.watcher.status.get(k) or {}).get("unsynced") == 0
             and (self.watcher.presence.get(k) or {}).get("online") for k in self.kiosks), SETTLE_S)
         if not ok:
@@ -367,7 +369,7 @@ def check_events(config, events: list[e.Event], replies: list[tuple[str, str, st
     issued: Counter[str] = Counter()
     numbers: Counter[tuple[str, str, str]] = Counter()
     called: Counter[str] = Counter()
-    setup = Setup.from_config(config)
+    setup = setup_from_config(config)
     state = setup.initial_state()
     for ev in events:
         if isinstance(ev, e.TicketIssued):
@@ -409,15 +411,6 @@ def check_events(config, events: list[e.Event], replies: list[tuple[str, str, st
     if call_replies != called:
         v.append(f"call_next replies and calls differ: {sorted((call_replies - called) + (called - call_replies))[:10]}")
     v += [f"request {k} stored {n} times" for k, n in keys.items() if n > 1]
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 4.0,

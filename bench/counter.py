@@ -17,7 +17,8 @@ from harness import Process, peak_rss_mb, start_controller, summary_ms, wait_unt
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 
-from counter.app import CounterApp  # noqa: E402
+from counter.app import CounterRole  # noqa: E402
+from hall.shell import DeviceShell  # noqa: E402
 from hall.config import load_config  # noqa: E402
 from hall.runtime import StopFlag  # noqa: E402
 
@@ -36,9 +37,10 @@ def press_to_sign(config_path, data, kiosk, n: int) -> list[float]:
     counter.keys.bounce_s = 0.0       # a bench presses faster than any finger
     counter.keys.repeat_s = 0.0
     factory = MockFactory(pin_class=MockPWMPin)
-    app = CounterApp(config, counter, factory, stub=True, data_dir=str(data), sign_url="loop://")
+    app = CounterRole(config, counter, factory, sign_url="loop://")
+    shell = DeviceShell(config, f"counter.{counter.id}", app, stub=True, data_dir=str(data))
     stop = StopFlag()
-    thread = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
     thread.start()
     samples: list[float] = []
     try:

@@ -1,6 +1,6 @@
 """Hall screen speed: frame time at 1920×1080 under bursts of calls, event-to-frame latency, peak RSS.
 
-Runs the real display (``DisplayApp``: owner loop, MQTT link, renderer, audio worker writing its
+Runs the real display (``DisplayRole`` in its shell: owner loop, MQTT link, renderer, audio worker writing its
 speech to WAV files) against a real Mosquitto on a free loopback port. A publisher plays the
 controller: retained state, then every ``--every`` seconds a burst of three calls within 100 ms
 (each an event followed by the new state), with a long scrolling notice on screen.
@@ -35,7 +35,8 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from display.app import DisplayApp  # noqa: E402
+from display.app import DisplayRole  # noqa: E402
+from hall.shell import DeviceShell  # noqa: E402
 from hall.config import load_config  # noqa: E402
 from harness import workdir  # noqa: E402
 
@@ -104,7 +105,8 @@ def main() -> int:
         display = config.display[0]
         display.audio_out = str(work / "spoken")
         display.english = True
-        app = DisplayApp(config, display, headless=True, sound=not opts.no_sound, size=(width, height))
+        app = DisplayRole(config, display, headless=True, sound=not opts.no_sound, size=(width, height))
+        shell = DeviceShell(config, f"display.{display.id}", app)
 
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="controller", protocol=mqtt.MQTTv311)
         pub.connect("127.0.0.1", port)
@@ -143,7 +145,7 @@ def main() -> int:
         player = threading.Thread(target=controller_play, daemon=True)
         player.start()
         started = time.monotonic()
-        app.run()
+        shell.run(app.stop_flag)
         elapsed = time.monotonic() - started
         pub.loop_stop()
         pub.disconnect()

@@ -1,4 +1,4 @@
-"""Shared pieces of the bench scripts: a real Mosquitto (the tests' own kit), timing, tables."""
+"""Shared pieces of the bench scripts: a real Mosquitto (hall.testing, the tests' kit too), timing, tables."""
 from __future__ import annotations
 
 import atexit
@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from testkit import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
+from hall.testing import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 # python-escpos leaves a temp folder per import unless told where to keep its capabilities cache

@@ -14,9 +14,10 @@ import time
 from harness import Process, peak_rss_mb, start_controller, summary_ms, start_broker, write_result
 
 from hall.config import load_config
-from hall.runtime import StopFlag, run_owner_loop
+from hall.runtime import StopFlag
+from hall.shell import DeviceShell
 from hardware.pins import make_pin_factory
-from kiosk.app import Kiosk
+from kiosk.app import KioskRole
 from printer.transport import StubPrinter
 
 R = "hallq/v1/h1"
@@ -70,11 +71,10 @@ def main() -> None:
             original(job, label, layout)
             count[0] += 1
         printer.print_job = counting  # type: ignore[method-assign]
-        kiosk = Kiosk(config, "k1", printer, make_pin_factory(True), str(base / "k1-data"), stub=True)
+        kiosk = KioskRole(config, "k1", printer, make_pin_factory(True), str(base / "k1-data"))
+        shell = DeviceShell(config, "kiosk.k1", kiosk, stub=True, data_dir=str(base / "k1-data"))
         stop = StopFlag()
-        kiosk.start()
-        thread = threading.Thread(target=run_owner_loop, args=(kiosk.inbox, kiosk.handle, kiosk.tick, stop, 0.05),
-                                  daemon=True)
+        thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
         thread.start()
         wait(lambda: all(kiosk.journal.remaining(s, kiosk.today()) >= kiosk.kiosk.lease_size for s in kiosk.kiosk.services),
              timeout=15, step=0.01)
@@ -83,11 +83,10 @@ def main() -> None:
         mark = admin.mark()
         ctl.stop()
         admin.wait_for(lambda t, d: t.endswith("/presence/controller") and d.get("online") is False, start=mark)
-        wait(lambda: kiosk.controller_online is False, step=0.01)
+        wait(lambda: not shell.reachable, step=0.01)
         offline = presses(admin, args.offline_n, lambda: count[0])
         stop.set()
         thread.join(5)
-        kiosk.stop()
         ctl = start_controller(broker.config_path, base, admin, base / "ctl-data")
 
         # 3. the real command with --printer-out: press -> files, and its memory

@@ -52,18 +52,14 @@ def hall_toml(n: int, port: int) -> str:
 def run_controller(config_path: str, data: str) -> int:
     sys.path.insert(0, str(REPO))
     from hall.config import load_config
-    from hall.controller import Controller
-    from hall.mqttlink import MqttLink
+    from hall.controller import open_controller
     from hall.runtime import StopFlag, install_signal_handlers, setup_logging
 
     setup_logging(False)
     config = load_config(config_path)
     config.broker.username, config.broker.password = "controller", os.environ["HALLQ_SCALE_PASSWORD"]
-    controller = Controller(config, data)
-    t = controller.topics
-    controller.link = MqttLink(config, f"controller-{config.hall.id}", controller.inbox,
-                               [t.all_requests, t.all_presence, t.all_status],
-                               will=(t.controller_presence, controller._presence(False)))
+    # one broker, many halls: each controller its own client id (the contract fixes "controller")
+    controller = open_controller(config, data, client_id=f"controller-{config.hall.id}")
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

@@ -1,37 +1,33 @@
 """``hallq counter``: a counter terminal — the clerk's keys, the counter's LED sign, the rating pad.
 
-One owner thread applies everything (hall/runtime.py); gpiozero, paho and the sign thread only
-enqueue. Every press becomes at most one request: a fresh request id, resent with the same id
-every second, and dropped after ``give_up_s`` (default 4 s). A dropped request is never sent
-later: nothing is published while the broker link is down, and what paho still holds for a
-dropped request is taken out of its queue (see :func:`forget_unsent`). The clerk sees the
-offline lamp blink and presses again when the lamp says the hall is back.
+A role over the device shell (hall/shell.py): the shell owns presence, status, availability,
+routing and the request tracker; this module adds the keys, the sign and the clerk's rules.
+gpiozero, paho and the sign thread only enqueue. Every press becomes at most one request: a fresh
+request id, resent with the same id every second, and dropped after ``give_up_s`` (default 4 s).
+A dropped request is never sent later (see hall/requests.py). The clerk sees the offline lamp
+blink and presses again when the lamp says the hall is back.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import queue
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from gpiozero.pins import Factory
 
-from hall.config import Config, CounterConfig, load_config
-from hall.errors import ConfigError, RequestError
-from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from hall.requests import Pending, RequestTracker, boot_number
-from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
-from hall.topics import CONTROLLER_ID, Topics
-from hall.wire import dumps, loads_object
+from hall.config import Config, CounterConfig
+from hall.errors import ConfigError
+from hall.shell import DeviceRole, DeviceShell, run_device
+from hall.wire import ReplyDoc, StateDoc
+from hardware.debounce import Debouncer
 from hardware.pins import make_pin_factory
 from hardware.signs import Sign, SignHealth, SignLink
 
-from .keys import CLERK_KEYS, RATE_KEYS, Debouncer, KeyEdge, KeyPad, duplicate_pins
+from .keys import CLERK_KEYS, RATE_KEYS, KeyEdge, KeyPad, duplicate_pins
 from .view import CounterView
 
 log = logging.getLogger(__name__)
@@ -43,86 +39,20 @@ SESSION_OPS = {"login", "logout"}
 SIM_BACKLOG = 20       # sim presses waiting behind a request in flight
 
 
-def forget_unsent(client: mqtt.Client, mids: list[int]) -> int:
-    """Drop these messages from paho's out-queue; returns how many were still there.
-
-    paho keeps QoS 1 messages that were not acknowledged and sends them again after a reconnect,
-    even with a clean session. A "next" the counter gave up on must never reach the controller
-    later, so it is removed here. paho has no public call for this; the attributes are paho 2.x's.
-    """
-    dropped = 0
-    with client._out_message_mutex:
-        for mid in mids:
-            message = client._out_messages.pop(mid, None)
-            if message is None:
-                continue
-            dropped += 1
-            if message.state == mqtt.mqtt_ms_wait_for_puback and client._inflight_messages > 0:
-                client._inflight_messages -= 1
-    return dropped
-
-
-class CounterRequests(RequestTracker):
-    """RequestTracker that publishes only while the link is up and remembers paho's message ids."""
-
-    def __init__(self, device_id: str, link: MqttLink, topic: str) -> None:
-        super().__init__(device_id, publish=lambda payload: None)
-        self.link = link
-        self.topic = topic
-        self.mids: dict[str, list[int]] = {}
-        self.forgotten = 0
-        self.given_up: list[str] = []      # recent request ids given up (to name late replies)
-
-    def _transmit(self, pending: Pending, now: float) -> None:
-        pending.last_sent = now
-        if not self.link.connected:
-            return      # paho would keep it and send it after a reconnect, however late
-        info = self.link.publish(self.topic, dumps(pending.body))
-        self.mids.setdefault(pending.request_id, []).append(info.mid)
-
-    def on_reply(self, reply: dict[str, Any]) -> bool:
-        rid = reply.get("request_id")
-        answered = super().on_reply(reply)
-        if answered and isinstance(rid, str):
-            self.mids.pop(rid, None)
-        return answered
-
-    def tick(self) -> None:
-        before = set(self.pending)
-        super().tick()
-        for rid in before - set(self.pending):       # given up
-            self.forgotten += forget_unsent(self.link.client, self.mids.pop(rid, []))
-            self.given_up.append(rid)
-        del self.given_up[:-100]
-
-    def busy_with(self, ops: set[str]) -> bool:
-        return any(p.body["op"] in ops for p in self.pending.values())
-
-
 @dataclass(frozen=True)
 class SignReport:
     health: SignHealth
 
 
-class CounterApp:
-    def __init__(
-        self,
-        config: Config,
-        counter: CounterConfig,
-        pin_factory: Factory | None,
-        *,
-        stub: bool = False,
-        data_dir: str | None = None,
-        sign_url: str | None = None,
-        inbox: queue.Queue[Any] | None = None,
-    ) -> None:
+class CounterRole(DeviceRole):
+    kind = "counter"
+    tick_s = 0.05
+
+    def __init__(self, config: Config, counter: CounterConfig, pin_factory: Factory | None, *,
+                 sign_url: str | None = None, inbox_put: Any = None) -> None:
         self.config = config
         self.counter = counter
-        self.stub = stub
-        self.device_id = f"counter.{counter.id}"
-        self.topics = Topics(config.hall.id)
-        self.inbox: queue.Queue[Any] = inbox or queue.Queue()
-        self.boot = boot_number(data_dir)
+        self.pin_factory = pin_factory
         self.view = CounterView(counter)
         self.debouncer = Debouncer(counter.keys.bounce_s, counter.keys.repeat_s)
         self.services = [s.id for s in config.service]
@@ -130,109 +60,57 @@ class CounterApp:
         self.wanted_clerk: str | None = counter.clerk
         self.sign_health: SignHealth | None = None
         self.keys_fault: str | None = None
-        self.published_status: bytes | None = None
+        self.keypad: KeyPad | None = None
         self.calls = 0
         self.sim_backlog: deque[dict[str, Any]] = deque()
-
-        subscriptions = [self.topics.state, self.topics.controller_presence, self.topics.reply(self.device_id)]
-        if stub:
-            subscriptions.append(self.topics.sim(self.device_id))
-        self.link = MqttLink(config, self.device_id, self.inbox, subscriptions,
-                             will=(self.topics.presence(self.device_id), self._presence(False)))
-        self.requests = CounterRequests(self.device_id, self.link, self.topics.request(self.device_id))
-        try:
-            self.keypad: KeyPad | None = KeyPad(counter.keys, pin_factory, self.inbox)
-        except Exception as err:  # a GPIO error (pin busy, no permission) is a fault, not a crash
-            log.error("counter keys unavailable: %s", err)
-            self.keypad = None
-            self.keys_fault = str(err)
         self.sign = Sign(counter.sign, url=sign_url)
         self.sign_url = self.sign.url
-        self.sign_link = SignLink(self.sign, lambda health: self.inbox.put(SignReport(health)))
+
+    def attach(self, shell: DeviceShell) -> None:
+        super().attach(shell)
+        self.view.availability = shell.availability
+        self.requests = shell.requests
+        try:
+            self.keypad = KeyPad(self.counter.keys, self.pin_factory, shell.inbox)
+        except Exception as err:  # a GPIO error (pin busy, no permission) is a fault, not a crash
+            log.error("counter keys unavailable: %s", err)
+            self.keys_fault = str(err)
+        self.sign_link = SignLink(self.sign, lambda health: shell.inbox.put(SignReport(health)))
 
     # --- life cycle -------------------------------------------------------------------------
-    def _presence(self, online: bool) -> bytes:
-        return dumps({"online": online, "boot": self.boot})
-
     def start(self) -> None:
         self.sign_link.start()
-        self._refresh(time.monotonic())
-        self.link.start()
-
-    def run(self, stop: StopFlag) -> None:
-        self.start()
-        try:
-            run_owner_loop(self.inbox, self.handle, self.tick, stop, tick_s=0.05)
-        finally:
-            self.close()
 
     def close(self) -> None:
-        self.link.stop(last_words=(self.topics.presence(self.device_id), self._presence(False)))
         self.sign_link.stop()
         if self.keypad is not None:
             self.keypad.close()
 
     # --- the owner's inputs -----------------------------------------------------------------
-    def handle(self, item: Any) -> None:
+    def on_input(self, item: Any) -> None:
         now = time.monotonic()
         if isinstance(item, KeyEdge):
             if self.debouncer.accept(item.key, item.at):
                 self.press(item.key, item.service, now)
             else:
                 log.debug("key %s: bounce or double press ignored", item.key)
-        elif isinstance(item, Inbound):
-            self._inbound(item, now)
-        elif isinstance(item, LinkUp):
-            self.view.link_up = True
-            self.link.publish(self.topics.presence(self.device_id), self._presence(True), retain=True)
-            self.published_status = None
-            self._publish_status()
-            self.requests.resend_all()
-        elif isinstance(item, LinkDown):
-            log.warning("broker link lost: %s", item.reason)
-            self.view.link_up = False
         elif isinstance(item, SignReport):
             self.sign_health = item.health
             if not item.health.ok:
                 log.warning("sign fault: %s", item.health.detail)
             else:
                 log.info("sign shows %r", item.health.shown)
-            self._publish_status()
-        self._refresh(now)
 
-    def tick(self, now: float) -> None:
-        self.requests.tick()
-        self.view.expire_unanswered(now)
-        self._refresh(now)
+    def on_state(self, state: StateDoc) -> None:
+        if self.view.apply_state(state):
+            self._keep_clerk_logged_in()
 
-    def _inbound(self, message: Inbound, now: float) -> None:
-        what, device = self.topics.parse(message.topic)
-        if what in ("state", "presence", "sim") and not message.payload:
-            return          # a cleared retained message
-        try:
-            payload = loads_object(message.payload)
-        except RequestError as err:
-            log.warning("ignored message on %s: %s", message.topic, err.message)
-            return
-        if what == "state":
-            if self.view.apply_state(payload):
-                self._keep_clerk_logged_in()
-        elif what == "presence" and device == CONTROLLER_ID:
-            was = self.view.controller_online
-            self.view.apply_presence(payload)
-            if self.view.controller_online and not was:
-                self.requests.resend_all()
-                self._keep_clerk_logged_in()
-        elif what == "res" and device == self.device_id:
-            self.view.heard_from_controller()
-            if not self.requests.on_reply(payload):
-                rid = payload.get("request_id")
-                if rid in self.requests.given_up:
-                    log.warning("late reply to given-up request %s (the controller was stalled): %s", rid, payload)
-                else:
-                    log.debug("reply to nothing pending (a duplicate): %s", rid)
-        elif what == "sim" and device == self.device_id:
-            self._sim(payload, now)
+    def on_availability(self, available: bool) -> None:
+        if available:
+            self._keep_clerk_logged_in()
+
+    def on_sim(self, payload: dict[str, Any]) -> None:
+        self._sim(payload, time.monotonic())
 
     def _sim(self, payload: dict[str, Any], now: float) -> None:
         """R/sim/counter.C: {"press": key[, "service": s]}, {"login": clerk}, {"logout": true},
@@ -350,7 +228,7 @@ class CounterApp:
         # extension: when the counter stops waiting (UTC). The counter never sends it after that;
         # a controller that checks it can refuse a copy it only reads later (it was frozen).
         not_after = datetime.now(timezone.utc) + timedelta(seconds=self.counter.give_up_s)
-        self.requests.send(
+        self.shell.request(
             op,
             lambda reply: self._on_reply(op, reply),
             give_up_after=self.counter.give_up_s,
@@ -359,14 +237,12 @@ class CounterApp:
             **args,
         )
 
-    def _on_reply(self, op: str, reply: dict[str, Any]) -> None:
+    def _on_reply(self, op: str, reply: ReplyDoc) -> None:
         now = time.monotonic()
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            log.info("%s refused: %s %s", op, error.get("code"), error.get("message"))
+        if not reply.ok:
+            log.info("%s refused: %s %s", op, reply.code, reply.message)
         self.view.apply_reply(op, reply, now)
         self._drain_sim(now)
-        self._refresh(now)
 
     def _on_give_up(self, op: str) -> None:
         log.warning("%s not answered within %g s: dropped, never sent later; press again",
@@ -382,7 +258,7 @@ class CounterApp:
             self._request("login", time.monotonic(), clerk=self.wanted_clerk)
 
     # --- outputs ----------------------------------------------------------------------------
-    def _refresh(self, now: float) -> None:
+    def refresh(self, now: float) -> None:
         if self.keypad is not None:
             self.keypad.show(self.view.lamp(now))
         self.sign_link.show(self.view.sign())
@@ -397,12 +273,6 @@ class CounterApp:
         if self.keys_fault:
             status["keys_detail"] = self.keys_fault
         return status
-
-    def _publish_status(self) -> None:
-        payload = dumps(self.status())
-        if payload != self.published_status and self.link.connected:
-            self.link.publish(self.topics.status(self.device_id), payload, retain=True)
-            self.published_status = payload
 
 
 def check_counter_config(config: Config, counter: CounterConfig) -> None:
@@ -437,23 +307,19 @@ def check_counter_config(config: Config, counter: CounterConfig) -> None:
         fail("clerks", "names of 1 to 64 characters")
 
 
-def main(args: argparse.Namespace) -> int:
-    setup_logging(getattr(args, "verbose", False))
-    config = load_config(args.config, args.broker)
-    counter = config.require("counter", args.id)
+def build(config: Config, counter: CounterConfig, args: argparse.Namespace) -> CounterRole:
+    """The counter's bootstrap: its hardware chosen once, here (stub: MockFactory and loop://)."""
     check_counter_config(config, counter)
-    sign_url = None
-    if args.stub and "://" not in counter.sign.port:
-        sign_url = STUB_SIGN_URL
+    sign_url = STUB_SIGN_URL if args.stub and "://" not in counter.sign.port else None
     try:
         factory: Factory | None = make_pin_factory(args.stub)
     except Exception as err:  # no GPIO here: run on (sign, MQTT) and say so on status
         log.error("no GPIO pin factory: %s", err)
         factory = None
-    app = CounterApp(config, counter, factory, stub=args.stub, data_dir=args.data, sign_url=sign_url)
-    stop = StopFlag()
-    install_signal_handlers(stop)
-    log.info("counter %s (%s) starting; sign %s on %s", counter.id, counter.name,
-             counter.sign.protocol, sign_url or counter.sign.port)
-    app.run(stop)
-    return 0
+    log.info("counter %s (%s); sign %s on %s", counter.id, counter.name, counter.sign.protocol,
+             sign_url or counter.sign.port)
+    return CounterRole(config, counter, factory, sign_url=sign_url)
+
+
+def main(args: argparse.Namespace) -> int:
+    return run_device(args, "counter", build)

@@ -1,7 +1,8 @@
 """The counter's keys and lamps on GPIO (gpiozero, pin factory passed in), and key debouncing.
 
 gpiozero's callbacks run in its own threads; they only stamp the time and enqueue a
-:class:`KeyEdge`. The owner thread decides with :class:`Debouncer` whether an edge is a press.
+:class:`KeyEdge`. The owner thread decides with :class:`~hardware.debounce.Debouncer` whether an
+edge is a press.
 gpiozero's ``bounce_time`` is not used: MockFactory ignores it, and one rule for real and mock
 pins keeps the tests honest.
 """
@@ -32,32 +33,6 @@ class KeyEdge:
     key: str
     at: float
     service: str | None = None     # for transfer target keys: the service they stand for
-
-
-class Debouncer:
-    """Lock-out debouncing per key.
-
-    The first edge is taken at once (no added delay). Edges within ``bounce_s`` of the previous
-    edge of that key are contact bounce and also extend the lock-out; a second press of the same key
-    within ``repeat_s`` of the last accepted one is a double press and is ignored too.
-    """
-
-    def __init__(self, bounce_s: float, repeat_s: float) -> None:
-        self.bounce_s = bounce_s
-        self.repeat_s = repeat_s
-        self._last_edge: dict[str, float] = {}
-        self._last_accepted: dict[str, float] = {}
-
-    def accept(self, key: str, at: float) -> bool:
-        last_edge = self._last_edge.get(key)
-        last_accepted = self._last_accepted.get(key)
-        self._last_edge[key] = at
-        if last_edge is not None and at - last_edge < self.bounce_s:
-            return False
-        if last_accepted is not None and at - last_accepted < self.repeat_s:
-            return False
-        self._last_accepted[key] = at
-        return True
 
 
 def key_pins(keys: CounterKeys) -> dict[str, tuple[int, str | None]]:

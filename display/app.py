@@ -1,10 +1,10 @@
 """``hallq display``: the hall TV screen.
 
-One owner thread runs the frame loop (hall/runtime.py ``run_owner_loop``): paho's callbacks and
-the audio worker only put items on the inbox; the loop applies them to the
-:class:`~display.model.HallView` and draws a frame every ``1/fps`` seconds. Nothing in the loop
-blocks: sound plays on the audio worker's thread, and headless snapshots are encoded and written
-by a writer thread.
+A role over the device shell (hall/shell.py), whose owner loop is the frame loop: paho's callbacks
+and the audio worker only put items on the inbox; the shell routes the decoded state, events and
+the controller's availability here, applied to the :class:`~display.model.HallView`, and a frame
+is drawn every ``1/fps`` seconds. Nothing in the loop blocks: sound plays on the audio worker's
+thread, and headless snapshots are encoded and written by a writer thread.
 """
 from __future__ import annotations
 
@@ -21,15 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import msgspec
+from hall.config import Config, DisplayConfig
+from hall.runtime import StopFlag
+from hall.shell import DeviceRole, DeviceShell, run_device
+from hall.wire import EventDoc, StateDoc
 
-from hall.config import Config, DisplayConfig, load_config
-from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from hall.requests import boot_number
-from hall.runtime import StopFlag, install_signal_handlers, run_owner_loop, setup_logging
-from hall.topics import Topics
-
-from .model import Event, HallState, HallView, Presence, decode
+from .model import HallView
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +39,6 @@ class SpeechStarted:
 @dataclass(frozen=True)
 class SpeechDone:
     key: Any
-
-
-class StampedInbox(queue.Queue):  # type: ignore[type-arg]
-    """The owner's inbox; remembers when each item arrived (event-to-frame latency starts there)."""
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        super().put((time.monotonic(), item), block, timeout)
 
 
 @dataclass
@@ -112,23 +102,22 @@ class SnapshotWriter:
         self._thread.join(10)
 
 
-class DisplayApp:
+class DisplayRole(DeviceRole):
+    kind = "display"
+    wants_events = True
+
     def __init__(self, config: Config, display: DisplayConfig, *, headless: bool = False,
-                 snapshot: str | None = None, sound: bool = True, stub: bool = False,
-                 data_dir: str | None = None, size: tuple[int, int] | None = None,
-                 connect: bool = True) -> None:
+                 snapshot: str | None = None, sound: bool = True,
+                 size: tuple[int, int] | None = None) -> None:
         self.config = config
         self.display = display
         self.headless = headless
-        self.device_id = f"display.{display.id}"
-        self.topics = Topics(config.hall.id)
+        self.tick_s = 1.0 / max(1, display.fps)
         self.stop_flag = StopFlag()
-        self.inbox: StampedInbox = StampedInbox()
         self.metrics = Metrics()
         self.sound = sound and display.voice != "off"
         self.view = HallView(config, display, sound=self.sound)
-        self.boot = boot_number(data_dir)
-        self._unshown_since: list[float] = []   # arrival times of events not yet on a frame
+        self._unshown_since: list[float] = []   # arrival times of news not yet on a frame
         self.snapshot_every_s = 1.0
         self._last_snapshot = 0.0
         self._last_snapshot_key: int | None = None
@@ -153,50 +142,56 @@ class DisplayApp:
             pygame.mouse.set_visible(False)
         self.renderer = Renderer(self.screen, theme, font_path, font_index, display.orientation, display.show_english)
         self.snapshots = SnapshotWriter(snapshot) if snapshot else None
-
         self.audio = None
+
+    def attach(self, shell: DeviceShell) -> None:
+        super().attach(shell)
+        self.view.availability = shell.availability
         if self.sound:
             from hardware.audio import AudioWorker, Speaker, make_player  # noqa: PLC0415
+            display = self.display
             speaker = Speaker(display.voice, display.voice_pack, display.english, display.chime, display.voice_speed)
             player = make_player(display.audio_player, display.audio_out)
-            self.audio = AudioWorker(speaker, player, on_started=lambda k: self.inbox.put(SpeechStarted(k)),
-                                     on_done=lambda k: self.inbox.put(SpeechDone(k)))
+            self.audio = AudioWorker(speaker, player, on_started=lambda k: shell.inbox.put(SpeechStarted(k)),
+                                     on_done=lambda k: shell.inbox.put(SpeechDone(k)))
             log.info("calls spoken with voice=%s through %s", speaker.voice_name, player.name)
 
-        subscriptions = [self.topics.state, self.topics.event, self.topics.controller_presence]
-        if stub:
-            subscriptions.append(self.topics.sim(self.device_id))
-        self.link = MqttLink(config, self.device_id, self.inbox, subscriptions,
-                             will=(self.topics.presence(self.device_id), self._presence(False)))
-        self._connect = connect
+    # --- what the shell routes here -------------------------------------------------------------
+    def _news(self) -> None:
+        self._unshown_since.append(self.shell.arrived)
 
-    # --- messages -------------------------------------------------------------------------------
-    def _presence(self, online: bool) -> bytes:
-        return json.dumps({"online": online, "boot": self.boot}).encode()
+    def on_state(self, state: StateDoc) -> None:
+        self.view.apply_state(state, time.monotonic(), datetime.now(timezone.utc))
+        self._news()
 
-    def handle(self, stamped: tuple[float, Any]) -> None:
-        arrived, item = stamped
-        now, wall = time.monotonic(), datetime.now(timezone.utc)
-        if isinstance(item, Inbound):
-            if self._inbound(item, now, wall):
-                self._unshown_since.append(arrived)
-        elif isinstance(item, SpeechDone):
+    def on_event(self, event: EventDoc) -> None:
+        if self.view.apply_event(event, time.monotonic(), datetime.now(timezone.utc)):
+            self._news()
+
+    def on_link(self, up: bool) -> None:
+        if not up:
+            log.warning("broker connection lost; showing the last picture")
+        self.view.connection_changed(time.monotonic())
+
+    def on_availability(self, available: bool) -> None:
+        self.view.connection_changed(time.monotonic())
+        self._news()
+
+    def on_sim(self, payload: dict[str, Any]) -> None:
+        if payload.get("snapshot"):
+            self._force_snapshot = True
+
+    def on_input(self, item: Any) -> None:
+        if isinstance(item, SpeechDone):
             self.view.speech_done(item.key)
-        elif isinstance(item, SpeechStarted):
-            pass
-        elif isinstance(item, LinkUp):
-            self.link.publish(self.topics.presence(self.device_id), self._presence(True), retain=True)
-            self.link.publish(self.topics.status(self.device_id), json.dumps(self._status()).encode(), retain=True)
-            self.view.link(True, now)
-        elif isinstance(item, LinkDown):
-            log.warning("broker connection lost (%s); showing the last picture", item.reason)
-            self.view.link(False, now)
+
+    def refresh(self, now: float) -> None:
         self._feed_audio()
-        if self._unshown_since and self.inbox.empty():
+        if self._unshown_since and self.shell.inbox.empty():
             # show news at once rather than at the next tick; a burst is drawn once, after its last message
             self.frame()
 
-    def _status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"screen": "ok", "size": list(self.screen.get_size())}
         if self.audio is not None:
             status["voice"] = self.audio.speaker.voice_name
@@ -204,29 +199,6 @@ class DisplayApp:
         else:
             status["voice"] = "off"
         return status
-
-    def _inbound(self, msg: Inbound, now: float, wall: datetime) -> bool:
-        """Apply one message; True when it changed what the screen shows."""
-        what, device = self.topics.parse(msg.topic)
-        try:
-            if what == "state":
-                self.view.apply_state(decode(msg.payload, HallState), now, wall)
-                return True
-            if what == "event":
-                return self.view.apply_event(decode(msg.payload, Event), now, wall)
-            if what == "presence" and device == "controller":
-                if not msg.payload:          # retained presence cleared
-                    return False
-                self.view.apply_presence(decode(msg.payload, Presence), now)
-                return True
-            if what == "sim":
-                body = json.loads(msg.payload)
-                if isinstance(body, dict) and body.get("snapshot"):
-                    self._force_snapshot = True
-                return False
-        except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError) as err:
-            log.warning("ignored a bad %s message on %s: %s", what or "unknown", msg.topic, err)
-        return False
 
     def _feed_audio(self) -> None:
         items = self.view.take_speech()
@@ -272,20 +244,10 @@ class DisplayApp:
                 self.snapshots.offer(self.pygame.image.tobytes(self.screen, "RGB"), self.screen.get_size(), text)
 
     # --- life -----------------------------------------------------------------------------------
-    def run(self) -> int:
-        install_signal_handlers(self.stop_flag)
-        if self._connect:
-            self.link.start()
+    def start(self) -> None:
         self.frame()
-        try:
-            run_owner_loop(self.inbox, self.handle, self.tick, self.stop_flag, tick_s=1.0 / max(1, self.display.fps))
-        finally:
-            self.close()
-        return 0
 
     def close(self) -> None:
-        if self._connect:
-            self.link.stop(last_words=(self.topics.presence(self.device_id), self._presence(False)))
         if self.audio is not None:
             self.audio.stop(timeout=15)
         if self.snapshots is not None:
@@ -294,12 +256,12 @@ class DisplayApp:
         self.pygame.quit()
 
 
-def main(args: argparse.Namespace) -> int:
-    setup_logging(getattr(args, "verbose", False))
-    config = load_config(args.config, args.broker)
-    display = config.require("display", args.id)
+def build(config: Config, display: DisplayConfig, args: argparse.Namespace) -> DisplayRole:
+    """The screen's bootstrap: pygame's driver (dummy when headless) and the audio player."""
     if args.snapshot and not args.headless:
         log.info("--snapshot given: frames are also written to %s", args.snapshot)
-    app = DisplayApp(config, display, headless=args.headless, snapshot=args.snapshot,
-                     sound=not args.no_sound, stub=args.stub, data_dir=args.data)
-    return app.run()
+    return DisplayRole(config, display, headless=args.headless, snapshot=args.snapshot, sound=not args.no_sound)
+
+
+def main(args: argparse.Namespace) -> int:
+    return run_device(args, "display", build)

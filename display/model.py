@@ -6,6 +6,9 @@ presence and the link's ups and downs, and answers :meth:`HallView.view` with a
 event once (deduplicated by ``(epoch, seq)``, since QoS 1 may repeat a message), in arrival
 order, and only when it is fresh (``speak_max_age_s``); older calls are shown, not spoken.
 
+It reads the contract's documents as :mod:`hall.wire` decodes them, and whether the controller
+is there from the device shell's :class:`~hall.shell.Availability` (shared, one rule).
+
 The whole picture always comes from the state (a restarted screen is right at once). Events only
 animate and announce. When events are lost (a gap in ``seq``, or a reconnect: sessions are
 clean, so nothing is queued for an absent screen) the next state repairs it: calls in its
@@ -22,9 +25,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import msgspec
-
 from hall.config import Config, DisplayConfig
+from hall.shell import Availability
+from hall.wire import CounterDoc, CounterRefDoc, EventDoc, RecentCallDoc, ServiceDoc, StateDoc
 
 from .i18n import both, date_text, t
 
@@ -32,84 +35,6 @@ log = logging.getLogger(__name__)
 
 CALL_EVENTS = ("ticket_called", "ticket_recalled")
 _MEMORY = 4096   # how many event keys and call identities are remembered for deduplication
-
-
-# --- the wire, as the screen reads it (lenient: unknown fields ignored) --------------------
-class TicketRef(msgspec.Struct):
-    number: str
-    service: str = ""
-    id: str = ""
-    called_at: str | None = None
-
-
-class CounterRef(msgspec.Struct):
-    id: str
-    name: str = ""
-    number: int | None = None
-
-
-class ServiceState(msgspec.Struct):
-    id: str
-    name: str = ""
-    prefix: str = ""
-    suspended: bool = False
-    waiting: int = 0
-    est_wait_s: int = 0
-    name_en: str = ""
-
-
-class CounterState(msgspec.Struct):
-    id: str
-    name: str = ""
-    status: str = "idle"
-    ticket: TicketRef | None = None
-    clerk: str | None = None
-    number: int | None = None
-    suspend_reason: str | None = None
-
-
-class RecentCall(msgspec.Struct):
-    number: str
-    counter: str
-    at: str = ""
-    service: str = ""
-    counter_name: str = ""
-
-
-class HallState(msgspec.Struct):
-    hall: str
-    epoch: int
-    seq: int
-    mode: str
-    message: str | None = None
-    services: list[ServiceState] = []
-    counters: list[CounterState] = []
-    recent_calls: list[RecentCall] = []
-    announcements: list[str] = []
-    hall_name: str | None = None
-    hall_name_en: str | None = None
-    hours: list[list[str]] | None = None
-
-
-class Event(msgspec.Struct):
-    epoch: int
-    seq: int
-    type: str
-    at: str = ""
-    ticket: TicketRef | None = None
-    counter: str | CounterRef | None = None
-
-
-class Presence(msgspec.Struct):
-    online: bool
-    epoch: int | None = None
-
-
-def decode(payload: bytes | str | dict[str, Any], kind: type[Any]) -> Any:
-    """JSON bytes (or an already-parsed dict) to a wire struct; msgspec.ValidationError/DecodeError if bad."""
-    if isinstance(payload, dict):
-        return msgspec.convert(payload, kind)
-    return msgspec.json.decode(payload, type=kind)
 
 
 # --- the view model ------------------------------------------------------------------------
@@ -131,7 +56,7 @@ class RecentView:
 
 
 @dataclass(frozen=True)
-class CounterView:
+class CounterTile:
     id: str
     name: str
     name_en: str
@@ -142,7 +67,7 @@ class CounterView:
 
 
 @dataclass(frozen=True)
-class ServiceView:
+class ServiceTile:
     id: str
     name: str
     name_en: str
@@ -173,8 +98,8 @@ class ViewModel:
     clock: str
     panel: PanelView | None
     recent: tuple[RecentView, ...]
-    counters: tuple[CounterView, ...]
-    services: tuple[ServiceView, ...]
+    counters: tuple[CounterTile, ...]
+    services: tuple[ServiceTile, ...]
     notices: tuple[str, ...]
     banners: tuple[Banner, ...]
     hours_zh: str
@@ -236,9 +161,8 @@ class HallView:
         self.display = display
         self.sound = sound
         self.zone = ZoneInfo(config.hall.timezone)
-        self.state: HallState | None = None
-        self.link_up = False
-        self.controller_online: bool | None = None   # None: not heard yet
+        self.state: StateDoc | None = None
+        self.availability = Availability()   # the shell's, once attached
         self.was_reconnecting = False
         self.resumed_until = 0.0
         self.seen_events = _Remembered()
@@ -252,7 +176,7 @@ class HallView:
         self.events_applied = 0
 
     # --- inputs ---------------------------------------------------------------------------------
-    def apply_state(self, state: HallState, now: float, wall: datetime) -> None:
+    def apply_state(self, state: StateDoc, now: float, wall: datetime) -> None:
         first = self.state is None
         self.state = state
         if first:
@@ -269,7 +193,7 @@ class HallView:
         if self.repair_pending and (self.repair_from_seq is None or state.seq >= self.repair_from_seq):
             self._repair_from(state, now, wall)
 
-    def apply_event(self, event: Event, now: float, wall: datetime) -> bool:
+    def apply_event(self, event: EventDoc, now: float, wall: datetime) -> bool:
         """True if the event was new (not a QoS 1 repeat)."""
         if not self.seen_events.add((event.epoch, event.seq)):
             return False
@@ -289,16 +213,12 @@ class HallView:
             self._repair_from(self.state, now, wall)
         return True
 
-    def apply_presence(self, presence: Presence, now: float) -> None:
-        self.controller_online = presence.online
-        self._check_recovery(now)
-
-    def link(self, up: bool, now: float) -> None:
-        if not up and self.link_up:
+    def connection_changed(self, now: float) -> None:
+        """The link or the controller's presence changed (the shell's availability says how)."""
+        if not self.availability.link_up:
             # clean sessions: events published while we are away are lost; the next state repairs
             self.repair_pending = True
             self.repair_from_seq = None
-        self.link_up = up
         self._check_recovery(now)
 
     def speech_done(self, key: Any) -> None:
@@ -327,7 +247,7 @@ class HallView:
     # --- derived --------------------------------------------------------------------------------
     @property
     def reconnecting(self) -> bool:
-        return not self.link_up or self.controller_online is False
+        return not self.availability.reachable
 
     def view(self, now: float, wall: datetime) -> ViewModel:
         self.tick(now)
@@ -375,7 +295,7 @@ class HallView:
     def _identity(self, number: str, counter: str, at: str) -> tuple[str, str, str]:
         return (number, counter, _normal_time(at))
 
-    def _counter_state(self, counter_id: str) -> CounterState | None:
+    def _counter_state(self, counter_id: str) -> CounterDoc | None:
         if self.state is None:
             return None
         return next((c for c in self.state.counters if c.id == counter_id), None)
@@ -419,10 +339,10 @@ class HallView:
         if item.speak:
             self.speech_out.append(item)
 
-    def _accept_call_event(self, event: Event, now: float, wall: datetime) -> None:
+    def _accept_call_event(self, event: EventDoc, now: float, wall: datetime) -> None:
         ticket = event.ticket
         assert ticket is not None
-        if isinstance(event.counter, CounterRef):
+        if isinstance(event.counter, CounterRefDoc):
             counter_id, name_hint, number_hint = event.counter.id, event.counter.name, event.counter.number
         else:
             counter_id, name_hint, number_hint = event.counter or "", "", None
@@ -444,7 +364,7 @@ class HallView:
             speak=self.sound and self._fresh(event.at, wall),
         ))
 
-    def _item_from_recent(self, call: RecentCall, wall: datetime, speak: bool) -> CallItem:
+    def _item_from_recent(self, call: RecentCallDoc, wall: datetime, speak: bool) -> CallItem:
         number = self._counter_number(call.counter)
         return CallItem(
             key=("state", call.number, call.counter, call.at), number=call.number, service=call.service,
@@ -453,7 +373,7 @@ class HallView:
             recall=False, speak=speak and self.sound and self._fresh(call.at, wall),
         )
 
-    def _repair_from(self, state: HallState, now: float, wall: datetime) -> None:
+    def _repair_from(self, state: StateDoc, now: float, wall: datetime) -> None:
         self.repair_pending = False
         self.repair_from_seq = None
         missed = [c for c in reversed(self._sorted_recent(state))
@@ -466,7 +386,7 @@ class HallView:
         if self.last_event_seq is None or state.seq > self.last_event_seq:
             self.last_event_seq = state.seq
 
-    def _sorted_recent(self, state: HallState) -> list[RecentCall]:
+    def _sorted_recent(self, state: StateDoc) -> list[RecentCallDoc]:
         """Newest first (the contract does not fix the order, so sort by time when we can)."""
         calls = list(state.recent_calls)
         if all(_parse_time(c.at, self.zone) for c in calls):
@@ -485,15 +405,15 @@ class HallView:
             queued=len(self.panel_queue),
         )
 
-    def _counter_view(self, counter: CounterState) -> CounterView:
+    def _counter_view(self, counter: CounterDoc) -> CounterTile:
         number = self._counter_number(counter.id)
         status = counter.status if counter.status in ("idle", "serving", "suspended", "offline") else "idle"
         label_zh, label_en = ("", "") if status == "serving" else both(f"counter_{status}")
         shown = counter.ticket.number if counter.ticket is not None and status == "serving" else ""
-        return CounterView(counter.id, counter.name or counter.id, self._counter_name_en(counter.id, number),
+        return CounterTile(counter.id, counter.name or counter.id, self._counter_name_en(counter.id, number),
                            shown, status, label_zh, label_en)
 
-    def _service_view(self, service: ServiceState) -> ServiceView:
+    def _service_view(self, service: ServiceDoc) -> ServiceTile:
         conf = self.config.service_by_id(service.id)
         name = service.name or (conf.name if conf else service.id)
         name_en = service.name_en or (conf.name_en if conf else "")
@@ -503,10 +423,10 @@ class HallView:
             minutes = max(1, math.ceil(service.est_wait_s / 60))
             est_zh, est_en = t("zh", "est_wait", m=minutes), t("en", "est_wait", m=minutes)
         label_zh, label_en = both("service_suspended") if service.suspended else ("", "")
-        return ServiceView(service.id, name, name_en, service.prefix, service.waiting, est_zh, est_en,
+        return ServiceTile(service.id, name, name_en, service.prefix, service.waiting, est_zh, est_en,
                            service.suspended, label_zh, label_en)
 
-    def _hours_text(self, state: HallState | None) -> tuple[str, str]:
+    def _hours_text(self, state: StateDoc | None) -> tuple[str, str]:
         hours: Iterable[list[str]] | None = state.hours if state is not None and state.hours else None
         if hours is None:
             hours = self.config.hall.hours

@@ -18,7 +18,7 @@ import pygame.freetype
 
 from hall.errors import ConfigError
 
-from .model import Banner, CounterView, ServiceView, ViewModel
+from .model import Banner, CounterTile, ServiceTile, ViewModel
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class Renderer:
                                   max_w=col_w - num.get_width() - int(24 * u))
             layer.blit(where, where.get_rect(midleft=(x + num.get_width() + int(14 * u), cy)))
 
-    def _draw_counters(self, layer: pygame.Surface, counters: tuple[CounterView, ...], rect: pygame.Rect,
+    def _draw_counters(self, layer: pygame.Surface, counters: tuple[CounterTile, ...], rect: pygame.Rect,
                        u: float) -> None:
         th = self.theme
         self._card(layer, rect)
@@ -363,7 +363,7 @@ class Renderer:
                                      max_w=cell.width - int(16 * u))
                 layer.blit(surf, surf.get_rect(center=centre))
 
-    def _draw_services(self, layer: pygame.Surface, services: tuple[ServiceView, ...], rect: pygame.Rect,
+    def _draw_services(self, layer: pygame.Surface, services: tuple[ServiceTile, ...], rect: pygame.Rect,
                        u: float) -> None:
         th = self.theme
         self._card(layer, rect)

@@ -4,6 +4,10 @@ One owner thread takes requests, presence and status messages from the inbox in 
 them through the pure rules inside one SQLite transaction (group commit), and only after the
 commit publishes the replies, the events and the new state. A crash at any moment leaves either
 nothing or everything of a batch on disk; devices resend unanswered requests with the same id.
+
+Its parts are passed in (:func:`open_controller` is the bootstrap): the store, the link (any
+object shaped like :class:`~hall.mqttlink.MqttLink`; tests pass :class:`~hall.testing.RecordingLink`)
+and the clock. Which ops exist, who may send them and what they do is one table, :mod:`hall.ops`.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import argparse
 import logging
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,15 +24,15 @@ from typing import Any
 
 import msgspec
 
-from . import wire
+from . import ops, wire
 from .config import Config, load_config
 from .core import commands as c
 from .core import events as e
 from .core.model import HallState
-from .core.rules import QueueRules, Setup, fold
-from .core.views import counter_view, service_view, state_view, ticket_view
+from .core.rules import QueueRules, fold, format_number, ticket_id
 from .errors import RequestError
 from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from .publish import counter_document, service_document, setup_from_config, state_document, ticket_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .store import Store
 from .topics import CONTROLLER_ID, Topics, device_kind
@@ -53,18 +57,20 @@ class Outbox:
 
 
 class Controller:
-    def __init__(self, config: Config, data_dir: str | Path) -> None:
+    def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
+                 client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.topics = Topics(config.hall.id)
-        self.setup = Setup.from_config(config)
+        self.setup = setup_from_config(config)
         self.rules = QueueRules(self.setup)
-        self.store = Store(Path(data_dir) / "controller.db")
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(self.setup.tz))
         self.state, self.seq = self._recover()
         self.epoch = self.store.next_epoch()
         self.events_since_snapshot = 0
         self.inbox: queue.Queue[Any] = queue.Queue()
-        self.link = MqttLink(
-            config, CONTROLLER_ID, self.inbox,
+        self.link = link_factory(
+            config, client_id, self.inbox,
             [self.topics.all_requests, self.topics.all_presence, self.topics.all_status],
             will=(self.topics.controller_presence, self._presence(False)),
         )
@@ -90,10 +96,10 @@ class Controller:
         return state, seq
 
     def now(self) -> datetime:
-        return datetime.now(self.setup.tz)
+        return self.clock()
 
     def _presence(self, online: bool) -> bytes:
-        return wire.dumps({"online": online, "epoch": getattr(self, "epoch", 0)})
+        return wire.dumps(wire.PresenceDoc(online=online, epoch=getattr(self, "epoch", 0)))
 
     # --- the owner loop -----------------------------------------------------------------------------
     def run(self, stop: StopFlag) -> None:
@@ -157,7 +163,7 @@ class Controller:
         return out
 
     def state_document(self) -> dict[str, Any]:
-        return state_view(self.config, self.setup, self.state, self.epoch, self.seq)
+        return state_document(self.config, self.setup, self.state, self.epoch, self.seq)
 
     # --- applying ----------------------------------------------------------------------------------
     @contextmanager
@@ -203,9 +209,8 @@ class Controller:
         if not payload:          # retained presence cleared
             return
         try:
-            payload.decode("utf-8")      # msgspec does not check the bytes of fields it skips
-            presence = msgspec.json.decode(payload, type=wire.Presence)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
+            presence = wire.read(payload, wire.PresenceDoc)
+        except wire.BadDocument as err:
             log.warning("bad presence from %s ignored: %s", device, err)
             return
         with self._undoable(out):
@@ -231,7 +236,7 @@ class Controller:
         reply_topic = self.topics.reply(device)
         kind = device_kind(device)
         try:
-            envelope, args = wire.decode_request(payload, kind)
+            envelope, op, args = ops.decode_request(payload, kind)
             if not self.config.knows_device(device):
                 raise RequestError("not_allowed", f"{device} is not a device of hall {self.config.hall.id}")
         except RequestError as err:
@@ -244,7 +249,7 @@ class Controller:
             return
         try:
             with self._undoable(out):
-                result = self._perform_op(device, envelope.op, args, now, out)
+                result = self._perform_op(device, op, args, now, out)
                 reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
                 self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
         except RequestError as err:
@@ -257,35 +262,38 @@ class Controller:
             return
         out.replies.append((reply_topic, reply))
 
-    def _perform_op(self, device: str, op: str, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
-        """Translate one request into commands; return its result fields."""
+    def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+        """Apply one request's command (or its special handler); return its result fields."""
         _, _, ident = device.partition(".")
-        if op == "sync":
+        if op.special == "sync":
             return self._sync(device, args, now, out)
-        if op == "void" and args.ticket_id is None:
+        if op.special == "void" and args.ticket_id is None:
             return self._void_issue_request(device, args, now, out)
-        command = self._command_for(device, ident, op, args)
-        events = self._apply(command, now, out)
-        if op in ("suspend", "resume", "login", "logout"):
-            return {"counter": counter_view(self.config, self.state, ident)}
-        if op in ("suspend_service", "resume_service"):
-            return {"service": service_view(self.config, self.setup, self.state, args.service)}
-        if op in ("outage", "announce", "unannounce", "open", "close"):
+        assert op.command is not None
+        events = self._apply(op.command(device, ident, args), now, out)
+        return self._result(op.result, events, args, ident)
+
+    def _result(self, kind: str, events: list[e.Event], args: Any, ident: str) -> dict[str, Any]:
+        if kind == ops.RESULT_COUNTER:
+            return {"counter": counter_document(self.config, self.state, ident)}
+        if kind == ops.RESULT_SERVICE:
+            return {"service": service_document(self.config, self.setup, self.state, args.service)}
+        if kind == ops.RESULT_HALL:
             return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
                              "announcements": list(self.state.announcements)}}
-        if op == "lease":
+        if kind == ops.RESULT_LEASE:
             leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
             prefix = self.setup.services[leased.service].prefix
             return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
-                              "day": leased.day, "first": f"{prefix}{leased.start:03d}",
-                              "last": f"{prefix}{leased.end:03d}"}}
-        if op == "issue":
+                              "day": leased.day, "first": format_number(prefix, leased.start),
+                              "last": format_number(prefix, leased.end)}}
+        if kind == ops.RESULT_ISSUED:
             # its people-ahead and wait were computed against this very state when it was issued
             return {"ticket": msgspec.to_builtins(events[-1].ticket)}
-        ticket_id = self._ticket_of(events, op, ident)
-        return {"ticket": ticket_view(self.setup, self.state, self.state.tickets[ticket_id]) if ticket_id else None}
+        found = self._ticket_of(events, ident)
+        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[found]) if found else None}
 
-    def _ticket_of(self, events: list[e.Event], op: str, counter: str) -> str | None:
+    def _ticket_of(self, events: list[e.Event], counter: str) -> str | None:
         for event in reversed(events):
             ticket = getattr(event, "ticket", None)
             if ticket is not None:
@@ -294,52 +302,6 @@ class Controller:
         if cs is not None:   # nothing changed (e.g. rate already done): the counter's ticket
             return cs.ticket or cs.last_served
         return None
-
-    def _command_for(self, device: str, ident: str, op: str, args: Any) -> c.Command:
-        match op:
-            case "issue":
-                return c.IssueTicket(by=device, service=args.service, priority=args.priority)
-            case "void":
-                return c.VoidTicket(by=device, ticket_id=args.ticket_id, reason=args.reason)
-            case "lease":
-                return c.LeaseNumbers(by=device, service=args.service, size=args.size)
-            case "call_next":
-                return c.CallNext(by=device, counter=ident)
-            case "recall":
-                return c.Recall(by=device, counter=ident)
-            case "finish":
-                return c.Finish(by=device, counter=ident, rating=args.rating)
-            case "rate":
-                return c.Rate(by=device, counter=ident, rating=args.rating)
-            case "no_show":
-                return c.NoShow(by=device, counter=ident)
-            case "transfer":
-                return c.Transfer(by=device, counter=ident, service=args.service)
-            case "suspend":
-                return c.SuspendCounter(by=device, counter=ident, reason=args.reason)
-            case "resume":
-                return c.ResumeCounter(by=device, counter=ident)
-            case "login":
-                return c.Login(by=device, counter=ident, clerk=args.clerk)
-            case "logout":
-                return c.Logout(by=device, counter=ident)
-            case "reinstate":
-                return c.Reinstate(by=device, ticket_id=args.ticket_id, number=args.number)
-            case "suspend_service":
-                return c.SuspendService(by=device, service=args.service)
-            case "resume_service":
-                return c.ResumeService(by=device, service=args.service)
-            case "outage":
-                return c.SetOutage(by=device, active=args.active, message=args.message)
-            case "announce":
-                return c.Announce(by=device, text=args.text)
-            case "unannounce":
-                return c.Unannounce(by=device, text=args.text)
-            case "open":
-                return c.OpenHall(by=device)
-            case "close":
-                return c.CloseHall(by=device)
-        raise RequestError("unknown_op", f"unknown op {op!r}")
 
     def _void_issue_request(self, device: str, args: wire.VoidArgs, now: datetime, out: Outbox) -> dict[str, Any]:
         if args.issue_request_id is None:
@@ -357,9 +319,9 @@ class Controller:
             return {"ticket": None}
         current = self.state.tickets.get(ticket["id"])
         if current is not None and current.status == "voided":
-            return {"ticket": ticket_view(self.setup, self.state, current)}
+            return {"ticket": ticket_document(self.setup, self.state, current)}
         self._apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
-        return {"ticket": ticket_view(self.setup, self.state, self.state.tickets[ticket["id"]])}
+        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[ticket["id"]])}
 
     def _sync(self, device: str, args: wire.SyncArgs, now: datetime, out: Outbox) -> dict[str, Any]:
         placed: list[dict[str, Any]] = []
@@ -372,10 +334,9 @@ class Controller:
             except RequestError as err:
                 rejected.append({"number": item.number, "code": err.code, "message": err.message})
                 continue
-            day = self.setup.business_day(item.issued_at)
-            ticket = self.state.tickets.get(f"{day.replace('-', '')}-{item.number}")
+            ticket = self.state.tickets.get(ticket_id(self.setup.business_day(item.issued_at), item.number))
             if ticket is not None:
-                placed.append(ticket_view(self.setup, self.state, ticket))
+                placed.append(ticket_document(self.setup, self.state, ticket))
         return {"tickets": placed, "rejected": rejected}
 
 
@@ -383,10 +344,16 @@ def default_data_dir(config: Config) -> Path:
     return Path("hallq-data") / config.hall.id
 
 
+def open_controller(config: Config, data_dir: str | Path, **parts: Any) -> Controller:
+    """The controller's bootstrap: its store in ``data_dir``; the link and clock (``parts``)
+    default to the real ones."""
+    return Controller(config, Store(Path(data_dir) / "controller.db"), **parts)
+
+
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     config = load_config(args.config, args.broker)
-    controller = Controller(config, args.data or default_data_dir(config))
+    controller = open_controller(config, args.data or default_data_dir(config))
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

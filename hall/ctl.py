@@ -6,17 +6,16 @@ Exit status: 0 done, 1 refused or no answer, 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
-import json
 import queue
 import sys
 import time
 from typing import Any
 
+from . import wire
 from .config import Config, load_config
-from .mqttlink import Inbound, LinkUp, MqttLink
-from .requests import new_request_id
-from .topics import Topics
-from .wire import dumps
+from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from .requests import RequestTracker
+from .topics import CONTROLLER_ID, Topics
 
 USAGE = ("status | suspend-service SERVICE | resume-service SERVICE | outage on MESSAGE | outage off | "
          "announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET_ID [REASON]")
@@ -66,41 +65,44 @@ def _fmt_wait(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
-def render_status(state: dict[str, Any], controller_online: bool | None) -> str:
-    lines = [f"hall {state.get('hall')} {state.get('hall_name', '')}  mode: {state.get('mode')}  "
-             f"day: {state.get('day')}  epoch {state.get('epoch')} seq {state.get('seq')}  "
+def render_status(state: wire.StateDoc, controller_online: bool | None) -> str:
+    lines = [f"hall {state.hall} {state.hall_name or ''}  mode: {state.mode}  "
+             f"day: {state.day}  epoch {state.epoch} seq {state.seq}  "
              f"controller: {'online' if controller_online else 'OFFLINE' if controller_online is False else '?'}"]
-    if state.get("message"):
-        lines.append(f"outage message: {state['message']}")
+    if state.message:
+        lines.append(f"outage message: {state.message}")
     lines += ["", f"{'service':<10}{'prefix':<8}{'waiting':>8}{'est. wait':>11}  status"]
-    for s in state.get("services", []):
-        lines.append(f"{s['id']:<10}{s['prefix']:<8}{s['waiting']:>8}{_fmt_wait(s['est_wait_s']):>11}  "
-                     f"{'SUSPENDED' if s['suspended'] else 'open'}")
+    for s in state.services:
+        lines.append(f"{s.id:<10}{s.prefix:<8}{s.waiting:>8}{_fmt_wait(s.est_wait_s):>11}  "
+                     f"{'SUSPENDED' if s.suspended else 'open'}")
     lines += ["", f"{'counter':<10}{'status':<11}{'ticket':<8}{'clerk':<12}services"]
-    for c in state.get("counters", []):
-        ticket = (c.get("ticket") or {}).get("number") or "-"
-        status = c["status"] + (f" ({c['suspend_reason']})" if c.get("suspend_reason") else "")
-        lines.append(f"{c['id']:<10}{status:<11}{ticket:<8}{(c.get('clerk') or '-'):<12}{','.join(c.get('services', []))}")
+    for c in state.counters:
+        ticket = c.ticket.number if c.ticket else "-"
+        status = c.status + (f" ({c.suspend_reason})" if c.suspend_reason else "")
+        lines.append(f"{c.id:<10}{status:<11}{ticket:<8}{(c.clerk or '-'):<12}{','.join(c.services)}")
     lines += ["", f"{'device':<16}{'online':<8}details"]
-    for device_id, d in sorted(state.get("devices", {}).items()):
+    for device_id, d in sorted(state.devices.items()):
         details = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("online", "boot"))
         lines.append(f"{device_id:<16}{'yes' if d.get('online') else 'NO':<8}{details}")
-    if state.get("announcements"):
-        lines += ["", "notices: " + " | ".join(state["announcements"])]
+    if state.announcements:
+        lines += ["", "notices: " + " | ".join(state.announcements)]
     return "\n".join(lines)
 
 
 class Session:
-    """A short-lived admin client: connect, do one thing, leave."""
+    """A short-lived admin client: connect, do one thing, leave. This thread owns its inbox."""
 
     def __init__(self, config: Config, admin_id: str) -> None:
+        self.config = config
         self.topics = Topics(config.hall.id)
         self.device = f"admin.{admin_id}"
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.link = MqttLink(config, self.device, self.inbox,
-                             [self.topics.reply(self.device), self.topics.state, self.topics.controller_presence])
-        self.state: dict[str, Any] | None = None
+                             [self.topics.controller_presence, self.topics.reply(self.device), self.topics.state])
+        self.link_up = False
+        self.state: wire.StateDoc | None = None
         self.controller_online: bool | None = None
+        self.tracker = RequestTracker(self._publish_request, forget=self.link.forget)
 
     def __enter__(self) -> Session:
         self.link.start()
@@ -109,77 +111,73 @@ class Session:
     def __exit__(self, *exc: Any) -> None:
         self.link.stop()
 
-    def _take(self, deadline: float) -> Any:
-        item = self.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
-        if isinstance(item, Inbound):
-            if item.topic == self.topics.state and item.payload:
-                self.state = json.loads(item.payload)
-            elif item.topic == self.topics.controller_presence and item.payload:
-                self.controller_online = bool(json.loads(item.payload).get("online"))
-        return item
+    def _publish_request(self, payload: bytes) -> int | None:
+        return self.link.publish(self.topics.request(self.device), payload) if self.link_up else None
 
-    def wait_connected(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.link.connected:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no connection to the broker {self.link.config.broker.host}:{self.link.config.broker.port}")
+    def _take(self, deadline: float) -> None:
+        item = self.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(item, LinkUp):
+            self.link_up = True
+            self.tracker.resend_all()
+        elif isinstance(item, LinkDown):
+            self.link_up = False
+        elif isinstance(item, Inbound) and item.payload:
+            what, device = self.topics.parse(item.topic)
             try:
-                self._take(deadline)
+                if what == "state":
+                    self.state = wire.read(item.payload, wire.StateDoc)
+                elif what == "presence" and device == CONTROLLER_ID:
+                    self.controller_online = wire.read(item.payload, wire.PresenceDoc).online
+                elif what == "res" and device == self.device:
+                    self.tracker.on_reply(wire.read(item.payload, wire.ReplyDoc))
+            except wire.BadDocument as err:
+                print(f"hallq ctl: ignored a bad {what} message: {err}", file=sys.stderr)
+
+    def _pump_until(self, done: Any, deadline: float) -> None:
+        while not done() and time.monotonic() < deadline:
+            try:
+                self._take(min(deadline, time.monotonic() + 0.2))
             except queue.Empty:
                 pass
+            self.tracker.tick()
 
-    def wait_state(self, timeout: float) -> dict[str, Any]:
+    def wait_connected(self, timeout: float) -> None:
+        self._pump_until(lambda: self.link_up, time.monotonic() + timeout)
+        if not self.link_up:
+            broker = self.config.broker
+            raise TimeoutError(f"no connection to the broker {broker.host}:{broker.port}")
+
+    def wait_state(self, timeout: float) -> wire.StateDoc:
         deadline = time.monotonic() + timeout
-        while self.state is None and time.monotonic() < deadline:
-            try:
-                self._take(deadline)
-            except queue.Empty:
-                break
+        self._pump_until(lambda: self.state is not None, deadline)
         if self.state is None:
             raise TimeoutError("no hall state on the broker: is the controller running?")
-        # retained presence comes right after the state; wait a moment for it
-        presence_deadline = min(deadline, time.monotonic() + 1.0)
-        while self.controller_online is None and time.monotonic() < presence_deadline:
-            try:
-                self._take(presence_deadline)
-            except queue.Empty:
-                break
+        # retained presence comes with the state; wait a moment for it
+        self._pump_until(lambda: self.controller_online is not None, min(deadline, time.monotonic() + 1.0))
         return self.state
 
-    def request(self, op: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-        rid = new_request_id()
-        body = dumps({"op": op, "request_id": rid, **args})
-        deadline = time.monotonic() + timeout
-        last_sent = 0.0
-        while time.monotonic() < deadline:
-            if time.monotonic() - last_sent >= 1.0:   # resend with the same id: applied once
-                self.link.publish(self.topics.request(self.device), body)
-                last_sent = time.monotonic()
-            try:
-                item = self._take(min(deadline, last_sent + 1.0))
-            except queue.Empty:
-                continue
-            if isinstance(item, Inbound) and item.topic == self.topics.reply(self.device):
-                reply = json.loads(item.payload)
-                if reply.get("request_id") == rid:
-                    return reply
-            if isinstance(item, LinkUp):
-                last_sent = 0.0
-        raise TimeoutError(f"no answer from the controller within {timeout:g} s")
+    def request(self, op: str, args: dict[str, Any], timeout: float) -> wire.ReplyDoc:
+        """One admin request, resent with the same id (applied once) until answered or timed out."""
+        answers: list[wire.ReplyDoc] = []
+        rid = self.tracker.send(op, answers.append, **args)
+        self._pump_until(lambda: bool(answers), time.monotonic() + timeout)
+        self.tracker.drop(rid)
+        if not answers:
+            raise TimeoutError(f"no answer from the controller within {timeout:g} s")
+        return answers[0]
 
 
-def describe(op: str, reply: dict[str, Any]) -> str:
-    if "hall" in reply:
-        hall = reply["hall"]
-        extra = f" — {hall['message']}" if hall.get("message") else ""
-        notices = f"; notices: {len(hall.get('announcements', []))}" if op in ("announce", "unannounce") else ""
-        return f"ok: hall is {hall['mode']}{extra}{notices}"
-    if "service" in reply:
-        s = reply["service"]
-        return f"ok: service {s['id']} is {'suspended' if s['suspended'] else 'open'} ({s['waiting']} waiting)"
-    if reply.get("ticket"):
-        t = reply["ticket"]
-        return f"ok: ticket {t['number']} is {t['status']}"
+def describe(op: str, reply: wire.ReplyDoc) -> str:
+    if reply.hall is not None:
+        hall = reply.hall
+        extra = f" — {hall.message}" if hall.message else ""
+        notices = f"; notices: {len(hall.announcements)}" if op in ("announce", "unannounce") else ""
+        return f"ok: hall is {hall.mode}{extra}{notices}"
+    if reply.service is not None:
+        s = reply.service
+        return f"ok: service {s.id} is {'suspended' if s.suspended else 'open'} ({s.waiting} waiting)"
+    if reply.ticket is not None:
+        return f"ok: ticket {reply.ticket.number} is {reply.ticket.status}"
     return "ok"
 
 
@@ -202,9 +200,8 @@ def main(args: argparse.Namespace) -> int:
     except TimeoutError as err:
         print(f"hallq ctl {args.action}: {err}", file=sys.stderr)
         return 1
-    if reply.get("ok"):
+    if reply.ok:
         print(describe(op, reply))
         return 0
-    error = reply.get("error", {})
-    print(f"refused: {error.get('code')}: {error.get('message')}", file=sys.stderr)
+    print(f"refused: {reply.code}: {reply.message}", file=sys.stderr)
     return 1

@@ -4,6 +4,10 @@ paho runs its network loop in its own thread; its callbacks only put items on th
 (:class:`queue.Queue`). The owner thread applies them. MQTT 3.1.1 with clean sessions: nothing
 is queued for an absent client, so reliability comes from requests retried with the same id and
 answered exactly once in effect by the controller, and from retained state.
+
+This is the one module that touches paho: its client, its callbacks and (in :meth:`forget`) its
+private out-queue. Owners learn of the connection only from :class:`LinkUp` / :class:`LinkDown`
+items in their inbox, never by reading a flag paho's thread writes.
 """
 from __future__ import annotations
 
@@ -47,6 +51,25 @@ def set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
         pass  # TLS-wrapped or non-TCP sockets: leave as they are
 
 
+def forget_unsent(client: mqtt.Client, mids: list[int]) -> int:
+    """Drop these messages from paho's out-queue; returns how many were still there.
+
+    paho keeps QoS 1 messages that were not acknowledged and sends them again after a reconnect,
+    even with a clean session. A request its device gave up on must never reach the controller
+    later, so it is removed here. paho has no public call for this; the attributes are paho 2.x's.
+    """
+    dropped = 0
+    with client._out_message_mutex:
+        for mid in mids:
+            message = client._out_messages.pop(mid, None)
+            if message is None:
+                continue
+            dropped += 1
+            if message.state == mqtt.mqtt_ms_wait_for_puback and client._inflight_messages > 0:
+                client._inflight_messages -= 1
+    return dropped
+
+
 class MqttLink:
     def __init__(
         self,
@@ -60,7 +83,7 @@ class MqttLink:
         self.client_id = client_id
         self.inbox = inbox
         self.subscriptions = subscriptions
-        self.connected = False
+        self._paho_connected = False    # paho's thread only: to put one LinkDown per LinkUp
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -98,12 +121,12 @@ class MqttLink:
             return
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
-        self.connected = True
+        self._paho_connected = True
         self.inbox.put(LinkUp())
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        was = self.connected
-        self.connected = False
+        was = self._paho_connected
+        self._paho_connected = False
         if was:
             self.inbox.put(LinkDown(str(reason)))
 
@@ -116,12 +139,18 @@ class MqttLink:
         self.client.connect_async(broker.host, broker.port, keepalive=broker.keepalive)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> int:
+        """Hand a message to paho; its message id."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain).mid
+
+    def forget(self, mids: list[int]) -> int:
+        """Take these messages back from paho (see :func:`forget_unsent`)."""
+        return forget_unsent(self.client, mids)
 
     def stop(self, last_words: tuple[str, bytes] | None = None) -> None:
-        """Publish ``last_words`` (retained) if connected, then disconnect cleanly."""
-        if last_words is not None and self.connected:
+        """Publish ``last_words`` (retained; the owner passes them only while its link is up),
+        then disconnect cleanly."""
+        if last_words is not None:
             info = self.client.publish(last_words[0], last_words[1], qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=2)

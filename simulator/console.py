@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from hall import wire
 from hall.config import load_config
+from hall.testing import eventually
 
-from .demo import has_screen, prepare_out, wait_until
+from .demo import has_screen, prepare_out
 from .rig import Rig, Watcher
 
 KIOSK_WAIT_S = 6.0
@@ -159,7 +161,7 @@ class SimConsole(cmd.Cmd):
         if not self.watcher.sim(device, payload):
             self.say("the broker is not reachable: nothing pressed")
             return
-        wait_until(lambda: folder.is_dir() and set(folder.glob("*.bin")) - before, KIOSK_WAIT_S)
+        eventually(lambda: folder.is_dir() and set(folder.glob("*.bin")) - before, KIOSK_WAIT_S)
         new = sorted(p.stem for p in (set(folder.glob("*.bin")) if folder.is_dir() else set()) - before)
         status = self.watcher.status.get(device) or {}
         if new:
@@ -173,7 +175,7 @@ class SimConsole(cmd.Cmd):
         if not self.watcher.sim(device, payload):
             self.say("the broker is not reachable: nothing pressed")
             return
-        found = wait_until(lambda: any(ev.get("counter") == counter for ev in self.watcher.events[start:]), COUNTER_WAIT_S)
+        found = eventually(lambda: any(ev.get("counter") == counter for ev in self.watcher.events[start:]), COUNTER_WAIT_S)
         events = [ev for ev in self.watcher.events[start:] if ev.get("counter") == counter]
         if found:
             for ev in events:
@@ -191,7 +193,7 @@ class SimConsole(cmd.Cmd):
         if device is None:
             return False
         if self.watcher.sim(device, {"printer": words[1]}):
-            wait_until(lambda: (self.watcher.status.get(device) or {}).get("printer") == words[1], 3.0)
+            eventually(lambda: (self.watcher.status.get(device) or {}).get("printer") == words[1], 3.0)
             self.say(f"{device} printer: {(self.watcher.status.get(device) or {}).get('printer')}")
         return False
 
@@ -247,7 +249,7 @@ class SimConsole(cmd.Cmd):
         before = self.watcher.presence.get(name)
         comp.start()
         # a new presence message: the controller's epoch or the device's boot number has grown
-        online = wait_until(lambda: comp.alive and (self.watcher.presence.get(name) or {}).get("online") is True
+        online = eventually(lambda: comp.alive and (self.watcher.presence.get(name) or {}).get("online") is True
                             and self.watcher.presence.get(name) != before, 20.0)
         self.say(f"{name} started" + ("" if online else " (not online yet)"))
         return False
@@ -297,7 +299,8 @@ class SimConsole(cmd.Cmd):
             key, _, value = word.partition("=")
             args[key] = {"true": True, "false": False}.get(value, value)
         reply = self.watcher.request(words[0], timeout=5.0, **args)
-        self.say(f"  reply: {reply}" if reply is not None else "  no reply within 5 s (controller down?)")
+        self.say(f"  reply: {wire.dumps(reply).decode()}" if reply is not None
+                 else "  no reply within 5 s (controller down?)")
         return False
 
     def do_sleep(self, arg: str) -> bool:
@@ -330,7 +333,7 @@ def main(args: argparse.Namespace) -> int:
         rig.start()
         watcher.start()
         devices = [d for d in rig.config.device_ids() if not d.startswith("admin.")]
-        if not wait_until(lambda: watcher.controller_online() and all(
+        if not eventually(lambda: watcher.controller_online() and all(
                 (watcher.presence.get(d) or {}).get("online") for d in devices), 60.0):
             print(f"hallq sim: not every process came online; see {out / 'logs'}", file=sys.stderr, flush=True)
         console = SimConsole(rig, watcher, stdin=sys.stdin, stdout=sys.stdout)

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from hall.config import load_config
 from hall.errors import ConfigError
+from hall.testing import eventually
 from hall.report import TimeFrame, make_report, open_read_only, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day
@@ -52,15 +53,6 @@ def prepare_out(out: Path) -> Path:
     return out
 
 
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, headless: bool,
              minutes: float | None = None, stream: TextIO = sys.stdout, live: bool | None = None,
              prefer_broker: str = "auto") -> dict[str, Any]:
@@ -85,7 +77,7 @@ def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, hea
         rig.start()
         watcher.start()
         devices = [d for d in rig.config.device_ids() if not d.startswith("admin.")]
-        ready = wait_until(lambda: watcher.controller_online() and watcher.state is not None and all(
+        ready = eventually(lambda: watcher.controller_online() and watcher.state is not None and all(
             (watcher.presence.get(d) or {}).get("online") for d in devices), 60.0)
         if not ready:
             missing = [d for d in ["controller", *devices] if not (watcher.presence.get(d) or {}).get("online")]
@@ -100,7 +92,7 @@ def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, hea
             print("\ninterrupted: winding the hall down", file=stream, flush=True)
         died = rig.dead()
         kiosks = [f"kiosk.{k.id}" for k in rig.config.kiosk]
-        settled = wait_until(lambda: watcher.controller_online() and all(
+        settled = eventually(lambda: watcher.controller_online() and all(
             (watcher.status.get(k) or {}).get("unsynced") == 0 for k in kiosks), SETTLE_S)
         if not settled:
             print("  warning: a kiosk still holds unsynced tickets", file=stream, flush=True)

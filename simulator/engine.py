@@ -142,7 +142,6 @@ class Engine:
         self.happenings = deque(plan.happenings)
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
-        self.pending_ops: dict[str, tuple[str, dict[str, Any], float]] = {}
         self.t0 = time.monotonic()
         self.started_at = datetime.now(timezone.utc)
         self.closing = False
@@ -405,20 +404,13 @@ class Engine:
             lane.probes.append((time.monotonic() + 1.5, condition, lane.printed))
 
     def operator(self, op: str, **args: Any) -> None:
-        rid = self.watcher.send_request(op, **args)
-        self.pending_ops[rid] = (op, args, time.monotonic() + 1.0)
+        def answered(reply: Any) -> None:
+            if not reply.ok:
+                self.say(f"operator {op} refused: {reply.code} {reply.message}")
+        self.watcher.send(op, answered, **args)
 
     def resend_ops(self) -> None:
-        real = time.monotonic()
-        for rid, (op, args, next_send) in list(self.pending_ops.items()):
-            reply = self.watcher.replies.pop(rid, None)
-            if reply is not None:
-                del self.pending_ops[rid]
-                if not reply.get("ok"):
-                    self.say(f"operator {op} refused: {reply.get('error')}")
-            elif real >= next_send:
-                self.watcher.resend(rid, op, **args)
-                self.pending_ops[rid] = (op, args, real + 1.0)
+        self.watcher.pump()
 
     # --- output ---------------------------------------------------------------------------------
     def snapshot(self, label: str) -> None:

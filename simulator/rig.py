@@ -7,54 +7,25 @@ password per device and the ACL, on a free loopback port); otherwise ``hallq bro
 """
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import tomllib
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from hall.broker_config import write_broker_config
-from hall.config import Config, load_config
+from hall import wire
+from hall.config import Config, device_password, load_config
+from hall.requests import RequestTracker
+from hall.testing import (Component, HallClient, free_port, mosquitto_binary, mosquitto_folder, port_open,
+                          write_mosquitto_files)
 from hall.topics import Topics
 
 SIM_ADMIN = "admin.sim"
 START_WAIT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = START_WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def mosquitto_binary() -> str | None:
-    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 
 
 def hall_for_demo(source: Path, port: int, credentials: Path | None, out: Path) -> Path:
@@ -120,53 +91,6 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n")
 
 
-class Component:
-    """One ``hallq`` command as a real process (killable with SIGKILL, restartable)."""
-
-    def __init__(self, name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.name, self.args, self.workdir = name, args, workdir
-        # each process its own escpos capabilities cache: two writing one pickle at once corrupt it
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1",
-                    "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "data" / "escpos-cache" / name), **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "logs" / f"{name}.log"
-        self.starts = 0
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> Component:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            log.write(f"--- start {self.starts + 1}: hallq {' '.join(self.args)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", *self.args], cwd=self.workdir,
-                                         stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                         start_new_session=True)
-        self.starts += 1
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL, as a power cut would."""
-        if self.alive:
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.alive:
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode if self.proc else None
-
-
 class BrokerProcess:
     """Mosquitto with hallq's generated config when installed, else the embedded amqtt broker."""
 
@@ -182,24 +106,13 @@ class BrokerProcess:
         self.component: Component | None = None
         credentials = None
         if self.kind == "mosquitto":
-            # Mosquitto started as root drops to user mosquitto: its files live where it can enter
-            self.broker_dir = Path(tempfile.mkdtemp(prefix="hallq-demo-broker-"))
-            self.broker_dir.chmod(0o755)
+            self.broker_dir = mosquitto_folder("hallq-demo-broker-")
             credentials = self.broker_dir / "credentials.toml"
         self.hall_path = hall_for_demo(source_hall, self.port, credentials, out / "hall.toml")
         self.config: Config = load_config(self.hall_path)
         if self.kind == "mosquitto":
             assert self.broker_dir is not None
-            log = self.broker_dir / "mosquitto.log"
-            files = write_broker_config(self.config, self.broker_dir, listen="127.0.0.1",
-                                        log_dest=f"file {log}", port=self.port)
-            self.conf = files.conf
-            log.touch()
-            if os.geteuid() == 0:
-                try:
-                    shutil.chown(log, user="mosquitto")
-                except (LookupError, OSError):
-                    pass
+            self.conf = write_mosquitto_files(self.config, self.broker_dir, self.port).conf
         else:
             self.component = Component("broker", ["broker", "--config", str(self.hall_path),
                                                   "--listen", f"127.0.0.1:{self.port}"], out)
@@ -210,7 +123,7 @@ class BrokerProcess:
         else:
             self.proc = subprocess.Popen([str(self.binary), "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
-        if not wait_port(self.port):
+        if not port_open(self.port, START_WAIT_S):
             raise RuntimeError(f"the {self.kind} broker did not listen on 127.0.0.1:{self.port}")
 
     @property
@@ -289,113 +202,100 @@ class Rig:
         return [name for name, comp in self.components.items() if comp.proc is not None and not comp.alive]
 
 
-class Watcher:
+class Watcher(HallClient):
     """The simulator's own MQTT client (``admin.sim``): the latest state, every event, device
-    statuses and presences; publishes ``R/sim`` presses and sends operator requests."""
+    statuses and presences; publishes ``R/sim`` presses and sends operator requests, resent by
+    the one rule of :class:`~hall.requests.RequestTracker` (owned by the thread that drives)."""
 
     def __init__(self, config: Config, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
-        from hall.config import device_password
         self.config = config
         self.topics = Topics(config.hall.id)
-        self.lock = threading.Lock()
         self.state: dict[str, Any] | None = None
         self.state_count = 0
         self.events: list[dict[str, Any]] = []
         self.status: dict[str, dict[str, Any]] = {}
         self.presence: dict[str, dict[str, Any]] = {}
-        self.replies: dict[str, dict[str, Any]] = {}
+        self.replies: list[wire.ReplyDoc] = []
         self.on_event = on_event
-        self.connected = threading.Event()
-        self._ids = itertools.count(1)
-        self._tag = uuid.uuid4().hex[:6]
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=SIM_ADMIN, protocol=mqtt.MQTTv311, clean_session=True)
-        c.username_pw_set(SIM_ADMIN, device_password(config, SIM_ADMIN))
-        c.reconnect_delay_set(min_delay=0.1, max_delay=1)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        self.client = c
+        t = self.topics
+        super().__init__(config.broker.port, SIM_ADMIN, device_password(config, SIM_ADMIN),
+                         subscribe=[t.state, t.event, t.all_presence, t.all_status, t.reply(SIM_ADMIN)],
+                         hall_id=config.hall.id, connect=False, host=config.broker.host, keepalive=5,
+                         record=False)
+        self.tracker = RequestTracker(self._publish_request)
 
     def start(self, timeout: float = START_WAIT_S) -> None:
-        self.client.connect_async(self.config.broker.host, self.config.broker.port, keepalive=5)
-        self.client.loop_start()
-        if not self.connected.wait(timeout):
-            raise RuntimeError("the simulator could not connect to the broker")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            return
-        t = self.topics
-        client.subscribe([(t.state, 1), (t.event, 1), (f"{t.root}/presence/+", 1), (f"{t.root}/dev/+/status", 1),
-                          (t.reply(SIM_ADMIN), 1)])
-        self.connected.set()
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.connected.clear()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        what, device = self.topics.parse(msg.topic)
         try:
-            doc = json.loads(msg.payload) if msg.payload else None
+            self.connect(timeout)
+        except TimeoutError:
+            raise RuntimeError("the simulator could not connect to the broker") from None
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """paho's thread: keep the summary (the auditor reads the raw documents, as a check would)."""
+        what, device = self.topics.parse(topic)
+        if what == "res":
+            try:
+                self.replies.append(wire.read(payload, wire.ReplyDoc))
+            except wire.BadDocument:
+                pass
+            return
+        try:
+            doc = json.loads(payload) if payload else None
         except ValueError:
             return
         if not isinstance(doc, dict):
             return
-        with self.lock:
-            if what == "state":
-                self.state = doc
-                self.state_count += 1
-            elif what == "event":
-                self.events.append(doc)
-            elif what == "status" and device:
-                self.status[device] = doc
-            elif what == "presence" and device:
-                self.presence[device] = doc
-            elif what == "res" and isinstance(doc.get("request_id"), str):
-                self.replies[doc["request_id"]] = doc
-        if what == "event" and self.on_event is not None:
-            self.on_event(doc)
+        if what == "state":
+            self.state = doc
+            self.state_count += 1
+        elif what == "event":
+            self.events.append(doc)
+            if self.on_event is not None:
+                self.on_event(doc)
+        elif what == "status" and device:
+            self.status[device] = doc
+        elif what == "presence" and device:
+            self.presence[device] = doc
 
     # --- driving --------------------------------------------------------------------------
     def sim(self, device: str, payload: dict[str, Any]) -> bool:
         """Publish on R/sim/<device>; False when the broker is not reachable now."""
         if not self.connected.is_set():
             return False
-        info = self.client.publish(self.topics.sim(device), json.dumps(payload), qos=1)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+        return self.publish(self.topics.sim(device), payload, wait=False)
 
-    def send_request(self, op: str, **args: Any) -> str:
-        rid = f"sim-{self._tag}-{next(self._ids)}"
-        self.resend(rid, op, **args)
-        return rid
+    def _publish_request(self, payload: bytes) -> int | None:
+        if not self.connected.is_set():
+            return None
+        return self.c.publish(self.topics.request(SIM_ADMIN), payload, qos=1).mid
 
-    def resend(self, rid: str, op: str, **args: Any) -> None:
-        if self.connected.is_set():
-            self.client.publish(self.topics.request(SIM_ADMIN), json.dumps({"op": op, "request_id": rid, **args}), qos=1)
+    def send(self, op: str, on_reply: Callable[[wire.ReplyDoc], None], **args: Any) -> str:
+        """An operator request, resent by :meth:`pump` until answered."""
+        return self.tracker.send(op, on_reply, **args)
 
-    def request(self, op: str, timeout: float = 15.0, **args: Any) -> dict[str, Any] | None:
-        """An operator request, resent with the same id every second until answered (bounded)."""
-        rid = self.send_request(op, **args)
+    def pump(self) -> None:
+        """Hand arrived replies to their requests and resend the unanswered (the driving thread)."""
+        with self.cond:
+            replies, self.replies = self.replies, []
+        for reply in replies:
+            self.tracker.on_reply(reply)
+        self.tracker.tick()
+
+    def request(self, op: str, timeout: float = 15.0, **args: Any) -> wire.ReplyDoc | None:
+        """An operator request, waited for (bounded)."""
+        answers: list[wire.ReplyDoc] = []
+        rid = self.send(op, answers.append, **args)
         deadline = time.monotonic() + timeout
-        next_send = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            with self.lock:
-                if rid in self.replies:
-                    return self.replies.pop(rid)
-            if time.monotonic() >= next_send:
-                self.resend(rid, op, **args)
-                next_send = time.monotonic() + 1.0
+        while not answers and time.monotonic() < deadline:
+            self.pump()
             time.sleep(0.02)
-        return None
+        self.tracker.drop(rid)
+        return answers[0] if answers else None
 
     def snapshot_state(self) -> dict[str, Any] | None:
-        with self.lock:
+        with self.cond:
             return self.state
 
     def controller_online(self) -> bool:
-        with self.lock:
+        with self.cond:
             return bool((self.presence.get("controller") or {}).get("online"))

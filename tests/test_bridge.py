@@ -21,7 +21,7 @@ import pytest
 
 from hall.broker_config import hash_password
 from test_tls import make_ca_and_server_cert
-from testkit import WAIT_S, Broker, TestClient, free_port, mosquitto_binary, start_controller, wait_port, \
+from hall.testing import WAIT_S, Broker, TestClient, free_port, mosquitto_binary, start_controller, wait_port, \
     write_hall_config
 
 R = "hallq/v1/h1"

@@ -9,7 +9,7 @@ import pytest
 
 from hall.config import load_config
 from hall.errors import ConfigError
-from testkit import EXAMPLE_HALL, TestClient, free_port, wait_port
+from hall.testing import EXAMPLE_HALL, TestClient, free_port, wait_port
 
 BASE = EXAMPLE_HALL.read_text("utf-8")
 

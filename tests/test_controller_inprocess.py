@@ -5,18 +5,36 @@ import json
 import sqlite3
 
 from hall.config import load_config
-from hall.controller import Controller
+from hall.controller import open_controller
 from hall.mqttlink import Inbound
-from testkit import EXAMPLE_HALL
+from hall.testing import EXAMPLE_HALL, RecordingLink
 
 R = "hallq/v1/h1"
 
 
 def make(tmp_path):
-    ctl = Controller(load_config(EXAMPLE_HALL), tmp_path)
-    sent: list[tuple[str, bytes]] = []
-    ctl.link.publish = lambda topic, payload, retain=False, qos=1: sent.append((topic, payload))
-    return ctl, sent
+    ctl = open_controller(load_config(EXAMPLE_HALL), tmp_path, link_factory=RecordingLink)
+    return ctl, Sent(ctl.link)
+
+
+class Sent:
+    """What the controller published, as (topic, payload) pairs, from its recording link."""
+
+    def __init__(self, link: RecordingLink) -> None:
+        self.link = link
+
+    def __iter__(self):
+        return iter([(t, p) for t, p, _ in self.link.published])
+
+    def __len__(self) -> int:
+        return len(self.link.published)
+
+    def __getitem__(self, i):
+        t, p, _ = self.link.published[i]
+        return (t, p)
+
+    def clear(self) -> None:
+        self.link.published.clear()
 
 
 def request(device: str, op: str, rid: str, **args) -> Inbound:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit import Broker, TestClient, start_controller
+from hall.testing import Broker, TestClient, start_controller
 
 R = "hallq/v1/h1"
 

@@ -13,13 +13,13 @@ from hall.config import load_config
 from hall.core import commands as c
 from hall.core.events import decode_event, encode_event
 from hall.core.model import HallState
-from hall.core.rules import QueueRules, Setup, fold, waiting_tickets
-from hall.core.views import state_view
+from hall.core.rules import QueueRules, fold, waiting_tickets
+from hall.publish import setup_from_config, state_document
 from hall.errors import RequestError
-from testkit import EXAMPLE_HALL
+from hall.testing import EXAMPLE_HALL
 
 CONFIG = load_config(EXAMPLE_HALL)
-SETUP = Setup.from_config(CONFIG)
+SETUP = setup_from_config(CONFIG)
 RULES = QueueRules(SETUP)
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
@@ -66,7 +66,7 @@ def check_invariants(state: HallState) -> None:
         if cs.ticket is not None:
             assert state.tickets[cs.ticket].status == "called"
     # waiting counts equal the tickets waiting
-    view = state_view(CONFIG, SETUP, state, 1, 0)
+    view = state_document(CONFIG, SETUP, state, 1, 0)
     for service in view["services"]:
         assert service["waiting"] == len(waiting_tickets(state, service["id"]))
     # online numbers never enter a leased block
@@ -151,7 +151,7 @@ def test_hours_close_issuing_but_counters_keep_serving():
     data = tomllib.loads(EXAMPLE_HALL.read_text())
     data["hall"]["hours"] = [["09:00", "12:00"], ["13:00", "17:00"]]
     cfg = parse_config(data)
-    rules, setup = QueueRules(Setup.from_config(cfg)), Setup.from_config(cfg)
+    rules, setup = QueueRules(setup_from_config(cfg)), setup_from_config(cfg)
     s, _ = rules.handle(setup.initial_state(), c.Tick(), START)
     assert s.mode == "open"
     s, _ = rules.handle(s, c.IssueTicket(service="pay"), START)
@@ -175,10 +175,10 @@ def test_hours_close_issuing_but_counters_keep_serving():
 def test_estimated_wait_uses_measured_service_times_and_open_counters():
     s = fresh()
     s, _ = run(s, *[c.IssueTicket(service="biz") for _ in range(5)])
-    before = state_view(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
+    before = state_document(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
     # biz is served by c1, c3, c4: suspend two of them and the wait grows
     s, _ = run(s, c.SuspendCounter(counter="c3"), c.SuspendCounter(counter="c4"))
-    after = state_view(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
+    after = state_document(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
     assert after == 3 * before
     # a measured service time of 60 s pulls the average (420 s) down
     s, _ = run(s, c.CallNext(counter="c1"), now=START)

@@ -21,13 +21,15 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from paho.mqtt.enums import CallbackAPIVersion
 
-from counter.app import CounterApp, forget_unsent
+from counter.app import CounterRole
 from counter.view import LampView
 from hall.config import load_config
+from hall.mqttlink import forget_unsent
 from hall.runtime import StopFlag
+from hall.shell import DeviceShell
 from hardware.pins import make_pin_factory
 from sign_emulator import SignEmulator
-from testkit import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
+from hall.testing import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 GB = "gb18030"
@@ -46,10 +48,11 @@ class Rig:
             tweak(counter)
         self.counter = counter
         self.factory = MockFactory(pin_class=MockPWMPin)
-        self.app = CounterApp(config, counter, self.factory, stub=True, data_dir=str(data), sign_url=sign_url)
+        self.app = CounterRole(config, counter, self.factory, sign_url=sign_url)
+        self.shell = DeviceShell(config, f"counter.{counter.id}", self.app, stub=True, data_dir=str(data))
         self.pressed_at: dict[str, float] = {}
         self.stop_flag = StopFlag()
-        self.thread = threading.Thread(target=self.app.run, args=(self.stop_flag,), daemon=True)
+        self.thread = threading.Thread(target=self.shell.run, args=(self.stop_flag,), daemon=True)
         self.thread.start()
 
     def press(self, key: str, pin: int | None = None, bounces: int = 1) -> None:

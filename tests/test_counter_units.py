@@ -1,6 +1,7 @@
 """The counter's pure parts and its GPIO side on gpiozero's MockFactory (no broker)."""
 from __future__ import annotations
 
+import json
 import queue
 
 import pytest
@@ -8,9 +9,19 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from counter.keys import Debouncer, KeyEdge, KeyPad, duplicate_pins
+from counter.keys import KeyEdge, KeyPad, duplicate_pins
 from counter.view import CounterView, LampView
-from hall.config import CounterConfig, CounterKeys, SignConfig
+from hall.config import CounterConfig, CounterKeys, SignConfig, parse_config
+from hall.mqttlink import Inbound, LinkUp
+from hall.shell import UNANSWERED_HOLD_S, DeviceRole, DeviceShell
+from hall.testing import RecordingLink
+from hall.wire import ReplyDoc, convert
+from hardware.debounce import Debouncer
+
+HALL = {"hall": {"id": "h1", "name": "x"}, "broker": {"host": "127.0.0.1", "port": 1},
+        "service": [{"id": "pay", "name": "p", "prefix": "A"}],
+        "counter": [{"id": "c1", "name": "1号窗口", "services": ["pay"]}]}
+R = "hallq/v1/h1"
 
 
 def counter_config(**kw) -> CounterConfig:
@@ -25,11 +36,66 @@ def state(seq: int, status: str = "idle", ticket: str | None = None, clerk: str 
     ]}
 
 
+class ViewRole(DeviceRole):
+    """Only the counter's view behind the real shell (its routing, state order, availability)."""
+    kind = "counter"
+
+    def __init__(self, view: CounterView) -> None:
+        self.view = view
+        self.applied = 0
+
+    def attach(self, shell: DeviceShell) -> None:
+        super().attach(shell)
+        self.view.availability = shell.availability
+
+    def on_state(self, state) -> None:
+        self.applied += self.view.apply_state(state)
+
+
+class Harness:
+    def __init__(self, view: CounterView) -> None:
+        self.view = view
+        self.role = ViewRole(view)
+        self.shell = DeviceShell(parse_config(HALL, "hall.toml"), "counter.c1", self.role, link_factory=RecordingLink)
+
+    def feed(self, item) -> None:
+        self.shell.handle((0.0, item))
+
+    def link_up(self) -> None:
+        self.feed(LinkUp())
+
+    def presence(self, online: bool, epoch: int = 1) -> None:
+        self.feed(Inbound(f"{R}/presence/controller", json.dumps({"online": online, "epoch": epoch}).encode(), True))
+
+    def state(self, doc) -> bool:
+        """Publish a state through the shell; True if it reached the view and named our counter."""
+        before = self.role.applied
+        payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        self.feed(Inbound(f"{R}/state", payload, True))
+        return self.role.applied > before
+
+    def reply(self, body: dict) -> None:
+        self.feed(Inbound(f"{R}/dev/counter.c1/res", json.dumps({"request_id": "r", **body}).encode(), False))
+
+
 def online_view(**kw) -> CounterView:
-    view = CounterView(counter_config(**kw))
-    view.link_up = True
-    view.apply_presence({"online": True, "epoch": 1})
-    return view
+    return online_harness(**kw).view
+
+
+def online_harness(**kw) -> Harness:
+    h = Harness(CounterView(counter_config(**kw)))
+    h.link_up()
+    h.presence(True)
+    return h
+
+
+def reply(body: dict) -> ReplyDoc:
+    return convert({"request_id": "r", **body}, ReplyDoc)
+
+
+def doc(d: dict):
+    from hall.wire import StateDoc
+    return convert(d, StateDoc)
 
 
 # --- debounce -----------------------------------------------------------------------------
@@ -106,94 +172,98 @@ def test_duplicate_pins_are_found() -> None:
 
 # --- the counter's view -------------------------------------------------------------------
 def test_offline_until_link_controller_and_state_are_all_there() -> None:
-    view = CounterView(counter_config())
+    h = Harness(CounterView(counter_config()))
+    view = h.view
     assert view.lamp(0) == LampView("offline")
     assert view.sign().kind == "offline" and view.sign().text == "系统维护 请稍候"
-    view.link_up = True
-    view.apply_presence({"online": True, "epoch": 1})
+    h.link_up()
+    h.presence(True)
     assert view.lamp(0).lit == "offline"          # no state seen yet
-    assert view.apply_state(state(5))
+    assert h.state(state(5))
     assert view.lamp(0) == LampView("idle") and view.sign().text == "欢迎光临"
-    view.apply_presence({"online": False, "epoch": 1})
+    h.presence(False)
     assert view.lamp(0) == LampView("offline") and view.sign().kind == "offline"
 
 
 def test_serving_and_suspended_on_the_sign() -> None:
     view = online_view()
-    view.apply_state(state(6, "serving", "A012"))
+    view.apply_state(doc(state(6, "serving", "A012")))
     assert view.sign().text == "请A012号" and view.sign().kind == "serving"
     assert view.lamp(0).lit == "serving"
-    view.apply_state(state(7, "suspended"))
+    view.apply_state(doc(state(7, "suspended")))
     assert view.sign().text == "暂停服务" and view.lamp(0).lit == "suspended"
 
 
 def test_serving_text_template_and_a_broken_one() -> None:
     view = online_view(sign=SignConfig(serving_text="{number} {counter}"))
-    view.apply_state(state(1, "serving", "B003"))
+    view.apply_state(doc(state(1, "serving", "B003")))
     assert view.sign().text == "B003 1号窗口"
     broken = online_view(sign=SignConfig(serving_text="{nmber}"))
-    broken.apply_state(state(1, "serving", "B003"))
+    broken.apply_state(doc(state(1, "serving", "B003")))
     assert broken.sign().text == "B003"
 
 
 def test_older_state_is_ignored() -> None:
-    view = online_view()
-    assert view.apply_state(state(10, "serving", "A002"))
-    assert not view.apply_state(state(9, "serving", "A001"))
-    assert view.ticket and view.ticket["number"] == "A002"
-    assert not view.apply_state({"seq": "x"})
-    assert not view.apply_state({"seq": 11, "epoch": 1, "counters": [{"id": "c9"}]})
+    h = online_harness()
+    view = h.view
+    assert h.state(state(10, "serving", "A002"))
+    assert not h.state(state(9, "serving", "A001"))
+    assert view.ticket and view.ticket.number == "A002"
+    assert not h.state({"seq": "x"})
+    assert not h.state({"hall": "h1", "mode": "open", "seq": 11, "epoch": 1, "counters": [{"id": "c9"}]})
+    assert not h.state(b"\xff not json")
+    assert view.ticket and view.ticket.number == "A002"
 
 
 def test_state_saying_we_are_offline_is_the_controllers_lag_not_ours() -> None:
     view = online_view()
-    view.apply_state(state(3, "offline", "A004"))
+    view.apply_state(doc(state(3, "offline", "A004")))
     assert view.lamp(0).lit == "serving"
 
 
 def test_replies_apply_at_once_and_rating_target_follows() -> None:
     view = online_view()
-    view.apply_state(state(1))
-    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A001", "service": "pay"}}, 0)
+    view.apply_state(doc(state(1)))
+    view.apply_reply("call_next", reply({"ok": True, "ticket": {"number": "A001", "service": "pay"}}), 0)
     assert view.sign().text == "请A001号" and view.last_served is None
-    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A002", "service": "pay"}}, 0)
+    view.apply_reply("call_next", reply({"ok": True, "ticket": {"number": "A002", "service": "pay"}}), 0)
     assert view.last_served == "A001"
-    view.apply_reply("finish", {"ok": True, "ticket": {"number": "A002", "status": "served"}}, 0)
+    view.apply_reply("finish", reply({"ok": True, "ticket": {"number": "A002", "status": "served"}}), 0)
     assert view.ticket is None and view.last_served == "A002" and view.lamp(0).lit == "idle"
     assert not view.rating_spent
-    view.apply_reply("rate", {"ok": True, "ticket": {"number": "A002"}}, 0)
+    view.apply_reply("rate", reply({"ok": True, "ticket": {"number": "A002"}}), 0)
     assert view.rating_spent
-    view.apply_reply("call_next", {"ok": True, "ticket": {"number": "A003", "service": "pay"}}, 0)
+    view.apply_reply("call_next", reply({"ok": True, "ticket": {"number": "A003", "service": "pay"}}), 0)
     assert view.rating_spent and view.last_served == "A002"   # quiet until A003 is served
 
 
 def test_a_rating_the_controller_cannot_take_quiets_the_pad() -> None:
     view = online_view()
-    view.apply_reply("rate", {"ok": False, "error": {"code": "not_serving", "message": "x"}}, 0)
+    view.apply_reply("rate", reply({"ok": False, "error": {"code": "not_serving", "message": "x"}}), 0)
     assert view.rating_spent
-    view.apply_reply("finish", {"ok": True, "ticket": {"number": "A004"}}, 0)
+    view.apply_reply("finish", reply({"ok": True, "ticket": {"number": "A004"}}), 0)
     assert not view.rating_spent
 
 
 def test_refusal_blinks_for_a_while_then_the_lamp_returns() -> None:
     view = online_view()
-    view.apply_state(state(1))
-    view.apply_reply("call_next", {"ok": False, "error": {"code": "no_ticket", "message": "none"}}, now=100.0)
+    view.apply_state(doc(state(1)))
+    view.apply_reply("call_next", reply({"ok": False, "error": {"code": "no_ticket", "message": "none"}}), now=100.0)
     assert view.lamp(100.5) == LampView("idle", blink=True)
     assert view.lamp(103.0) == LampView("idle")
     view.gave_up(200.0)
     assert view.lamp(200.1) == LampView("offline", blink=True)
     assert view.lamp(203.0) == LampView("offline")      # held until the controller is heard from
-    view.heard_from_controller()
+    view.availability.heard()
     assert view.lamp(203.0) == LampView("idle")
 
 
 def test_suspend_reply_carries_the_counter() -> None:
     view = online_view()
-    view.apply_state(state(1))
-    view.apply_reply("suspend", {"ok": True, "counter": {"id": "c1", "status": "suspended", "ticket": None}}, 0)
+    view.apply_state(doc(state(1)))
+    view.apply_reply("suspend", reply({"ok": True, "counter": {"id": "c1", "status": "suspended", "ticket": None}}), 0)
     assert view.sign().text == "暂停服务"
-    view.apply_reply("resume", {"ok": True, "counter": {"id": "c1", "status": "idle", "ticket": None}}, 0)
+    view.apply_reply("resume", reply({"ok": True, "counter": {"id": "c1", "status": "idle", "ticket": None}}), 0)
     assert view.sign().text == "欢迎光临"
 
 
@@ -202,28 +272,39 @@ def test_key_edge_is_plain_data() -> None:
 
 
 def test_after_a_give_up_keys_stay_offline_until_the_controller_is_heard() -> None:
-    from counter.view import UNANSWERED_HOLD_S
-    view = online_view()
-    view.apply_state(state(4))
+    h = online_harness()
+    view = h.view
+    h.state(state(4))
     view.gave_up(10.0)
     assert not view.online and view.sign().kind == "offline"
     assert view.lamp(15.0) == LampView("offline")
-    assert not view.apply_state(state(3))      # an older state is not hearing from it
+    assert not h.state(state(3))               # an older state is not hearing from it
     assert not view.online
-    view.apply_state(state(5))                 # a newer state is
+    h.state(state(5))                          # a newer state is
     assert view.online
     view.gave_up(20.0)
-    view.heard_from_controller()               # so is any reply, also a late one
+    h.reply({"ok": True})                      # so is any reply, also a late one
     assert view.online
     view.gave_up(30.0)
-    view.expire_unanswered(30.0 + UNANSWERED_HOLD_S - 1)
+    view.availability.expire(30.0 + UNANSWERED_HOLD_S - 1)
     assert not view.online
-    view.expire_unanswered(30.0 + UNANSWERED_HOLD_S)   # a lost message does not lock the keys for ever
+    view.availability.expire(30.0 + UNANSWERED_HOLD_S)   # a lost message does not lock the keys for ever
     assert view.online
     view.gave_up(100.0)
-    view.apply_presence({"online": False, "epoch": 1})
-    view.apply_presence({"online": True, "epoch": 2})  # a restarted controller: a fresh start
+    h.presence(False)
+    h.presence(True, epoch=2)                  # a restarted controller: a fresh start
     assert view.online
+
+
+def test_a_controller_started_afresh_is_believed() -> None:
+    """A controller whose epoch went back (its data lost) still gets its states read."""
+    h = online_harness()
+    h.presence(True, epoch=7)
+    assert h.state(state(500, "serving", "A009", epoch=7))
+    h.presence(False, epoch=7)
+    h.presence(True, epoch=1)
+    assert h.state(state(1, epoch=1))
+    assert h.view.ticket is None
 
 
 @pytest.mark.parametrize("extra, key", [

@@ -16,7 +16,7 @@ from simulator.demo import prepare_out, run_demo
 from simulator.rig import hall_for_demo
 from simulator.scenario import default_hall_path, default_scenario_path, load_scenario, plan_day
 
-from testkit import REPO
+from hall.testing import REPO
 
 # 90 simulated minutes at x360: 15 real seconds of day, with every kind of trouble in it
 TINY = """

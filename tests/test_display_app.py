@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from display.app import DisplayApp
-from display.model import Event, HallState, Presence, decode
+from display.app import DisplayRole as DisplayApp
 from display.render import DEFAULT_THEME, compute_layout, parse_colour
 from hall.config import load_config
 from hall.errors import ConfigError
-from testkit import Process
+from hall.testing import Process
 
-from test_display_model import EXAMPLE, make_state
+from test_display_model import EXAMPLE, Event, HallState, decode, link, make_state, presence
 
 R = "hallq/v1/h1"
 OUTAGE = parse_colour(DEFAULT_THEME["outage"])
@@ -32,13 +31,13 @@ def now_iso() -> str:
 def headless_app(tmp_path: Path, size=(1920, 1080), name="screen.png") -> DisplayApp:
     config = load_config(EXAMPLE)
     return DisplayApp(config, config.display[0], headless=True, snapshot=str(tmp_path / name), sound=False,
-                      connect=False, size=size)
+                      size=size)
 
 
 def feed(app: DisplayApp, state: dict, *events: dict) -> None:
     t, wall = time.monotonic(), datetime.now(timezone.utc)
-    app.view.link(True, t)
-    app.view.apply_presence(Presence(online=True, epoch=2), t)
+    link(app.view, True, t)
+    presence(app.view, True, 2, t)
     app.view.apply_state(decode(state, HallState), t, wall)
     for ev in events:
         app.view.apply_event(decode(ev, Event), t, wall)
@@ -127,7 +126,7 @@ def test_bad_theme_colour_is_a_config_error(tmp_path):
     path.write_text(text, "utf-8")
     config = load_config(path)
     with pytest.raises(ConfigError, match=r"display\[0\]\.theme\.background"):
-        DisplayApp(config, config.display[0], headless=True, sound=False, connect=False)
+        DisplayApp(config, config.display[0], headless=True, sound=False)
 
 
 # --- against a real hall -------------------------------------------------------------------------
@@ -165,7 +164,7 @@ def with_audio_out(hall_config: Path, out: Path) -> Path:
 def test_ticket_issued_and_called_shows_and_is_spoken_on_the_display(broker, hall_config, admin, tmp_path):
     wavs = tmp_path / "spoken"
     with_audio_out(hall_config, wavs)
-    from testkit import start_controller
+    from hall.testing import start_controller
     controller = start_controller(hall_config, tmp_path, admin)
     display, png = start_display(hall_config, tmp_path)
     kiosk = broker.client("kiosk.k1", subscribe=[f"{R}/dev/kiosk.k1/res"])

@@ -24,14 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hall.config import SignConfig, load_config
-from hall.controller import Controller
+from hall.controller import Controller, open_controller
 from hall.errors import DeviceFault
 from hall.mqttlink import Inbound
 from hall.topics import Topics
-from hall.wire import OPS
+from hall.ops import OPS
 from hardware.signs import Sign, SignView
 from printer.status import CONDITIONS, is_status_byte, query_status
-from testkit import EXAMPLE_HALL, WAIT_S, Broker, TestClient
+from hall.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient
 
 R = "hallq/v1/h1"
 T = Topics("h1")
@@ -105,7 +105,7 @@ def bad_requests(draw: st.DrawFn) -> tuple[str, bytes, set[str]]:
     if case == 7:       # an op nobody knows
         return device, encode({"op": draw(unknown_ops), "request_id": rid, "service": "pay"}), {"unknown_op"}
     if case == 8:       # an op that is not for this kind of device
-        op = draw(st.sampled_from(sorted(op for op, (kinds, _) in OPS.items() if kind not in kinds)))
+        op = draw(st.sampled_from(sorted(name for name, op in OPS.items() if kind not in op.kinds)))
         return device, encode({"op": op, "request_id": rid, "service": "pay", "text": "x", "active": True}), {"not_allowed"}
     if case == 9:       # the right op with wrongly typed or out-of-range arguments
         op, args = draw(_bad_args_for(kind))
@@ -189,14 +189,14 @@ def _bad_args_for(kind: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
 
 # --- in process: Controller.apply_batch with a recording publish --------------------------------
 class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bool]] = []
+    """What the controller published since the last take, from its recording link."""
 
-    def __call__(self, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> None:
-        self.sent.append((topic, payload, retain))
+    def __init__(self, link: RecordingLink) -> None:
+        self.link = link
 
     def take(self) -> list[tuple[str, bytes, bool]]:
-        sent, self.sent = self.sent, []
+        sent = list(self.link.published)
+        self.link.published.clear()
         return sent
 
 
@@ -204,10 +204,9 @@ class Recorder:
 def hall(tmp_path: Path):
     """A controller on a real store, not connected: what it would publish is recorded."""
     config = load_config(EXAMPLE_HALL)
-    controller = Controller(config, tmp_path / "data")
+    controller = open_controller(config, tmp_path / "data", link_factory=RecordingLink)
     controller.store.db.execute("PRAGMA synchronous=OFF")   # durability is not under test here: speed is
-    recorder = Recorder()
-    controller.link.publish = recorder  # type: ignore[method-assign]
+    recorder = Recorder(controller.link)
     controller.apply_batch([], tick=True)
     # some history, so that wrong changes would have something to change
     for i, (device, op, args) in enumerate([("kiosk.k1", "issue", {"service": "pay"}),
@@ -508,7 +507,7 @@ def test_devices_survive_garbage_on_everything_they_read(broker: Broker, control
     """Presence is written by every device (a compromised kiosk can send anything on its own),
     ``sim`` by operators, ``state``/``event``/``res`` by the controller (a buggy one, here): the
     stub kiosk, counter and display take all of it, keep running, and still do their work."""
-    from testkit import Process
+    from hall.testing import Process
 
     cfg = ["--config", str(broker.config_path)]
     tickets = tmp_path / "tickets"

@@ -17,13 +17,15 @@ from typing import Any, Callable
 import pytest
 
 from hall.config import load_config
-from hall.runtime import StopFlag, run_owner_loop
+from hall.runtime import StopFlag
+from hall.shell import DeviceShell
 from hardware.pins import make_pin_factory
 from hardware.printers import make_printer
-from kiosk.app import ButtonPressed, Kiosk
+from kiosk.app import KioskRole
+from kiosk.panel import ButtonPressed
 from kiosk.journal import Journal
 from printer.transport import StubPrinter
-from testkit import Process, TestClient, start_controller, wait_until
+from hall.testing import Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 SIM = f"{R}/sim/kiosk.k1"
@@ -42,17 +44,16 @@ class RunningKiosk:
                  stub: bool = True) -> None:
         config = load_config(config_path)
         self.printer = printer or StubPrinter(str(out_dir) if out_dir else None)
-        self.kiosk = Kiosk(config, "k1", self.printer, make_pin_factory(True), str(data_dir), stub=stub)
+        self.kiosk = KioskRole(config, "k1", self.printer, make_pin_factory(True), str(data_dir))
+        self.shell = DeviceShell(config, "kiosk.k1", self.kiosk, stub=stub, data_dir=str(data_dir))
         self.stop_flag = StopFlag()
-        self.kiosk.start()
-        self.thread = threading.Thread(target=run_owner_loop, daemon=True,
-                                       args=(self.kiosk.inbox, self.kiosk.handle, self.kiosk.tick, self.stop_flag, 0.05))
+        self.thread = threading.Thread(target=self.shell.run, args=(self.stop_flag,), daemon=True)
         self.thread.start()
         self.stopped = False
 
     def wait_ready(self, admin: TestClient) -> None:
         """Connected and subscribed: its presence (sent after SUBSCRIBE) reached the broker."""
-        admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": self.kiosk.boot})
+        admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": self.shell.boot})
 
     def tickets(self) -> list[str]:
         return [label for label in list(self.kiosk.printed) if not label.startswith("slip")]
@@ -67,7 +68,6 @@ class RunningKiosk:
         self.stopped = True
         self.stop_flag.set()
         self.thread.join(5)
-        self.kiosk.stop()
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_paper_out_issues_nothing_and_says_why(controller, admin, run_kiosk, bro
     admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "paper_out")
     mark = admin.mark()
     admin.publish(SIM, {"press": "pay"})
-    until(lambda: k.kiosk.reason == "printer paper_out", what="press handled")
+    until(lambda: k.kiosk.model.reason == "printer paper_out", what="press handled")
     time.sleep(0.5)
     assert k.tickets() == [] and issued_numbers(admin) == []
     assert all(ev["type"] != "ticket_issued" for ev in admin.events(mark))
@@ -278,7 +278,7 @@ def test_serial_printer_over_pty_end_to_end(broker, hall_config, admin, controll
     k = RunningKiosk(hall_config, tmp_path / "kiosk-data", printer=printer, stub=False)
     try:
         k.wait_ready(admin)
-        pin = k.kiosk.buttons["biz"].pin
+        pin = k.kiosk.panel.buttons["biz"].pin
         pin.drive_low()
         pin.drive_high()
         until(lambda: k.tickets() == ["B001"], what="printed over serial")
@@ -321,15 +321,15 @@ def test_suspended_service_lamp_off_and_slip(controller, admin, run_kiosk, tmp_p
     assert k.tickets() == [] and issued_numbers(admin) == []
     [slip] = [p for p in (tmp_path / "tickets").iterdir() if p.suffix == ".bin"]
     assert slip.name.startswith("slip-") and "暂停办理".encode("gb18030") in slip.read_bytes()
-    assert k.kiosk.reason == "service_suspended"
+    assert k.kiosk.model.reason == "service_suspended"
 
 
 def test_broker_unreachable_issues_from_lease_then_syncs(broker, controller, admin, run_kiosk):
     k = run_kiosk()
     k.wait_leases(20)
     broker.kill()
-    until(lambda: not k.kiosk.link.connected, what="link down")
-    k.kiosk.inbox.put(ButtonPressed("pay", time.monotonic()))      # a finger on the button
+    until(lambda: not k.shell.link_up, what="link down")
+    k.shell.inbox.put(ButtonPressed("pay", time.monotonic()))      # a finger on the button
     until(lambda: k.tickets() == ["A980"], what="offline ticket without waiting")
     assert k.kiosk.journal.count("unsynced") == 1
     broker.start()
@@ -340,15 +340,16 @@ def test_kiosk_killed_before_the_reply_voids_that_ticket_on_restart(broker, hall
     """No ghost: an issue the controller applied but the kiosk never printed is voided at restart."""
     data = tmp_path / "kiosk-data"
     config = load_config(hall_config)
-    kiosk = Kiosk(config, "k1", StubPrinter(str(tmp_path / "t1")), make_pin_factory(True), str(data), stub=True)
-    kiosk.start()
+    kiosk = KioskRole(config, "k1", StubPrinter(str(tmp_path / "t1")), make_pin_factory(True), str(data))
+    shell = DeviceShell(config, "kiosk.k1", kiosk, stub=True, data_dir=str(data))
+    shell.start()
     # play the owner loop by hand until the kiosk knows the controller is online
-    until(lambda: (kiosk.handle(kiosk.inbox.get(timeout=WAIT)), kiosk.online)[1], what="kiosk online")
+    until(lambda: (shell.handle(shell.inbox.get(timeout=WAIT)), shell.available)[1], what="kiosk online")
     kiosk.issue("pay")                   # sent; its reply is left unread in the inbox
     issued = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_issued")
     # power cut: no reply handled, nothing printed, no goodbye
-    kiosk.link.client.loop_stop()
-    kiosk.link.client.socket().close()
+    shell.link.client.loop_stop()
+    shell.link.client.socket().close()
     kiosk.journal.close()
     assert kiosk.printed == []
     again = RunningKiosk(hall_config, data, tmp_path / "t2")

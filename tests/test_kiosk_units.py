@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 from hall.config import parse_config
 from hall.errors import ConfigError
 from hardware.pins import make_pin_factory
-from kiosk.app import ButtonPressed, Kiosk, resolve_pins
-from kiosk.debounce import Debouncer
+from hall.mqttlink import Inbound
+from hall.shell import DeviceShell
+from hall.testing import RecordingLink
+from hardware.debounce import Debouncer
+from kiosk.app import KioskRole
+from kiosk.panel import ButtonPressed, resolve_pins
 from kiosk.journal import Journal
 from printer.transport import StubPrinter
 
@@ -109,37 +113,42 @@ def test_pins_default_and_refusals():
 def offline_kiosk(tmp_path):
     made = []
 
-    def make(lease: bool = True, **kiosk_over):
+    def make(lease: bool = True, hall_over: dict | None = None, **kiosk_over):
         hall = dict(HALL, kiosk=[{"id": "k1", "services": ["pay", "biz"], **kiosk_over}])
+        hall["hall"] = {**HALL["hall"], **(hall_over or {})}
         config = parse_config(hall, str(tmp_path / "hall.toml"))
         printer = StubPrinter(str(tmp_path / "out"))
-        k = Kiosk(config, "k1", printer, make_pin_factory(True), str(tmp_path / "data"), stub=True)
+        role = KioskRole(config, "k1", printer, make_pin_factory(True), str(tmp_path / "data"))
+        shell = DeviceShell(config, "kiosk.k1", role, stub=True, data_dir=str(tmp_path / "data"),
+                            link_factory=RecordingLink)
         if lease:
-            k.journal.add_lease("pay", k.today(), 980, 999, "A", "t")
-        made.append(k)
-        return k
+            role.journal.add_lease("pay", role.today(), 980, 999, "A", "t")
+        made.append(role)
+        return role
 
     yield make
     for k in made:
-        for lamp in k.lamps.values():
-            lamp.close()
-        for button in k.buttons.values():
-            button.close()
-        k.journal.close()
+        k.close()
 
 
-def drain(k: Kiosk) -> None:
+def drain(k: KioskRole) -> None:
+    """Play the owner loop by hand: every queued item through the shell."""
     while True:
         try:
-            item = k.inbox.get_nowait()
+            item = k.shell.inbox.get_nowait()
         except queue.Empty:
             return
-        k.handle(item)
+        k.shell.handle(item)
+
+
+def sim(k: KioskRole, payload: bytes) -> None:
+    """An R/sim message, routed by the shell as the broker would bring it."""
+    k.shell.handle((0.0, Inbound("hallq/v1/h1/sim/kiosk.k1", payload, False)))
 
 
 def test_mock_pin_chatter_gives_one_offline_ticket(offline_kiosk):
     k = offline_kiosk()
-    pin = k.buttons["pay"].pin
+    pin = k.panel.buttons["pay"].pin
     for _ in range(5):                 # a bouncing contact: five edges within a few ms
         pin.drive_low()
         pin.drive_high()
@@ -160,7 +169,7 @@ def test_press_during_print_is_dropped(offline_kiosk):
 
 def test_priority_then_service_issues_priority(offline_kiosk):
     k = offline_kiosk()
-    k._on_sim(b'{"press": "pay", "priority": true}')
+    sim(k, b'{"press": "pay", "priority": true}')
     drain(k)
     [ticket] = k.journal.unsynced()
     assert ticket.priority == "priority"
@@ -169,50 +178,49 @@ def test_priority_then_service_issues_priority(offline_kiosk):
 
 def test_printer_out_means_no_ticket_and_no_number_used(offline_kiosk):
     k = offline_kiosk()
-    k._on_sim(b'{"printer": "paper_out"}')
-    k._on_sim(b'{"press": "pay"}')
+    sim(k, b'{"printer": "paper_out"}')
+    sim(k, b'{"press": "pay"}')
     drain(k)
     assert k.printed == [] and k.journal.count() == 0
-    assert k.status_payload()["printer"] == "paper_out"
-    assert k.lamp_modes["pay"] == "fast"
+    assert k.status()["printer"] == "paper_out"
+    assert k.panel.modes["pay"] == "fast"
 
 
 def test_print_failure_offline_voids_the_journaled_number(offline_kiosk):
     k = offline_kiosk()
-    k._on_sim(b'{"printer_fail_next": "paper_out"}')
-    k._on_sim(b'{"press": "pay"}')
+    sim(k, b'{"printer_fail_next": "paper_out"}')
+    sim(k, b'{"press": "pay"}')
     drain(k)
     assert k.journal.ticket(k.today(), "A980").state == "void"
     assert k.journal.unsynced() == []
-    assert k.printer_condition == "paper_out"
+    assert k.model.printer_condition == "paper_out"
 
 
 def test_bad_sim_payloads_change_nothing(offline_kiosk):
     k = offline_kiosk()
     for payload in (b"not json", b"[1,2]", b'{"press": 5}', b'{"press": "nope"}', b'{"printer": "on_fire"}',
                     b'{"printer": "ok", "press": "nope"}', b'{"priority": "yes"}', b"\xff\xfe"):
-        k._on_sim(payload)
+        sim(k, payload)
     drain(k)
     assert k.printed == [] and k.printer.condition == "ok" and k.journal.count() == 0
 
 
 def test_no_lease_offline_prints_refusal_slip_only(offline_kiosk):
     k = offline_kiosk(lease=False)
-    k._on_sim(b'{"press": "biz"}')
+    sim(k, b'{"press": "biz"}')
     drain(k)
     assert k.journal.count() == 0
     assert k.printed and k.printed[0].startswith("slip-")
-    assert k.reason == "no_lease" and k.lamp_modes["biz"] == "off"
+    assert k.model.reason == "no_lease" and k.panel.modes["biz"] == "off"
 
 
 def test_hours_closed_offline_refuses(offline_kiosk, tmp_path):
-    k = offline_kiosk(refused_slip=False)
-    k.config.hall.hours = [["00:00", "00:01"]]
-    if k._in_hours(k.now()):
+    k = offline_kiosk(refused_slip=False, hall_over={"hours": [["00:00", "00:01"]]})
+    if k.setup.in_hours(k.now()):
         pytest.skip("the test ran in the one open minute")
-    k._on_sim(b'{"press": "pay"}')
+    sim(k, b'{"press": "pay"}')
     drain(k)
-    assert k.printed == [] and k.journal.count() == 0 and k.reason == "hall_closed"
+    assert k.printed == [] and k.journal.count() == 0 and k.model.reason == "hall_closed"
 
 
 def test_press_again_after_the_ticket_is_out_is_a_new_ticket(offline_kiosk):

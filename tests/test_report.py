@@ -18,22 +18,25 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hall.config import load_config
-from hall.controller import Controller
+from hall.controller import open_controller
 from hall.mqttlink import Inbound
 from hall.report import TimeFrame, make_report, nearest_rank, text_table
 
-from testkit import REPO, start_controller, write_hall_config
+from hall.testing import REPO, RecordingLink, start_controller, write_hall_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = "2026-03-02"
 
 
-class ClockedController(Controller):
-    """The real controller with a clock the test moves."""
-    clock: datetime = datetime(2026, 3, 2, 8, 59, tzinfo=TZ)
+class TestClock:
+    """The clock the test moves, passed to the real controller."""
+    __test__ = False
 
-    def now(self) -> datetime:
-        return self.clock
+    def __init__(self) -> None:
+        self.at = datetime(2026, 3, 2, 8, 59, tzinfo=TZ)
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 @pytest.fixture
@@ -42,12 +45,13 @@ def known_day(tmp_path: Path):
     hall = write_hall_config(tmp_path / "hall.toml", 9, None,
                              hall_overrides={"service_level_wait_s": "780", "service_level_share": "0.8"})
     config = load_config(hall)
-    ctl = ClockedController(config, tmp_path / "data")
+    clock = TestClock()
+    ctl = open_controller(config, tmp_path / "data", link_factory=RecordingLink, clock=clock)
     ids = iter(range(1, 1000))
 
     def at(hhmm: str, device: str, op: str, **args) -> dict:
         h, m, *s = (int(x) for x in hhmm.split(":"))
-        ctl.clock = datetime(2026, 3, 2, h, m, s[0] if s else 0, tzinfo=TZ)
+        clock.at = datetime(2026, 3, 2, h, m, s[0] if s else 0, tzinfo=TZ)
         payload = json.dumps({"op": op, "request_id": f"r{next(ids)}", **args}).encode()
         out = ctl.apply_batch([Inbound(ctl.topics.request(device), payload, False)])
         (topic, reply), = out.replies

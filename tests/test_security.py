@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from testkit import TestClient
+from hall.testing import TestClient
 
 R = "hallq/v1/h1"
 

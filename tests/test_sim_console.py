@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testkit import EXAMPLE_HALL
+from hall.testing import EXAMPLE_HALL
 
 SCRIPT = """\
 ps

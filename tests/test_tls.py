@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hall.broker_config import write_broker_config
 from hall.config import load_config
-from testkit import WAIT_S, Broker, Process, TestClient, write_hall_config
+from hall.testing import WAIT_S, Broker, Process, TestClient, write_hall_config
 
 R = "hallq/v1/h1"
 

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
 
-from ..config import Config
 from ..errors import RequestError
 from . import commands as c
 from . import events as e
@@ -54,20 +53,6 @@ class Setup:
     outage_issuing: str = "continue"
     no_show_reinstate_s: int = 1800
     rating_window_s: int = 120
-
-    @classmethod
-    def from_config(cls, config: Config) -> Setup:
-        hours = config.opening_hours
-        return cls(
-            tz=config.zone,
-            hours=tuple(hours) if hours is not None else None,
-            services={s.id: ServiceSetup(s.id, s.prefix, float(s.est_service_s)) for s in config.service},
-            counters={k.id: CounterSetup(k.id, tuple(k.services), k.call_order) for k in config.counter},
-            kiosks={k.id: tuple(k.services) for k in config.kiosk},
-            outage_issuing=config.hall.outage_issuing,
-            no_show_reinstate_s=config.hall.no_show_reinstate_s,
-            rating_window_s=config.hall.rating_window_s,
-        )
 
     def business_day(self, now: datetime) -> str:
         return now.astimezone(self.tz).date().isoformat()
@@ -132,9 +117,19 @@ def estimate_wait_s(setup: Setup, state: HallState, service: str, ahead: int) ->
     """
     counters = open_counters(setup, state, service)
     if counters == 0:
-        counters = max(1, sum(1 for k in setup.counters.values() if service in k.services))
-    avg = state.services[service].avg_service_s
-    return int(math.ceil(ahead * avg / counters))
+        counters = configured_counters(setup, service)
+    return wait_for(ahead, state.services[service].avg_service_s, counters)
+
+
+def configured_counters(setup: Setup, service: str) -> int:
+    """Counters configured to serve ``service`` (at least one, so estimates never divide by 0)."""
+    return max(1, sum(1 for k in setup.counters.values() if service in k.services))
+
+
+def wait_for(ahead: int, service_s: float, counters: int) -> int:
+    """The one estimate rule: people ahead times the service time, shared by the counters.
+    The kiosk uses it too when it issues from its lease (with the configured service time)."""
+    return int(math.ceil(ahead * service_s / max(1, counters)))
 
 
 def waiting_ahead(state: HallState, ticket: Ticket) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit import mosquitto_binary
+from hall.testing import mosquitto_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -35,12 +35,13 @@ def test_invariant_checks_catch_a_doubled_call() -> None:
     """The checker itself can fail: records where one ticket is called at two counters."""
     from hall.config import load_config
     from hall.core import events as e
-    from hall.core.rules import QueueRules, Setup
+    from hall.core.rules import QueueRules
+    from hall.publish import setup_from_config
     from hall.core import commands as c
     from datetime import datetime
 
     config = load_config(chaos.HALL)
-    setup = Setup.from_config(config)
+    setup = setup_from_config(config)
     rules = QueueRules(setup)
     now = datetime.now(setup.tz)
     state = setup.initial_state()

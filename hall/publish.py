@@ -1,21 +1,39 @@
-"""What the controller publishes: the contract's state document and tickets, from a state."""
+"""What the controller publishes: the contract's documents (state, ticket, service, counter)
+made from the core's state and the hall's config. Outside the core: names and numbers come
+from the config, which the pure core never imports. Also the controller's bootstrap of the core
+(:func:`setup_from_config`)."""
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
 
-from ..config import Config
-from .model import HallState, Ticket
-from .rules import Setup, estimate_wait_s, open_counters, waiting_tickets, with_estimate
+from .config import Config
+from .core.model import HallState, Ticket
+from .core.rules import CounterSetup, ServiceSetup, Setup, estimate_wait_s, open_counters, waiting_tickets, with_estimate
 
 
-def ticket_view(setup: Setup, state: HallState, ticket: Ticket) -> dict[str, Any]:
+def setup_from_config(config: Config) -> Setup:
+    """The static part of the hall the rules need, from its config."""
+    hours = config.opening_hours
+    return Setup(
+        tz=config.zone,
+        hours=tuple(hours) if hours is not None else None,
+        services={s.id: ServiceSetup(s.id, s.prefix, float(s.est_service_s)) for s in config.service},
+        counters={k.id: CounterSetup(k.id, tuple(k.services), k.call_order) for k in config.counter},
+        kiosks={k.id: tuple(k.services) for k in config.kiosk},
+        outage_issuing=config.hall.outage_issuing,
+        no_show_reinstate_s=config.hall.no_show_reinstate_s,
+        rating_window_s=config.hall.rating_window_s,
+    )
+
+
+def ticket_document(setup: Setup, state: HallState, ticket: Ticket) -> dict[str, Any]:
     """A ticket as the contract shows it, its people ahead and wait as of now."""
     return msgspec.to_builtins(with_estimate(setup, state, ticket))
 
 
-def service_view(config: Config, setup: Setup, state: HallState, service_id: str) -> dict[str, Any]:
+def service_document(config: Config, setup: Setup, state: HallState, service_id: str) -> dict[str, Any]:
     svc_cfg = config.service_by_id(service_id)
     svc = state.services[service_id]
     waiting = waiting_tickets(state, service_id)
@@ -30,7 +48,7 @@ def service_view(config: Config, setup: Setup, state: HallState, service_id: str
     }
 
 
-def counter_view(config: Config, state: HallState, counter_id: str) -> dict[str, Any]:
+def counter_document(config: Config, state: HallState, counter_id: str) -> dict[str, Any]:
     cfg = config.counter_by_id(counter_id)
     cs = state.counters[counter_id]
     assert cfg is not None
@@ -54,7 +72,7 @@ def counter_view(config: Config, state: HallState, counter_id: str) -> dict[str,
     }
 
 
-def state_view(config: Config, setup: Setup, state: HallState, epoch: int, seq: int,
+def state_document(config: Config, setup: Setup, state: HallState, epoch: int, seq: int,
                recent: int | None = None) -> dict[str, Any]:
     recent = config.hall.recent_calls if recent is None else recent
     counter_names = {k.id: k.name for k in config.counter}
@@ -66,8 +84,8 @@ def state_view(config: Config, setup: Setup, state: HallState, epoch: int, seq: 
         "epoch": epoch, "seq": seq, "mode": state.mode, "day": state.day,
         "message": state.outage_message if state.outage else None,
         "hours": config.hall.hours, "tz": config.hall.timezone,
-        "services": [service_view(config, setup, state, s.id) for s in config.service],
-        "counters": [counter_view(config, state, k.id) for k in config.counter],
+        "services": [service_document(config, setup, state, s.id) for s in config.service],
+        "counters": [counter_document(config, state, k.id) for k in config.counter],
         "recent_calls": [{"number": r.number, "counter": r.counter, "at": r.at, "service": r.service,
                           "counter_name": counter_names.get(r.counter, r.counter)}
                          for r in state.recent_calls[:recent]],

@@ -1,4 +1,4 @@
-"""Typed payloads of the contract's requests and replies (msgspec).
+"""The write side of the contract: requests devices send, replies the controller sends (msgspec).
 
 A request is decoded in two steps: the envelope (``op``, ``request_id``) so that even a bad
 request can be answered on the right id, then the op's own arguments. msgspec's messages name the
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from .errors import RequestError
+from ..errors import RequestError
 
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -103,34 +103,7 @@ class UnannounceArgs(msgspec.Struct):
     text: LongText | None = None   # none: clear every notice
 
 
-# op -> (device kinds allowed, argument struct)
-OPS: dict[str, tuple[frozenset[str], type[msgspec.Struct]]] = {
-    "issue": (frozenset({"kiosk"}), IssueArgs),
-    "void": (frozenset({"kiosk", "admin"}), VoidArgs),
-    "lease": (frozenset({"kiosk"}), LeaseArgs),
-    "sync": (frozenset({"kiosk"}), SyncArgs),
-    "call_next": (frozenset({"counter"}), NoArgs),
-    "recall": (frozenset({"counter"}), NoArgs),
-    "finish": (frozenset({"counter"}), FinishArgs),
-    "rate": (frozenset({"counter"}), RateArgs),
-    "no_show": (frozenset({"counter"}), NoArgs),
-    "transfer": (frozenset({"counter"}), TransferArgs),
-    "suspend": (frozenset({"counter"}), SuspendArgs),
-    "resume": (frozenset({"counter"}), NoArgs),
-    "login": (frozenset({"counter"}), LoginArgs),
-    "logout": (frozenset({"counter"}), NoArgs),
-    "reinstate": (frozenset({"counter", "admin"}), ReinstateArgs),
-    "suspend_service": (frozenset({"admin"}), ServiceArgs),
-    "resume_service": (frozenset({"admin"}), ServiceArgs),
-    "outage": (frozenset({"admin"}), OutageArgs),
-    "announce": (frozenset({"admin"}), AnnounceArgs),
-    "unannounce": (frozenset({"admin"}), UnannounceArgs),
-    "open": (frozenset({"admin"}), NoArgs),
-    "close": (frozenset({"admin"}), NoArgs),
-}
-
 _envelope_decoder = msgspec.json.Decoder(Envelope)
-_arg_decoders = {op: msgspec.json.Decoder(args) for op, (_, args) in OPS.items()}
 
 
 def _field_message(err: msgspec.DecodeError) -> str:
@@ -165,8 +138,8 @@ def _decode(decoder: msgspec.json.Decoder, payload: bytes) -> Any:
         raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
 
 
-def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.Struct]:
-    """Decode and check a request; raise RequestError(bad_request|unknown_op|not_allowed)."""
+def check_payload(payload: bytes) -> None:
+    """Size and UTF-8, before any decoding; RequestError(bad_request) naming what is wrong."""
     if len(payload) > MAX_PAYLOAD:
         raise RequestError("bad_request", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     try:
@@ -174,14 +147,17 @@ def decode_request(payload: bytes, device_kind: str) -> tuple[Envelope, msgspec.
         payload.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RequestError("bad_request", f"the payload is not UTF-8: {err.reason} at byte {err.start}") from None
-    envelope = _decode(_envelope_decoder, payload)
-    spec = OPS.get(envelope.op)
-    if spec is None:
-        raise RequestError("unknown_op", f"unknown op {envelope.op!r}")
-    kinds, _ = spec
-    if device_kind not in kinds:
-        raise RequestError("not_allowed", f"op {envelope.op!r} is not for a {device_kind or 'unknown'} device")
-    return envelope, _decode(_arg_decoders[envelope.op], payload)
+
+
+def decode_envelope(payload: bytes) -> Envelope:
+    """The request's ``op`` and ``request_id``; RequestError(bad_request) if missing or wrong."""
+    check_payload(payload)
+    return _decode(_envelope_decoder, payload)
+
+
+def decode_args(payload: bytes, decoder: msgspec.json.Decoder) -> Any:
+    """The op's own arguments, by its decoder; RequestError(bad_request) naming the field."""
+    return _decode(decoder, payload)
 
 
 def ok_reply(request_id: str | None, **result: Any) -> dict[str, Any]:
@@ -190,13 +166,6 @@ def ok_reply(request_id: str | None, **result: Any) -> dict[str, Any]:
 
 def error_reply(request_id: str | None, code: str, message: str) -> dict[str, Any]:
     return {"request_id": request_id, "ok": False, "error": {"code": code, "message": message}}
-
-
-# --- messages devices publish -----------------------------------------------------------
-class Presence(msgspec.Struct):
-    online: bool
-    boot: int = 0
-    epoch: int = 0
 
 
 encoder = msgspec.json.Encoder()

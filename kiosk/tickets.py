@@ -1,0 +1,88 @@
+"""What the kiosk prints: tickets issued online or from its lease, and refusal slips.
+
+Turns a ticket (as the controller's reply carries it, or as journaled offline) into the printer
+layer's :class:`~printer.layout.TicketView`, renders ESC/POS and sends it to the printer passed in.
+A lease ticket's estimate uses the core's one estimate rule with the configured service time.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from hall.config import Config, KioskConfig
+from hall.core.rules import Setup, configured_counters, wait_for
+from hall.errors import DeviceFault
+from hall.wire import TicketDoc
+from printer.escpos_render import render_escpos
+from printer.layout import Layout, TicketView, slip_layout, ticket_layout
+from printer.transport import TicketPrinter
+
+from .journal import OfflineTicket
+
+log = logging.getLogger(__name__)
+
+# what a refusal slip says, by the controller's error code
+REFUSALS = {
+    "hall_closed": ("暂停取号", "现在不是办理时间 The hall is closed"),
+    "service_suspended": ("暂停办理", "本业务暂停办理 This service is suspended"),
+    "outage": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
+    "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
+    "no_lease": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
+}
+
+
+class TicketPrinting:
+    def __init__(self, config: Config, kiosk: KioskConfig, setup: Setup, printer: TicketPrinter) -> None:
+        self.config, self.kiosk, self.setup, self.printer = config, kiosk, setup, printer
+        self.printed: list[str] = []                   # labels printed this run (tests, bench)
+        self.slips = 0
+
+    def _print(self, layout: Layout, label: str) -> None:
+        job = render_escpos(layout, self.kiosk.printer.chinese)
+        self.printer.print_job(job, label, layout)
+        self.printed.append(label)
+
+    def ticket(self, view: TicketView) -> None:
+        """Print one ticket; DeviceFault if the printer failed."""
+        self._print(ticket_layout(view, self.kiosk.printer.width_mm, cut=self.kiosk.printer.cut), view.number)
+
+    def refusal(self, code: str, message: str, now: datetime, boot: int) -> None:
+        """A slip saying why no ticket came (when configured); a printer fault is only logged."""
+        if not self.kiosk.refused_slip:
+            return
+        title, detail = REFUSALS.get(code, ("取号失败", message or code))
+        self.slips += 1
+        layout = slip_layout(self.config.hall.name, title, detail, now, self.kiosk.printer.width_mm,
+                             cut=self.kiosk.printer.cut)
+        try:
+            self._print(layout, f"slip-{boot}-{self.slips}")
+        except DeviceFault as fault:
+            log.error("refusal slip not printed: %s", fault)
+
+    def _names(self, service: str) -> tuple[str, str]:
+        setup = self.config.service_by_id(service)
+        return (setup.name, setup.name_en) if setup else (service, "")
+
+    def _qr(self, number: str) -> str | None:
+        url = self.kiosk.printer.qr_url
+        return url.replace("{ticket}", number).replace("{hall}", self.config.hall.id) if url else None
+
+    def online_view(self, ticket: TicketDoc, service: str, now: datetime) -> TicketView:
+        name, name_en = self._names(ticket.service or service)
+        issued = ticket.issued_at.astimezone(self.config.zone) if ticket.issued_at else now
+        return TicketView(
+            hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
+            service_name=name, service_name_en=name_en, waiting_ahead=ticket.waiting_ahead,
+            est_wait_s=ticket.est_wait_s, issued_at=issued, priority=ticket.priority == "priority",
+            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number))
+
+    def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime) -> TicketView:
+        name, name_en = self._names(ticket.service)
+        service = self.setup.services.get(ticket.service)
+        per = service.est_service_s if service else 300.0
+        return TicketView(
+            hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
+            service_name=name, service_name_en=name_en, waiting_ahead=ahead,
+            est_wait_s=wait_for(ahead, per, configured_counters(self.setup, ticket.service)),
+            issued_at=now, priority=ticket.priority == "priority", offline=True, approximate=True,
+            notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number))
