@@ -18,9 +18,7 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -32,38 +30,13 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from display.app import DisplayRole  # noqa: E402
 from hall.shell import DeviceShell  # noqa: E402
 from hall.config import load_config  # noqa: E402
-from harness import workdir  # noqa: E402
+from harness import start_broker  # noqa: E402
 
 R = "hallq/v1/h1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("mosquitto did not start")
 
 
 def state(seq: int, calls: list[dict], serving: dict[str, str]) -> dict:
@@ -98,19 +71,17 @@ def main() -> int:
     opts = parser.parse_args()
     width, height = (int(v) for v in opts.size.split("x"))
 
-    work = workdir("display")
-    broker, port = start_mosquitto(work)
+    broker = start_broker("display")          # Mosquitto with the hall's generated config
+    work = broker.workdir
     try:
-        config = load_config(REPO / "examples" / "hall.toml", broker=f"127.0.0.1:{port}")
+        config = load_config(broker.config_path)
         display = config.display[0]
         display.audio_out = str(work / "spoken")
         display.english = True
         app = DisplayRole(config, display, headless=True, sound=not opts.no_sound, size=(width, height))
         shell = DeviceShell(config, f"display.{display.id}", app)
 
-        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="controller", protocol=mqtt.MQTTv311)
-        pub.connect("127.0.0.1", port)
-        pub.loop_start()
+        pub = broker.client("controller", subscribe=[]).c      # plays the controller
         pub.publish(f"{R}/presence/controller", json.dumps({"online": True, "epoch": 1}), qos=1, retain=True)
         seq = 1
         calls: list[dict] = []
@@ -170,7 +141,7 @@ def main() -> int:
         print(f"| peak RSS | {peak_rss_mb:.0f} MB | < 120 MB |")
         print(f"\nmachine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
     finally:
-        broker.terminate()
+        broker.cleanup()
         broker.wait(5)
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -11,7 +11,7 @@ import argparse
 import threading
 import time
 
-from harness import Process, peak_rss_mb, start_controller, summary_ms, start_broker, write_result
+from harness import Process, peak_rss_mb, start_broker, start_controller, summary_ms, wait_until, write_result
 
 from hall.config import load_config
 from hall.runtime import StopFlag
@@ -26,11 +26,8 @@ BOUNCE_S = 0.31          # the same button again only after the default debounce
 
 
 def wait(predicate, timeout: float = 10.0, step: float = 0.0005) -> None:
-    deadline = time.perf_counter() + timeout
-    while not predicate():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("no ticket")
-        time.sleep(step)
+    # fine polling: the wait itself is part of the latency measured
+    wait_until(predicate, timeout, "ticket", poll_s=step)
 
 
 def presses(admin, n: int, printed_count, services=("pay", "biz")) -> list[float]:

@@ -105,6 +105,9 @@ class DeviceRole:
     def start(self) -> None:
         """Hardware up, before the link starts."""
 
+    def stopping(self) -> None:
+        """Last words while the link is still up (SIGTERM): e.g. undo work left half done."""
+
     def close(self) -> None:
         """Hardware down, after the goodbye."""
 
@@ -290,7 +293,10 @@ class DeviceShell:
         self.link.start()
 
     def stop(self) -> None:
-        goodbye = (self.topics.presence(self.device_id), self._presence(False)) if self.link_up else None
+        goodbye = None
+        if self.link_up:
+            self.role.stopping()     # queued before the goodbye, which the link waits for: sent first
+            goodbye = (self.topics.presence(self.device_id), self._presence(False))
         self.link.stop(last_words=goodbye)
         self.role.close()
 

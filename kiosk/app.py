@@ -42,15 +42,14 @@ from hardware.debounce import Debouncer
 from printer.status import CONDITIONS
 from printer.transport import StubPrinter, TicketPrinter
 
-from .journal import Journal, OfflineTicket
+from .journal import Journal
+from .leases import LeaseKeeper
 from .model import KioskModel
 from .panel import PRIORITY, ButtonPressed, KioskPanel
 from .tickets import TicketPrinting
 
 log = logging.getLogger(__name__)
 
-LEASE_RETRY_S = 30.0
-PROBE_S = 5.0
 CHATTER_S = 0.05        # a contact's bounce settles within this
 
 
@@ -84,10 +83,6 @@ class KioskRole(DeviceRole):
         self.issuing: IssueAttempt | None = None
         self.busy_until = 0.0                          # presses before this (during a print) are dropped
         self.priority_until = 0.0
-        self.lease_inflight: dict[str, str] = {}
-        self.lease_retry_at: dict[str, float] = {}
-        self.sync_inflight: str | None = None
-        self.probe_at = 0.0
         self.voids_inflight: set[str] = set()
         self.next_poll = 0.0
         self.day = ""
@@ -96,6 +91,8 @@ class KioskRole(DeviceRole):
         super().attach(shell)
         self.panel = KioskPanel(self.kiosk, self.config.path or "<config>", self.config.kiosk.index(self.kiosk),
                                 self.pin_factory, shell.inbox)
+        self.leases = LeaseKeeper(self.kiosk, self.setup, self.journal, shell, self.today,
+                                  lambda: self.now().isoformat())
 
     @property
     def printed(self) -> list[str]:
@@ -106,6 +103,13 @@ class KioskRole(DeviceRole):
         self.model.printer_condition = self._ask_printer()
         for request_id, reason in self.journal.pending_voids():
             self._send_void(request_id, reason)
+
+    def stopping(self) -> None:
+        # stopped (SIGTERM) while an issue waits: the controller may have applied it, and no one
+        # will print it; void it now (the journal's note sends it again at the next start too)
+        if self.issuing is not None:
+            log.info("stopping with issue %s unanswered: voiding it", self.issuing.request_id)
+            self._send_void(self.issuing.request_id, "kiosk stopped before printing")
 
     def close(self) -> None:
         self.panel.close()
@@ -132,8 +136,7 @@ class KioskRole(DeviceRole):
 
     def on_availability(self, available: bool) -> None:
         if available:
-            self.probe_at = 0.0
-            self.lease_retry_at.clear()
+            self.leases.controller_back()
         elif not self.shell.reachable:
             log.warning("controller is away: issuing from the lease")
             self._fall_back_now("controller went offline")
@@ -141,10 +144,8 @@ class KioskRole(DeviceRole):
     def tick(self, now: float) -> None:
         day = self.today()
         if day != self.day:
-            # a new business day: yesterday's leases are void; finished records are dropped
             self.day = day
-            self.journal.prune(day)
-            self.lease_retry_at.clear()
+            self.leases.new_day(day)
         if self.priority_until and now > self.priority_until:
             self.priority_until = 0.0
         if now >= self.next_poll and self.issuing is None:
@@ -154,8 +155,7 @@ class KioskRole(DeviceRole):
                 self.model.printer_condition = condition
                 log.info("printer: %s", condition)
         if self.shell.reachable:
-            self._keep_leases(now)
-            self._keep_synced(now)
+            self.leases.keep(now)
 
     # --- buttons -----------------------------------------------------------------------------------
     def on_press(self, button: str, at: float) -> None:
@@ -266,70 +266,6 @@ class KioskRole(DeviceRole):
             self.journal.set_state(ticket.day, ticket.number, "printed")
             self.model.reason = None
         self.busy_until = time.monotonic()
-
-    # --- leases and sync --------------------------------------------------------------------------
-    def _keep_leases(self, now: float) -> None:
-        day = self.today()
-        for service in self.kiosk.services:
-            if service in self.lease_inflight or now < self.lease_retry_at.get(service, 0.0):
-                continue
-            if self.journal.remaining(service, day) * 2 > self.kiosk.lease_size:
-                continue
-            rid = self.shell.request("lease", self._lease_reply(service), give_up_after=LEASE_RETRY_S,
-                                     on_give_up=lambda s=service: self.lease_inflight.pop(s, None),
-                                     service=service, size=self.kiosk.lease_size)
-            self.lease_inflight[service] = rid
-
-    def _lease_reply(self, service: str):
-        def on_reply(reply: ReplyDoc) -> None:
-            self.lease_inflight.pop(service, None)
-            lease = reply.lease if reply.ok else None
-            if lease is None:
-                log.warning("lease for %s refused: %s", service, reply.code or "no lease in the reply")
-                self.lease_retry_at[service] = time.monotonic() + LEASE_RETRY_S
-                return
-            prefix = self.setup.services[service].prefix if service in self.setup.services else lease.first[:-3]
-            self.journal.add_lease(service, lease.day, lease.start, lease.end, prefix, self.now().isoformat())
-            if lease.day != self.today():
-                log.warning("lease for %s is for %s, today is %s", service, lease.day, self.today())
-                self.lease_retry_at[service] = time.monotonic() + LEASE_RETRY_S
-            log.info("leased %s%03d-%s%03d for %s", prefix, lease.start, prefix, lease.end, lease.day)
-        return on_reply
-
-    def _keep_synced(self, now: float) -> None:
-        if self.sync_inflight is not None:
-            return
-        batch = self.journal.unsynced(500)
-        if not batch and (self.shell.available or now < self.probe_at):
-            return
-        self.probe_at = now + PROBE_S
-        # an empty sync is a harmless probe: its reply says the controller answers again
-        tickets = [{"number": t.number, "service": t.service, "issued_at": t.issued_at, "priority": t.priority}
-                   for t in batch]
-        self.sync_inflight = self.shell.request("sync", self._sync_reply(batch), give_up_after=PROBE_S,
-                                                on_give_up=self._sync_gave_up, tickets=tickets)
-
-    def _sync_reply(self, batch: list[OfflineTicket]):
-        def on_reply(reply: ReplyDoc) -> None:
-            self.sync_inflight = None
-            if not reply.ok:
-                log.error("sync refused: %s %s", reply.code, reply.message)
-                return
-            placed = {t.number for t in reply.tickets}
-            rejected = {r.number: r for r in reply.rejected}
-            for ticket in batch:
-                if ticket.number in rejected:
-                    r = rejected[ticket.number]
-                    log.error("offline ticket %s rejected: %s %s", ticket.number, r.code, r.message)
-                    self.journal.set_state(ticket.day, ticket.number, "rejected", f"{r.code}: {r.message}")
-                elif ticket.number in placed:
-                    self.journal.set_state(ticket.day, ticket.number, "synced")
-            if batch:
-                log.info("synced %d offline tickets (%d rejected)", len(placed), len(rejected))
-        return on_reply
-
-    def _sync_gave_up(self) -> None:
-        self.sync_inflight = None
 
     def _send_void(self, request_id: str, reason: str) -> None:
         if request_id in self.voids_inflight:

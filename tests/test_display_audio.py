@@ -1,6 +1,8 @@
 """Hall audio: what is said, how clips are built, and the worker that never cuts a call off."""
 from __future__ import annotations
 
+from hall import testing
+
 import array
 import math
 import shutil
@@ -134,11 +136,7 @@ class RecordingPlayer:
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
+    testing.wait_until(predicate, timeout, "the speaker", poll_s=0.01)
 
 
 def test_three_calls_within_100ms_are_played_whole_in_order(tmp_path):

@@ -60,5 +60,5 @@ def test_console_script_on_a_real_hall(tmp_path: Path) -> None:
     assert "controller started\n" in out
     assert "ticket_called A001 counter=c2" in out
     assert "epoch=2" in out
-    assert "'announcements': ['hello']" in out
+    assert '"announcements":["hello"]' in out      # the reply, printed as JSON
     assert "hallq sim: hall stopped" in out
