@@ -142,7 +142,6 @@ def main() -> int:
         print(f"\nmachine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
     finally:
         broker.cleanup()
-        broker.wait(5)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
