@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 STUB_SIGN_URL = "loop://"
 UNPLUGGED_URL = "/dev/hallq-sign-unplugged"   # the stub's "unplugged" sign: a port that does not exist
-CLERK_OPS = {"call_next", "recall", "finish", "no_show", "transfer", "suspend", "resume"}
+CLERK_OPS = {"call_next", "call", "recall", "finish", "no_show", "transfer", "suspend", "resume"}
 SESSION_OPS = {"login", "logout"}
 SIM_BACKLOG = 20       # sim presses waiting behind a request in flight
 
@@ -143,6 +143,12 @@ class CounterRole(DeviceRole):
             service = payload.get("service")
             if press == "transfer" and isinstance(service, str):
                 self._request("transfer", now, service=service)
+            elif press == "call":
+                number = payload.get("number")
+                if isinstance(number, str) and number:
+                    self._request("call", now, number=number)
+                else:
+                    log.warning("sim: call needs a ticket number, e.g. {\"press\": \"call\", \"number\": \"A015\"}")
             elif press == "resume":
                 self._request("resume", now)
             elif press == "suspend":

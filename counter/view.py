@@ -74,8 +74,8 @@ class CounterView:
             return
         self.feedback = None
         ticket = reply.ticket
-        if op in ("call_next", "recall") and ticket is not None:
-            if op == "call_next" and self.ticket and self.ticket.number != ticket.number:
+        if op in ("call_next", "call", "recall") and ticket is not None:
+            if op != "recall" and self.ticket and self.ticket.number != ticket.number:
                 self.last_served = self.ticket.number   # the one being served became served
                 self.rating_spent = False
             self.ticket = ticket
@@ -120,7 +120,9 @@ class CounterView:
         sign = self.config.sign
         if not self.online or not self.known:
             return SignView(sign.offline_text, "offline")
-        if self.status == "suspended":
+        # suspended while serving (contract v1.1): the customer at the window still sees the
+        # number until the clerk is done with it; then "暂停服务"
+        if self.status == "suspended" and not self.ticket:
             return SignView(sign.suspended_text, "suspended")
         if self.ticket:
             number = self.ticket.number

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="admin_id", default="ctl", help="admin id to act as (admin.<id>)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the controller")
     p.add_argument("action", help="status | suspend-service S | resume-service S | outage on MSG | "
-                   "outage off | announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET")
+                   "outage off | announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET | "
+                   "call NUMBER COUNTER | book SERVICE SLOT [CODE] | import-appointments FILE.csv")
     p.add_argument("words", nargs="*", help="the action's arguments")
 
     p = sub.add_parser("broker", help="embedded MQTT broker for trials without Mosquitto")

@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -60,6 +60,8 @@ class HallConfig(Strict):
     outage_issuing: Literal["continue", "refuse"] = "continue"
     no_show_reinstate_s: int = 1800   # a late customer may be put back within this window
     rating_window_s: int = 120        # the rating pad rates the last ticket within this window
+    appointment_early_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # check-in opens this long before a slot
+    appointment_late_s: Annotated[int, msgspec.Meta(ge=0)] = 900    # after slot + this, a check-in is a walk-in
     recent_calls: int = 8             # how many calls the state keeps for screens
     service_level_wait_s: int = 900   # report: share served within this wait
     service_level_share: float = 0.8  # report: the target share

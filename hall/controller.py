@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -269,11 +270,13 @@ class Controller:
             return self._sync(device, args, now, out)
         if op.special == "void" and args.ticket_id is None:
             return self._void_issue_request(device, args, now, out)
+        if op.special == "book" and not args.code:
+            args = msgspec.structs.replace(args, code=self._new_appointment_code())
         assert op.command is not None
         events = self._apply(op.command(device, ident, args), now, out)
-        return self._result(op.result, events, args, ident)
+        return self._result(op.result, events, args, ident, now)
 
-    def _result(self, kind: str, events: list[e.Event], args: Any, ident: str) -> dict[str, Any]:
+    def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.RESULT_COUNTER:
             return {"counter": counter_document(self.config, self.state, ident)}
         if kind == ops.RESULT_SERVICE:
@@ -287,11 +290,15 @@ class Controller:
             return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
                               "day": leased.day, "first": format_number(prefix, leased.start),
                               "last": format_number(prefix, leased.end)}}
+        if kind == ops.RESULT_APPOINTMENT:
+            booked = next(ev for ev in events if isinstance(ev, e.AppointmentBooked)).appointment
+            return {"appointment": {"code": booked.code, "service": booked.service,
+                                    "slot": booked.slot.isoformat(), "day": booked.day}}
         if kind == ops.RESULT_ISSUED:
             # its people-ahead and wait were computed against this very state when it was issued
             return {"ticket": msgspec.to_builtins(events[-1].ticket)}
         found = self._ticket_of(events, ident)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[found]) if found else None}
+        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[found], now) if found else None}
 
     def _ticket_of(self, events: list[e.Event], counter: str) -> str | None:
         for event in reversed(events):
@@ -302,6 +309,13 @@ class Controller:
         if cs is not None:   # nothing changed (e.g. rate already done): the counter's ticket
             return cs.ticket or cs.last_served
         return None
+
+    def _new_appointment_code(self) -> str:
+        """Eight random digits (easy on a keypad, not guessable), unused in the hall."""
+        while True:
+            code = f"{secrets.randbelow(10**8):08d}"
+            if code not in self.state.appointments:
+                return code
 
     def _void_issue_request(self, device: str, args: wire.VoidArgs, now: datetime, out: Outbox) -> dict[str, Any]:
         if args.issue_request_id is None:
@@ -319,9 +333,9 @@ class Controller:
             return {"ticket": None}
         current = self.state.tickets.get(ticket["id"])
         if current is not None and current.status == "voided":
-            return {"ticket": ticket_document(self.setup, self.state, current)}
+            return {"ticket": ticket_document(self.setup, self.state, current, now)}
         self._apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[ticket["id"]])}
+        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[ticket["id"]], now)}
 
     def _sync(self, device: str, args: wire.SyncArgs, now: datetime, out: Outbox) -> dict[str, Any]:
         placed: list[dict[str, Any]] = []
@@ -336,7 +350,7 @@ class Controller:
                 continue
             ticket = self.state.tickets.get(ticket_id(self.setup.business_day(item.issued_at), item.number))
             if ticket is not None:
-                placed.append(ticket_document(self.setup, self.state, ticket))
+                placed.append(ticket_document(self.setup, self.state, ticket, now))
         return {"tickets": placed, "rejected": rejected}
 
 

@@ -6,9 +6,11 @@ Exit status: 0 done, 1 refused or no answer, 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import csv
 import queue
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from . import wire
@@ -18,7 +20,8 @@ from .requests import RequestTracker
 from .topics import CONTROLLER_ID, Topics
 
 USAGE = ("status | suspend-service SERVICE | resume-service SERVICE | outage on MESSAGE | outage off | "
-         "announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET_ID [REASON]")
+         "announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET_ID [REASON] | "
+         "call NUMBER COUNTER | book SERVICE SLOT [CODE] | import-appointments FILE.csv")
 
 
 class UsageError(Exception):
@@ -58,6 +61,14 @@ def request_for(action: str, words: list[str]) -> tuple[str, dict[str, Any]]:
             if not words:
                 raise UsageError("void needs a ticket id (e.g. 20261123-A012) and optionally a reason")
             return "void", {"ticket_id": words[0], "reason": " ".join(words[1:]) or "operator"}
+        case "call":
+            if len(words) != 2:
+                raise UsageError("call needs a ticket number and a counter id, e.g. call A015 c3")
+            return "call", {"number": words[0], "counter": words[1]}
+        case "book":
+            if len(words) not in (2, 3):
+                raise UsageError("book needs SERVICE SLOT [CODE]; SLOT as 2026-11-26T14:30 or 14:30 (today)")
+            return "book", {"service": words[0], "slot": words[1], **({"code": words[2]} if len(words) == 3 else {})}
     raise UsageError(f"unknown action {action!r}; one of: {USAGE}")
 
 
@@ -167,6 +178,66 @@ class Session:
         return answers[0]
 
 
+def slot_time(text: str, config: Config) -> str:
+    """A booked slot as ISO-8601 with the hall's offset: ``2026-11-26T14:30`` or ``14:30`` (today)."""
+    try:
+        if len(text) <= 5 and ":" in text:
+            when = datetime.combine(datetime.now(config.zone).date(), datetime.strptime(text, "%H:%M").time())
+        else:
+            when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"slot {text!r}: expected 2026-11-26T14:30 or 14:30") from None
+    return (when if when.tzinfo else when.replace(tzinfo=config.zone)).isoformat()
+
+
+def read_appointments(words: list[str], config: Config) -> list[dict[str, str]]:
+    """The day's booked slots from a CSV with the header ``code,service,slot`` (UTF-8, a BOM is fine)."""
+    if len(words) != 1:
+        raise UsageError("import-appointments needs one CSV file (columns code,service,slot)")
+    try:
+        with open(words[0], encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as err:
+        raise UsageError(f"{words[0]}: {err.strerror}") from None
+    if not rows or not {"service", "slot"} <= set(rows[0]):
+        raise UsageError(f"{words[0]}: expected a header line with code,service,slot")
+    books = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            slot = slot_time((row.get("slot") or "").strip(), config)
+        except UsageError as err:
+            raise UsageError(f"{words[0]} line {line}: {err}") from None
+        code = (row.get("code") or "").strip()
+        books.append({"service": (row.get("service") or "").strip(), "slot": slot, **({"code": code} if code else {})})
+    return books
+
+
+def import_appointments(config: Config, args: argparse.Namespace, books: list[dict[str, str]]) -> int:
+    """One ``book`` request per row; each row's result on its own line; exit 1 if any was refused."""
+    refused = 0
+    with Session(config, args.admin_id) as session:
+        try:
+            session.wait_connected(args.timeout)
+        except TimeoutError as err:
+            print(f"hallq ctl import-appointments: {err}", file=sys.stderr)
+            return 1
+        for book in books:
+            try:
+                reply = session.request("book", book, args.timeout)
+            except TimeoutError as err:
+                print(f"hallq ctl import-appointments: {err}; {len(books) - refused} not booked", file=sys.stderr)
+                return 1
+            if reply.ok and reply.appointment is not None:
+                a = reply.appointment
+                print(f"booked {a.code} {a.service} {a.slot}")
+            else:
+                refused += 1
+                print(f"refused {book.get('code', '-')} {book['service']} {book['slot']}: {reply.code}: {reply.message}",
+                      file=sys.stderr)
+    print(f"{len(books) - refused} booked, {refused} refused")
+    return 1 if refused else 0
+
+
 def describe(op: str, reply: wire.ReplyDoc) -> str:
     if reply.hall is not None:
         hall = reply.hall
@@ -176,15 +247,23 @@ def describe(op: str, reply: wire.ReplyDoc) -> str:
     if reply.service is not None:
         s = reply.service
         return f"ok: service {s.id} is {'suspended' if s.suspended else 'open'} ({s.waiting} waiting)"
+    if reply.appointment is not None:
+        a = reply.appointment
+        return f"ok: booked {a.service} at {a.slot}, code {a.code}"
     if reply.ticket is not None:
-        return f"ok: ticket {reply.ticket.number} is {reply.ticket.status}"
+        where = f" at {reply.ticket.counter}" if reply.ticket.counter else ""
+        return f"ok: ticket {reply.ticket.number} is {reply.ticket.status}{where}"
     return "ok"
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     try:
+        if args.action == "import-appointments":
+            return import_appointments(config, args, read_appointments(args.words, config))
         op_args = None if args.action == "status" else request_for(args.action, args.words)
+        if op_args is not None and op_args[0] == "book":
+            op_args[1]["slot"] = slot_time(op_args[1]["slot"], config)
     except UsageError as err:
         print(f"hallq ctl: {err}", file=sys.stderr)
         return 2

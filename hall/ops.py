@@ -22,6 +22,7 @@ RESULT_COUNTER = "counter"
 RESULT_SERVICE = "service"
 RESULT_HALL = "hall"
 RESULT_LEASE = "lease"
+RESULT_APPOINTMENT = "appointment"
 
 CommandFor = Callable[[str, str, Any], c.Command]   # (device id, its bare id, args) -> command
 
@@ -53,8 +54,13 @@ OPS: dict[str, Op] = {
     "lease": _op("kiosk", wire.LeaseArgs, lambda d, i, a: c.LeaseNumbers(by=d, service=a.service, size=a.size),
                  RESULT_LEASE),
     "sync": _op("kiosk", wire.SyncArgs, None, RESULT_TICKET, special="sync"),
+    "check_in": _op("kiosk", wire.CheckInArgs, lambda d, i, a: c.CheckIn(by=d, code=a.code), RESULT_ISSUED),
     # counters
     "call_next": _op("counter", wire.NoArgs, lambda d, i, a: c.CallNext(by=d, counter=i), RESULT_TICKET),
+    # counters call a ticket to themselves; an operator names the counter
+    "call": _op("counter admin", wire.CallArgs,
+                lambda d, i, a: c.CallTicket(by=d, counter=i if d.startswith("counter.") else (a.counter or ""),
+                                             number=a.number), RESULT_TICKET),
     "recall": _op("counter", wire.NoArgs, lambda d, i, a: c.Recall(by=d, counter=i), RESULT_TICKET),
     "finish": _op("counter", wire.FinishArgs, lambda d, i, a: c.Finish(by=d, counter=i, rating=a.rating),
                   RESULT_TICKET),
@@ -79,6 +85,9 @@ OPS: dict[str, Op] = {
     "announce": _op("admin", wire.AnnounceArgs, lambda d, i, a: c.Announce(by=d, text=a.text), RESULT_HALL),
     "unannounce": _op("admin", wire.UnannounceArgs, lambda d, i, a: c.Unannounce(by=d, text=a.text), RESULT_HALL),
     "open": _op("admin", wire.NoArgs, lambda d, i, a: c.OpenHall(by=d), RESULT_HALL),
+    "book": _op("admin", wire.BookArgs,
+                lambda d, i, a: c.BookAppointment(by=d, code=a.code or "", service=a.service, slot=a.slot),
+                RESULT_APPOINTMENT, special="book"),
     "close": _op("admin", wire.NoArgs, lambda d, i, a: c.CloseHall(by=d), RESULT_HALL),
 }
 

@@ -4,6 +4,7 @@ from the config, which the pure core never imports. Also the controller's bootst
 (:func:`setup_from_config`)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -25,12 +26,14 @@ def setup_from_config(config: Config) -> Setup:
         outage_issuing=config.hall.outage_issuing,
         no_show_reinstate_s=config.hall.no_show_reinstate_s,
         rating_window_s=config.hall.rating_window_s,
+        appointment_early_s=config.hall.appointment_early_s,
+        appointment_late_s=config.hall.appointment_late_s,
     )
 
 
-def ticket_document(setup: Setup, state: HallState, ticket: Ticket) -> dict[str, Any]:
+def ticket_document(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> dict[str, Any]:
     """A ticket as the contract shows it, its people ahead and wait as of now."""
-    return msgspec.to_builtins(with_estimate(setup, state, ticket))
+    return msgspec.to_builtins(with_estimate(setup, state, ticket, now))
 
 
 def service_document(config: Config, setup: Setup, state: HallState, service_id: str) -> dict[str, Any]:

@@ -30,8 +30,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from hall.config import Config, KioskConfig
 from hall.errors import DeviceFault
 from hall.publish import setup_from_config
@@ -40,12 +38,13 @@ from hall.shell import DeviceRole, DeviceShell, run_device
 from hall.wire import ReplyDoc, StateDoc
 from hardware.debounce import Debouncer
 from printer.status import CONDITIONS
-from printer.transport import StubPrinter, TicketPrinter
+from printer.transport import TicketPrinter
 
 from .journal import Journal
 from .leases import LeaseKeeper
 from .model import KioskModel
 from .panel import PRIORITY, ButtonPressed, KioskPanel
+from .stub import drive_sim
 from .tickets import TicketPrinting
 
 log = logging.getLogger(__name__)
@@ -56,15 +55,8 @@ CHATTER_S = 0.05        # a contact's bounce settles within this
 @dataclass
 class IssueAttempt:
     request_id: str
-    service: str
+    service: str            # "" for a check-in (the appointment names it)
     priority: str
-
-
-class _SimPayload(msgspec.Struct):
-    press: str | None = None
-    priority: bool = False
-    printer: str | None = None
-    printer_fail_next: str | None = None   # extension: the next print fails with this condition
 
 
 class KioskRole(DeviceRole):
@@ -100,7 +92,7 @@ class KioskRole(DeviceRole):
 
     # --- life --------------------------------------------------------------------------------
     def start(self) -> None:
-        self.model.printer_condition = self._ask_printer()
+        self.model.printer_condition = self.tickets.printer_condition()
         for request_id, reason in self.journal.pending_voids():
             self._send_void(request_id, reason)
 
@@ -150,7 +142,7 @@ class KioskRole(DeviceRole):
             self.priority_until = 0.0
         if now >= self.next_poll and self.issuing is None:
             self.next_poll = now + self.kiosk.printer.status_poll_s
-            condition = self._ask_printer()
+            condition = self.tickets.printer_condition()
             if condition != self.model.printer_condition:
                 self.model.printer_condition = condition
                 log.info("printer: %s", condition)
@@ -177,7 +169,7 @@ class KioskRole(DeviceRole):
         self.issue(button, priority)
 
     def issue(self, service: str, priority: str = "normal") -> None:
-        self.model.printer_condition = self._ask_printer()
+        self.model.printer_condition = self.tickets.printer_condition()
         if not self.model.can_print:
             self.model.reason = f"printer {self.model.printer_condition}"
             log.warning("no ticket for %s: printer %s", service, self.model.printer_condition)
@@ -196,6 +188,34 @@ class KioskRole(DeviceRole):
                            on_give_up=self._on_issue_give_up, request_id=request_id, service=service,
                            priority=priority)
         self.issuing = IssueAttempt(request_id, service, priority)
+
+    def check_in(self, code: str) -> None:
+        """An appointment's code presented (scanner, keypad, or the stub): its ticket, or a slip.
+        Online only: while the controller is away the slip sends the customer to the desk."""
+        if self.issuing is not None:
+            log.info("check-in ignored: a ticket is being issued")
+            return
+        self.model.printer_condition = self.tickets.printer_condition()
+        if not self.model.can_print:
+            self.model.reason = f"printer {self.model.printer_condition}"
+            return
+        if not self.shell.available:
+            self.model.reason = "check_in_offline"
+            self._print_refusal("check_in_offline", "")
+            return
+        request_id = new_request_id()     # noted before it is sent, as an issue is (no ghosts)
+        self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
+        self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
+                           on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64])
+        self.issuing = IssueAttempt(request_id, "", "normal")
+
+    def _on_check_in_give_up(self) -> None:
+        attempt, self.issuing = self.issuing, None
+        if attempt is not None:
+            self._send_void(attempt.request_id, "kiosk gave up waiting")
+            self.model.reason = "check_in_offline"
+            self._print_refusal("check_in_offline", "")
+        self.busy_until = time.monotonic()
 
     def _on_issue_reply(self, reply: ReplyDoc) -> None:
         attempt, self.issuing = self.issuing, None
@@ -236,7 +256,10 @@ class KioskRole(DeviceRole):
         """The controller or broker went away while an issue waited: give up at once."""
         if self.issuing is not None and self.shell.give_up(self.issuing.request_id):
             log.info("%s during issue", why)
-            self._on_issue_give_up()
+            if self.issuing.service:
+                self._on_issue_give_up()
+            else:
+                self._on_check_in_give_up()
 
     # --- offline issuing ---------------------------------------------------------------------------
     def _issue_offline(self, service: str, priority: str) -> None:
@@ -284,42 +307,9 @@ class KioskRole(DeviceRole):
 
     # --- maintainers' stub -------------------------------------------------------------------------
     def on_sim(self, payload: dict[str, Any]) -> None:
-        try:
-            sim = msgspec.convert(payload, _SimPayload)
-        except msgspec.ValidationError as err:
-            log.warning("sim message refused: %s", err)
-            return
-        for name in ("printer", "printer_fail_next"):
-            value = getattr(sim, name)
-            if value is not None and value not in CONDITIONS:
-                log.warning("sim message refused: %s must be one of %s, not %r", name, ", ".join(CONDITIONS), value)
-                return
-        if sim.press is not None and sim.press not in self.panel.buttons:
-            log.warning("sim message refused: no button %r (buttons: %s)", sim.press, ", ".join(self.panel.buttons))
-            return
-        if (sim.printer or sim.printer_fail_next) and not isinstance(self.printer, StubPrinter):
-            log.warning("sim message refused: the printer is not a stub")
-            return
-        if sim.printer is not None:
-            self.printer.set_condition(sim.printer)  # type: ignore[union-attr]
-            self.model.printer_condition = self.printer.status()
-            if self.model.can_print and self.model.reason and self.model.reason.startswith("printer"):
-                self.model.reason = None
-        if sim.printer_fail_next is not None:
-            self.printer.fail_next = sim.printer_fail_next  # type: ignore[union-attr]
-        if sim.press is not None:
-            if sim.priority and sim.press != PRIORITY:
-                self.panel.drive(PRIORITY)
-            self.panel.drive(sim.press)
+        drive_sim(self, payload)
 
     # --- printer, lamps, status ----------------------------------------------------------------------
-    def _ask_printer(self) -> str:
-        try:
-            return self.printer.status()
-        except Exception as err:  # a transport fault is a condition, never a crash
-            log.error("printer status failed: %s", err)
-            return "offline"
-
     def _printer_fault(self, fault: DeviceFault) -> str:
         self.model.printer_condition = fault.condition if fault.condition in CONDITIONS else "offline"
         self.model.reason = f"printer {self.model.printer_condition}"

@@ -28,6 +28,9 @@ REFUSALS = {
     "outage": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
     "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
     "no_lease": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
+    "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),
+    "already_checked_in": ("已经签到", "此预约已签到取号 This appointment is already checked in"),
+    "check_in_offline": ("暂停签到", "系统维护中，请到服务台 Please ask at the service desk"),
 }
 
 
@@ -36,6 +39,14 @@ class TicketPrinting:
         self.config, self.kiosk, self.setup, self.printer = config, kiosk, setup, printer
         self.printed: list[str] = []                   # labels printed this run (tests, bench)
         self.slips = 0
+
+    def printer_condition(self) -> str:
+        """The printer's condition (``DLE EOT``); a transport fault is ``offline``, never a crash."""
+        try:
+            return self.printer.status()
+        except Exception as err:
+            log.error("printer status failed: %s", err)
+            return "offline"
 
     def _print(self, layout: Layout, label: str) -> None:
         job = render_escpos(layout, self.kiosk.printer.chinese)
@@ -74,7 +85,8 @@ class TicketPrinting:
             hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
             service_name=name, service_name_en=name_en, waiting_ahead=ticket.waiting_ahead,
             est_wait_s=ticket.est_wait_s, issued_at=issued, priority=ticket.priority == "priority",
-            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number))
+            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number),
+            appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)
 
     def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime) -> TicketView:
         name, name_en = self._names(ticket.service)

@@ -125,6 +125,7 @@ class TicketView:
     notice: str = ""
     qr_data: str | None = None
     approximate: bool = False     # offline: people ahead and wait are estimates
+    appointment_slot: datetime | None = None   # checked in for this booked slot
 
 
 def number_scale(width_mm: int, number: str) -> int:
@@ -147,6 +148,9 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
     blocks.append(Feed(1))
     if view.priority:
         blocks.append(Text("优先 Priority", scale=2, align="center", bold=True))
+    if view.appointment_slot is not None:
+        blocks.append(Text(f"预约 {view.appointment_slot:%H:%M} Appointment", scale=2 if width_mm == 80 else 1,
+                           align="center", bold=True))
     if view.offline:
         blocks.append(Text("离线取号 Issued offline", align="center", bold=True))
     if view.outage:

@@ -46,6 +46,11 @@ commands = st.one_of(
     st.builds(c.LeaseNumbers, service=SERVICES, size=st.integers(1, 40), by=KIOSKS),
     st.builds(c.DevicePresence, device=st.sampled_from(["counter.c1", "counter.c2"]), online=st.booleans()),
     st.builds(c.Tick),
+    # contract v1.1: call by number, appointments booked and checked in
+    st.builds(c.CallTicket, counter=COUNTERS, number=st.sampled_from(["A001", "A002", "B001", "B002", "Z9"])),
+    st.builds(c.BookAppointment, code=st.sampled_from(["111", "222", "333"]), service=SERVICES,
+              slot=st.integers(-120, 600).map(lambda m: START + timedelta(minutes=m))),
+    st.builds(c.CheckIn, code=st.sampled_from(["111", "222", "333", "999"]), by=KIOSKS),
 )
 
 
@@ -73,6 +78,15 @@ def check_invariants(state: HallState) -> None:
     for lease in state.leases:
         svc = state.services[lease.service]
         assert svc.next_number <= lease.start
+    # an appointment is checked in at most once, and then has its ticket (of its service)
+    issued_for = [a.ticket for a in state.appointments.values() if a.status == "checked_in"]
+    assert len(issued_for) == len(set(issued_for))
+    for a in state.appointments.values():
+        if a.status == "checked_in":
+            assert a.ticket in state.tickets and state.tickets[a.ticket].service == a.service
+            assert state.tickets[a.ticket].appointment == bool(a.on_time)
+        else:
+            assert a.ticket is None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -219,20 +233,107 @@ def test_leases_come_from_the_top_and_never_meet_online_numbers():
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.sampled_from(["normal", "priority"]),
-                          st.integers(0, 5), st.sampled_from(["waiting", "waiting", "called", "served"])),
-                min_size=1, max_size=30))
-def test_waiting_ahead_counts_exactly_the_tickets_called_before_it(rows):
+                          st.integers(0, 5), st.sampled_from(["waiting", "waiting", "called", "served"]),
+                          st.none() | st.integers(-3, 8)),
+                min_size=1, max_size=30),
+       st.integers(0, 6))
+def test_waiting_ahead_counts_exactly_the_tickets_called_before_it(rows, now_minute):
     from msgspec.structs import replace
     from hall.core.model import Ticket
     from hall.core.rules import waiting_ahead
     state = fresh()
     tickets = {}
-    for i, (service, priority, minute, status) in enumerate(rows):
+    now = START + timedelta(minutes=now_minute)
+    for i, (service, priority, minute, status, slot) in enumerate(rows):
+        appointment = slot is not None and priority == "normal"
         t = Ticket(id=f"t{i}", number=f"A{i + 1:03d}", service=service, priority=priority, status=status,
-                   issued_at=START + timedelta(minutes=minute), day="2026-11-23", order=i)
+                   issued_at=START + timedelta(minutes=minute), day="2026-11-23", order=i,
+                   appointment=appointment, slot=START + timedelta(minutes=slot) if appointment else None)
         tickets[t.id] = t
     state = replace(state, tickets=tickets)
     for t in tickets.values():
         expected = sum(1 for o in tickets.values()
-                       if o.status == "waiting" and o.service == t.service and o.queue_key < t.queue_key)
-        assert waiting_ahead(state, t) == expected
+                       if o.status == "waiting" and o.service == t.service and o.queue_key(now) < t.queue_key(now))
+        assert waiting_ahead(state, t, now) == expected
+
+
+# --- contract v1.1: suspend at any time, call by number, appointments ---------------------------
+def test_suspend_while_serving_keeps_the_ticket_and_refuses_new_calls():
+    s, _ = run(fresh(), c.IssueTicket(service="pay"), c.IssueTicket(service="pay"), c.CallNext(counter="c2"))
+    s, events = run(s, c.SuspendCounter(counter="c2", reason="离开岗位"))
+    assert [type(e).__name__ for e in events] == ["CounterSuspended"]
+    assert s.counters["c2"].suspended and s.tickets[s.counters["c2"].ticket].number == "A001"
+    doc = state_document(CONFIG, SETUP, s, 1, 0)
+    c2 = next(k for k in doc["counters"] if k["id"] == "c2")
+    assert c2["status"] == "suspended" and c2["ticket"]["number"] == "A001"
+    for refused in (c.CallNext(counter="c2"), c.CallTicket(counter="c2", number="A002")):
+        try:
+            run(s, refused)
+            raise AssertionError("a suspended counter called a ticket")
+        except RequestError as err:
+            assert err.code == "counter_suspended"
+    s, _ = run(s, c.Recall(counter="c2"))                 # recall, finish keep working
+    s, _ = run(s, c.Finish(counter="c2"))
+    assert s.counters["c2"].ticket is None and s.counters["c2"].suspended
+
+
+def test_call_by_number_out_of_order_and_its_errors():
+    s, _ = run(fresh(), *[c.IssueTicket(service="pay") for _ in range(3)], c.IssueTicket(service="biz"))
+    s, events = run(s, c.CallTicket(counter="c2", number="A003"))
+    called = events[-1]
+    assert called.ticket.number == "A003" and called.out_of_order and called.counter == "c2"
+    s, events = run(s, c.CallNext(counter="c2"))          # then the queue goes on in order
+    assert [type(e).__name__ for e in events] == ["TicketServed", "TicketCalled"]
+    assert events[-1].ticket.number == "A001" and not events[-1].out_of_order
+    for cmd, code in ((c.CallTicket(counter="c2", number="A003"), "unknown_ticket"),   # served now
+                      (c.CallTicket(counter="c2", number="A404"), "unknown_ticket"),
+                      (c.CallTicket(counter="c2", number="B001"), "not_allowed")):     # c2 serves pay only
+        try:
+            run(s, cmd)
+            raise AssertionError(f"{cmd} was not refused")
+        except RequestError as err:
+            assert err.code == code, (cmd, err)
+
+
+def test_appointment_on_time_goes_ahead_of_walk_ins_once_its_slot_began():
+    slot = START + timedelta(minutes=30)
+    s, _ = run(fresh(), c.BookAppointment(code="8812", service="pay", slot=slot))
+    s, _ = run(s, c.IssueTicket(service="pay"), c.IssueTicket(service="pay"), now=START + timedelta(minutes=5))
+    s, events = run(s, c.CheckIn(code="8812", by="kiosk.k1"), now=START + timedelta(minutes=20))
+    ticket = events[-1].ticket
+    assert ticket.appointment and ticket.slot == slot and ticket.number == "A003"
+    assert ticket.waiting_ahead == 2                    # its slot has not begun: behind the earlier walk-ins
+    s, _ = run(s, c.IssueTicket(service="pay"), now=START + timedelta(minutes=25))
+    s, events = run(s, c.CallNext(counter="c2"), now=START + timedelta(minutes=31))
+    assert events[-1].ticket.number == "A003"           # slot begun: ahead of every walk-in
+    assert s.appointments["8812"].status == "checked_in" and s.appointments["8812"].on_time
+
+
+def test_appointment_codes_work_once_and_late_ones_become_walk_ins():
+    slot = START + timedelta(minutes=10)
+    s, _ = run(fresh(), c.BookAppointment(code="1", service="biz", slot=slot),
+               c.BookAppointment(code="2", service="biz", slot=slot))
+    for cmd, code in ((c.CheckIn(code="nope"), "unknown_appointment"),
+                      (c.BookAppointment(code="1", service="biz", slot=slot), "not_allowed"),
+                      (c.BookAppointment(code="3", service="nope", slot=slot), "unknown_service")):
+        try:
+            run(s, cmd)
+            raise AssertionError(f"{cmd} was not refused")
+        except RequestError as err:
+            assert err.code == code
+    try:
+        run(s, c.CheckIn(code="1"), now=slot - timedelta(seconds=SETUP.appointment_early_s + 60))
+        raise AssertionError("checked in hours early")
+    except RequestError as err:
+        assert err.code == "too_early" and "08:10" in err.message   # a 09:10 slot opens an hour before
+    s, events = run(s, c.CheckIn(code="1"), now=slot)
+    assert events[-1].ticket.appointment
+    try:
+        run(s, c.CheckIn(code="1"), now=slot)
+        raise AssertionError("checked in twice")
+    except RequestError as err:
+        assert err.code == "already_checked_in"
+    late = slot + timedelta(seconds=SETUP.appointment_late_s + 1)
+    s, events = run(s, c.CheckIn(code="2"), now=late)
+    assert not events[-1].ticket.appointment and events[-1].ticket.issued_at == late
+    assert s.appointments["2"].on_time is False

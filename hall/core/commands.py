@@ -37,6 +37,22 @@ class CallNext(Command, frozen=True):
     counter: str
 
 
+class CallTicket(Command, frozen=True):
+    """Call one waiting ticket out of order (contract v1.1 ``call``)."""
+    counter: str
+    number: str
+
+
+class BookAppointment(Command, frozen=True):
+    code: str
+    service: str
+    slot: datetime
+
+
+class CheckIn(Command, frozen=True):
+    code: str
+
+
 class Recall(Command, frozen=True):
     counter: str
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .model import Ticket
+from .model import Appointment, Ticket
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -29,6 +29,7 @@ class TicketIssued(Event, tag="ticket_issued"):
 class TicketCalled(Event, tag="ticket_called"):
     ticket: Ticket
     counter: str
+    out_of_order: bool = False     # called by number (``call``), not as the next in line
 
 
 class TicketRecalled(Event, tag="ticket_recalled"):
@@ -142,12 +143,23 @@ class NumbersLeased(Event, tag="numbers_leased"):
     day: str
 
 
+class AppointmentBooked(Event, tag="appointment_booked"):
+    appointment: Appointment
+
+
+class AppointmentCheckedIn(Event, tag="appointment_checked_in"):
+    code: str
+    ticket: str                    # id of the ticket issued for it (its own ticket_issued follows)
+    on_time: bool
+
+
 AnyEvent = (
     DayStarted | TicketIssued | TicketCalled | TicketRecalled | TicketServed | TicketNoShow
     | TicketTransferred | TicketVoided | TicketReinstated | TicketRated | CounterSuspended
     | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
-    | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased
+    | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
+    | AppointmentCheckedIn
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

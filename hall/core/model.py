@@ -36,11 +36,19 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     clerk: str | None = None
     reason: str | None = None
     transferred_from: str | None = None
+    appointment: bool = False          # checked in on time for a booked slot (contract v1.1)
+    slot: datetime | None = None       # that slot's start
 
-    @property
-    def queue_key(self) -> tuple[int, datetime, int]:
-        """Priority tickets first, then by issue time (a transfer keeps it), then arrival."""
-        return (0 if self.priority == "priority" else 1, self.issued_at, self.order)
+    def queue_key(self, now: datetime) -> tuple[int, datetime, int]:
+        """The order of calling at ``now``: priority tickets first (by issue time); then
+        appointments whose slot has begun (by slot); then everyone else by the time they queue
+        by: the issue time for walk-ins (a transfer keeps it), the slot for an appointment
+        that is not due yet. Arrival order breaks ties."""
+        if self.priority == "priority":
+            return (0, self.issued_at, self.order)
+        if self.appointment and self.slot is not None:
+            return (1 if self.slot <= now else 2, self.slot, self.order)
+        return (2, self.issued_at, self.order)
 
 
 class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +84,21 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     day: str
 
 
+AppointmentStatus = Literal["booked", "checked_in"]
+
+
+class Appointment(msgspec.Struct, frozen=True, kw_only=True):
+    """A booked slot (预约): presented at a kiosk by its code, once."""
+    code: str
+    service: str
+    slot: datetime
+    day: str                           # the business day of the slot
+    status: AppointmentStatus = "booked"
+    ticket: str | None = None          # id of the ticket its check-in issued
+    checked_in_at: datetime | None = None
+    on_time: bool | None = None        # checked in within the slot's window
+
+
 class RecentCall(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     counter: str
@@ -97,6 +120,7 @@ class HallState(msgspec.Struct, kw_only=True):
     devices: dict[str, DeviceState] = {}
     leases: list[Lease] = []
     recent_calls: list[RecentCall] = []
+    appointments: dict[str, Appointment] = {}
     arrivals: int = 0                   # tickets placed today: the `order` of the next one
 
     @property
@@ -122,4 +146,5 @@ class HallState(msgspec.Struct, kw_only=True):
             devices=dict(self.devices),
             leases=list(self.leases),
             recent_calls=list(self.recent_calls),
+            appointments=dict(self.appointments),
         )

@@ -18,7 +18,7 @@ from msgspec.structs import replace
 from ..errors import RequestError
 from . import commands as c
 from . import events as e
-from .model import (NO_LEASE, OPEN_STATUSES, TOP_NUMBER, CounterState, DeviceState, HallState,
+from .model import (NO_LEASE, OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, DeviceState, HallState,
                     Lease, RecentCall, ServiceState, Ticket)
 
 RECENT_CALLS_KEPT = 20
@@ -53,6 +53,8 @@ class Setup:
     outage_issuing: str = "continue"
     no_show_reinstate_s: int = 1800
     rating_window_s: int = 120
+    appointment_early_s: int = 3600
+    appointment_late_s: int = 900
 
     def business_day(self, now: datetime) -> str:
         return now.astimezone(self.tz).date().isoformat()
@@ -132,34 +134,40 @@ def wait_for(ahead: int, service_s: float, counters: int) -> int:
     return int(math.ceil(ahead * service_s / max(1, counters)))
 
 
-def waiting_ahead(state: HallState, ticket: Ticket) -> int:
-    """Waiting tickets of its service called before it (the order of ``Ticket.queue_key``).
+def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
+    """Waiting tickets of its service called before it at ``now`` (``Ticket.queue_key``).
 
-    Written out rather than comparing ``queue_key`` tuples: it runs for every ticket issued and
-    shown, over the whole day's tickets.
+    Walk-ins (most tickets) are compared without building key tuples: this runs for every
+    ticket issued and every ticket shown, over every waiting ticket.
     """
-    priority = ticket.priority == "priority"
-    service, issued_at, order = ticket.service, ticket.issued_at, ticket.order
+    rank, when, order = ticket.queue_key(now)
+    service = ticket.service
     ahead = 0
     for t in state.tickets.values():
         if t.status != "waiting" or t.service != service:
             continue
-        other_priority = t.priority == "priority"
-        if other_priority != priority:
-            ahead += other_priority          # a priority ticket goes before a normal one
-        elif t.issued_at < issued_at or (t.issued_at == issued_at and t.order < order):
+        if t.priority != "priority" and not t.appointment:      # a walk-in: (2, issued_at, order)
+            if rank == 2 and (t.issued_at < when or (t.issued_at == when and t.order < order)):
+                ahead += 1
+        elif t.queue_key(now) < (rank, when, order):
             ahead += 1
     return ahead
 
 
-def with_estimate(setup: Setup, state: HallState, ticket: Ticket) -> Ticket:
+def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
     """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting)."""
     if ticket.status != "waiting":
         if ticket.waiting_ahead or ticket.est_wait_s:
             return replace(ticket, waiting_ahead=0, est_wait_s=0)
         return ticket
-    ahead = waiting_ahead(state, ticket)
+    ahead = waiting_ahead(state, ticket, now)
     return replace(ticket, waiting_ahead=ahead, est_wait_s=estimate_wait_s(setup, state, ticket.service, ahead))
+
+
+def find_waiting(state: HallState, number: str) -> Ticket | None:
+    """The waiting ticket with this number, today's first (an unfinished one carried over next)."""
+    found = [t for t in state.tickets.values() if t.number == number and t.status == "waiting"]
+    return min(found, key=lambda t: t.day != state.day) if found else None
 
 
 def find_by_number(state: HallState, number: str) -> Ticket | None:
@@ -181,6 +189,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                                      last_served=None, last_served_at=None)
                           for k, v in s.counters.items()}
             s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
+            s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
         case e.TicketIssued(ticket=t):
             s.tickets[t.id] = t
             s.arrivals += 1
@@ -250,6 +259,11 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day))
             svc = s.services[sid]
             s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
+        case e.AppointmentBooked(appointment=a):
+            s.appointments[a.code] = a
+        case e.AppointmentCheckedIn(code=code, ticket=tid, on_time=on_time, at=at):
+            s.appointments[code] = replace(s.appointments[code], status="checked_in", ticket=tid,
+                                           checked_in_at=at, on_time=on_time)
         case _:
             raise TypeError(f"no evolve rule for {type(event).__name__}")
     return s
@@ -272,6 +286,7 @@ class QueueRules:
         self._deciders: dict[type, Callable[[HallState, Any, datetime], list[e.Event]]] = {
             c.IssueTicket: self._issue, c.VoidTicket: self._void, c.LeaseNumbers: self._lease,
             c.PlaceOfflineTicket: self._place_offline, c.CallNext: self._call_next,
+            c.CallTicket: self._call_ticket, c.BookAppointment: self._book, c.CheckIn: self._check_in,
             c.Recall: self._recall, c.Finish: self._finish, c.Rate: self._rate, c.NoShow: self._no_show,
             c.Transfer: self._transfer, c.SuspendCounter: self._suspend_counter,
             c.ResumeCounter: self._resume_counter, c.Login: self._login, c.Logout: self._logout,
@@ -319,21 +334,27 @@ class QueueRules:
 
     # -- tickets --
     def _issue(self, state: HallState, cmd: c.IssueTicket, now: datetime) -> list[e.Event]:
-        svc = self._service(state, cmd.service)
+        self._service(state, cmd.service)          # unknown_service before the kiosk's own list
         self._kiosk_may_issue(cmd.by, cmd.service)
+        ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now)
+        return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket, now))]
+
+    def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
+                    slot: datetime | None = None) -> Ticket:
+        """The next number of ``service``, if the hall issues now (the checks of ``issue``)."""
+        svc = self._service(state, service)
         if state.outage and self.setup.outage_issuing == "refuse":
             raise RequestError("outage", "tickets are not issued during the declared outage")
         if not state.is_open:
             raise RequestError("hall_closed", "the hall is closed: no tickets are issued now")
         if svc.suspended:
-            raise RequestError("service_suspended", f"service {cmd.service!r} is suspended (暂停办理)")
+            raise RequestError("service_suspended", f"service {service!r} is suspended (暂停办理)")
         if svc.next_number >= svc.lease_floor or svc.next_number > TOP_NUMBER:
-            raise RequestError("numbers_exhausted", f"no numbers left today for {cmd.service!r}")
-        number = format_number(self.setup.services[cmd.service].prefix, svc.next_number)
-        ticket = Ticket(id=ticket_id(state.day, number), number=number, service=cmd.service,
-                        priority=cmd.priority, issued_at=now, day=state.day, source=cmd.by,
-                        outage=state.outage, order=state.arrivals)
-        return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket))]
+            raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
+        number = format_number(self.setup.services[service].prefix, svc.next_number)
+        return Ticket(id=ticket_id(state.day, number), number=number, service=service,
+                      priority=priority, issued_at=now, day=state.day, source=by,  # type: ignore[arg-type]
+                      outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot)
 
     def _void(self, state: HallState, cmd: c.VoidTicket, now: datetime) -> list[e.Event]:
         ticket = state.tickets.get(cmd.ticket_id)
@@ -379,15 +400,18 @@ class QueueRules:
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals)
         return [e.TicketIssued(at=now, ticket=ticket)]
 
-    def _next_for(self, state: HallState, counter: str) -> Ticket | None:
+    def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
         setup = self.setup.counters[counter]
         rank = {sid: i for i, sid in enumerate(setup.services)}
         candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank]
         if not candidates:
             return None
         if setup.call_order == "service_order":
-            return min(candidates, key=lambda t: (t.queue_key[0], rank[t.service], t.queue_key[1:]))
-        return min(candidates, key=lambda t: t.queue_key)
+            def by_service(t: Ticket) -> tuple[Any, ...]:
+                key = t.queue_key(now)
+                return (key[0], rank[t.service], key[1:])
+            return min(candidates, key=by_service)
+        return min(candidates, key=lambda t: t.queue_key(now))
 
     def _served(self, state: HallState, counter: str, ticket: Ticket, now: datetime) -> e.TicketServed:
         started = ticket.called_at or now
@@ -399,16 +423,36 @@ class QueueRules:
         cs = self._counter(state, cmd.counter)
         if cs.suspended:
             raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")
-        nxt = self._next_for(state, cmd.counter)
+        nxt = self._next_for(state, cmd.counter, now)
         if nxt is None:
             raise RequestError("no_ticket", "no ticket is waiting for this counter")
+        return self._call(state, cmd.counter, nxt, now, out_of_order=False)
+
+    def _call(self, state: HallState, counter: str, ticket: Ticket, now: datetime,
+              out_of_order: bool) -> list[e.Event]:
+        """``ticket`` called to ``counter``; the one being served there, if any, becomes served."""
+        cs = state.counters[counter]
         events: list[e.Event] = []
         if cs.ticket is not None:
-            events.append(self._served(state, cmd.counter, state.tickets[cs.ticket], now))
-        called = replace(nxt, status="called", counter=cmd.counter, called_at=now, clerk=cs.clerk,
+            events.append(self._served(state, counter, state.tickets[cs.ticket], now))
+        called = replace(ticket, status="called", counter=counter, called_at=now, clerk=cs.clerk,
                          waiting_ahead=0, est_wait_s=0)
-        events.append(e.TicketCalled(at=now, ticket=called, counter=cmd.counter))
+        events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order))
         return events
+
+    def _call_ticket(self, state: HallState, cmd: c.CallTicket, now: datetime) -> list[e.Event]:
+        if not cmd.counter:
+            raise RequestError("bad_request", "call needs the counter to call the ticket to")
+        cs = self._counter(state, cmd.counter)
+        if cs.suspended:
+            raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")
+        ticket = find_waiting(state, cmd.number.strip())
+        if ticket is None:
+            raise RequestError("unknown_ticket", f"no ticket {cmd.number!r} is waiting today")
+        if ticket.service not in self.setup.counters[cmd.counter].services:
+            raise RequestError("not_allowed", f"counter {cmd.counter} does not serve {ticket.service!r} "
+                                              f"({ticket.number})")
+        return self._call(state, cmd.counter, ticket, now, out_of_order=True)
 
     def _recall(self, state: HallState, cmd: c.Recall, now: datetime) -> list[e.Event]:
         ticket = self._current(state, cmd.counter)
@@ -457,14 +501,45 @@ class QueueRules:
         if ticket.finished_at and now - ticket.finished_at > timedelta(seconds=self.setup.no_show_reinstate_s):
             raise RequestError("too_late", f"ticket {ticket.number} missed its call too long ago")
         back = replace(ticket, status="waiting", counter=None, finished_at=None)
-        return [e.TicketReinstated(at=now, ticket=with_estimate(self.setup, state, back))]
+        return [e.TicketReinstated(at=now, ticket=with_estimate(self.setup, state, back, now))]
+
+    # -- appointments --
+    def _book(self, state: HallState, cmd: c.BookAppointment, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)
+        code = cmd.code.strip()
+        if not code:
+            raise RequestError("bad_request", "an appointment needs a code")
+        if code in state.appointments:
+            raise RequestError("not_allowed", f"code {code!r} is already booked")
+        slot = cmd.slot.astimezone(self.setup.tz)
+        day = self.setup.business_day(slot)
+        if day < state.day:
+            raise RequestError("not_allowed", f"the slot {slot.isoformat()} is on a day already past")
+        return [e.AppointmentBooked(at=now, appointment=Appointment(code=code, service=cmd.service, slot=slot, day=day))]
+
+    def _check_in(self, state: HallState, cmd: c.CheckIn, now: datetime) -> list[e.Event]:
+        appointment = state.appointments.get(cmd.code.strip())
+        if appointment is None:
+            raise RequestError("unknown_appointment", "no appointment has this code")
+        if appointment.status == "checked_in":
+            raise RequestError("already_checked_in", "this appointment is already checked in")
+        if appointment.day != state.day:
+            raise RequestError("not_allowed", f"this appointment is for {appointment.day}")
+        opens = appointment.slot - timedelta(seconds=self.setup.appointment_early_s)
+        if now < opens:
+            raise RequestError("too_early", f"check-in opens at {opens.astimezone(self.setup.tz):%H:%M}")
+        on_time = now <= appointment.slot + timedelta(seconds=self.setup.appointment_late_s)
+        # too late: a walk-in ticket (it queues by its issue time); the code is used up either way
+        ticket = self._new_ticket(state, appointment.service, "normal", cmd.by, now,
+                                  slot=appointment.slot if on_time else None)
+        checked = e.AppointmentCheckedIn(at=now, code=appointment.code, ticket=ticket.id, on_time=on_time)
+        return [checked, e.TicketIssued(at=now, ticket=with_estimate(self.setup, evolve(state, checked), ticket, now))]
 
     # -- counters --
     def _suspend_counter(self, state: HallState, cmd: c.SuspendCounter, now: datetime) -> list[e.Event]:
+        # always allowed (contract v1.1): a ticket being served stays until finished, transferred
+        # or marked no-show; no new calls meanwhile (call_next and call: counter_suspended)
         cs = self._counter(state, cmd.counter)
-        if cs.ticket is not None:
-            number = state.tickets[cs.ticket].number
-            raise RequestError("not_allowed", f"finish, transfer or mark no-show {number} before suspending")
         if cs.suspended and cs.suspend_reason == cmd.reason:
             return []
         return [e.CounterSuspended(at=now, counter=cmd.counter, reason=cmd.reason)]

@@ -46,6 +46,8 @@ class TicketDoc(msgspec.Struct):
     recalls: Count = 0
     outage: bool = False
     offline: bool = False
+    appointment: bool = False
+    slot: datetime | None = None
 
 
 class CounterRefDoc(msgspec.Struct):
@@ -100,6 +102,13 @@ class LeaseDoc(msgspec.Struct):
     day: str
     first: str = ""
     last: str = ""
+
+
+class AppointmentDoc(msgspec.Struct):
+    code: str
+    service: str
+    slot: str
+    day: str = ""
 
 
 class ErrorDoc(msgspec.Struct):
@@ -165,6 +174,7 @@ class ReplyDoc(msgspec.Struct):
     service: ServiceDoc | None = None
     hall: HallResultDoc | None = None
     lease: LeaseDoc | None = None
+    appointment: AppointmentDoc | None = None
     tickets: list[TicketDoc] = []
     rejected: list[RejectedDoc] = []
 

@@ -86,6 +86,21 @@ class ReinstateArgs(msgspec.Struct):
     number: ShortText | None = None
 
 
+class CallArgs(msgspec.Struct):
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    counter: ShortText | None = None     # an operator's call names the counter
+
+
+class BookArgs(msgspec.Struct):
+    service: ShortText
+    slot: datetime
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")] | None = None
+
+
+class CheckInArgs(msgspec.Struct):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class ServiceArgs(msgspec.Struct):
     service: ShortText
 
