@@ -203,6 +203,16 @@ class AdminConfig(Strict):
     id: str
 
 
+class WebConfig(Strict):
+    """``hallq web``: the console, the customers' phone pages and the browser hall screen."""
+    public_url: str | None = None     # with it, every ticket's QR code opens <public_url>/t/<token>
+    listen: str = "0.0.0.0:8080"      # HOST:PORT (``--listen`` overrides)
+    id: str = "web"                   # its MQTT identity is admin.<id> (it sends operators' requests)
+    near: int = 3                     # the phone page says "your turn is near" with this many ahead
+    session_hours: float = 12.0       # a console login lasts this long
+    secure_cookies: bool | None = None  # Secure cookie flag; default: when public_url is https
+
+
 class Config(Strict):
     hall: HallConfig
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
@@ -211,6 +221,7 @@ class Config(Strict):
     kiosk: list[KioskConfig] = []
     display: list[DisplayConfig] = []
     admin: list[AdminConfig] = []
+    web: WebConfig | None = None
     path: str = ""                # where it was read from (set by load_config)
 
     # --- look-ups -------------------------------------------------------------------------
@@ -250,6 +261,8 @@ class Config(Strict):
         ids += [f"counter.{c.id}" for c in self.counter]
         ids += [f"display.{d.id}" for d in self.display]
         ids += [f"admin.{a.id}" for a in self.admin]
+        if self.web is not None and f"admin.{self.web.id}" not in ids:
+            ids.append(f"admin.{self.web.id}")
         return ids
 
     def knows_device(self, device_id: str) -> bool:
@@ -335,6 +348,16 @@ def _check_semantics(config: Config, path: str) -> None:
             fail(f"service[{i}].est_service_s", "a positive number of seconds")
         seen_ids.add(service.id)
         seen_prefixes.add(service.prefix)
+    if config.web is not None:
+        if config.web.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", config.web.public_url):
+            fail("web.public_url", "an http:// or https:// address such as http://192.168.1.10:8080, "
+                                   "without query or fragment")
+        if not ID_PATTERN.match(config.web.id):
+            fail("web.id", "an id of 1 to 32 characters from a-z 0-9 _ -")
+        if not re.match(r"^[^\s:]*:\d{1,5}$", config.web.listen):
+            fail("web.listen", "HOST:PORT such as 0.0.0.0:8080")
+        if config.web.near < 0:
+            fail("web.near", "a number of people, 0 or more")
     for table in ("counter", "kiosk", "display", "admin"):
         ids: set[str] = set()
         for i, item in enumerate(getattr(config, table)):

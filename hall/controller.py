@@ -244,6 +244,9 @@ class Controller:
             # malformed or misdirected: answered, never stored (it changed nothing and may lack an id)
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(wire.request_id_of(payload), err.code, err.message))))
             return
+        if op.read_only:
+            out.replies.append((reply_topic, wire.dumps(wire.ok_reply(envelope.request_id, **self._read(op, args)))))
+            return
         stored = self.store.reply_for(device, envelope.request_id)
         if stored is not None:
             out.replies.append((reply_topic, stored))
@@ -310,6 +313,14 @@ class Controller:
             return cs.ticket or cs.last_served
         return None
 
+    def _read(self, op: ops.Op, args: Any) -> dict[str, Any]:
+        """A read-only op's result: the whole core state as of its seq, or a page of events."""
+        if op.special == "snapshot":
+            return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.json.Raw(msgspec.json.encode(self.state))}
+        page = self.store.events_page(args.after_seq, args.limit)
+        events = [msgspec.json.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
+        return {"events": events, "last_seq": self.seq}
+
     def _new_appointment_code(self) -> str:
         """Eight random digits (easy on a keypad, not guessable), unused in the hall."""
         while True:
@@ -342,7 +353,8 @@ class Controller:
         rejected: list[dict[str, Any]] = []
         for item in args.tickets:
             command = c.PlaceOfflineTicket(by=device, number=item.number, service=item.service,
-                                           issued_at=item.issued_at, priority=item.priority)
+                                           issued_at=item.issued_at, priority=item.priority,
+                                           token_hash=item.token_hash)
             try:
                 self._apply(command, now, out)
             except RequestError as err:

@@ -34,6 +34,7 @@ class Op:
     command: CommandFor | None
     result: str
     special: str | None = None      # a controller method instead of one command
+    read_only: bool = False         # changes nothing: answered at once, its reply not stored
 
     @property
     def decoder(self) -> msgspec.json.Decoder:
@@ -41,20 +42,22 @@ class Op:
 
 
 def _op(kinds: str, args: type[msgspec.Struct], command: CommandFor | None, result: str,
-        special: str | None = None) -> Op:
-    return Op(frozenset(kinds.split()), args, command, result, special)
+        special: str | None = None, read_only: bool = False) -> Op:
+    return Op(frozenset(kinds.split()), args, command, result, special, read_only)
 
 
 OPS: dict[str, Op] = {
     # kiosks
-    "issue": _op("kiosk", wire.IssueArgs, lambda d, i, a: c.IssueTicket(by=d, service=a.service, priority=a.priority),
+    "issue": _op("kiosk", wire.IssueArgs,
+                 lambda d, i, a: c.IssueTicket(by=d, service=a.service, priority=a.priority, token_hash=a.token_hash),
                  RESULT_ISSUED),
     "void": _op("kiosk admin", wire.VoidArgs, lambda d, i, a: c.VoidTicket(by=d, ticket_id=a.ticket_id, reason=a.reason),
                 RESULT_TICKET, special="void"),
     "lease": _op("kiosk", wire.LeaseArgs, lambda d, i, a: c.LeaseNumbers(by=d, service=a.service, size=a.size),
                  RESULT_LEASE),
     "sync": _op("kiosk", wire.SyncArgs, None, RESULT_TICKET, special="sync"),
-    "check_in": _op("kiosk", wire.CheckInArgs, lambda d, i, a: c.CheckIn(by=d, code=a.code), RESULT_ISSUED),
+    "check_in": _op("kiosk", wire.CheckInArgs, lambda d, i, a: c.CheckIn(by=d, code=a.code, token_hash=a.token_hash),
+                    RESULT_ISSUED),
     # counters
     "call_next": _op("counter", wire.NoArgs, lambda d, i, a: c.CallNext(by=d, counter=i), RESULT_TICKET),
     # counters call a ticket to themselves; an operator names the counter
@@ -85,6 +88,9 @@ OPS: dict[str, Op] = {
     "announce": _op("admin", wire.AnnounceArgs, lambda d, i, a: c.Announce(by=d, text=a.text), RESULT_HALL),
     "unannounce": _op("admin", wire.UnannounceArgs, lambda d, i, a: c.Unannounce(by=d, text=a.text), RESULT_HALL),
     "open": _op("admin", wire.NoArgs, lambda d, i, a: c.OpenHall(by=d), RESULT_HALL),
+    # the hall's records, for services that keep a copy (hallq web, head office): read only
+    "snapshot": _op("admin", wire.NoArgs, None, "", special="snapshot", read_only=True),
+    "events": _op("admin", wire.EventsArgs, None, "", special="events", read_only=True),
     "book": _op("admin", wire.BookArgs,
                 lambda d, i, a: c.BookAppointment(by=d, code=a.code or "", service=a.service, slot=a.slot),
                 RESULT_APPOINTMENT, special="book"),

@@ -98,6 +98,11 @@ class Store:
         yield from self.db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,))
 
     # --- snapshot -----------------------------------------------------------------------------
+    def events_page(self, after_seq: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(seq, epoch, body) of up to ``limit`` events after ``after_seq``, in order."""
+        return self.db.execute("SELECT seq, epoch, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (after_seq, limit)).fetchall()
+
     def load_snapshot(self) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT seq, body FROM snapshot WHERE id = 1").fetchone()
         return (int(row[0]), bytes(row[1])) if row else None

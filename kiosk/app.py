@@ -34,6 +34,7 @@ from hall.config import Config, KioskConfig
 from hall.errors import DeviceFault
 from hall.publish import setup_from_config
 from hall.requests import new_request_id
+from hall.tokens import new_token, token_hash
 from hall.shell import DeviceRole, DeviceShell, run_device
 from hall.wire import ReplyDoc, StateDoc
 from hardware.debounce import Debouncer
@@ -57,6 +58,7 @@ class IssueAttempt:
     request_id: str
     service: str            # "" for a check-in (the appointment names it)
     priority: str
+    token: str = ""         # printed in the QR code; only its hash was sent
 
 
 class KioskRole(DeviceRole):
@@ -182,12 +184,12 @@ class KioskRole(DeviceRole):
         # starts again (start() sends every pending void), so no unprinted ticket waits in
         # the queue. The note goes once the reply is here, before printing: a ticket that may
         # be in a customer's hand is never voided.
-        request_id = new_request_id()
+        request_id, token = new_request_id(), new_token()
         self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
         self.shell.request("issue", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_issue_give_up, request_id=request_id, service=service,
-                           priority=priority)
-        self.issuing = IssueAttempt(request_id, service, priority)
+                           priority=priority, token_hash=token_hash(token))
+        self.issuing = IssueAttempt(request_id, service, priority, token)
 
     def check_in(self, code: str) -> None:
         """An appointment's code presented (scanner, keypad, or the stub): its ticket, or a slip.
@@ -203,11 +205,12 @@ class KioskRole(DeviceRole):
             self.model.reason = "check_in_offline"
             self._print_refusal("check_in_offline", "")
             return
-        request_id = new_request_id()     # noted before it is sent, as an issue is (no ghosts)
+        request_id, token = new_request_id(), new_token()   # noted before it is sent, as an issue is
         self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
         self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
-                           on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64])
-        self.issuing = IssueAttempt(request_id, "", "normal")
+                           on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64],
+                           token_hash=token_hash(token))
+        self.issuing = IssueAttempt(request_id, "", "normal", token)
 
     def _on_check_in_give_up(self) -> None:
         attempt, self.issuing = self.issuing, None
@@ -232,7 +235,7 @@ class KioskRole(DeviceRole):
         ticket = reply.ticket
         self.model.reason = None
         try:
-            self.tickets.ticket(self.tickets.online_view(ticket, attempt.service, self.now()))
+            self.tickets.ticket(self.tickets.online_view(ticket, attempt.service, self.now(), attempt.token))
         except DeviceFault as fault:
             # Print failed after issue: void it (docs/kiosk.md). The customer saw no ticket and
             # will press again; a ghost in the queue would cost everyone behind it a no-show wait.
@@ -272,14 +275,15 @@ class KioskRole(DeviceRole):
             return
         day = now.date().isoformat()
         ahead = self.model.waiting.get(service, 0) + self.journal.count("unsynced", service)
-        ticket = self.journal.take_number(service, day, priority, now.isoformat())   # durable first
+        token = new_token()
+        ticket = self.journal.take_number(service, day, priority, now.isoformat(), token_hash(token))  # durable first
         if ticket is None:
             self.model.reason = "no_lease"
             self._print_refusal("no_lease", "")
             return
         log.info("offline ticket %s (%s) journaled", ticket.number, service)
         try:
-            self.tickets.ticket(self.tickets.offline_view(ticket, ahead, now))
+            self.tickets.ticket(self.tickets.offline_view(ticket, ahead, now, token))
         except DeviceFault as fault:
             # certain it did not print: the number stays unused and is never synced
             self._printer_fault(fault)

@@ -22,12 +22,13 @@ CREATE TABLE IF NOT EXISTS lease (
     PRIMARY KEY (service, day, start));
 CREATE TABLE IF NOT EXISTS ticket (
     day TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL, priority TEXT NOT NULL,
-    issued_at TEXT NOT NULL, state TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
+    issued_at TEXT NOT NULL, state TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', token_hash TEXT,
     PRIMARY KEY (day, number));
 CREATE TABLE IF NOT EXISTS pending_void (
     request_id TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 UNSYNCED = ("journaled", "printed")
+TICKET_COLUMNS = "day, number, service, priority, issued_at, state, token_hash"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class OfflineTicket:
     priority: str
     issued_at: str
     state: str
+    token_hash: str | None = None      # of the token on its QR code (hall/tokens.py)
 
 
 class Journal:
@@ -48,6 +50,9 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")   # a committed ticket survives a power cut
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(ticket)")}
+        if "token_hash" not in columns:      # a journal written before phone pages existed
+            self.db.execute("ALTER TABLE ticket ADD COLUMN token_hash TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -68,7 +73,8 @@ class Journal:
                               (service, day)).fetchone()
         return int(row[0])
 
-    def take_number(self, service: str, day: str, priority: str, issued_at: str) -> OfflineTicket | None:
+    def take_number(self, service: str, day: str, priority: str, issued_at: str,
+                    token_hash: str | None = None) -> OfflineTicket | None:
         """The next leased number, journaled in the same transaction; None if none is left."""
         with self._transaction():
             row = self.db.execute('SELECT start, next, prefix FROM lease WHERE service=? AND day=? AND next <= "end" '
@@ -79,16 +85,16 @@ class Journal:
             number = f"{prefix}{value:03d}"
             self.db.execute("UPDATE lease SET next = next + 1 WHERE service=? AND day=? AND start=?",
                             (service, day, start))
-            self.db.execute("INSERT INTO ticket (day, number, service, priority, issued_at, state) "
-                            "VALUES (?,?,?,?,?,'journaled')", (day, number, service, priority, issued_at))
-        return OfflineTicket(day, number, service, priority, issued_at, "journaled")
+            self.db.execute("INSERT INTO ticket (day, number, service, priority, issued_at, state, token_hash) "
+                            "VALUES (?,?,?,?,?,'journaled',?)", (day, number, service, priority, issued_at, token_hash))
+        return OfflineTicket(day, number, service, priority, issued_at, "journaled", token_hash)
 
     # --- tickets -----------------------------------------------------------------------------
     def set_state(self, day: str, number: str, state: str, note: str = "") -> None:
         self.db.execute("UPDATE ticket SET state=?, note=? WHERE day=? AND number=?", (state, note, day, number))
 
     def unsynced(self, limit: int = 500) -> list[OfflineTicket]:
-        rows = self.db.execute("SELECT day, number, service, priority, issued_at, state FROM ticket "
+        rows = self.db.execute(f"SELECT {TICKET_COLUMNS} FROM ticket "
                                "WHERE state IN (?, ?) ORDER BY issued_at LIMIT ?", (*UNSYNCED, limit)).fetchall()
         return [OfflineTicket(*row) for row in rows]
 
@@ -104,8 +110,8 @@ class Journal:
         return int(self.db.execute(query, params).fetchone()[0])
 
     def ticket(self, day: str, number: str) -> OfflineTicket | None:
-        row = self.db.execute("SELECT day, number, service, priority, issued_at, state FROM ticket "
-                              "WHERE day=? AND number=?", (day, number)).fetchone()
+        row = self.db.execute(f"SELECT {TICKET_COLUMNS} FROM ticket WHERE day=? AND number=?",
+                              (day, number)).fetchone()
         return OfflineTicket(*row) if row else None
 
     # --- voids for issue requests the kiosk gave up on -----------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime
 from hall.config import Config, KioskConfig
 from hall.core.rules import Setup, configured_counters, wait_for
 from hall.errors import DeviceFault
+from hall.tokens import ticket_url
 from hall.wire import TicketDoc
 from printer.escpos_render import render_escpos
 from printer.layout import Layout, TicketView, slip_layout, ticket_layout
@@ -74,21 +75,26 @@ class TicketPrinting:
         setup = self.config.service_by_id(service)
         return (setup.name, setup.name_en) if setup else (service, "")
 
-    def _qr(self, number: str) -> str | None:
+    def _qr(self, number: str, token: str) -> str | None:
+        """The phone page of this ticket when the hall has one (``[web] public_url``), else the
+        kiosk's own ``qr_url`` template, else no QR code."""
+        web = self.config.web
+        if web is not None and web.public_url and token:
+            return ticket_url(web.public_url, token)
         url = self.kiosk.printer.qr_url
         return url.replace("{ticket}", number).replace("{hall}", self.config.hall.id) if url else None
 
-    def online_view(self, ticket: TicketDoc, service: str, now: datetime) -> TicketView:
+    def online_view(self, ticket: TicketDoc, service: str, now: datetime, token: str = "") -> TicketView:
         name, name_en = self._names(ticket.service or service)
         issued = ticket.issued_at.astimezone(self.config.zone) if ticket.issued_at else now
         return TicketView(
             hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
             service_name=name, service_name_en=name_en, waiting_ahead=ticket.waiting_ahead,
             est_wait_s=ticket.est_wait_s, issued_at=issued, priority=ticket.priority == "priority",
-            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number),
+            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token),
             appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)
 
-    def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime) -> TicketView:
+    def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "") -> TicketView:
         name, name_en = self._names(ticket.service)
         service = self.setup.services.get(ticket.service)
         per = service.est_service_s if service else 300.0
@@ -97,4 +103,4 @@ class TicketPrinting:
             service_name=name, service_name_en=name_en, waiting_ahead=ahead,
             est_wait_s=wait_for(ahead, per, configured_counters(self.setup, ticket.service)),
             issued_at=now, priority=ticket.priority == "priority", offline=True, approximate=True,
-            notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number))
+            notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token))

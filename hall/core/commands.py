@@ -14,6 +14,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
 class IssueTicket(Command, frozen=True):
     service: str
     priority: Literal["normal", "priority"] = "normal"
+    token_hash: str | None = None
 
 
 class VoidTicket(Command, frozen=True):
@@ -31,6 +32,7 @@ class PlaceOfflineTicket(Command, frozen=True):
     service: str
     issued_at: datetime
     priority: Literal["normal", "priority"] = "normal"
+    token_hash: str | None = None
 
 
 class CallNext(Command, frozen=True):
@@ -51,6 +53,7 @@ class BookAppointment(Command, frozen=True):
 
 class CheckIn(Command, frozen=True):
     code: str
+    token_hash: str | None = None
 
 
 class Recall(Command, frozen=True):

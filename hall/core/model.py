@@ -37,6 +37,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     transferred_from: str | None = None
     appointment: bool = False          # checked in on time for a booked slot (contract v1.1)
+    token_hash: str | None = None      # hash of the token on its QR code (the phone page's key)
     slot: datetime | None = None       # that slot's start
 
     def queue_key(self, now: datetime) -> tuple[int, datetime, int]:

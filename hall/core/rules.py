@@ -336,11 +336,11 @@ class QueueRules:
     def _issue(self, state: HallState, cmd: c.IssueTicket, now: datetime) -> list[e.Event]:
         self._service(state, cmd.service)          # unknown_service before the kiosk's own list
         self._kiosk_may_issue(cmd.by, cmd.service)
-        ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now)
+        ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now, token_hash=cmd.token_hash)
         return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket, now))]
 
     def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
-                    slot: datetime | None = None) -> Ticket:
+                    slot: datetime | None = None, token_hash: str | None = None) -> Ticket:
         """The next number of ``service``, if the hall issues now (the checks of ``issue``)."""
         svc = self._service(state, service)
         if state.outage and self.setup.outage_issuing == "refuse":
@@ -354,7 +354,8 @@ class QueueRules:
         number = format_number(self.setup.services[service].prefix, svc.next_number)
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
                       priority=priority, issued_at=now, day=state.day, source=by,  # type: ignore[arg-type]
-                      outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot)
+                      outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
+                      token_hash=token_hash)
 
     def _void(self, state: HallState, cmd: c.VoidTicket, now: datetime) -> list[e.Event]:
         ticket = state.tickets.get(cmd.ticket_id)
@@ -397,7 +398,8 @@ class QueueRules:
             raise RequestError("not_allowed", f"{cmd.number} was already used on {day}")
         ticket = Ticket(id=ticket_id(day, cmd.number), number=cmd.number, service=cmd.service,
                         priority=cmd.priority, issued_at=cmd.issued_at.astimezone(self.setup.tz), day=day,
-                        source=cmd.by, offline=True, outage=state.outage, order=state.arrivals)
+                        source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
+                        token_hash=cmd.token_hash)
         return [e.TicketIssued(at=now, ticket=ticket)]
 
     def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
@@ -531,7 +533,7 @@ class QueueRules:
         on_time = now <= appointment.slot + timedelta(seconds=self.setup.appointment_late_s)
         # too late: a walk-in ticket (it queues by its issue time); the code is used up either way
         ticket = self._new_ticket(state, appointment.service, "normal", cmd.by, now,
-                                  slot=appointment.slot if on_time else None)
+                                  slot=appointment.slot if on_time else None, token_hash=cmd.token_hash)
         checked = e.AppointmentCheckedIn(at=now, code=appointment.code, ticket=ticket.id, on_time=on_time)
         return [checked, e.TicketIssued(at=now, ticket=with_estimate(self.setup, evolve(state, checked), ticket, now))]
 

@@ -32,9 +32,15 @@ class NoArgs(msgspec.Struct):
     pass
 
 
+# the SHA-256 (hex, first 32 digits) of the random token on a ticket's QR code: only the kiosk
+# that printed it and the customer's phone know the token itself (docs/protocol.md, "Phone pages")
+TokenHash = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+
+
 class IssueArgs(msgspec.Struct):
     service: ShortText
     priority: Priority = "normal"
+    token_hash: TokenHash | None = None
 
 
 class VoidArgs(msgspec.Struct):
@@ -55,6 +61,7 @@ class OfflineTicket(msgspec.Struct):
     service: ShortText
     issued_at: datetime
     priority: Priority = "normal"
+    token_hash: TokenHash | None = None
 
 
 class SyncArgs(msgspec.Struct):
@@ -99,6 +106,12 @@ class BookArgs(msgspec.Struct):
 
 class CheckInArgs(msgspec.Struct):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    token_hash: TokenHash | None = None
+
+
+class EventsArgs(msgspec.Struct):
+    after_seq: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
 
 
 class ServiceArgs(msgspec.Struct):
