@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": "simulator.demo:main",
     "sim": "simulator.console:main",
     "report": "hall.report:main",
+    "web": "web.main:main",
 }
 
 
@@ -90,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="interactive simulator console for maintainers")
     _common(p)
+
+    p = sub.add_parser("web", help="the hall's web service: console, phone pages, browser screen")
+    _common(p)
+    p.add_argument("--listen", help="HOST:PORT to serve on (default: [web] listen, 0.0.0.0:8080)")
+    p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
+    p.add_argument("--no-voice", action="store_true", help="browser screens show calls without speech")
+    p.add_argument("words", nargs="*", help="`user add NAME` adds a console user (password from standard input)")
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
     _common(p)

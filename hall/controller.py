@@ -316,9 +316,9 @@ class Controller:
     def _read(self, op: ops.Op, args: Any) -> dict[str, Any]:
         """A read-only op's result: the whole core state as of its seq, or a page of events."""
         if op.special == "snapshot":
-            return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.json.Raw(msgspec.json.encode(self.state))}
+            return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
         page = self.store.events_page(args.after_seq, args.limit)
-        events = [msgspec.json.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
+        events = [msgspec.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
         return {"events": events, "last_seq": self.seq}
 
     def _new_appointment_code(self) -> str:

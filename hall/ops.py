@@ -14,6 +14,7 @@ import msgspec
 
 from . import wire
 from .core import commands as c
+from .errors import RequestError
 
 # what the reply carries, computed by the controller after the command is applied
 RESULT_TICKET = "ticket"        # the ticket the events name (or the counter's own)
@@ -62,8 +63,7 @@ OPS: dict[str, Op] = {
     "call_next": _op("counter", wire.NoArgs, lambda d, i, a: c.CallNext(by=d, counter=i), RESULT_TICKET),
     # counters call a ticket to themselves; an operator names the counter
     "call": _op("counter admin", wire.CallArgs,
-                lambda d, i, a: c.CallTicket(by=d, counter=i if d.startswith("counter.") else (a.counter or ""),
-                                             number=a.number), RESULT_TICKET),
+                lambda d, i, a: c.CallTicket(by=d, counter=_counter_of(d, i, a), number=a.number), RESULT_TICKET),
     "recall": _op("counter", wire.NoArgs, lambda d, i, a: c.Recall(by=d, counter=i), RESULT_TICKET),
     "finish": _op("counter", wire.FinishArgs, lambda d, i, a: c.Finish(by=d, counter=i, rating=a.rating),
                   RESULT_TICKET),
@@ -71,9 +71,11 @@ OPS: dict[str, Op] = {
     "no_show": _op("counter", wire.NoArgs, lambda d, i, a: c.NoShow(by=d, counter=i), RESULT_TICKET),
     "transfer": _op("counter", wire.TransferArgs, lambda d, i, a: c.Transfer(by=d, counter=i, service=a.service),
                     RESULT_TICKET),
-    "suspend": _op("counter", wire.SuspendArgs, lambda d, i, a: c.SuspendCounter(by=d, counter=i, reason=a.reason),
-                   RESULT_COUNTER),
-    "resume": _op("counter", wire.NoArgs, lambda d, i, a: c.ResumeCounter(by=d, counter=i), RESULT_COUNTER),
+    # a clerk suspends their own counter; a supervisor (admin) names it
+    "suspend": _op("counter admin", wire.SuspendArgs,
+                   lambda d, i, a: c.SuspendCounter(by=d, counter=_counter_of(d, i, a), reason=a.reason), RESULT_COUNTER),
+    "resume": _op("counter admin", wire.CounterArgs,
+                  lambda d, i, a: c.ResumeCounter(by=d, counter=_counter_of(d, i, a)), RESULT_COUNTER),
     "login": _op("counter", wire.LoginArgs, lambda d, i, a: c.Login(by=d, counter=i, clerk=a.clerk), RESULT_COUNTER),
     "logout": _op("counter", wire.NoArgs, lambda d, i, a: c.Logout(by=d, counter=i), RESULT_COUNTER),
     "reinstate": _op("counter admin", wire.ReinstateArgs,
@@ -97,12 +99,20 @@ OPS: dict[str, Op] = {
     "close": _op("admin", wire.NoArgs, lambda d, i, a: c.CloseHall(by=d), RESULT_HALL),
 }
 
+def _counter_of(device: str, ident: str, args: Any) -> str:
+    """The counter an op is for: a counter's own, or the one an operator names (RequestError if none)."""
+    if device.startswith("counter."):
+        return ident
+    if not getattr(args, "counter", None):
+        raise RequestError("bad_request", "an operator's counter op needs counter, e.g. \"counter\": \"c3\"")
+    return str(args.counter)
+
+
 _decoders = {op.args: msgspec.json.Decoder(op.args) for op in OPS.values()}
 
 
 def decode_request(payload: bytes, device_kind: str) -> tuple[wire.Envelope, Op, Any]:
     """Decode and check a request; RequestError(bad_request | unknown_op | not_allowed)."""
-    from .errors import RequestError
     envelope = wire.decode_envelope(payload)
     op = OPS.get(envelope.op)
     if op is None:

@@ -146,17 +146,18 @@ LinkFactory = Callable[..., Any]
 class DeviceShell:
     def __init__(self, config: Config, device_id: str, role: DeviceRole, *, stub: bool = False,
                  data_dir: str | None = None, link_factory: LinkFactory = MqttLink,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, inbox: StampedInbox | None = None) -> None:
         self.config = config
         self.device_id = device_id
         self.role = role
         self.stub = stub
         self.clock = clock
         self.topics = Topics(config.hall.id)
-        self.inbox: StampedInbox = StampedInbox()
+        self.inbox: StampedInbox = inbox if inbox is not None else StampedInbox()
         self.boot = boot_number(data_dir)
         self.availability = Availability()
         self.arrived = 0.0                       # when the item being handled arrived
+        self.payload = b""                       # the raw bytes of the message being handled
         self.state_key: tuple[int, int] = (-1, -1)
         self._published_status: bytes | None = None
         self._was_available = False
@@ -251,6 +252,7 @@ class DeviceShell:
         what, device = self.topics.parse(message.topic)
         if not message.payload:
             return              # a cleared retained message
+        self.payload = message.payload
         try:
             if what == "res" and device == self.device_id:
                 reply = wire.read(message.payload, wire.ReplyDoc)

@@ -443,8 +443,6 @@ class QueueRules:
         return events
 
     def _call_ticket(self, state: HallState, cmd: c.CallTicket, now: datetime) -> list[e.Event]:
-        if not cmd.counter:
-            raise RequestError("bad_request", "call needs the counter to call the ticket to")
         cs = self._counter(state, cmd.counter)
         if cs.suspended:
             raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")

@@ -3,7 +3,7 @@ documents every reader decodes (``documents``). Topics are in :mod:`hall.topics`
 from .documents import (AppointmentDoc, BadDocument, CounterDoc, CounterRefDoc, ErrorDoc, EventDoc, HallResultDoc,
                         LeaseDoc, PresenceDoc, RecentCallDoc, RejectedDoc, ReplyDoc, ServiceDoc,
                         StateDoc, TicketDoc, convert, read)
-from .requests import (MAX_PAYLOAD, AnnounceArgs, BookArgs, CallArgs, CheckInArgs, EventsArgs, Envelope, FinishArgs, IssueArgs, LeaseArgs, LoginArgs,
+from .requests import (MAX_PAYLOAD, AnnounceArgs, BookArgs, CallArgs, CheckInArgs, CounterArgs, EventsArgs, Envelope, FinishArgs, IssueArgs, LeaseArgs, LoginArgs,
                        NoArgs, OfflineTicket, OutageArgs, RateArgs, ReinstateArgs, ServiceArgs,
                        SuspendArgs, SyncArgs, TransferArgs, UnannounceArgs, VoidArgs, check_payload,
                        decode_args, decode_envelope, dumps, error_reply, loads_object, ok_reply,
@@ -12,7 +12,7 @@ from .requests import (MAX_PAYLOAD, AnnounceArgs, BookArgs, CallArgs, CheckInArg
 __all__ = [
     "AppointmentDoc", "BadDocument", "CounterDoc", "CounterRefDoc", "ErrorDoc", "EventDoc", "HallResultDoc", "LeaseDoc",
     "PresenceDoc", "RecentCallDoc", "RejectedDoc", "ReplyDoc", "ServiceDoc", "StateDoc", "TicketDoc",
-    "convert", "read", "MAX_PAYLOAD", "AnnounceArgs", "BookArgs", "CallArgs", "CheckInArgs", "EventsArgs", "Envelope", "FinishArgs", "IssueArgs", "LeaseArgs",
+    "convert", "read", "MAX_PAYLOAD", "AnnounceArgs", "BookArgs", "CallArgs", "CheckInArgs", "CounterArgs", "EventsArgs", "Envelope", "FinishArgs", "IssueArgs", "LeaseArgs",
     "LoginArgs", "NoArgs", "OfflineTicket", "OutageArgs", "RateArgs", "ReinstateArgs", "ServiceArgs",
     "SuspendArgs", "SyncArgs", "TransferArgs", "UnannounceArgs", "VoidArgs", "check_payload",
     "decode_args", "decode_envelope", "dumps", "error_reply", "loads_object", "ok_reply", "request_id_of",

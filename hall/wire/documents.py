@@ -177,6 +177,12 @@ class ReplyDoc(msgspec.Struct):
     appointment: AppointmentDoc | None = None
     tickets: list[TicketDoc] = []
     rejected: list[RejectedDoc] = []
+    # the read-only ops ``snapshot`` and ``events`` (hallq's own): kept raw for the core to decode
+    epoch: int | None = None
+    seq: int | None = None
+    state: msgspec.Raw = msgspec.Raw(b"null")
+    events: list[msgspec.Raw] = []
+    last_seq: int | None = None
 
     @property
     def code(self) -> str:

@@ -82,6 +82,11 @@ class TransferArgs(msgspec.Struct):
 
 class SuspendArgs(msgspec.Struct):
     reason: ShortText = ""
+    counter: ShortText | None = None     # an operator's suspend names the counter
+
+
+class CounterArgs(msgspec.Struct):
+    counter: ShortText | None = None     # an operator's resume names the counter
 
 
 class LoginArgs(msgspec.Struct):

@@ -1,0 +1,96 @@
+"""``hallq web --config F [--listen HOST:PORT] [--data DIR]`` and
+``hallq web user add NAME --role supervisor|manager`` (the password from standard input)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from hall.config import Config, WebConfig, load_config
+from hall.errors import ConfigError
+from hall.runtime import setup_logging
+
+log = logging.getLogger("hallq.web")
+
+
+def default_data_dir(config: Config) -> str:
+    return str(Path("hallq-data") / config.hall.id / "web")
+
+
+def listen_address(config: Config, override: str | None) -> tuple[str, int]:
+    text = override or (config.web.listen if config.web else WebConfig().listen)
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(config.path or "<config>", "--listen" if override else "web.listen",
+                          f"HOST:PORT such as 0.0.0.0:8080, not {text!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def read_password() -> str:
+    """From standard input (scripts: ``echo secret | hallq web user add …``), or asked twice on a terminal."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def add_user(config: Config, args: argparse.Namespace) -> int:
+    from .accounts import AccountError, Accounts  # noqa: PLC0415
+    if len(args.words) != 3 or not args.role:
+        print("hallq web: usage: hallq web user add NAME --role supervisor|manager (password on standard input)",
+              file=sys.stderr)
+        return 2
+    try:
+        password = read_password()
+        accounts = Accounts(str(Path(args.data or default_data_dir(config)) / "web.db"))
+        accounts.add_user(args.words[2], args.role, password)
+    except (AccountError, ValueError) as err:
+        print(f"hallq web: {err}", file=sys.stderr)
+        return 2
+    print(f"user {args.words[2]} ({args.role}) saved")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.broker)
+    if config.web is None:
+        config.web = WebConfig()          # a hall without [web] gets the defaults (no phone QR codes)
+    if args.words[:2] == ["user", "add"]:
+        return add_user(config, args)
+    if args.words:
+        print(f"hallq web: unknown words {' '.join(args.words)!r}; try: hallq web user add NAME --role supervisor",
+              file=sys.stderr)
+        return 2
+    setup_logging(getattr(args, "verbose", False))
+    host, port = listen_address(config, args.listen)
+    data_dir = args.data or default_data_dir(config)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    return asyncio.run(serve(config, data_dir, host, port, voice=not args.no_voice))
+
+
+async def serve(config: Config, data_dir: str, host: str, port: int, voice: bool = True) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from .server import WebService  # noqa: PLC0415
+    service = WebService(config, data_dir, voice=voice)
+    if not service.accounts.users():
+        log.warning("no console user yet: add one with `hallq web user add NAME --role supervisor --config %s`",
+                    config.path)
+    server = uvicorn.Server(uvicorn.Config(service.asgi, host=host, port=port, log_level="warning",
+                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+    stopping = asyncio.Event()
+    owner = asyncio.create_task(service.run_shell(stopping))
+    log.info("hallq web for hall %s on http://%s:%d (phone pages: %s)", config.hall.id, host, port,
+             config.web.public_url if config.web and config.web.public_url else "off: no [web] public_url")
+    try:
+        await server.serve()      # until SIGINT/SIGTERM (uvicorn's handlers)
+    finally:
+        stopping.set()
+        await owner
+        service.accounts.close()
+    return 0 if server.started else 1

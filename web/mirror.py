@@ -1,0 +1,110 @@
+"""The controller's records, kept by the web service: the core's state from a ``snapshot``, then
+every event folded in, in order, with the core's own ``evolve``.
+
+So the people ahead of a ticket and its estimated wait on a phone are the controller's own numbers
+(the same functions on the same state), not a second guess. Events are applied exactly once, by
+``seq``: a repeat is ignored, a gap is reported so the caller fetches the missing ones (``events``)
+or a new snapshot.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from hall.core import events as e
+from hall.core.model import HallState, Ticket
+from hall.core.rules import Setup, estimate_wait_s, evolve
+from hall.tokens import token_hash
+
+APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
+
+
+class HallMirror:
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.state: HallState | None = None
+        self.seq = 0
+        self.epoch = 0
+        self._by_hash: dict[str, str] = {}
+        self._positions: tuple[int, int, dict[str, int]] | None = None   # (seq, minute, ahead by ticket id)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is not None
+
+    def load(self, epoch: int, seq: int, state_json: bytes) -> None:
+        """Start over from the controller's whole state as of ``seq``."""
+        state = msgspec.json.decode(state_json, type=HallState)
+        self.state, self.seq, self.epoch = self.setup.reconcile(state), seq, epoch
+        self._by_hash = {t.token_hash: t.id for t in self.state.tickets.values() if t.token_hash}
+        self._positions = None
+
+    def apply(self, seq: int, payload: bytes) -> str:
+        """Fold one event (``R/event`` JSON or a page of ``events``); APPLIED, REPEATED or GAP."""
+        if self.state is None or seq > self.seq + 1:
+            return GAP
+        if seq <= self.seq:
+            return REPEATED
+        event = e.decode_event(payload)
+        self.state = evolve(self.state, event)
+        self.seq = seq
+        ticket = getattr(event, "ticket", None)
+        if isinstance(ticket, Ticket) and ticket.token_hash:
+            self._by_hash[ticket.token_hash] = ticket.id
+        if isinstance(event, e.DayStarted):
+            self._by_hash = {h: tid for h, tid in self._by_hash.items() if tid in self.state.tickets}
+        self._positions = None
+        return APPLIED
+
+    # --- what the pages ask ---------------------------------------------------------------------
+    def ticket_by_token(self, token: str) -> Ticket | None:
+        """The ticket whose QR code carries ``token``: today's tickets only (a token is valid for
+        its ticket's business day)."""
+        if self.state is None:
+            return None
+        ticket_id = self._by_hash.get(token_hash(token))
+        ticket = self.state.tickets.get(ticket_id) if ticket_id else None
+        return ticket if ticket is not None and ticket.day == self.state.day else None
+
+    def ahead_of(self, ticket: Ticket, now: datetime) -> int:
+        """People ahead, computed once per change for every waiting ticket (a thousand phone pages
+        open cost one pass, not a thousand)."""
+        assert self.state is not None
+        minute = int(now.timestamp() // 60)       # appointments' order changes with time
+        if self._positions is None or self._positions[:2] != (self.seq, minute):
+            queues: dict[str, list[Ticket]] = {}
+            for t in self.state.tickets.values():
+                if t.status == "waiting":
+                    queues.setdefault(t.service, []).append(t)
+            ahead: dict[str, int] = {}
+            for waiting in queues.values():
+                for i, t in enumerate(sorted(waiting, key=lambda t: t.queue_key(now))):
+                    ahead[t.id] = i
+            self._positions = (self.seq, minute, ahead)
+        return self._positions[2].get(ticket.id, 0)
+
+    def ticket_view(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
+        """A ticket as its own phone page shows it: nothing about any other ticket but counts."""
+        assert self.state is not None
+        current = self.state.tickets.get(ticket.id, ticket)
+        waiting = current.status == "waiting"
+        ahead = self.ahead_of(current, now) if waiting else 0
+        est = estimate_wait_s(self.setup, self.state, current.service, ahead) if waiting else 0
+        return {"number": current.number, "service": current.service, "status": current.status,
+                "ahead": ahead, "est_wait_s": est,
+                "counter": current.counter, "priority": current.priority == "priority",
+                "appointment": current.appointment, "issued_at": current.issued_at.isoformat(),
+                "recalls": current.recalls}
+
+    def waiting_numbers(self, now: datetime) -> dict[str, list[str]]:
+        """Per service, the numbers waiting in the order they will be called (the console's list)."""
+        if self.state is None:
+            return {}
+        queues: dict[str, list[Ticket]] = {}
+        for t in self.state.tickets.values():
+            if t.status == "waiting":
+                queues.setdefault(t.service, []).append(t)
+        return {service: [t.number for t in sorted(waiting, key=lambda t: t.queue_key(now))]
+                for service, waiting in queues.items()}

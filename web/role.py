@@ -1,0 +1,147 @@
+"""The web service's device role: an admin client of the hall (``admin.web``) that keeps the
+controller's records (:class:`~web.mirror.HallMirror`) and the latest state, and wakes every open
+page when something changed.
+
+It runs on the device shell like every device; its owner thread is the asyncio loop that also
+serves HTTP (web/server.py), so pages read the mirror without locks.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+
+from hall.config import Config
+from hall.publish import setup_from_config
+from hall.shell import DeviceRole
+from hall.wire import EventDoc, ReplyDoc, StateDoc
+
+from .mirror import GAP, HallMirror
+
+log = logging.getLogger(__name__)
+
+PAGE = 500              # events asked for at once when catching up
+CATCH_UP_GIVE_UP_S = 15.0
+
+
+class _Seq(msgspec.Struct):
+    seq: int
+
+
+class Hub:
+    """Wakes the pages waiting for news. ``version`` grows with every change."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._waiters: set[asyncio.Event] = set()
+
+    def changed(self) -> None:
+        self.version += 1
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def wait(self, seen: int, timeout: float) -> int:
+        """The version once it differs from ``seen``, or after ``timeout`` (a heartbeat)."""
+        if self.version != seen:
+            return self.version
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
+        return self.version
+
+    @property
+    def listeners(self) -> int:
+        return len(self._waiters)
+
+
+class WebRole(DeviceRole):
+    kind = "admin"
+    wants_events = True
+    tick_s = 0.2
+
+    def __init__(self, config: Config, hub: Hub, screens: Any = None) -> None:
+        self.config = config
+        self.hub = hub
+        self.screens = screens
+        self.mirror = HallMirror(setup_from_config(config))
+        self.state: StateDoc | None = None
+        self.catching_up = False
+
+    # --- what the shell routes here -------------------------------------------------------------
+    def on_state(self, state: StateDoc) -> None:
+        if self.mirror.ready and state.seq < self.mirror.seq:
+            log.warning("the controller's seq went back (%d < %d): reloading its records", state.seq, self.mirror.seq)
+            self.mirror.state = None
+        self.state = state
+        if self.screens is not None:
+            self.screens.on_state(state)
+        if not self.mirror.ready or state.seq > self.mirror.seq:
+            self._catch_up()
+        self.hub.changed()
+
+    def on_event(self, event: EventDoc) -> None:
+        if self.mirror.apply(event.seq, self.shell.payload) == GAP:
+            self._catch_up()
+        if self.screens is not None:
+            self.screens.on_event(event)
+        self.hub.changed()
+
+    def on_availability(self, available: bool) -> None:
+        if available:
+            self._catch_up()
+        if self.screens is not None:
+            self.screens.connection_changed()
+        self.hub.changed()
+
+    on_link = on_availability
+
+    def status(self) -> dict[str, Any]:
+        return {"web": "ok" if self.mirror.ready else "catching_up"}
+
+    # --- catching up: a snapshot, then pages of events ------------------------------------------------
+    def _catch_up(self) -> None:
+        if self.catching_up or not self.shell.available:
+            return
+        self.catching_up = True
+        if not self.mirror.ready:
+            self.shell.request("snapshot", self._on_snapshot, give_up_after=CATCH_UP_GIVE_UP_S,
+                               on_give_up=self._gave_up)
+        else:
+            self.shell.request("events", self._on_events, give_up_after=CATCH_UP_GIVE_UP_S,
+                               on_give_up=self._gave_up, after_seq=self.mirror.seq, limit=PAGE)
+
+    def _gave_up(self) -> None:
+        self.catching_up = False
+
+    def _on_snapshot(self, reply: ReplyDoc) -> None:
+        self.catching_up = False
+        if not reply.ok or reply.seq is None:
+            log.error("snapshot refused: %s %s", reply.code, reply.message)
+            return
+        self.mirror.load(reply.epoch or 0, reply.seq, bytes(reply.state))
+        log.info("the hall's records as of seq %d: %d tickets", reply.seq, len(self.mirror.state.tickets))  # type: ignore[union-attr]
+        self._after_page(reply.seq)
+
+    def _on_events(self, reply: ReplyDoc) -> None:
+        self.catching_up = False
+        if not reply.ok:
+            log.error("events refused: %s %s", reply.code, reply.message)
+            return
+        for raw in reply.events:
+            payload = bytes(raw)
+            if self.mirror.apply(msgspec.json.decode(payload, type=_Seq).seq, payload) == GAP:
+                self.mirror.state = None          # the controller's records have a hole: start over
+                break
+        self._after_page(reply.last_seq or 0)
+
+    def _after_page(self, last_seq: int) -> None:
+        self.hub.changed()
+        if not self.mirror.ready or self.mirror.seq < max(last_seq, self.state.seq if self.state else 0):
+            self._catch_up()

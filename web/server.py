@@ -1,0 +1,310 @@
+"""``hallq web``: Starlette on uvicorn, in one asyncio loop that is also the device shell's owner.
+
+Pages follow the hall with Server-Sent Events (no polling): each open page waits on the hub and
+is sent its own view again when the hall changed. Everything but ``/t/<token>`` (a customer's
+ticket), ``/screen/<display id>`` (a hall screen) and ``/static`` needs a console login.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hall.config import Config
+from hall.shell import DeviceShell, StampedInbox
+from hall.tokens import TOKEN_PATTERN
+from hall.wire import ReplyDoc
+
+from . import pages
+from .accounts import Accounts, Session
+from .board import board
+from .role import Hub, WebRole
+from .screen import ScreenFeeds
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "hallq_session"
+HEARTBEAT_S = 20.0
+ACTION_WAIT_S = 6.0
+ACTIONS = {"suspend_service", "resume_service", "outage", "announce", "unannounce", "open", "close", "void",
+           "reinstate", "call", "suspend", "resume"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class LoopInbox(StampedInbox):
+    """The shell's inbox; whoever puts (paho's thread) also wakes the asyncio loop that owns it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.wake = asyncio.Event()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.wake.set)
+
+
+class SecurityHeaders:
+    """Every answer: CSP, no sniffing, no framing, no referrer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] += [(b"content-security-policy", CSP.encode()),
+                                       (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                                       (b"referrer-policy", b"no-referrer")]
+            await send(message)
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+MAX_FORM = 8192
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the login and logout forms); {} if it is anything else or too big."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return {}
+    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v for k, v in pairs}
+
+
+class WebService:
+    def __init__(self, config: Config, data_dir: str, voice: bool = True) -> None:
+        self.config = config
+        web = config.web
+        assert web is not None
+        self.web = web
+        self.hub = Hub()
+        self.inbox = LoopInbox()
+        self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
+        self.role = WebRole(config, self.hub)
+        self.shell = DeviceShell(config, f"admin.{web.id}", self.role, data_dir=data_dir, inbox=self.inbox)
+        self.screens = ScreenFeeds(config, self.shell.availability, voice=voice)
+        self.role.screens = self.screens
+        self.secure = web.secure_cookies if web.secure_cookies is not None else \
+            bool(web.public_url and web.public_url.startswith("https://"))
+        self.app = Starlette(routes=[
+            Route("/", lambda r: RedirectResponse("/console", 303)),
+            Route("/healthz", self.healthz),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/console", self.console),
+            Route("/api/board", self.board),
+            Route("/api/board/stream", self.board_stream),
+            Route("/api/action", self.action, methods=["POST"]),
+            Route("/t/{token}", self.ticket_page),
+            Route("/t/{token}/stream", self.ticket_stream),
+            Route("/screen/{display}", self.screen_page),
+            Route("/screen/{display}/stream", self.screen_stream),
+            Route("/screen/{display}/audio/{clip:int}.wav", self.screen_audio),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ])
+        self.asgi = SecurityHeaders(self.app)
+
+    # --- the owner loop ------------------------------------------------------------------------
+    async def run_shell(self, stopping: asyncio.Event) -> None:
+        self.inbox.loop = asyncio.get_running_loop()
+        self.shell.start()
+        next_tick = 0.0
+        try:
+            while not stopping.is_set():
+                try:
+                    await asyncio.wait_for(self.inbox.wake.wait(), self.role.tick_s)
+                except TimeoutError:
+                    pass
+                self.inbox.wake.clear()
+                while not self.inbox.empty():
+                    try:
+                        self.shell.handle(self.inbox.get_nowait())
+                    except Exception:       # a fault becomes a log line, never a dead service
+                        log.exception("failed to handle a message")
+                now = time.monotonic()
+                if now >= next_tick:
+                    self.shell.tick(now)
+                    next_tick = now + self.role.tick_s
+        finally:
+            self.shell.stop()
+            self.screens.close()
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def session(self, request: Request) -> Session | None:
+        return self.accounts.session(request.cookies.get(COOKIE))
+
+    def now(self) -> datetime:
+        return datetime.now(self.config.zone)
+
+    async def stream(self, request: Request, render: Callable[[], Any]) -> StreamingResponse:
+        """SSE: the view now, then again whenever it changed; a comment line as heartbeat."""
+        async def events() -> AsyncIterator[str]:
+            seen, last = -1, None
+            while True:
+                seen = await self.hub.wait(seen, HEARTBEAT_S)
+                doc = render()
+                text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                if text != last:
+                    last = text
+                    yield f"data: {text}\n\n"
+                else:
+                    yield ": ping\n\n"
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # --- public: health, a ticket's page, a hall screen -----------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok" if self.role.mirror.ready else "catching up",
+                                 status_code=200 if self.role.mirror.ready else 503)
+
+    def _ticket_doc(self, token: str, lang: str) -> dict[str, Any] | None:
+        ticket = self.role.mirror.ticket_by_token(token) if TOKEN_PATTERN.match(token) else None
+        if ticket is None:
+            return None
+        view = self.role.mirror.ticket_view(ticket, self.now())
+        counter = self.config.counter_by_id(view["counter"] or "")
+        name = counter.name if counter else (view["counter"] or "")
+        if lang == "en" and counter and self.config.counter_number(counter.id) is not None:
+            name = f"counter {self.config.counter_number(counter.id)}"
+        return pages.phone_texts(view, lang, self.config, name, self.web.near)
+
+    async def ticket_page(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        token = request.path_params["token"]
+        doc = self._ticket_doc(token, lang)
+        if doc is None:
+            return HTMLResponse(pages.unknown_ticket_page(self.config, lang), status_code=404)
+        return HTMLResponse(pages.phone_page(self.config, token, doc, lang), headers={"Cache-Control": "no-store"})
+
+    async def ticket_stream(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        token = request.path_params["token"]
+        if self._ticket_doc(token, lang) is None:
+            return PlainTextResponse("unknown ticket", status_code=404)
+        return await self.stream(request, lambda: self._ticket_doc(token, lang) or {"status": "gone"})
+
+    async def screen_page(self, request: Request) -> Response:
+        display = request.path_params["display"]
+        if display not in self.screens.views:
+            return PlainTextResponse("no such display in this hall", status_code=404)
+        return HTMLResponse(pages.screen_page(self.config, display))
+
+    async def screen_stream(self, request: Request) -> Response:
+        display = request.path_params["display"]
+        if display not in self.screens.views:
+            return PlainTextResponse("no such display in this hall", status_code=404)
+        return await self.stream(request, lambda: self.screens.view(display))
+
+    async def screen_audio(self, request: Request) -> Response:
+        clip = await self.screens.clip(request.path_params["clip"])
+        if clip is None:
+            return PlainTextResponse("no such clip", status_code=404)
+        return Response(clip, media_type="audio/wav", headers={"Cache-Control": "max-age=3600"})
+
+    # --- the console ------------------------------------------------------------------------------
+    async def login_form(self, request: Request) -> Response:
+        if self.session(request) is not None:
+            return RedirectResponse("/console", 303)
+        return HTMLResponse(pages.login_page(self.config))
+
+    async def login(self, request: Request) -> Response:
+        form = await form_fields(request)
+        name, password = form.get("name", "")[:64], form.get("password", "")[:256]
+        client = request.client.host if request.client else "?"
+        if self.accounts.throttled(f"user:{name}", f"addr:{client}"):
+            return HTMLResponse(pages.login_page(self.config, "尝试过多，请稍后再试 Too many attempts: try again later",
+                                                 name), status_code=429)
+        session = self.accounts.login(name, password, client)
+        if session is None:
+            return HTMLResponse(pages.login_page(self.config, "用户名或密码错误 Wrong user name or password", name),
+                                status_code=401)
+        response = RedirectResponse("/console", 303)
+        response.set_cookie(COOKIE, session.id, max_age=int(self.web.session_hours * 3600), httponly=True,
+                            samesite="strict", secure=self.secure, path="/")
+        return response
+
+    def _csrf_ok(self, request: Request, session: Session, form_value: str | None = None) -> bool:
+        sent = request.headers.get("x-csrf-token") or form_value or ""
+        return hmac.compare_digest(sent.encode(), session.csrf.encode())
+
+    async def logout(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is not None:
+            form = await form_fields(request)
+            if not self._csrf_ok(request, session, form.get("csrf", "")):
+                return PlainTextResponse("CSRF token missing or wrong", status_code=403)
+            self.accounts.logout(session.id)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def console(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return RedirectResponse("/login", 303)
+        return HTMLResponse(pages.console_page(self.config, session.name, session.role, session.csrf),
+                            headers={"Cache-Control": "no-store"})
+
+    def _board(self) -> dict[str, Any]:
+        return board(self.config, self.role, self.shell.availability, self.now())
+
+    async def board(self, request: Request) -> Response:
+        if self.session(request) is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        return JSONResponse(self._board(), headers={"Cache-Control": "no-store"})
+
+    async def board_stream(self, request: Request) -> Response:
+        if self.session(request) is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        return await self.stream(request, self._board)
+
+    async def action(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if not self._csrf_ok(request, session):
+            return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"ok": False, "code": "bad_request", "message": "the body is not JSON"}, status_code=400)
+        op, args = (body.get("op"), body.get("args") or {}) if isinstance(body, dict) else (None, None)
+        if op not in ACTIONS or not isinstance(args, dict) or \
+                not all(isinstance(v, (str, bool, int)) and not isinstance(k, bool) for k, v in args.items()):
+            return JSONResponse({"ok": False, "code": "bad_request",
+                                 "message": f"op must be one of {', '.join(sorted(ACTIONS))} with simple args"},
+                                status_code=400)
+        if not self.shell.available:
+            return JSONResponse({"ok": False, "code": "controller_offline",
+                                 "message": "the controller does not answer: try again when it is back"}, status_code=503)
+        answer: asyncio.Future[ReplyDoc] = asyncio.get_running_loop().create_future()
+        self.shell.request(op, lambda reply: answer.done() or answer.set_result(reply),
+                           give_up_after=ACTION_WAIT_S, **args)
+        try:
+            reply = await asyncio.wait_for(answer, ACTION_WAIT_S + 1)
+        except TimeoutError:
+            return JSONResponse({"ok": False, "code": "no_answer", "message": "no answer from the controller"},
+                                status_code=504)
+        log.info("%s by %s: %s %s", op, session.name, "ok" if reply.ok else reply.code, args)
+        return JSONResponse({"ok": reply.ok, "code": reply.code, "message": reply.message})

@@ -1,0 +1,41 @@
+// A customer's ticket page: follows its own ticket by Server-Sent Events; buzzes when called.
+"use strict";
+(function () {
+  var data = JSON.parse(document.getElementById("data").textContent);
+  var last = null, source = null;
+  function $(id) { return document.getElementById(id); }
+  function notify(doc) {
+    if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 400]);
+    if (window.Notification && Notification.permission === "granted" && document.hidden) {
+      try { new Notification(doc.number + " " + doc.headline); } catch (e) { /* not allowed here */ }
+    }
+  }
+  function show(doc) {
+    if (!doc || !doc.number) return;
+    $("number").textContent = doc.number;
+    $("service").textContent = doc.service;
+    $("headline").textContent = doc.headline;
+    $("detail").textContent = doc.detail;
+    document.body.className = "status-" + doc.status + (doc.alert ? " alert" : "");
+    if (doc.alert && last && !(last.alert && last.status === doc.status)) notify(doc);
+    last = doc;
+  }
+  function connect() {
+    if (source) source.close();
+    source = new EventSource(data.stream);
+    source.onmessage = function (m) { $("offline").hidden = true; show(JSON.parse(m.data)); };
+    source.onerror = function () {
+      $("offline").hidden = false;
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    };
+  }
+  // a phone that slept may have dropped the connection: open it again when the page is seen
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && (!source || source.readyState === EventSource.CLOSED)) connect();
+  });
+  document.addEventListener("click", function () {
+    if (window.Notification && Notification.permission === "default") Notification.requestPermission();
+  }, { once: true });
+  show(data.first);
+  connect();
+})();

@@ -1,0 +1,78 @@
+// The browser hall screen: the same view model as the pygame screen, followed by Server-Sent
+// Events, and every new call's clip played once, in order (never cut off). Run the TV's browser
+// with autoplay allowed (chromium --kiosk --autoplay-policy=no-user-gesture-required).
+"use strict";
+(function () {
+  var data = JSON.parse(document.getElementById("data").textContent);
+  var played = null, queue = [], playing = false, source = null;
+  function $(id) { return document.getElementById(id); }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function playNext() {
+    if (playing || !queue.length) return;
+    playing = true;
+    var audio = new Audio(queue.shift());
+    audio.onended = audio.onerror = function () { playing = false; playNext(); };
+    audio.play().catch(function () { playing = false; playNext(); });
+  }
+  function speak(items) {
+    if (played === null) {          // a (re)loaded page: what was said before is history
+      played = items.reduce(function (m, s) { return Math.max(m, s.id); }, 0);
+      return;
+    }
+    items.forEach(function (s) { if (s.id > played) { played = s.id; queue.push(s.url); } });
+    playNext();
+  }
+  function render(vm) {
+    if (!vm) return;
+    $("hall").textContent = vm.hall_name + (vm.hall_name_en ? "  " + vm.hall_name_en : "");
+    $("clock").textContent = vm.date_zh + "  " + vm.clock;
+    var banners = $("banners");
+    banners.replaceChildren();
+    vm.banners.forEach(function (b) {
+      var d = el("div", b.detail || (b.zh + "  " + b.en), "banner " + b.kind);
+      banners.appendChild(d);
+    });
+    var panel = $("panel");
+    panel.replaceChildren();
+    if (vm.panel) {
+      panel.appendChild(el("div", vm.panel.number, "number" + (vm.panel.flashing ? " flash" : "")));
+      panel.appendChild(el("div", (vm.panel.recall ? "再次呼叫 " : "请到 ") + vm.panel.counter_name, "where"));
+      panel.appendChild(el("div", vm.panel.counter_name_en, "where-en"));
+    } else {
+      panel.appendChild(el("div", vm.screen === "closed" ? (vm.hours_zh || "暂停取号") : "欢迎光临", "idle"));
+    }
+    var recent = $("recent");
+    recent.replaceChildren();
+    vm.recent.forEach(function (r) { recent.appendChild(el("div", r.number + " → " + r.counter_name, "call")); });
+    var counters = $("counters");
+    counters.replaceChildren();
+    vm.counters.forEach(function (c) {
+      var t = el("div", null, "tile " + c.status);
+      t.appendChild(el("div", c.name, "name"));
+      t.appendChild(el("div", c.number || c.label_zh, "value"));
+      counters.appendChild(t);
+    });
+    var services = $("services");
+    services.replaceChildren();
+    vm.services.forEach(function (s) {
+      var t = el("div", null, "tile" + (s.suspended ? " suspended" : ""));
+      t.appendChild(el("div", s.prefix + " " + s.name, "name"));
+      t.appendChild(el("div", s.suspended ? s.label_zh : "等候 " + s.waiting + " 人  " + s.est_zh, "value"));
+      services.appendChild(t);
+    });
+    $("notices").textContent = vm.notices.join("    ");
+    speak(vm.speech || []);
+  }
+  function connect() {
+    if (source) source.close();
+    source = new EventSource(data.stream);
+    source.onmessage = function (m) { render(JSON.parse(m.data)); };
+    source.onerror = function () { if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000); };
+  }
+  connect();
+})();
