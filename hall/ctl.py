@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import queue
+import re
 import sys
 import time
 from datetime import datetime
@@ -76,27 +77,51 @@ def _fmt_wait(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: object) -> str:
+    """Text from devices, clerks and operators as a terminal may show it: no control characters
+    (an escape sequence in a device's status must not rewrite the operator's screen)."""
+    return _CONTROL.sub("?", "-" if value is None else str(value))
+
+
+def _faults(detail: dict[str, object]) -> list[str]:
+    found = []
+    if detail.get("printer") not in (None, "ok"):
+        found.append(f"printer {clean(detail['printer'])}")
+    for part in ("sign", "keys"):
+        if detail.get(part) == "fault":
+            found.append(f"{part} fault")
+    return found
+
+
 def render_status(state: wire.StateDoc, controller_online: bool | None) -> str:
-    lines = [f"hall {state.hall} {state.hall_name or ''}  mode: {state.mode}  "
-             f"day: {state.day}  epoch {state.epoch} seq {state.seq}  "
-             f"controller: {'online' if controller_online else 'OFFLINE' if controller_online is False else '?'}"]
+    who = {None: "?", True: "online", False: "OFFLINE (this is the last state it published)"}[controller_online]
+    lines = [f"hall {clean(state.hall)} {clean(state.hall_name or '')}  mode: {clean(state.mode)}  "
+             f"day: {clean(state.day)}  epoch {state.epoch} seq {state.seq}  controller: {who}"]
     if state.message:
-        lines.append(f"outage message: {state.message}")
-    lines += ["", f"{'service':<10}{'prefix':<8}{'waiting':>8}{'est. wait':>11}  status"]
+        lines.append(f"outage message: {clean(state.message)}")
+    lines += ["", f"{'service':<24}{'prefix':<8}{'waiting':>8}{'est. wait':>11}  status"]
     for s in state.services:
-        lines.append(f"{s.id:<10}{s.prefix:<8}{s.waiting:>8}{_fmt_wait(s.est_wait_s):>11}  "
+        name = f"{s.id} {s.name}"
+        lines.append(f"{clean(name)[:23]:<24}{clean(s.prefix):<8}{s.waiting:>8}{_fmt_wait(s.est_wait_s):>11}  "
                      f"{'SUSPENDED' if s.suspended else 'open'}")
-    lines += ["", f"{'counter':<10}{'status':<11}{'ticket':<8}{'clerk':<12}services"]
+    lines += ["", f"{'counter':<16}{'status':<22}{'ticket':<8}{'clerk':<12}services"]
     for c in state.counters:
         ticket = c.ticket.number if c.ticket else "-"
-        status = c.status + (f" ({c.suspend_reason})" if c.suspend_reason else "")
-        lines.append(f"{c.id:<10}{status:<11}{ticket:<8}{(c.clerk or '-'):<12}{','.join(c.services)}")
+        status = c.status.upper() if c.status in ("offline", "suspended") else c.status
+        status += f" ({c.suspend_reason})" if c.suspend_reason else ""
+        lines.append(f"{clean(f'{c.id} {c.name}')[:15]:<16}{clean(status)[:21]:<22}{clean(ticket):<8}"
+                     f"{clean(c.clerk)[:11]:<12}{clean(','.join(c.services))}")
     lines += ["", f"{'device':<16}{'online':<8}details"]
     for device_id, d in sorted(state.devices.items()):
-        details = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("online", "boot"))
-        lines.append(f"{device_id:<16}{'yes' if d.get('online') else 'NO':<8}{details}")
+        details = ", ".join(f"{clean(k)}={clean(v)}" for k, v in d.items() if k not in ("online", "boot"))
+        faults = _faults(d)
+        flag = f"  FAULT: {'; '.join(faults)}" if faults else ""
+        lines.append(f"{clean(device_id):<16}{'yes' if d.get('online') else 'NO':<8}{details}{flag}")
     if state.announcements:
-        lines += ["", "notices: " + " | ".join(state.announcements)]
+        lines += ["", "notices: " + " | ".join(clean(a) for a in state.announcements)]
     return "\n".join(lines)
 
 
@@ -273,6 +298,9 @@ def main(args: argparse.Namespace) -> int:
             if op_args is None:
                 state = session.wait_state(args.timeout)
                 print(render_status(state, session.controller_online))
+                if session.controller_online is not True:
+                    print("hallq ctl status: the controller is offline", file=sys.stderr)
+                    return 1
                 return 0
             op, fields = op_args
             reply = session.request(op, fields, args.timeout)

@@ -82,6 +82,27 @@ def test_ctl_without_controller_says_so(broker, hall_config):
     assert proc.returncode == 1 and "no answer from the controller" in proc.stderr
 
 
+def test_ctl_status_names_faults_and_says_when_the_controller_is_offline(broker, hall_config, admin, tmp_path):
+    from hall.testing import start_controller
+    ctl_proc = start_controller(hall_config, tmp_path, admin)
+    kiosk = broker.client("kiosk.k1", subscribe=[])
+    try:
+        # a printer fault, and a terminal escape sequence hidden in a device's status
+        kiosk.publish("hallq/v1/h1/dev/kiosk.k1/status", {"printer": "paper_out", "reason": "\x1b[2J\x1b[31mgone"},
+                      retain=True)
+        admin.state(lambda s: s["devices"].get("kiosk.k1", {}).get("printer") == "paper_out")
+        online = ctl(hall_config, "status")
+        assert online.returncode == 0, online.stderr
+        assert "c1 1号窗口" in online.stdout and "FAULT: printer paper_out" in online.stdout
+        assert "\x1b" not in online.stdout and "None" not in online.stdout
+    finally:
+        kiosk.close()
+        ctl_proc.stop()
+    offline = ctl(hall_config, "--timeout", "3", "status")
+    assert offline.returncode == 1 and "controller: OFFLINE" in offline.stdout
+    assert "the controller is offline" in offline.stderr
+
+
 def test_embedded_broker_carries_a_whole_round_trip(tmp_path):
     port = free_port()
     config = tmp_path / "hall.toml"

@@ -1,0 +1,183 @@
+"""hallq web against a real hall (Mosquitto, controller, `hallq web` as processes): what answers
+without a login, sessions, CSRF, login throttling, tokens; the phone page opened from the QR
+code of a printed ticket, the console and the browser screen in a real Chromium."""
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hall.testing import Process, wait_until
+from webkit import PASSWORD, add_user, chromium, start_web_hall, stop_web_hall
+
+R = "hallq/v1/h1"
+
+
+@pytest.fixture
+def hall(tmp_path):
+    h = start_web_hall(tmp_path)
+    yield h
+    stop_web_hall(h)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+def test_nothing_but_phone_pages_screens_and_static_files_answers_without_a_login(hall):
+    web = hall.http()
+    assert web.get("/console").status_code == 303 and web.get("/console").headers["location"] == "/login"
+    for path in ("/api/board", "/api/board/stream"):
+        assert web.get(path).status_code == 401, path
+    assert web.post("/api/action", json={"op": "open", "args": {}}).status_code == 401
+    assert web.get("/screen/d1").status_code == 200
+    assert web.get("/screen/nope").status_code == 404
+    assert web.get("/static/phone.js").status_code == 200
+    unknown = web.get("/t/" + secrets.token_urlsafe(12))
+    assert unknown.status_code == 404 and "号票无效" in unknown.text       # a friendly page, not a bare error
+    for response in (unknown, web.get("/login"), web.get("/screen/d1")):
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_session_csrf_and_a_console_action_reach_the_controller(hall):
+    client, csrf = hall.login()
+    assert client.cookies.get("hallq_session")
+    refused = client.post("/api/action", json={"op": "suspend_service", "args": {"service": "biz"}})
+    assert refused.status_code == 403                                    # no CSRF token
+    wrong = client.post("/api/action", json={"op": "suspend_service", "args": {"service": "biz"}},
+                        headers={"X-CSRF-Token": "x" + csrf})
+    assert wrong.status_code == 403
+    mark = hall.admin.mark()
+    done = client.post("/api/action", json={"op": "suspend_service", "args": {"service": "biz"}},
+                       headers={"X-CSRF-Token": csrf})
+    assert done.json() == {"ok": True, "code": "", "message": ""}
+    hall.admin.state(lambda s: next(x for x in s["services"] if x["id"] == "biz")["suspended"], start=mark)
+    bad = client.post("/api/action", json={"op": "unknown_thing", "args": {}}, headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 400
+    refused_by_controller = client.post("/api/action", json={"op": "suspend_service", "args": {"service": "nope"}},
+                                        headers={"X-CSRF-Token": csrf}).json()
+    assert refused_by_controller["ok"] is False and refused_by_controller["code"] == "unknown_service"
+    # logging out ends the session everywhere
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/api/board").status_code == 401
+
+
+def test_logins_are_throttled_and_passwords_checked(hall):
+    web = hall.http()
+    for _ in range(5):
+        assert web.post("/login", data={"name": "alice", "password": "wrong"}).status_code == 401
+    throttled = web.post("/login", data={"name": "alice", "password": PASSWORD})
+    assert throttled.status_code == 429                                  # even the right password, for now
+    assert add_user(hall.hall, hall.tmp / "web", "bob", "admin", PASSWORD).returncode == 2      # no such role
+    short = add_user(hall.hall, hall.tmp / "web", "bob", "manager", "short")
+    assert short.returncode == 2 and "at least 8" in short.stderr
+
+
+def test_tokens_cannot_be_enumerated_and_never_travel(hall, tmp_path):
+    out = tmp_path / "printed"
+    kiosk = Process(["kiosk", "--config", str(hall.hall), "--id", "k1", "--stub", "--printer-out", str(out),
+                     "--data", str(tmp_path / "k1")], tmp_path, "kiosk").start()
+    try:
+        hall.admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online"))
+        mark = hall.admin.mark()
+        hall.admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
+        png = wait_until(lambda: list(out.glob("A*.png")), what="a printed ticket", timeout=15)[0]
+        url = decode_qr(png)
+        token = url.rsplit("/t/", 1)[1]
+        assert url == f"{hall.base}/t/{token}" and len(token) >= 16
+        web = hall.http()
+        assert wait_until(lambda: web.get(f"/t/{token}").status_code == 200, what="the page")
+        near = token[:-1] + ("A" if token[-1] != "A" else "B")
+        assert web.get(f"/t/{near}").status_code == 404
+        assert all(web.get("/t/" + secrets.token_urlsafe(12)).status_code == 404 for _ in range(50))
+        issued = hall.admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_issued", start=mark)
+        assert issued["ticket"]["token_hash"] and token not in str(hall.admin.messages)   # only the hash travels
+    finally:
+        kiosk.stop()
+
+
+def decode_qr(png: Path) -> str:
+    done = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_phone_page_from_the_printed_qr_follows_the_call(hall, browser, tmp_path):
+    out = tmp_path / "printed"
+    kiosk = Process(["kiosk", "--config", str(hall.hall), "--id", "k1", "--stub", "--printer-out", str(out),
+                     "--data", str(tmp_path / "k1")], tmp_path, "kiosk").start()
+    counter = hall.client("counter.c1")
+    try:
+        hall.admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online"))
+        for _ in range(2):
+            hall.admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
+            time.sleep(0.5)
+        png = wait_until(lambda: sorted(out.glob("A002.png")), what="A002 printed", timeout=15)[0]
+        browser.get(decode_qr(png))
+        text = lambda: browser.find_element("id", "headline").text + " " + browser.find_element("id", "detail").text
+        assert browser.find_element("id", "number").text == "A002"
+        wait_until(lambda: "前面还有 1 人" in text(), what=f"one ahead (page says {text()!r})")
+        assert counter.request("call_next")["ticket"]["number"] == "A001"
+        wait_until(lambda: "前面还有 0 人" in text() and "快到您了" in text(), what=f"next (page says {text()!r})")
+        assert counter.request("call_next")["ticket"]["number"] == "A002"
+        wait_until(lambda: "请到 1号窗口" in text(), what=f"called (page says {text()!r})")
+        assert "status-called" in browser.find_element("tag name", "body").get_attribute("class")
+        size = sum(len(browser.execute_script(f"return (await fetch('{p}')).text()") or "")
+                   for p in ("/static/phone.js", "/static/phone.css")) + len(browser.page_source)
+        assert size < 50_000
+    finally:
+        counter.close()
+        kiosk.stop()
+
+
+def test_console_in_a_browser_shows_calls_and_acts(hall, browser):
+    browser.get(hall.base + "/console")
+    assert browser.current_url.endswith("/login")
+    browser.find_element("name", "name").send_keys("alice")
+    browser.find_element("name", "password").send_keys(PASSWORD)
+    browser.find_element("css selector", "form button").click()
+    wait_until(lambda: browser.current_url.endswith("/console"), what="logged in")
+    kiosk, counter = hall.client("kiosk.k1"), hall.client("counter.c2")
+    try:
+        kiosk.request("issue", service="pay")
+        wait_until(lambda: "A001" in browser.find_element("id", "waiting").text, what="the waiting list")
+        counter.request("call_next")
+        wait_until(lambda: "A001" in browser.find_element("id", "counters").text, what="the counter's ticket")
+        assert "A001" not in browser.find_element("id", "waiting").text
+        mark = hall.admin.mark()
+        browser.find_element("css selector", 'button[data-op="suspend_service"]').click()
+        wait_until(lambda: "完成" in browser.find_element("id", "result").text, what="the action's result")
+        hall.admin.state(lambda s: s["services"][0]["suspended"], start=mark)          # pay: the first service
+        wait_until(lambda: "SUSPENDED" in browser.find_element("id", "services").text, what="the board shows it")
+    finally:
+        kiosk.close(), counter.close()
+
+
+def test_browser_screen_shows_a_call(hall, browser):
+    browser.get(hall.base + "/screen/d1")
+    wait_until(lambda: "城东" in browser.find_element("id", "hall").text or browser.find_element("id", "hall").text,
+               what="the screen's header")
+    kiosk, counter = hall.client("kiosk.k1"), hall.client("counter.c3")
+    try:
+        kiosk.request("issue", service="biz")
+        counter.request("call_next")
+        wait_until(lambda: "B001" in browser.find_element("id", "panel").text, what="the call on the panel")
+        assert "3号窗口" in browser.find_element("id", "panel").text
+        # the call is spoken from a clip the web rendered (espeak-ng or a voice pack): a real WAV
+        with hall.http().stream("GET", "/screen/d1/stream") as stream:
+            doc = next(json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: "))
+        said = [s for s in doc["speech"] if s["number"] == "B001"]
+        assert said and said[-1]["counter"] == "3号窗口"
+        wav = hall.http().get(said[-1]["url"]).content
+        assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) > 20_000     # chime and words
+    finally:
+        kiosk.close(), counter.close()
