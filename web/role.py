@@ -31,34 +31,41 @@ class _Seq(msgspec.Struct):
 
 
 class Hub:
-    """Wakes the pages waiting for news. ``version`` grows with every change."""
+    """Wakes the pages waiting for news, by channel: ``all`` (anything: the board, screens) and
+    ``records`` (the controller's records changed: the phone pages, which show nothing else).
+    A version grows with every change of its channel."""
 
     def __init__(self) -> None:
-        self.version = 0
-        self._waiters: set[asyncio.Event] = set()
+        self.versions = {"all": 0, "records": 0}
+        self._waiters: dict[str, set[asyncio.Event]] = {"all": set(), "records": set()}
 
-    def changed(self) -> None:
-        self.version += 1
-        for waiter in self._waiters:
-            waiter.set()
+    def changed(self, records: bool = False) -> None:
+        for channel in (("all", "records") if records else ("all",)):
+            self.versions[channel] += 1
+            for waiter in self._waiters[channel]:
+                waiter.set()
 
-    async def wait(self, seen: int, timeout: float) -> int:
-        """The version once it differs from ``seen``, or after ``timeout`` (a heartbeat)."""
-        if self.version != seen:
-            return self.version
+    @property
+    def version(self) -> int:
+        return self.versions["all"]
+
+    async def wait(self, seen: int, timeout: float, channel: str = "all") -> int:
+        """The channel's version once it differs from ``seen``, or after ``timeout`` (a heartbeat)."""
+        if self.versions[channel] != seen:
+            return self.versions[channel]
         waiter = asyncio.Event()
-        self._waiters.add(waiter)
+        self._waiters[channel].add(waiter)
         try:
             await asyncio.wait_for(waiter.wait(), timeout)
         except TimeoutError:
             pass
         finally:
-            self._waiters.discard(waiter)
-        return self.version
+            self._waiters[channel].discard(waiter)
+        return self.versions[channel]
 
     @property
     def listeners(self) -> int:
-        return len(self._waiters)
+        return sum(len(w) for w in self._waiters.values())
 
 
 class WebRole(DeviceRole):
@@ -91,7 +98,7 @@ class WebRole(DeviceRole):
             self._catch_up()
         if self.screens is not None:
             self.screens.on_event(event)
-        self.hub.changed()
+        self.hub.changed(records=True)
 
     def on_availability(self, available: bool) -> None:
         if available:
@@ -142,6 +149,6 @@ class WebRole(DeviceRole):
         self._after_page(reply.last_seq or 0)
 
     def _after_page(self, last_seq: int) -> None:
-        self.hub.changed()
+        self.hub.changed(records=True)
         if not self.mirror.ready or self.mirror.seq < max(last_seq, self.state.seq if self.state else 0):
             self._catch_up()

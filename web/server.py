@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "hallq_session"
 HEARTBEAT_S = 20.0
+SETTLE_S = 0.01
 ACTION_WAIT_S = 6.0
 ACTIONS = {"suspend_service", "resume_service", "outage", "announce", "unannounce", "open", "close", "void",
            "reinstate", "call", "suspend", "resume"}
@@ -157,12 +158,18 @@ class WebService:
     def now(self) -> datetime:
         return datetime.now(self.config.zone)
 
-    async def stream(self, request: Request, render: Callable[[], Any]) -> StreamingResponse:
-        """SSE: the view now, then again whenever it changed; a comment line as heartbeat."""
+    async def stream(self, request: Request, render: Callable[[], Any], channel: str = "all") -> StreamingResponse:
+        """SSE: the view now, then again whenever it changed; a comment line as heartbeat.
+        After a wake-up it waits ``SETTLE_S``: a call's events (served, called) and the new state
+        arrive together and are rendered once."""
         async def events() -> AsyncIterator[str]:
             seen, last = -1, None
             while True:
-                seen = await self.hub.wait(seen, HEARTBEAT_S)
+                woken = await self.hub.wait(seen, HEARTBEAT_S, channel)
+                if woken != seen and seen != -1:
+                    await asyncio.sleep(SETTLE_S)
+                    woken = self.hub.versions[channel]
+                seen = woken
                 doc = render()
                 text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
                 if text != last:
@@ -202,7 +209,7 @@ class WebService:
         token = request.path_params["token"]
         if self._ticket_doc(token, lang) is None:
             return PlainTextResponse("unknown ticket", status_code=404)
-        return await self.stream(request, lambda: self._ticket_doc(token, lang) or {"status": "gone"})
+        return await self.stream(request, lambda: self._ticket_doc(token, lang) or {"status": "gone"}, "records")
 
     async def screen_page(self, request: Request) -> Response:
         display = request.path_params["display"]
