@@ -26,6 +26,7 @@ COMMANDS = {
     "sim": "simulator.console:main",
     "report": "hall.report:main",
     "web": "web.main:main",
+    "central": "central.main:main",
 }
 
 
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
     p.add_argument("--no-voice", action="store_true", help="browser screens show calls without speech")
     p.add_argument("words", nargs="*", help="`user add NAME` adds a console user (password from standard input)")
+
+    p = sub.add_parser("central", help="head office: every bridged hall's events in one store")
+    _common(p)
+    p.add_argument("--date", help="with `report`: the business day YYYY-MM-DD (default: today)")
+    p.add_argument("--csv", help="with `report`: also write the figures as CSV (UTF-8 with BOM) here")
+    p.add_argument("words", nargs="*", help="`report` prints a day's figures")
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
     _common(p)

@@ -1,0 +1,70 @@
+"""The head office's TOML: ``[broker]`` (the central broker halls are bridged into; keys as in a
+hall's ``[broker]``) and ``[central]``::
+
+    [central]
+    db = "postgresql://hq@db.example/hallq"   # or "sqlite:///var/lib/hallq/central.db" (default: --data)
+    admin = "hq"             # the admin id halls know the centre by ([[admin]] id = "hq" in each hall)
+    id = "central"           # this service's MQTT client id and user name on the central broker
+    page = 500               # events asked for at once when repairing a gap
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from hall.config import BrokerConfig, Strict, _key_from_msgspec, parse_host_port
+from hall.errors import ConfigError
+
+ID = re.compile(r"^[a-z0-9_-]{1,32}$")
+
+
+class CentralSection(Strict):
+    db: str | None = None
+    admin: str = "hq"
+    id: str = "central"
+    page: int = 500
+
+
+class CentralConfig(Strict):
+    broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
+    central: CentralSection = msgspec.field(default_factory=CentralSection)
+    path: str = ""
+
+    def database(self, data_dir: str | None) -> str:
+        """The store's URL: ``[central] db``, else a SQLite file in ``--data``."""
+        if self.central.db:
+            return self.central.db
+        folder = Path(data_dir or "hallq-data/central")
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(folder / 'central.db').resolve()}"
+
+
+def load_central_config(path: str | os.PathLike[str], broker: str | None = None) -> CentralConfig:
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except OSError as err:
+        raise ConfigError(str(path), "(file)", f"a readable TOML file ({err.strerror})") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(str(path), "(syntax)", f"valid UTF-8 TOML ({err})") from None
+    try:
+        config = msgspec.convert(data, CentralConfig, strict=True)
+    except msgspec.ValidationError as err:
+        key, expected = _key_from_msgspec(str(err))
+        raise ConfigError(str(path), key, expected) from None
+    central = config.central
+    if central.db is not None and not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", central.db):
+        raise ConfigError(str(path), "central.db", 'sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB')
+    for key in ("admin", "id"):
+        if not ID.match(getattr(central, key)):
+            raise ConfigError(str(path), f"central.{key}", "an id of 1 to 32 characters from a-z 0-9 _ -")
+    if not 10 <= central.page <= 1000:
+        raise ConfigError(str(path), "central.page", "a page size from 10 to 1000 events")
+    config.path = str(path)
+    override = broker or os.environ.get("HALLQ_BROKER")
+    if override:
+        config.broker.host, config.broker.port = parse_host_port(override, str(path))
+    return config

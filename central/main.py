@@ -1,0 +1,43 @@
+"""``hallq central --config C [--data DIR]`` and ``hallq central report --config C --date D [--csv F]``."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import date
+from pathlib import Path
+
+from hall.errors import ConfigError
+from hall.runtime import setup_logging
+
+from .config import load_central_config
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_central_config(args.config, args.broker)
+    if args.words == ["report"]:
+        return report(config, args)
+    if args.words:
+        print(f"hallq central: unknown words {' '.join(args.words)!r}; try: hallq central report --date 2026-11-26",
+              file=sys.stderr)
+        return 2
+    setup_logging(getattr(args, "verbose", False))
+    from .service import serve  # noqa: PLC0415
+    return serve(config, args.data)
+
+
+def report(config, args: argparse.Namespace) -> int:
+    from .report import day_report, text_table, write_csv  # noqa: PLC0415
+    from .store import CentralStore  # noqa: PLC0415
+    day = args.date or date.today().isoformat()
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", day):
+        raise ConfigError("--date", "date", f"a day as YYYY-MM-DD, not {day!r}")
+    store = CentralStore(config.database(args.data))
+    try:
+        rows = day_report(store, day)
+    finally:
+        store.close()
+    print(text_table(rows, day))
+    if args.csv:
+        write_csv(rows, Path(args.csv))
+    return 0

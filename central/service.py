@@ -1,0 +1,184 @@
+"""``hallq central``: every bridged hall's events into one store, exactly once, gaps repaired.
+
+One owner thread (paho's callbacks only enqueue). It takes messages in batches and stores each
+batch's events in one transaction (group commit). Per hall it keeps the contiguous high-water
+mark: the seq up to which every event is stored. A hall's events (or its state) beyond that mark
+mean a gap (the WAN was down longer than the bridge's queue, this service was down, a hall joined
+mid-day): it asks that hall's controller for the missing range, a page at a time, with the
+read-only ``events`` admin op (sent as ``admin.<[central] admin>`` over the bridge), until the
+central copy has everything the hall has. Storage is keyed by (hall, seq), so a repeat is nothing.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from hall import wire
+from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from hall.requests import RequestTracker
+from hall.runtime import StopFlag
+
+from .config import CentralConfig
+from .store import CentralStore, event_row
+
+log = logging.getLogger("hallq.central")
+
+BATCH_MAX = 2000
+REPAIR_GIVE_UP_S = 30.0
+
+
+@dataclass
+class HallCopy:
+    """What the centre knows of one hall's stream."""
+    hall: str
+    tracker: RequestTracker
+    contiguous: int = 0                 # every seq up to this one is stored
+    above: set[int] = field(default_factory=set)   # stored seqs beyond it
+    newest: int = 0                     # the highest seq the hall is known to have
+    repairing: bool = False
+
+    def stored(self, seq: int) -> None:
+        if seq <= self.contiguous:
+            return
+        self.above.add(seq)
+        while self.contiguous + 1 in self.above:
+            self.contiguous += 1
+            self.above.discard(self.contiguous)
+        self.newest = max(self.newest, seq)
+
+
+class CentralService:
+    def __init__(self, config: CentralConfig, store: CentralStore, link_factory: Any = MqttLink) -> None:
+        self.config = config
+        self.store = store
+        self.admin = f"admin.{config.central.admin}"
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.link = link_factory(config, config.central.id, self.inbox, [
+            "hallq/v1/+/event", "hallq/v1/+/state", "hallq/v1/+/presence/controller",
+            f"hallq/v1/+/dev/{self.admin}/res"])
+        self.link_up = False
+        self.halls: dict[str, HallCopy] = {}
+        self.ingested = 0
+        for hall in store.halls():
+            copy = self._hall(hall)
+            copy.contiguous = store.contiguous(hall)
+            copy.above = {int(r[0]) for r in store.query("SELECT seq FROM events WHERE hall = ? AND seq > ?",
+                                                         (hall, copy.contiguous))}
+            copy.newest = max([copy.contiguous, *copy.above])
+            log.info("hall %s: %d events in order, %d beyond a gap", hall, copy.contiguous, len(copy.above))
+
+    def _hall(self, hall: str) -> HallCopy:
+        copy = self.halls.get(hall)
+        if copy is None:
+            topic = f"hallq/v1/{hall}/dev/{self.admin}/req"
+            copy = self.halls[hall] = HallCopy(hall, RequestTracker(
+                lambda payload, topic=topic: self.link.publish(topic, payload) if self.link_up else None,
+                forget=self.link.forget))
+        return copy
+
+    # --- the owner loop -------------------------------------------------------------------------
+    def run(self, stop: StopFlag) -> None:
+        self.link.start()
+        try:
+            while not stop.is_set():
+                batch: list[Any] = []
+                try:
+                    batch.append(self.inbox.get(timeout=0.2))
+                    while len(batch) < BATCH_MAX:
+                        batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    pass
+                self.apply(batch)
+        finally:
+            self.link.stop()
+            self.store.close()
+
+    def apply(self, batch: list[Any]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        for item in batch:
+            if isinstance(item, LinkUp):
+                self.link_up = True
+                for copy in self.halls.values():
+                    copy.tracker.resend_all()
+            elif isinstance(item, LinkDown):
+                self.link_up = False
+                log.warning("central broker link lost: %s", item.reason)
+            elif isinstance(item, Inbound):
+                try:
+                    self._inbound(item, rows)
+                except (msgspec.DecodeError, wire.BadDocument, UnicodeDecodeError, RecursionError) as err:
+                    log.warning("ignored a bad message on %s: %s", item.topic, err)
+        self._store(rows)
+        for copy in list(self.halls.values()):
+            copy.tracker.tick()
+            if copy.newest > copy.contiguous and not copy.repairing:
+                self._repair(copy)
+
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        self.store.add_events(rows)
+        self.ingested += len(rows)
+        for row in rows:
+            self._hall(row[0]).stored(row[1])
+
+    def _inbound(self, msg: Inbound, rows: list[tuple[Any, ...]]) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) < 4 or parts[:2] != ["hallq", "v1"] or not msg.payload:
+            return
+        hall, what = parts[2], parts[3:]
+        copy = self._hall(hall)
+        now = datetime.now(timezone.utc).isoformat()
+        if what == ["event"]:
+            rows.append(event_row(hall, msg.payload))
+        elif what == ["state"]:
+            state = wire.read(msg.payload, wire.StateDoc)
+            copy.newest = max(copy.newest, state.seq)
+            self.store.set_hall(hall, state=msg.payload, state_seq=state.seq, at=now)
+        elif what == ["presence", "controller"]:
+            self.store.set_hall(hall, online=wire.read(msg.payload, wire.PresenceDoc).online, at=now)
+        elif what == ["dev", self.admin, "res"]:
+            copy.tracker.on_reply(wire.read(msg.payload, wire.ReplyDoc))
+
+    # --- repairing gaps ---------------------------------------------------------------------------
+    def _repair(self, copy: HallCopy) -> None:
+        copy.repairing = True
+        after = copy.contiguous
+
+        def answered(reply: wire.ReplyDoc) -> None:
+            copy.repairing = False
+            if not reply.ok:
+                log.error("hall %s refused events after %d: %s %s", copy.hall, after, reply.code, reply.message)
+                return
+            self._store([event_row(copy.hall, bytes(raw)) for raw in reply.events])
+            if reply.last_seq is not None:
+                copy.newest = max(copy.newest, reply.last_seq)
+            log.info("hall %s: %d events fetched after %d; in order up to %d of %d", copy.hall, len(reply.events),
+                     after, copy.contiguous, copy.newest)
+
+        def gave_up() -> None:
+            copy.repairing = False
+
+        copy.tracker.send("events", answered, give_up_after=REPAIR_GIVE_UP_S, on_give_up=gave_up,
+                          after_seq=after, limit=self.config.central.page)
+
+
+def serve(config: CentralConfig, data_dir: str | None) -> int:
+    from hall.runtime import install_signal_handlers  # noqa: PLC0415
+    url = config.database(data_dir)
+    store = CentralStore(url)
+    service = CentralService(config, store)
+    stop = StopFlag()
+    install_signal_handlers(stop)
+    log.info("hallq central: %s on %s:%d, store %s", config.central.id, config.broker.host, config.broker.port,
+             url.split("@")[-1] if "@" in url else url)
+    started = time.monotonic()
+    service.run(stop)
+    log.info("stopped after %.0f s; %d events stored this run", time.monotonic() - started, service.ingested)
+    return 0
