@@ -22,7 +22,13 @@ SCHEMA = [
         at TEXT NOT NULL, day TEXT NOT NULL, ticket TEXT, ticket_day TEXT, service TEXT,
         issued_service TEXT, status TEXT, clerk TEXT, issued_at TEXT, rating INTEGER,
         body TEXT NOT NULL, PRIMARY KEY (hall, seq))""",
-    "CREATE INDEX IF NOT EXISTS events_day_ticket ON events (day, ticket_day, hall, ticket, seq)",
+    # one row per ticket and day, folded from that day's events as each hall's report folds them:
+    # the first event gives the service it was issued for, the last its end state (by seq)
+    """CREATE TABLE IF NOT EXISTS tickets (
+        hall TEXT NOT NULL, ticket TEXT NOT NULL, day TEXT NOT NULL, first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL, issued_service TEXT NOT NULL, service TEXT NOT NULL, status TEXT NOT NULL,
+        issued_at TEXT, first_called TEXT, clerk TEXT, rating INTEGER, PRIMARY KEY (hall, ticket))""",
+    "CREATE INDEX IF NOT EXISTS tickets_day ON tickets (day, hall, service)",
     """CREATE TABLE IF NOT EXISTS halls (
         hall TEXT PRIMARY KEY, state TEXT, state_seq BIGINT, online INTEGER, updated TEXT)""",
 ]
@@ -51,6 +57,35 @@ class _Event(msgspec.Struct):
 
 
 _event = msgspec.json.Decoder(_Event)
+
+# idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
+UPSERT_TICKET = """
+    INSERT INTO tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, issued_at,
+                         first_called, clerk, rating) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+    ON CONFLICT (hall, ticket) DO UPDATE SET
+        issued_service = CASE WHEN excluded.first_seq < tickets.first_seq THEN excluded.issued_service
+                              ELSE tickets.issued_service END,
+        first_seq = CASE WHEN excluded.first_seq < tickets.first_seq THEN excluded.first_seq ELSE tickets.first_seq END,
+        service = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.service ELSE tickets.service END,
+        status = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.status ELSE tickets.status END,
+        issued_at = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.issued_at ELSE tickets.issued_at END,
+        clerk = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.clerk ELSE tickets.clerk END,
+        rating = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.rating ELSE tickets.rating END,
+        last_seq = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.last_seq ELSE tickets.last_seq END,
+        first_called = CASE WHEN tickets.first_called IS NULL THEN excluded.first_called
+                            WHEN excluded.first_called IS NULL THEN tickets.first_called
+                            WHEN excluded.first_called < tickets.first_called THEN excluded.first_called
+                            ELSE tickets.first_called END"""
+
+
+def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The tickets-table row an event row contributes, if it is a ticket's event on its own day."""
+    hall, seq, _epoch, kind, at, day, ticket, ticket_day, service, issued_service, status, clerk, issued_at, \
+        rating, _body = row
+    if ticket is None or ticket_day != day:      # a carried ticket's later events: no day's report has them
+        return None
+    return (hall, ticket, day, seq, seq, issued_service, service, status, issued_at,
+            at if kind == "ticket_called" else None, clerk, rating)
 
 
 def event_row(hall: str, payload: bytes) -> tuple[Any, ...]:
@@ -117,12 +152,16 @@ class CentralStore:
         """Store a batch in one transaction (group commit); rows already there change nothing."""
         if not rows:
             return
+        tickets = [t for t in map(ticket_row, rows) if t is not None]
         with self.transaction():
             if self.kind == "sqlite":
                 self.db.executemany(INSERT, rows)
+                self.db.executemany(UPSERT_TICKET, tickets)
             else:
                 with self.db.cursor() as cur:
                     cur.executemany(self._sql(INSERT), rows)
+                    if tickets:
+                        cur.executemany(self._sql(UPSERT_TICKET), tickets)
 
     def contiguous(self, hall: str) -> int:
         """The highest seq up to which every event of ``hall`` is stored (0: not even seq 1)."""
@@ -149,32 +188,23 @@ class CentralStore:
             self.db.execute(self._sql("UPDATE halls SET online = ?, updated = ? WHERE hall = ?"), (int(online), at, hall))
 
     # --- figures --------------------------------------------------------------------------------
-    TICKETS = """
-        WITH t AS (
-            SELECT hall, ticket, MIN(seq) AS first_seq, MAX(seq) AS last_seq,
-                   MIN(CASE WHEN type = 'ticket_called' THEN at END) AS first_called
-            FROM events WHERE day = ? AND ticket_day = ? AND ticket IS NOT NULL
-            GROUP BY hall, ticket)
-        SELECT t.hall, f.issued_service, l.service, l.status, l.issued_at, t.first_called, l.clerk, l.rating
-        FROM t JOIN events f ON f.hall = t.hall AND f.seq = t.first_seq
-               JOIN events l ON l.hall = t.hall AND l.seq = t.last_seq"""
-
     def day_tickets(self, day: str) -> list[tuple[Any, ...]]:
-        """Per ticket of ``day`` (as each hall's report folds them: the first event's service is
-        the one it was issued for, the last event is its end state)."""
-        return self.query(self.TICKETS, (day, day))
+        """Per ticket of ``day``: hall, service issued for, final service, status, issued at, first
+        called at, clerk, rating."""
+        return self.query("SELECT hall, issued_service, service, status, issued_at, first_called, clerk, rating "
+                          "FROM tickets WHERE day = ?", (day,))
 
     def day_figures(self, day: str) -> list[TicketFigures]:
         """Issued (by the service issued for), served, no-shows and voided (by the final service),
         per hall and service, counted in the database."""
-        rows = self.query(f"""
-            WITH tickets AS ({self.TICKETS})
+        rows = self.query("""
             SELECT hall, service, SUM(issued), SUM(served), SUM(no_show), SUM(voided) FROM (
-                SELECT hall, issued_service AS service, 1 AS issued, 0 AS served, 0 AS no_show, 0 AS voided
-                FROM tickets
+                SELECT hall, issued_service AS service, COUNT(*) AS issued, 0 AS served, 0 AS no_show, 0 AS voided
+                FROM tickets WHERE day = ? GROUP BY hall, issued_service
                 UNION ALL
-                SELECT hall, service, 0, CASE WHEN status = 'served' THEN 1 ELSE 0 END,
-                       CASE WHEN status = 'no_show' THEN 1 ELSE 0 END, CASE WHEN status = 'voided' THEN 1 ELSE 0 END
-                FROM tickets) AS parts
+                SELECT hall, service, 0, SUM(CASE WHEN status = 'served' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN status = 'no_show' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN status = 'voided' THEN 1 ELSE 0 END)
+                FROM tickets WHERE day = ? GROUP BY hall, service) AS parts
             GROUP BY hall, service ORDER BY hall, service""", (day, day))
         return [TicketFigures(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
