@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,33 +23,13 @@ from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hall.requests import RequestTracker
 from hall.runtime import StopFlag
 
+from .archive import HallArchive
 from .config import CentralConfig
 from .store import CentralStore, event_row
 
 log = logging.getLogger("hallq.central")
 
 BATCH_MAX = 2000
-REPAIR_GIVE_UP_S = 30.0
-
-
-@dataclass
-class HallCopy:
-    """What the centre knows of one hall's stream."""
-    hall: str
-    tracker: RequestTracker
-    contiguous: int = 0                 # every seq up to this one is stored
-    above: set[int] = field(default_factory=set)   # stored seqs beyond it
-    newest: int = 0                     # the highest seq the hall is known to have
-    repairing: bool = False
-
-    def stored(self, seq: int) -> None:
-        if seq <= self.contiguous:
-            return
-        self.above.add(seq)
-        while self.contiguous + 1 in self.above:
-            self.contiguous += 1
-            self.above.discard(self.contiguous)
-        self.newest = max(self.newest, seq)
 
 
 class CentralService:
@@ -63,23 +42,21 @@ class CentralService:
             "hallq/v1/+/event", "hallq/v1/+/state", "hallq/v1/+/presence/controller",
             f"hallq/v1/+/dev/{self.admin}/res"])
         self.link_up = False
-        self.halls: dict[str, HallCopy] = {}
+        self.halls: dict[str, HallArchive] = {}
+        self.trackers: dict[str, RequestTracker] = {}
         self.ingested = 0
         for hall in store.halls():
             copy = self._hall(hall)
-            copy.contiguous = store.contiguous(hall)
-            copy.above = {int(r[0]) for r in store.query("SELECT seq FROM events WHERE hall = ? AND seq > ?",
-                                                         (hall, copy.contiguous))}
-            copy.newest = max([copy.contiguous, *copy.above])
             log.info("hall %s: %d events in order, %d beyond a gap", hall, copy.contiguous, len(copy.above))
 
-    def _hall(self, hall: str) -> HallCopy:
+    def _hall(self, hall: str) -> HallArchive:
         copy = self.halls.get(hall)
         if copy is None:
             topic = f"hallq/v1/{hall}/dev/{self.admin}/req"
-            copy = self.halls[hall] = HallCopy(hall, RequestTracker(
+            tracker = self.trackers[hall] = RequestTracker(
                 lambda payload, topic=topic: self.link.publish(topic, payload) if self.link_up else None,
-                forget=self.link.forget))
+                forget=self.link.forget)
+            copy = self.halls[hall] = HallArchive(self.store, hall, tracker.send, self.config.central.page)
         return copy
 
     # --- the owner loop -------------------------------------------------------------------------
@@ -104,8 +81,8 @@ class CentralService:
         for item in batch:
             if isinstance(item, LinkUp):
                 self.link_up = True
-                for copy in self.halls.values():
-                    copy.tracker.resend_all()
+                for tracker in self.trackers.values():
+                    tracker.resend_all()
             elif isinstance(item, LinkDown):
                 self.link_up = False
                 log.warning("central broker link lost: %s", item.reason)
@@ -115,10 +92,9 @@ class CentralService:
                 except (msgspec.DecodeError, wire.BadDocument, UnicodeDecodeError, RecursionError) as err:
                     log.warning("ignored a bad message on %s: %s", item.topic, err)
         self._store(rows)
-        for copy in list(self.halls.values()):
-            copy.tracker.tick()
-            if copy.newest > copy.contiguous and not copy.repairing:
-                self._repair(copy)
+        for hall, copy in list(self.halls.items()):
+            self.trackers[hall].tick()
+            copy.repair()
 
     def _store(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -139,35 +115,12 @@ class CentralService:
             rows.append(event_row(hall, msg.payload))
         elif what == ["state"]:
             state = wire.read(msg.payload, wire.StateDoc)
-            copy.newest = max(copy.newest, state.seq)
+            copy.hall_has(state.seq)
             self.store.set_hall(hall, state=msg.payload, state_seq=state.seq, at=now)
         elif what == ["presence", "controller"]:
             self.store.set_hall(hall, online=wire.read(msg.payload, wire.PresenceDoc).online, at=now)
         elif what == ["dev", self.admin, "res"]:
-            copy.tracker.on_reply(wire.read(msg.payload, wire.ReplyDoc))
-
-    # --- repairing gaps ---------------------------------------------------------------------------
-    def _repair(self, copy: HallCopy) -> None:
-        copy.repairing = True
-        after = copy.contiguous
-
-        def answered(reply: wire.ReplyDoc) -> None:
-            copy.repairing = False
-            if not reply.ok:
-                log.error("hall %s refused events after %d: %s %s", copy.hall, after, reply.code, reply.message)
-                return
-            self._store([event_row(copy.hall, bytes(raw)) for raw in reply.events])
-            if reply.last_seq is not None:
-                copy.newest = max(copy.newest, reply.last_seq)
-            log.info("hall %s: %d events fetched after %d; in order up to %d of %d", copy.hall, len(reply.events),
-                     after, copy.contiguous, copy.newest)
-
-        def gave_up() -> None:
-            copy.repairing = False
-
-        copy.tracker.send("events", answered, give_up_after=REPAIR_GIVE_UP_S, on_give_up=gave_up,
-                          after_seq=after, limit=self.config.central.page)
-
+            self.trackers[hall].on_reply(wire.read(msg.payload, wire.ReplyDoc))
 
 def serve(config: CentralConfig, data_dir: str | None) -> int:
     from hall.runtime import install_signal_handlers  # noqa: PLC0415

@@ -181,3 +181,61 @@ def test_browser_screen_shows_a_call(hall, browser):
         assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) > 20_000     # chime and words
     finally:
         kiosk.close(), counter.close()
+
+
+def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
+    import csv
+    import io
+    import sys
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    kiosk, c1, c2 = hall.client("kiosk.k1"), hall.client("counter.c1"), hall.client("counter.c2")
+    try:
+        for service in ("pay", "biz", "pay", "pay", "biz"):
+            assert kiosk.request("issue", service=service)["ok"]
+        c1.request("call_next"), c1.request("finish"), c2.request("call_next"), c2.request("no_show")
+        c1.request("call_next"), c1.request("transfer", service="pay")
+    finally:
+        kiosk.close(), c1.close(), c2.close()
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.hall), "--data",
+                           str(hall.tmp / "controller-data"), "--date", day, "--csv", str(tmp_path / "hall.csv")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    keys = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
+    with open(tmp_path / "hall.csv", encoding="utf-8") as fh:
+        expected = {r["key"]: {k: r[k] for k in keys} for r in csv.DictReader(fh) if r["scope"] == "service"
+                    and r["issued"] != "0"}
+    web = hall.http()
+    assert web.get("/reports").status_code == 303 and web.get("/reports.csv").status_code == 401
+    client, _ = hall.login()
+
+    def figures():
+        text = client.get(f"/reports.csv?date={day}").content.decode("utf-8")
+        assert text.startswith("\ufeff")                       # Excel opens Chinese names with a BOM
+        got = {r["service"]: {k: r[k] for k in keys} for r in csv.DictReader(io.StringIO(text[1:]))}
+        return got if got == expected else None
+    wait_until(figures, timeout=20, what=f"the console's figures equal the hall's {expected}", poll_s=0.3)
+    page = client.get(f"/reports?date={day}")
+    assert page.status_code == 200 and 'id="figures"' in page.text and "<svg" in page.text
+    assert "Nightly copies" not in page.text                    # a supervisor; the copies are for managers
+    assert client.get("/reports/nightly/h1-2026-01-01.csv").status_code == 403
+    assert client.get("/reports?date=yesterday").status_code == 400
+
+
+def test_nightly_copy_is_a_csv_for_excel(tmp_path):
+    import json as _json
+    from central.store import CentralStore, event_row
+    from web.reports import Reports
+    store = CentralStore(f"sqlite:///{tmp_path / 'records.db'}")
+    at = "2026-11-25T10:00:00+08:00"
+    ticket = {"id": "20261125-A001", "number": "A001", "service": "pay", "status": "waiting", "day": "2026-11-25",
+              "issued_at": at}
+    store.add_events([event_row("h1", _json.dumps({"epoch": 1, "seq": 1, "type": "ticket_issued", "at": at,
+                                                   "ticket": ticket}).encode())])
+    reports = Reports(store, "h1", tmp_path / "reports")
+    path = reports.nightly("2026-11-25")
+    text = path.read_text("utf-8")
+    assert text.startswith("\ufeffday,hall,service,issued") and "2026-11-25,h1,pay,1,0,0,0" in text
+    assert reports.nightly_files() == ["h1-2026-11-25.csv"]
+    store.close()

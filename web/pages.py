@@ -112,6 +112,7 @@ def console_page(config: Config, user: str, role: str, csrf: str) -> str:
     counters = [{"id": k.id, "name": k.name} for k in config.counter]
     body = (f'<header class="bar"><strong>{html.escape(config.hall.name)}</strong>'
             '<span id="mode" class="mode"></span><span id="link" class="link"></span>'
+            '<a href="/reports" class="reports">报表 Reports</a>'
             f'<span class="user">{html.escape(user)} ({html.escape(role)})</span>'
             '<form method="post" action="/logout" class="logout">'
             f'<input type="hidden" name="csrf" value="{html.escape(csrf)}"><button>退出 Log out</button></form></header>'
@@ -125,6 +126,36 @@ def console_page(config: Config, user: str, role: str, csrf: str) -> str:
             '</main>')
     return page(f"hallq {config.hall.name}", body, scripts=("console.js",), meta={"csrf": csrf},
                 data={"services": services, "counters": counters})
+
+
+def report_page(config: Config, day: str, rows: list[dict[str, Any]], chart: str, days: list[str],
+                nightly: list[str] | None) -> str:
+    """A day's figures per service (the same as ``hallq report``'s), a chart, CSV, other days."""
+    def cell(value: Any) -> str:
+        return "-" if value is None else html.escape(str(value))
+
+    def minutes(value: Any) -> str:
+        return "-" if value is None else f"{int(value) // 60}:{int(value) % 60:02d}"
+    names = {s.id: s.name for s in config.service}
+    body_rows = "".join(
+        f"<tr><td>{html.escape(names.get(r['service'], r['service']))}</td><td>{cell(r['issued'])}</td>"
+        f"<td>{cell(r['served'])}</td><td>{cell(r['no_show'])}</td><td>{cell(r['voided'])}</td>"
+        f"<td>{minutes(r['wait_median_s'])}</td><td>{minutes(r['wait_p90_s'])}</td></tr>" for r in rows)
+    table = ("<table id=\"figures\"><tr><th>业务 service</th><th>取号 issued</th><th>办结 served</th><th>过号 no-show</th>"
+             "<th>作废 voided</th><th>等候中位 wait p50</th><th>等候 p90</th></tr>" + body_rows + "</table>"
+             if rows else "<p>这一天没有记录 No tickets recorded that day.</p>")
+    other = " ".join(f'<a href="/reports?date={html.escape(d)}">{html.escape(d)}</a>' for d in days[:31])
+    copies = ""
+    if nightly is not None:
+        links = " ".join(f'<a href="/reports/nightly/{html.escape(n)}">{html.escape(n)}</a>' for n in nightly)
+        copies = f"<section><h2>每日存档 Nightly copies</h2><p>{links or '-'}</p></section>"
+    body = (f'<header class="bar"><strong>{html.escape(config.hall.name)}</strong>'
+            '<a class="user" href="/console">控制台 Console</a></header><main class="console">'
+            f"<section><h2>报表 Report {html.escape(day)}</h2>{table}"
+            f'<p><a href="/reports.csv?date={html.escape(day)}">CSV (Excel)</a></p></section>'
+            f"<section><h2>图表 Chart</h2>{chart}</section>"
+            f"<section><h2>其他日期 Other days</h2><p>{other or '-'}</p></section>{copies}</main>")
+    return page(f"hallq {day}", body)
 
 
 def screen_page(config: Config, display_id: str) -> str:

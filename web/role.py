@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from central.archive import HallArchive
+from central.store import CentralStore, event_row
 from hall.config import Config
 from hall.publish import setup_from_config
 from hall.shell import DeviceRole
@@ -73,13 +75,38 @@ class WebRole(DeviceRole):
     wants_events = True
     tick_s = 0.2
 
-    def __init__(self, config: Config, hub: Hub, screens: Any = None) -> None:
+    def __init__(self, config: Config, hub: Hub, screens: Any = None, records: CentralStore | None = None,
+                 on_day_ended: Any = None) -> None:
         self.config = config
         self.hub = hub
         self.screens = screens
         self.mirror = HallMirror(setup_from_config(config))
         self.state: StateDoc | None = None
         self.catching_up = False
+        self.records = records              # every event of the hall, for reports (central/archive.py)
+        self.archive: HallArchive | None = None
+        self.unstored: list[tuple[Any, ...]] = []
+        self.on_day_ended = on_day_ended
+        self.day: str | None = None
+        self.nightly_due: set[str] = set()
+
+    def attach(self, shell: Any) -> None:
+        super().attach(shell)
+        if self.records is not None:
+            self.archive = HallArchive(self.records, self.config.hall.id, shell.request)
+
+    def tick(self, now: float) -> None:
+        if self.archive is None:
+            return
+        if self.unstored:                   # stored a tick's worth at once (group commit)
+            rows, self.unstored = self.unstored, []
+            self.archive.store_rows(rows)
+        if self.shell.available:
+            self.archive.repair()
+        if self.nightly_due and self.archive.complete and self.on_day_ended is not None:
+            for day in sorted(self.nightly_due):     # the day that ended, once every event of it is here
+                self.on_day_ended(day)
+            self.nightly_due.clear()
 
     # --- what the shell routes here -------------------------------------------------------------
     def on_state(self, state: StateDoc) -> None:
@@ -87,6 +114,11 @@ class WebRole(DeviceRole):
             log.warning("the controller's seq went back (%d < %d): reloading its records", state.seq, self.mirror.seq)
             self.mirror.state = None
         self.state = state
+        if self.archive is not None:
+            self.archive.hall_has(state.seq)
+        if state.day and self.day and state.day != self.day:
+            self.nightly_due.add(self.day)
+        self.day = state.day or self.day
         if self.screens is not None:
             self.screens.on_state(state)
         if not self.mirror.ready or state.seq > self.mirror.seq:
@@ -94,6 +126,8 @@ class WebRole(DeviceRole):
         self.hub.changed()
 
     def on_event(self, event: EventDoc) -> None:
+        if self.archive is not None:
+            self.unstored.append(event_row(self.config.hall.id, self.shell.payload))
         if self.mirror.apply(event.seq, self.shell.payload) == GAP:
             self._catch_up()
         if self.screens is not None:

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from central.store import CentralStore
 from hall.config import Config
 from hall.shell import DeviceShell, StampedInbox
 from hall.tokens import TOKEN_PATTERN
@@ -30,6 +32,7 @@ from hall.wire import ReplyDoc
 
 from . import pages
 from .accounts import Accounts, Session
+from .reports import Reports, chart_svg
 from .board import board
 from .role import Hub, WebRole
 from .screen import ScreenFeeds
@@ -101,7 +104,9 @@ class WebService:
         self.hub = Hub()
         self.inbox = LoopInbox()
         self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
-        self.role = WebRole(config, self.hub)
+        self.records = CentralStore(f"sqlite:///{Path(data_dir).resolve() / 'records.db'}")
+        self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports")
+        self.role = WebRole(config, self.hub, records=self.records, on_day_ended=self.reports.nightly)
         self.shell = DeviceShell(config, f"admin.{web.id}", self.role, data_dir=data_dir, inbox=self.inbox)
         self.screens = ScreenFeeds(config, self.shell.availability, voice=voice)
         self.role.screens = self.screens
@@ -117,6 +122,9 @@ class WebService:
             Route("/api/board", self.board),
             Route("/api/board/stream", self.board_stream),
             Route("/api/action", self.action, methods=["POST"]),
+            Route("/reports", self.report_page),
+            Route("/reports.csv", self.report_csv),
+            Route("/reports/nightly/{name}", self.nightly_file),
             Route("/t/{token}", self.ticket_page),
             Route("/t/{token}/stream", self.ticket_stream),
             Route("/screen/{display}", self.screen_page),
@@ -150,6 +158,7 @@ class WebService:
         finally:
             self.shell.stop()
             self.screens.close()
+            self.records.close()
 
     # --- helpers ---------------------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:
@@ -285,6 +294,44 @@ class WebService:
         if self.session(request) is None:
             return JSONResponse({"error": "login required"}, status_code=401)
         return await self.stream(request, self._board)
+
+    # --- reports --------------------------------------------------------------------------------------
+    def _report_day(self, request: Request) -> str | None:
+        day = request.query_params.get("date") or self.now().date().isoformat()
+        return day if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else None
+
+    async def report_page(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return RedirectResponse("/login", 303)
+        day = self._report_day(request)
+        if day is None:
+            return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
+        rows = self.reports.rows(day)
+        nightly = self.reports.nightly_files() if session.role == "manager" else None
+        return HTMLResponse(pages.report_page(self.config, day, rows, chart_svg(rows), self.reports.days(), nightly),
+                            headers={"Cache-Control": "no-store"})
+
+    async def report_csv(self, request: Request) -> Response:
+        if self.session(request) is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        day = self._report_day(request)
+        if day is None:
+            return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
+        return Response(self.reports.csv_text(day).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{day}.csv"'})
+
+    async def nightly_file(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if session.role != "manager":
+            return PlainTextResponse("the nightly copies are for managers", status_code=403)
+        name = request.path_params["name"]
+        if name not in self.reports.nightly_files():
+            return PlainTextResponse("no such report", status_code=404)
+        return Response((self.reports.folder / name).read_bytes(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def action(self, request: Request) -> Response:
         session = self.session(request)
