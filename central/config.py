@@ -6,6 +6,8 @@ hall's ``[broker]``) and ``[central]``::
     admin = "hq"             # the admin id halls know the centre by ([[admin]] id = "hq" in each hall)
     id = "central"           # this service's MQTT client id and user name on the central broker
     page = 500               # events asked for at once when repairing a gap
+    service_level_wait_s = 900   # figures: share of customers called within this wait
+    listen = "0.0.0.0:8090"  # the multi-hall dashboard (behind a login; `hallq central user add`)
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class CentralSection(Strict):
     admin: str = "hq"
     id: str = "central"
     page: int = 500
+    service_level_wait_s: int = 900   # figures: share of customers called within this wait
+    listen: str | None = None         # HOST:PORT of the dashboard (``--listen`` overrides); none: no dashboard
 
 
 class CentralConfig(Strict):

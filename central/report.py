@@ -14,10 +14,11 @@ from hall.report import nearest_rank
 
 from .store import CentralStore
 
-COLUMNS = ["hall", "service", "issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s"]
+COLUMNS = ["hall", "service", "issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s",
+           "service_level_share", "service_mean_s", "rating_1", "rating_2", "rating_3"]
 
 
-def day_report(store: CentralStore, day: str) -> list[dict[str, Any]]:
+def day_report(store: CentralStore, day: str, target_s: int = 900) -> list[dict[str, Any]]:
     rows = {(f.hall, f.service): {"hall": f.hall, "service": f.service, "issued": f.issued, "served": f.served,
                                   "no_show": f.no_show, "voided": f.voided} for f in store.day_figures(day)}
     waits: dict[tuple[str, str], list[float]] = {}
@@ -25,11 +26,19 @@ def day_report(store: CentralStore, day: str) -> list[dict[str, Any]]:
         if status in ("served", "no_show") and first_called and issued_at:
             wait = (datetime.fromisoformat(first_called) - datetime.fromisoformat(issued_at)).total_seconds()
             waits.setdefault((hall, service), []).append(max(0.0, wait))
+    extra = {(r[0], r[1]): r[2:] for r in store.query(
+        "SELECT hall, service, AVG(CASE WHEN status = 'served' THEN service_s END), "
+        "SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END) FROM tickets WHERE day = ? GROUP BY hall, service", (day,))}
     for key, row in rows.items():
         values = waits.get(key, [])
         p90 = nearest_rank(values, 0.9)
         row["wait_median_s"] = round(statistics.median(values), 1) if values else None
         row["wait_p90_s"] = None if p90 is None else round(p90, 1)
+        row["service_level_share"] = round(sum(1 for w in values if w <= target_s) / len(values), 3) if values else None
+        mean, r1, r2, r3 = extra.get(key, (None, 0, 0, 0))
+        row["service_mean_s"] = None if mean is None else round(float(mean), 1)
+        row["rating_1"], row["rating_2"], row["rating_3"] = int(r1 or 0), int(r2 or 0), int(r3 or 0)
     return [rows[k] for k in sorted(rows)]
 
 
@@ -40,6 +49,26 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+
+
+def people_table(store: CentralStore, day: str) -> str:
+    """Per counter and per clerk: served, no-shows, mean service time, ratings."""
+    lines: list[str] = []
+    for by in ("counter", "clerk"):
+        rows = store.day_people(day, by)
+        if not rows:
+            continue
+        lines += ["", f"{'hall':<12}{by:<14}{'served':>8}{'no_show':>8}{'service':>9}{'rated 1/2/3':>14}"]
+        for hall, who, served, no_show, mean, r1, r2, r3 in rows:
+            service = "-" if mean is None else f"{int(mean) // 60}:{int(mean) % 60:02d}"
+            lines.append(f"{hall:<12}{str(who)[:13]:<14}{served:>8}{no_show:>8}{service:>9}{f'{r1}/{r2}/{r3}':>14}")
+    extras = store.day_hall_extras(day)
+    if extras:
+        lines += ["", f"{'hall':<12}{'appointments booked / on time':>32}{'outages (minutes)':>20}"]
+        for hall, e in sorted(extras.items()):
+            lines.append(f"{hall:<12}{e.get('appointments_booked', 0):>26} / {e.get('appointments_on_time', 0):<3}"
+                         f"{e.get('outages', 0):>14} ({e.get('outage_minutes', 0)})")
+    return "\n".join(lines)
 
 
 def text_table(rows: list[dict[str, Any]], day: str) -> str:

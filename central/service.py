@@ -42,6 +42,7 @@ class CentralService:
             "hallq/v1/+/event", "hallq/v1/+/state", "hallq/v1/+/presence/controller",
             f"hallq/v1/+/dev/{self.admin}/res"])
         self.link_up = False
+        self.version = 0                    # grows with every stored batch or hall update (the dashboard)
         self.halls: dict[str, HallArchive] = {}
         self.trackers: dict[str, RequestTracker] = {}
         self.ingested = 0
@@ -92,6 +93,8 @@ class CentralService:
                 except (msgspec.DecodeError, wire.BadDocument, UnicodeDecodeError, RecursionError) as err:
                     log.warning("ignored a bad message on %s: %s", item.topic, err)
         self._store(rows)
+        if batch:
+            self.version += 1
         for hall, copy in list(self.halls.items()):
             self.trackers[hall].tick()
             copy.repair()
@@ -122,11 +125,20 @@ class CentralService:
         elif what == ["dev", self.admin, "res"]:
             self.trackers[hall].on_reply(wire.read(msg.payload, wire.ReplyDoc))
 
-def serve(config: CentralConfig, data_dir: str | None) -> int:
+def serve(config: CentralConfig, data_dir: str | None, listen: str | None = None) -> int:
     from hall.runtime import install_signal_handlers  # noqa: PLC0415
     url = config.database(data_dir)
     store = CentralStore(url)
     service = CentralService(config, store)
+    listen = listen or config.central.listen
+    if listen:
+        from hall.config import parse_host_port  # noqa: PLC0415
+
+        from .dashboard import start_dashboard  # noqa: PLC0415
+        host, port = parse_host_port(listen, "--listen")
+        start_dashboard(url, data_dir or "hallq-data/central", host, port, lambda: service.version,
+                        config.central.service_level_wait_s)
+        log.info("dashboard on http://%s:%d", host, port)
     stop = StopFlag()
     install_signal_handlers(stop)
     log.info("hallq central: %s on %s:%d, store %s", config.central.id, config.broker.host, config.broker.port,

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -21,20 +22,22 @@ SCHEMA = [
         hall TEXT NOT NULL, seq BIGINT NOT NULL, epoch INTEGER NOT NULL, type TEXT NOT NULL,
         at TEXT NOT NULL, day TEXT NOT NULL, ticket TEXT, ticket_day TEXT, service TEXT,
         issued_service TEXT, status TEXT, clerk TEXT, issued_at TEXT, rating INTEGER,
-        body TEXT NOT NULL, PRIMARY KEY (hall, seq))""",
+        body TEXT NOT NULL, counter TEXT, service_s REAL, appointment INTEGER, PRIMARY KEY (hall, seq))""",
+    "CREATE INDEX IF NOT EXISTS events_day_type ON events (day, type)",
     # one row per ticket and day, folded from that day's events as each hall's report folds them:
     # the first event gives the service it was issued for, the last its end state (by seq)
     """CREATE TABLE IF NOT EXISTS tickets (
         hall TEXT NOT NULL, ticket TEXT NOT NULL, day TEXT NOT NULL, first_seq BIGINT NOT NULL,
         last_seq BIGINT NOT NULL, issued_service TEXT NOT NULL, service TEXT NOT NULL, status TEXT NOT NULL,
-        issued_at TEXT, first_called TEXT, clerk TEXT, rating INTEGER, PRIMARY KEY (hall, ticket))""",
+        issued_at TEXT, first_called TEXT, clerk TEXT, rating INTEGER, counter TEXT, service_s REAL,
+        appointment INTEGER, PRIMARY KEY (hall, ticket))""",
     "CREATE INDEX IF NOT EXISTS tickets_day ON tickets (day, hall, service)",
     """CREATE TABLE IF NOT EXISTS halls (
         hall TEXT PRIMARY KEY, state TEXT, state_seq BIGINT, online INTEGER, updated TEXT)""",
 ]
 INSERT = ("INSERT INTO events (hall, seq, epoch, type, at, day, ticket, ticket_day, service, issued_service, "
-          "status, clerk, issued_at, rating, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-          "ON CONFLICT (hall, seq) DO NOTHING")
+          "status, clerk, issued_at, rating, body, counter, service_s, appointment) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (hall, seq) DO NOTHING")
 
 
 class _Ticket(msgspec.Struct):
@@ -46,6 +49,8 @@ class _Ticket(msgspec.Struct):
     clerk: str | None = None
     rating: int | None = None
     transferred_from: str | None = None
+    counter: str | None = None
+    appointment: bool = False
 
 
 class _Event(msgspec.Struct):
@@ -54,6 +59,7 @@ class _Event(msgspec.Struct):
     type: str
     at: str
     ticket: _Ticket | None = None
+    service_s: float | None = None      # ticket_served: call to finish
 
 
 _event = msgspec.json.Decoder(_Event)
@@ -61,7 +67,8 @@ _event = msgspec.json.Decoder(_Event)
 # idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
 UPSERT_TICKET = """
     INSERT INTO tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, issued_at,
-                         first_called, clerk, rating) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                         first_called, clerk, rating, counter, service_s, appointment)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
     ON CONFLICT (hall, ticket) DO UPDATE SET
         issued_service = CASE WHEN excluded.first_seq < tickets.first_seq THEN excluded.issued_service
                               ELSE tickets.issued_service END,
@@ -71,6 +78,12 @@ UPSERT_TICKET = """
         issued_at = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.issued_at ELSE tickets.issued_at END,
         clerk = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.clerk ELSE tickets.clerk END,
         rating = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.rating ELSE tickets.rating END,
+        counter = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.counter ELSE tickets.counter END,
+        appointment = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.appointment
+                           ELSE tickets.appointment END,
+        service_s = CASE WHEN excluded.service_s IS NULL THEN tickets.service_s
+                         WHEN tickets.service_s IS NULL OR excluded.last_seq > tickets.last_seq THEN excluded.service_s
+                         ELSE tickets.service_s END,
         last_seq = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.last_seq ELSE tickets.last_seq END,
         first_called = CASE WHEN tickets.first_called IS NULL THEN excluded.first_called
                             WHEN excluded.first_called IS NULL THEN tickets.first_called
@@ -81,11 +94,12 @@ UPSERT_TICKET = """
 def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The tickets-table row an event row contributes, if it is a ticket's event on its own day."""
     hall, seq, _epoch, kind, at, day, ticket, ticket_day, service, issued_service, status, clerk, issued_at, \
-        rating, _body = row
+        rating, _body, counter, service_s, appointment = row
     if ticket is None or ticket_day != day:      # a carried ticket's later events: no day's report has them
         return None
     return (hall, ticket, day, seq, seq, issued_service, service, status, issued_at,
-            at if kind == "ticket_called" else None, clerk, rating)
+            at if kind == "ticket_called" else None, clerk, rating, counter,
+            service_s if kind == "ticket_served" else None, appointment)
 
 
 def event_row(hall: str, payload: bytes) -> tuple[Any, ...]:
@@ -96,7 +110,7 @@ def event_row(hall: str, payload: bytes) -> tuple[Any, ...]:
             t.id if t else None, t.day if t else None, t.service if t else None,
             (t.transferred_from or t.service) if t else None, t.status if t else None,
             t.clerk if t else None, t.issued_at if t else None, t.rating if t else None,
-            payload.decode("utf-8"))
+            payload.decode("utf-8"), t.counter if t else None, ev.service_s, int(t.appointment) if t else None)
 
 
 @dataclass
@@ -188,6 +202,44 @@ class CentralStore:
             self.db.execute(self._sql("UPDATE halls SET online = ?, updated = ? WHERE hall = ?"), (int(online), at, hall))
 
     # --- figures --------------------------------------------------------------------------------
+    def day_people(self, day: str, by: str) -> list[tuple[Any, ...]]:
+        """Per hall and counter (``by="counter"``) or clerk: served, no-shows, mean service time,
+        ratings 1/2/3 (tickets that ended served or no-show; as each hall's report counts them)."""
+        column = {"counter": "counter", "clerk": "clerk"}[by]
+        return self.query(f"""
+            SELECT hall, {column}, SUM(CASE WHEN status = 'served' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN status = 'no_show' THEN 1 ELSE 0 END),
+                   AVG(CASE WHEN status = 'served' THEN service_s END),
+                   SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
+            FROM tickets WHERE day = ? AND status IN ('served', 'no_show') AND {column} IS NOT NULL
+            GROUP BY hall, {column} ORDER BY hall, {column}""", (day,))
+
+    def day_hall_extras(self, day: str) -> dict[str, dict[str, Any]]:
+        """Per hall: appointments booked for the day and checked in on time, outages (count, minutes)."""
+        out: dict[str, dict[str, Any]] = {}
+        for hall, n in self.query("SELECT hall, SUM(appointment) FROM tickets WHERE day = ? GROUP BY hall", (day,)):
+            out.setdefault(hall, {})["appointments_on_time"] = int(n or 0)
+        for hall, body in self.query("SELECT hall, body FROM events WHERE type = 'appointment_booked'"):
+            if msgspec.json.decode(body).get("appointment", {}).get("day") == day:
+                entry = out.setdefault(hall, {})
+                entry["appointments_booked"] = entry.get("appointments_booked", 0) + 1
+        spans: dict[str, list[str]] = {}
+        for hall, kind, at in self.query("SELECT hall, type, at FROM events WHERE day = ? AND type IN "
+                                         "('outage_started', 'outage_ended') ORDER BY hall, seq", (day,)):
+            spans.setdefault(hall, []).append(f"{kind}|{at}")
+        for hall, marks in spans.items():
+            minutes, count, started = 0.0, 0, None
+            for mark in marks:
+                kind, at = mark.split("|", 1)
+                if kind == "outage_started" and started is None:
+                    started, count = datetime.fromisoformat(at), count + 1
+                elif kind == "outage_ended" and started is not None:
+                    minutes += (datetime.fromisoformat(at) - started).total_seconds() / 60
+                    started = None
+            out.setdefault(hall, {}).update(outages=count, outage_minutes=round(minutes, 1))
+        return out
+
     def day_tickets(self, day: str) -> list[tuple[Any, ...]]:
         """Per ticket of ``day``: hall, service issued for, final service, status, issued at, first
         called at, clerk, rating."""

@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--date", help="with `report`: the business day YYYY-MM-DD (default: today)")
     p.add_argument("--csv", help="with `report`: also write the figures as CSV (UTF-8 with BOM) here")
-    p.add_argument("words", nargs="*", help="`report` prints a day's figures")
+    p.add_argument("--listen", help="HOST:PORT of the dashboard (default: [central] listen; none: no dashboard)")
+    p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
+    p.add_argument("words", nargs="*", help="`report` prints a day's figures; `user add NAME` adds a dashboard user")
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
     _common(p)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from centralkit import Postgres, start_bridged_hall, start_estate
-from hall.testing import Process, wait_until
+from hall.testing import Process, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
 COMPARED = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
@@ -72,7 +72,9 @@ def test_central_figures_equal_the_halls_after_kills_drops_and_restarts(tmp_path
     halls = [start_bridged_hall(h, tmp_path / h, estate) for h in ("h1", "h2")]
     central_toml = estate.central_toml(tmp_path / "central.toml", database)
     data = tmp_path / "central-data"
-    service = Process(["central", "--config", str(central_toml), "--data", str(data)], tmp_path, "central")
+    dashboard = free_port()
+    service = Process(["central", "--config", str(central_toml), "--data", str(data), "--listen",
+                       f"127.0.0.1:{dashboard}"], tmp_path, "central")
     try:
         traffic(halls[0], 1)                       # before the centre exists: repaired from seq 1
         service.start()
@@ -108,12 +110,32 @@ def test_central_figures_equal_the_halls_after_kills_drops_and_restarts(tmp_path
         log = service.output()
         assert "events fetched after" in log          # the gaps were repaired from the halls
         assert "Traceback" not in log
+        check_dashboard(dashboard, central_toml, data, day, expected)
     finally:
         service.stop()
         for hall in halls:
             hall.close()
         estate.kill()
         shutil.rmtree(estate.folder, ignore_errors=True)
+
+
+def check_dashboard(port: int, central_toml: Path, data: Path, day: str, expected: dict) -> None:
+    """The multi-hall dashboard: nothing without a login; with one, every hall live and the day's figures."""
+    import httpx
+    added = subprocess.run([sys.executable, "-m", "hall.cli", "central", "user", "add", "hq", "--role", "manager",
+                            "--config", str(central_toml), "--data", str(data)], input="estate password\n",
+                           text=True, capture_output=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    web = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    assert web.get("/").status_code == 303 and web.get("/board").status_code == 401
+    assert web.get("/figures.csv").status_code == 401
+    assert web.post("/login", data={"name": "hq", "password": "estate password"}).status_code == 303
+    halls = {h["hall"]: h for h in web.get("/board").json()}
+    assert set(halls) == {"h1", "h2"} and all(h["online"] and h["mode"] == "open" for h in halls.values())
+    page = web.get(f"/figures?date={day}")
+    assert page.status_code == 200 and "<svg" in page.text
+    rows = list(csv.DictReader(web.get(f"/figures.csv?date={day}").text.lstrip("\ufeff").splitlines()))
+    assert {(r["hall"], r["service"]): r["issued"] for r in rows} == {k: v["issued"] for k, v in expected.items()}
 
 
 def test_central_config_errors_name_the_key(tmp_path):
