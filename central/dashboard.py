@@ -41,12 +41,10 @@ def estate_board(store: CentralStore) -> list[dict[str, Any]]:
         state = json.loads(state_text) if state_text else {}
         devices = state.get("devices", {})
         offline = sorted(d for d, v in devices.items() if v.get("online") is False)
-        faults = sorted(f"{d}: printer {v['printer']}" for d, v in devices.items()
-                        if v.get("printer") not in (None, "ok"))
         waiting = sum(s.get("waiting", 0) for s in state.get("services", []))
         alerts = ([] if online else ["控制器离线 controller offline"]) + \
             ([f"故障模式 outage: {state.get('message') or ''}"] if state.get("mode") == "outage" else []) + \
-            [f"{d} 离线 offline" for d in offline] + faults
+            [a.get("text", "") for a in state.get("alerts", []) if a.get("severity") in ("critical", "warning")]
         oldest = store.query("SELECT MIN(issued_at) FROM tickets WHERE hall = ? AND day = ? AND status = 'waiting'",
                              (hall, state.get("day") or ""))
         since = oldest[0][0] if oldest else None

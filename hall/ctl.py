@@ -122,6 +122,9 @@ def render_status(state: wire.StateDoc, controller_online: bool | None) -> str:
         lines.append(f"{clean(device_id):<16}{'yes' if d.get('online') else 'NO':<8}{details}{flag}")
     if state.announcements:
         lines += ["", "notices: " + " | ".join(clean(a) for a in state.announcements)]
+    if state.alerts:
+        lines += ["", "alerts:"] + [f"  {clean(a.severity).upper():<9}{clean(a.text)}  (since {clean(a.since[11:19])})"
+                                    for a in state.alerts]
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ def setup_from_config(config: Config) -> Setup:
         rating_window_s=config.hall.rating_window_s,
         appointment_early_s=config.hall.appointment_early_s,
         appointment_late_s=config.hall.appointment_late_s,
+        service_level_wait_s=config.hall.service_level_wait_s,
     )
 
 
@@ -94,4 +95,6 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
                          for r in state.recent_calls[:recent]],
         "announcements": list(state.announcements),
         "devices": devices,
+        "alerts": [{"id": a.id, "kind": a.kind, "severity": a.severity, "since": a.since.isoformat(), "text": a.text}
+                   for a in sorted(state.alerts.values(), key=lambda a: (a.since, a.id))],
     }

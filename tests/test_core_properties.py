@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hall.config import load_config
 from hall.core import commands as c
+from hall.core import events as e
 from hall.core.events import decode_event, encode_event
 from hall.core.model import HallState
 from hall.core.rules import QueueRules, fold, waiting_tickets
@@ -337,3 +338,32 @@ def test_appointment_codes_work_once_and_late_ones_become_walk_ins():
     s, events = run(s, c.CheckIn(code="2"), now=late)
     assert not events[-1].ticket.appointment and events[-1].ticket.issued_at == late
     assert s.appointments["2"].on_time is False
+
+
+def test_alerts_are_raised_kept_and_cleared_by_the_rules():
+    s, _ = run(fresh(), c.IssueTicket(service="biz"), c.IssueTicket(service="pay"))
+    # biz is served by c1, c3 and c4: with all three suspended, people wait for a service nobody serves
+    s, _ = run(s, *(c.SuspendCounter(counter=k) for k in ("c1", "c3", "c4")), c.Tick())
+    assert s.alerts["unserved:biz"].severity == "critical" and "unserved:pay" not in s.alerts
+    since = s.alerts["unserved:biz"].since
+    s, events = run(s, c.Tick(), now=START + timedelta(seconds=30))
+    assert events == []                                   # stable while it lasts: no event every tick
+    # c2 (pay) is open and idle while A001 waits: after idle_alert_s it is an alert
+    s, _ = run(s, c.Tick(), now=START + timedelta(seconds=SETUP.idle_alert_s))
+    assert "idle_counter:c2" in s.alerts
+    s, _ = run(s, c.CallNext(counter="c2"), c.Tick(), now=START + timedelta(seconds=SETUP.idle_alert_s + 1))
+    assert "idle_counter:c2" not in s.alerts
+    # someone has waited beyond the service level
+    later = START + timedelta(seconds=SETUP.service_level_wait_s + 1)
+    s, _ = run(s, c.Tick(), now=later)
+    assert "long_wait:biz" in s.alerts and s.alerts["unserved:biz"].since == since
+    s, events = run(s, c.ResumeCounter(counter="c3"), c.Tick(), now=later)
+    assert "unserved:biz" not in s.alerts and any(isinstance(ev, e.AlertCleared) for ev in events)
+    # devices: a printer out of paper, a counter offline
+    s, _ = run(s, c.DeviceStatus(device="kiosk.k1", status={"printer": "paper_out"}),
+               c.DevicePresence(device="counter.c4", online=False), c.Tick(), now=later)
+    assert s.alerts["printer:kiosk.k1"].severity == "critical" and "offline:counter.c4" in s.alerts
+    s, _ = run(s, c.DeviceStatus(device="kiosk.k1", status={"printer": "ok"}), c.Tick(), now=later)
+    assert "printer:kiosk.k1" not in s.alerts
+    doc = state_document(CONFIG, SETUP, s, 1, 0)
+    assert {a["id"] for a in doc["alerts"]} == set(s.alerts) and all(a["since"] for a in doc["alerts"])

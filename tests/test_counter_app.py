@@ -256,6 +256,9 @@ def test_clerk_from_config_and_by_key_sequence(broker, controller, admin, rig_fa
         counter.clerks = ["王芳", "李强"]
     rig = rig_factory(tweak=clerks)
     admin.state(lambda s: counter_entry(s)["clerk"] == "王芳")
+    # as a clerk would: once the counter itself shows the login done (its reply handled, nothing in flight)
+    wait_until(lambda: rig.app.view.clerk == "王芳" and not rig.app.requests.busy_with({"login", "logout"}),
+               what="the counter logged in")
     rig.press("transfer")
     rig.press("recall")                          # transfer, recall: the next clerk logs in
     admin.state(lambda s: counter_entry(s)["clerk"] == "李强")

@@ -142,3 +142,21 @@ def test_stub_kiosk_prints_an_appointment_ticket_or_a_slip(broker, controller, h
     finally:
         proc.stop()
     assert "Traceback" not in proc.output()
+
+
+def test_the_controller_raises_and_clears_alerts_in_its_state(broker, controller, admin):
+    kiosk = client(broker, "kiosk.k1")
+    try:
+        mark = admin.mark()
+        kiosk.publish(f"{R}/dev/kiosk.k1/status", {"printer": "paper_out"}, retain=True)
+        state = admin.state(lambda s: any(a["id"] == "printer:kiosk.k1" for a in s.get("alerts", [])), start=mark)
+        alert = next(a for a in state["alerts"] if a["id"] == "printer:kiosk.k1")
+        assert alert["severity"] == "critical" and alert["kind"] == "printer" and alert["since"]
+        raised = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "alert_raised", start=mark)
+        assert raised["alert"]["id"] == "printer:kiosk.k1"
+        kiosk.publish(f"{R}/dev/kiosk.k1/status", {"printer": "ok"}, retain=True)
+        admin.state(lambda s: not any(a["id"] == "printer:kiosk.k1" for a in s.get("alerts", [])), start=mark)
+        admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "alert_cleared"
+                       and d["id"] == "printer:kiosk.k1", start=mark)
+    finally:
+        kiosk.close()

@@ -2,9 +2,8 @@
 devices and alerts. Built from the controller's retained state (authoritative for counters,
 services and devices) and the web's copy of its records (the waiting list, the longest wait).
 
-Alerts are derived here from what the state shows, until the controller raises its own: a device
-offline, a printer not ready, a sign or keys fault, people waiting for a service no open counter
-serves, and a longest wait beyond the hall's service-level target.
+Alerts are the controller's own (raised and cleared in its records, hall/core/alerts.py), plus
+the LED sign and key faults the devices report, which the controller does not judge.
 """
 from __future__ import annotations
 
@@ -16,32 +15,16 @@ from hall.shell import Availability
 
 from .role import WebRole
 
-PRINTER_OK = ("ok", "paper_low")
-
-
-def _alerts(config: Config, role: WebRole, longest: dict[str, int]) -> list[dict[str, str]]:
+def _alerts(role: WebRole) -> list[dict[str, str]]:
     state = role.state
     if state is None:
         return []
-    alerts: list[dict[str, str]] = []
+    alerts = [{"severity": a.severity, "id": a.id, "text": a.text, "since": a.since} for a in state.alerts]
     for device_id, device in sorted(state.devices.items()):
-        if device.get("online") is False:
-            alerts.append({"severity": "warning", "id": f"offline:{device_id}", "text": f"{device_id} 离线 offline"})
-        printer = device.get("printer")
-        if isinstance(printer, str) and printer not in ("ok",):
-            severity = "info" if printer == "paper_low" else "critical"
-            alerts.append({"severity": severity, "id": f"printer:{device_id}", "text": f"{device_id} 打印机 printer: {printer}"})
         for part in ("sign", "keys"):
             if device.get(part) == "fault":
-                alerts.append({"severity": "warning", "id": f"{part}:{device_id}", "text": f"{device_id} {part} fault"})
-    for service in state.services:
-        if service.waiting and not service.open_counters:
-            alerts.append({"severity": "critical", "id": f"unserved:{service.id}",
-                           "text": f"{service.name}: {service.waiting} 人等候，无窗口办理 waiting, no open counter"})
-        wait = longest.get(service.id, 0)
-        if wait > config.hall.service_level_wait_s:
-            alerts.append({"severity": "warning", "id": f"wait:{service.id}",
-                           "text": f"{service.name}: 最长等候 {wait // 60} 分钟 longest wait {wait // 60} min"})
+                alerts.append({"severity": "warning", "id": f"{part}:{device_id}", "text": f"{device_id}: {part} fault",
+                               "since": ""})
     return alerts
 
 
@@ -56,7 +39,7 @@ def board(config: Config, role: WebRole, availability: Availability, now: dateti
     out: dict[str, Any] = {
         "controller": availability.reachable, "records": mirror.ready,
         "hall": None, "services": [], "counters": [], "devices": [],
-        "waiting": mirror.waiting_numbers(now), "alerts": _alerts(config, role, longest),
+        "waiting": mirror.waiting_numbers(now), "alerts": _alerts(role),
     }
     if state is None:
         return out

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .model import Appointment, Ticket
+from .model import Alert, Appointment, Ticket
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -153,13 +153,21 @@ class AppointmentCheckedIn(Event, tag="appointment_checked_in"):
     on_time: bool
 
 
+class AlertRaised(Event, tag="alert_raised"):
+    alert: Alert
+
+
+class AlertCleared(Event, tag="alert_cleared"):
+    id: str
+
+
 AnyEvent = (
     DayStarted | TicketIssued | TicketCalled | TicketRecalled | TicketServed | TicketNoShow
     | TicketTransferred | TicketVoided | TicketReinstated | TicketRated | CounterSuspended
     | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
-    | AppointmentCheckedIn
+    | AppointmentCheckedIn | AlertRaised | AlertCleared
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -100,6 +100,15 @@ class Appointment(msgspec.Struct, frozen=True, kw_only=True):
     on_time: bool | None = None        # checked in within the slot's window
 
 
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """Something a supervisor should look at; raised and cleared by the controller itself."""
+    id: str                            # kind:subject, e.g. "unserved:biz"
+    kind: str                          # unserved | long_wait | idle_counter | printer | offline
+    severity: str                      # critical | warning | info
+    since: datetime
+    text: str
+
+
 class RecentCall(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     counter: str
@@ -122,6 +131,7 @@ class HallState(msgspec.Struct, kw_only=True):
     leases: list[Lease] = []
     recent_calls: list[RecentCall] = []
     appointments: dict[str, Appointment] = {}
+    alerts: dict[str, Alert] = {}
     arrivals: int = 0                   # tickets placed today: the `order` of the next one
 
     @property
@@ -148,4 +158,5 @@ class HallState(msgspec.Struct, kw_only=True):
             leases=list(self.leases),
             recent_calls=list(self.recent_calls),
             appointments=dict(self.appointments),
+            alerts=dict(self.alerts),
         )

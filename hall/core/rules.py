@@ -1,285 +1,36 @@
 """The queue rules: decide what a command does (events), and evolve a state by an event.
 
 ``QueueRules(setup).handle(state, command, now)`` returns ``(new_state, events)`` or raises
-:class:`~hall.errors.RequestError` with a contract error code, changing nothing. ``evolve`` is a
-plain function of (state, event): replaying stored events rebuilds the state.
+:class:`~hall.errors.RequestError` with a contract error code, changing nothing. ``evolve``
+(hall/core/evolve.py) is a plain function of (state, event): replaying stored events rebuilds the
+state. The hall's setup (setup.py) and the queries (queries.py) are re-exported here.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
 
 from ..errors import RequestError
 from . import commands as c
 from . import events as e
-from .model import (NO_LEASE, OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, DeviceState, HallState,
-                    Lease, RecentCall, ServiceState, Ticket)
+from .alerts import alert_changes
+from .evolve import evolve, fold
+from .model import OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
+from .queries import (configured_counters, estimate_wait_s, find_by_number, find_waiting,
+                      format_number, open_counters, ticket_id, wait_for, waiting_ahead, waiting_tickets,
+                      with_estimate)
+from .setup import CounterSetup, ServiceSetup, Setup
 
-RECENT_CALLS_KEPT = 20
-ANNOUNCEMENTS_KEPT = 10
-SERVICE_TIME_BOUNDS = (20.0, 3600.0)   # a measured service time outside is an outlier (forgot to finish)
-SERVICE_TIME_WEIGHT = 0.3              # weight of the newest measurement in the moving average
 ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing
 
-
-# --- the static part of a hall, from its config -------------------------------------------
-@dataclass(frozen=True)
-class ServiceSetup:
-    id: str
-    prefix: str
-    est_service_s: float
+__all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
+           "estimate_wait_s", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
+           "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
 
 
-@dataclass(frozen=True)
-class CounterSetup:
-    id: str
-    services: tuple[str, ...]
-    call_order: str
-
-
-@dataclass(frozen=True)
-class Setup:
-    tz: ZoneInfo
-    hours: tuple[tuple[time, time], ...] | None
-    services: dict[str, ServiceSetup]
-    counters: dict[str, CounterSetup]
-    kiosks: dict[str, tuple[str, ...]]
-    outage_issuing: str = "continue"
-    no_show_reinstate_s: int = 1800
-    rating_window_s: int = 120
-    appointment_early_s: int = 3600
-    appointment_late_s: int = 900
-
-    def business_day(self, now: datetime) -> str:
-        return now.astimezone(self.tz).date().isoformat()
-
-    def in_hours(self, now: datetime) -> bool:
-        if self.hours is None:
-            return True
-        local = now.astimezone(self.tz).time()
-        return any(start <= local < end for start, end in self.hours)
-
-    def initial_state(self) -> HallState:
-        return HallState(
-            services={s.id: ServiceState(id=s.id, avg_service_s=s.est_service_s) for s in self.services.values()},
-            counters={k: CounterState(id=k) for k in self.counters},
-        )
-
-    def reconcile(self, state: HallState) -> HallState:
-        """Adapt a stored state to an edited config: new services and counters appear."""
-        missing_services = [s for s in self.services.values() if s.id not in state.services]
-        missing_counters = [k for k in self.counters if k not in state.counters]
-        if not missing_services and not missing_counters:
-            return state
-        new = state.copy()
-        for s in missing_services:
-            new.services[s.id] = ServiceState(id=s.id, avg_service_s=s.est_service_s)
-        for k in missing_counters:
-            new.counters[k] = CounterState(id=k)
-        return new
-
-
-# --- queries shared by rules and views ------------------------------------------------------
-def format_number(prefix: str, n: int) -> str:
-    return f"{prefix}{n:03d}"
-
-
-def ticket_id(day: str, number: str) -> str:
-    return f"{day.replace('-', '')}-{number}"
-
-
-def waiting_tickets(state: HallState, service: str | None = None) -> list[Ticket]:
-    return [t for t in state.tickets.values()
-            if t.status == "waiting" and (service is None or t.service == service)]
-
-
-def open_counters(setup: Setup, state: HallState, service: str) -> int:
-    """Counters that serve ``service`` now: not suspended and not known to be offline."""
-    count = 0
-    for counter in setup.counters.values():
-        if service not in counter.services:
-            continue
-        cs = state.counters.get(counter.id)
-        device = state.devices.get(f"counter.{counter.id}")
-        if cs is not None and not cs.suspended and (device is None or device.online is not False):
-            count += 1
-    return count
-
-
-def estimate_wait_s(setup: Setup, state: HallState, service: str, ahead: int) -> int:
-    """People ahead times the measured service time, shared by the counters open for it.
-
-    With no counter open, assume the counters configured for it will open (at least one).
-    """
-    counters = open_counters(setup, state, service)
-    if counters == 0:
-        counters = configured_counters(setup, service)
-    return wait_for(ahead, state.services[service].avg_service_s, counters)
-
-
-def configured_counters(setup: Setup, service: str) -> int:
-    """Counters configured to serve ``service`` (at least one, so estimates never divide by 0)."""
-    return max(1, sum(1 for k in setup.counters.values() if service in k.services))
-
-
-def wait_for(ahead: int, service_s: float, counters: int) -> int:
-    """The one estimate rule: people ahead times the service time, shared by the counters.
-    The kiosk uses it too when it issues from its lease (with the configured service time)."""
-    return int(math.ceil(ahead * service_s / max(1, counters)))
-
-
-def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
-    """Waiting tickets of its service called before it at ``now`` (``Ticket.queue_key``).
-
-    Walk-ins (most tickets) are compared without building key tuples: this runs for every
-    ticket issued and every ticket shown, over every waiting ticket.
-    """
-    rank, when, order = ticket.queue_key(now)
-    service = ticket.service
-    ahead = 0
-    for t in state.tickets.values():
-        if t.status != "waiting" or t.service != service:
-            continue
-        if t.priority != "priority" and not t.appointment:      # a walk-in: (2, issued_at, order)
-            if rank == 2 and (t.issued_at < when or (t.issued_at == when and t.order < order)):
-                ahead += 1
-        elif t.queue_key(now) < (rank, when, order):
-            ahead += 1
-    return ahead
-
-
-def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
-    """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting)."""
-    if ticket.status != "waiting":
-        if ticket.waiting_ahead or ticket.est_wait_s:
-            return replace(ticket, waiting_ahead=0, est_wait_s=0)
-        return ticket
-    ahead = waiting_ahead(state, ticket, now)
-    return replace(ticket, waiting_ahead=ahead, est_wait_s=estimate_wait_s(setup, state, ticket.service, ahead))
-
-
-def find_waiting(state: HallState, number: str) -> Ticket | None:
-    """The waiting ticket with this number, today's first (an unfinished one carried over next)."""
-    found = [t for t in state.tickets.values() if t.number == number and t.status == "waiting"]
-    return min(found, key=lambda t: t.day != state.day) if found else None
-
-
-def find_by_number(state: HallState, number: str) -> Ticket | None:
-    today = [t for t in state.tickets.values() if t.number == number and t.day == state.day]
-    if today:
-        return today[0]
-    return next((t for t in state.tickets.values() if t.number == number), None)
-
-
-# --- evolve: apply one event ------------------------------------------------------------------
-def evolve(state: HallState, event: e.Event) -> HallState:
-    s = state.copy()
-    match event:
-        case e.DayStarted(day=day, carried=carried):
-            keep = set(carried)
-            s.tickets = {k: t for k, t in s.tickets.items() if k in keep}
-            s.services = {k: replace(v, next_number=1, lease_floor=NO_LEASE) for k, v in s.services.items()}
-            s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
-                                     last_served=None, last_served_at=None)
-                          for k, v in s.counters.items()}
-            s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
-            s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
-        case e.TicketIssued(ticket=t):
-            s.tickets[t.id] = t
-            s.arrivals += 1
-            if not t.offline:
-                svc = s.services[t.service]
-                s.services[t.service] = replace(svc, next_number=max(svc.next_number, int(t.number[-3:]) + 1))
-        case e.TicketCalled(ticket=t, counter=k, at=at):
-            s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=t.id)
-            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
-        case e.TicketRecalled(ticket=t, counter=k, at=at):
-            s.tickets[t.id] = t
-            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
-        case e.TicketServed(ticket=t, counter=k, at=at, service_s=seconds):
-            s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at)
-            low, high = SERVICE_TIME_BOUNDS
-            if low <= seconds <= high:
-                svc = s.services[t.service]
-                avg = svc.avg_service_s + SERVICE_TIME_WEIGHT * (seconds - svc.avg_service_s)
-                s.services[t.service] = replace(svc, avg_service_s=avg, measured=svc.measured + 1)
-        case e.TicketNoShow(ticket=t, counter=k) | e.TicketTransferred(ticket=t, counter=k):
-            s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None)
-        case e.TicketVoided(ticket=t, counter=k):
-            s.tickets[t.id] = t
-            if k is not None and s.counters[k].ticket == t.id:
-                s.counters[k] = replace(s.counters[k], ticket=None)
-        case e.TicketReinstated(ticket=t) | e.TicketRated(ticket=t):
-            s.tickets[t.id] = t
-        case e.CounterSuspended(counter=k, reason=reason):
-            s.counters[k] = replace(s.counters[k], suspended=True, suspend_reason=reason)
-        case e.CounterResumed(counter=k):
-            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="")
-        case e.ClerkLoggedIn(counter=k, clerk=clerk):
-            s.counters[k] = replace(s.counters[k], clerk=clerk)
-        case e.ClerkLoggedOut(counter=k):
-            s.counters[k] = replace(s.counters[k], clerk=None)
-        case e.ServiceSuspended(service=sid):
-            s.services[sid] = replace(s.services[sid], suspended=True)
-        case e.ServiceResumed(service=sid):
-            s.services[sid] = replace(s.services[sid], suspended=False)
-        case e.OutageStarted(message=message):
-            s.outage, s.outage_message = True, message
-        case e.OutageEnded():
-            s.outage, s.outage_message = False, None
-        case e.HallOpened(by=by):
-            if by == "schedule":
-                s.schedule_open, s.override = True, None
-            else:
-                s.override = "open"
-        case e.HallClosed(by=by):
-            if by == "schedule":
-                s.schedule_open, s.override = False, None
-            else:
-                s.override = "closed"
-        case e.Announcement(text=text):
-            s.announcements = ([a for a in s.announcements if a != text] + [text])[-ANNOUNCEMENTS_KEPT:]
-        case e.AnnouncementRemoved(text=text):
-            s.announcements = [] if text is None else [a for a in s.announcements if a != text]
-        case e.DeviceOnline(device=d, boot=boot) | e.DeviceOffline(device=d, boot=boot):
-            old = s.devices.get(d, DeviceState())
-            s.devices[d] = replace(old, online=isinstance(event, e.DeviceOnline), boot=boot)
-        case e.DeviceStatusChanged(device=d, status=status):
-            s.devices[d] = replace(s.devices.get(d, DeviceState()), status=dict(status))
-        case e.NumbersLeased(kiosk=kiosk, service=sid, start=start, end=end, day=day):
-            s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day))
-            svc = s.services[sid]
-            s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
-        case e.AppointmentBooked(appointment=a):
-            s.appointments[a.code] = a
-        case e.AppointmentCheckedIn(code=code, ticket=tid, on_time=on_time, at=at):
-            s.appointments[code] = replace(s.appointments[code], status="checked_in", ticket=tid,
-                                           checked_in_at=at, on_time=on_time)
-        case _:
-            raise TypeError(f"no evolve rule for {type(event).__name__}")
-    return s
-
-
-def _push_call(s: HallState, call: RecentCall) -> None:
-    s.recent_calls = ([call] + [r for r in s.recent_calls if r.ticket != call.ticket])[:RECENT_CALLS_KEPT]
-
-
-def fold(state: HallState, events: Iterable[e.Event]) -> HallState:
-    for event in events:
-        state = evolve(state, event)
-    return state
-
-
-# --- decide: what a command does ----------------------------------------------------------------
 class QueueRules:
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
@@ -602,7 +353,9 @@ class QueueRules:
         scheduled = self.setup.in_hours(now)
         if scheduled != state.schedule_open:
             events.append(e.HallOpened(at=now, by="schedule") if scheduled else e.HallClosed(at=now, by="schedule"))
-        return events
+        for event in events:
+            state = evolve(state, event)
+        return events + alert_changes(self.setup, state, now)
 
     def _presence(self, state: HallState, cmd: c.DevicePresence, now: datetime) -> list[e.Event]:
         old = state.devices.get(cmd.device)

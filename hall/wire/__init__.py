@@ -1,6 +1,6 @@
 """The contract on the wire, in one place: requests and replies (``requests``), and the typed
 documents every reader decodes (``documents``). Topics are in :mod:`hall.topics`."""
-from .documents import (AppointmentDoc, BadDocument, CounterDoc, CounterRefDoc, ErrorDoc, EventDoc, HallResultDoc,
+from .documents import (AlertDoc, AppointmentDoc, BadDocument, CounterDoc, CounterRefDoc, ErrorDoc, EventDoc, HallResultDoc,
                         LeaseDoc, PresenceDoc, RecentCallDoc, RejectedDoc, ReplyDoc, ServiceDoc,
                         StateDoc, TicketDoc, convert, read)
 from .requests import (MAX_PAYLOAD, AnnounceArgs, BookArgs, CallArgs, CheckInArgs, CounterArgs, EventsArgs, Envelope, FinishArgs, IssueArgs, LeaseArgs, LoginArgs,
@@ -10,7 +10,7 @@ from .requests import (MAX_PAYLOAD, AnnounceArgs, BookArgs, CallArgs, CheckInArg
                        request_id_of)
 
 __all__ = [
-    "AppointmentDoc", "BadDocument", "CounterDoc", "CounterRefDoc", "ErrorDoc", "EventDoc", "HallResultDoc", "LeaseDoc",
+    "AlertDoc", "AppointmentDoc", "BadDocument", "CounterDoc", "CounterRefDoc", "ErrorDoc", "EventDoc", "HallResultDoc", "LeaseDoc",
     "PresenceDoc", "RecentCallDoc", "RejectedDoc", "ReplyDoc", "ServiceDoc", "StateDoc", "TicketDoc",
     "convert", "read", "MAX_PAYLOAD", "AnnounceArgs", "BookArgs", "CallArgs", "CheckInArgs", "CounterArgs", "EventsArgs", "Envelope", "FinishArgs", "IssueArgs", "LeaseArgs",
     "LoginArgs", "NoArgs", "OfflineTicket", "OutageArgs", "RateArgs", "ReinstateArgs", "ServiceArgs",

@@ -122,6 +122,15 @@ class RejectedDoc(msgspec.Struct):
     message: str = ""
 
 
+class AlertDoc(msgspec.Struct):
+    """A supervisor alert the controller raised (kinds in hall/core/alerts.py)."""
+    id: str
+    kind: str = ""
+    severity: str = "warning"
+    since: str = ""
+    text: Name = ""
+
+
 # --- documents --------------------------------------------------------------------------------
 class StateDoc(msgspec.Struct):
     """``R/state``: the whole hall, retained."""
@@ -139,6 +148,7 @@ class StateDoc(msgspec.Struct):
     hours: list[list[str]] | None = None
     day: str | None = None
     devices: dict[str, dict[str, Any]] = {}
+    alerts: list[AlertDoc] = []
 
     def service(self, service_id: str) -> ServiceDoc | None:
         return next((s for s in self.services if s.id == service_id), None)

@@ -1,0 +1,71 @@
+"""Supervisor alerts, raised and cleared by the controller itself (issue 13).
+
+Pure: an alert is a function of the state and the time (``current_alerts``); at every tick the
+rules compare what should be raised with what is (``alert_changes``) and record the difference as
+events, so alerts are durable, replayed exactly and carried in ``R/state`` with the time each began.
+Texts are stable while an alert lasts (no counts or minutes in them): a change of text is a new
+``alert_raised`` event, and the log must not grow every minute.
+
+Kinds: ``unserved`` (people wait for a service no open counter serves), ``long_wait`` (someone has
+waited beyond ``[hall] service_level_wait_s``), ``idle_counter`` (an open counter idle for
+``idle_alert_s`` while its services have people waiting), ``printer`` (a kiosk's printer not ready;
+paper low is info), ``offline`` (a known device is offline).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import events as e
+from .model import Alert, HallState, Ticket
+from .queries import open_counters
+from .setup import Setup
+
+
+def current_alerts(setup: Setup, state: HallState, now: datetime) -> dict[str, tuple[str, str, str]]:
+    """What a supervisor should look at now: id -> (kind, severity, text). Pure: from the state and
+    the time alone, so the controller raises and clears them at each tick and a replay agrees."""
+    found: dict[str, tuple[str, str, str]] = {}
+    waiting: dict[str, list[Ticket]] = {}
+    for t in state.tickets.values():
+        if t.status == "waiting":
+            waiting.setdefault(t.service, []).append(t)
+    for service, tickets in waiting.items():
+        if open_counters(setup, state, service) == 0:
+            found[f"unserved:{service}"] = ("unserved", "critical", f"people wait for {service}; no counter serves it")
+        longest = (now - min(t.issued_at for t in tickets)).total_seconds()
+        if longest > setup.service_level_wait_s:
+            found[f"long_wait:{service}"] = ("long_wait", "warning",
+                                             f"{service}: waits beyond {setup.service_level_wait_s // 60} min")
+    for counter in setup.counters.values():
+        cs = state.counters.get(counter.id)
+        device = state.devices.get(f"counter.{counter.id}")
+        if cs is None or cs.suspended or cs.ticket is not None or (device is not None and device.online is False):
+            continue
+        queued = [t for s in counter.services for t in waiting.get(s, [])]
+        if not queued:
+            continue
+        idle_since = max([cs.last_served_at or min(t.issued_at for t in queued), min(t.issued_at for t in queued)])
+        if (now - idle_since).total_seconds() >= setup.idle_alert_s:
+            found[f"idle_counter:{counter.id}"] = ("idle_counter", "warning",
+                                                   f"counter {counter.id} idle while its services have people waiting")
+    for device_id, device in state.devices.items():
+        if device.online is False:
+            found[f"offline:{device_id}"] = ("offline", "warning", f"{device_id} is offline")
+            continue
+        printer = device.status.get("printer")
+        if isinstance(printer, str) and printer != "ok":
+            found[f"printer:{device_id}"] = ("printer", "info" if printer == "paper_low" else "critical",
+                                             f"{device_id}: printer {printer}")
+    return found
+
+
+def alert_changes(setup: Setup, state: HallState, now: datetime) -> list[e.Event]:
+    """Events raising the alerts that began and clearing those that ended."""
+    wanted = current_alerts(setup, state, now)
+    events: list[e.Event] = [e.AlertCleared(at=now, id=alert_id) for alert_id in state.alerts if alert_id not in wanted]
+    for alert_id, (kind, severity, text) in wanted.items():
+        old = state.alerts.get(alert_id)
+        if old is None or old.severity != severity or old.text != text:
+            events.append(e.AlertRaised(at=now, alert=Alert(id=alert_id, kind=kind, severity=severity,
+                                                            since=old.since if old else now, text=text)))
+    return events

@@ -1,0 +1,120 @@
+"""``evolve``: apply one event to a state (a plain function of both); ``fold`` many. Replaying
+stored events through it rebuilds the state exactly."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from msgspec.structs import replace
+
+from . import events as e
+from .model import NO_LEASE, DeviceState, HallState, Lease, RecentCall
+
+RECENT_CALLS_KEPT = 20
+ANNOUNCEMENTS_KEPT = 10
+SERVICE_TIME_BOUNDS = (20.0, 3600.0)   # a measured service time outside is an outlier (forgot to finish)
+SERVICE_TIME_WEIGHT = 0.3              # weight of the newest measurement in the moving average
+
+
+def evolve(state: HallState, event: e.Event) -> HallState:
+    s = state.copy()
+    match event:
+        case e.DayStarted(day=day, carried=carried):
+            keep = set(carried)
+            s.tickets = {k: t for k, t in s.tickets.items() if k in keep}
+            s.services = {k: replace(v, next_number=1, lease_floor=NO_LEASE) for k, v in s.services.items()}
+            s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
+                                     last_served=None, last_served_at=None)
+                          for k, v in s.counters.items()}
+            s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
+            s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
+        case e.TicketIssued(ticket=t):
+            s.tickets[t.id] = t
+            s.arrivals += 1
+            if not t.offline:
+                svc = s.services[t.service]
+                s.services[t.service] = replace(svc, next_number=max(svc.next_number, int(t.number[-3:]) + 1))
+        case e.TicketCalled(ticket=t, counter=k, at=at):
+            s.tickets[t.id] = t
+            s.counters[k] = replace(s.counters[k], ticket=t.id)
+            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
+        case e.TicketRecalled(ticket=t, counter=k, at=at):
+            s.tickets[t.id] = t
+            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
+        case e.TicketServed(ticket=t, counter=k, at=at, service_s=seconds):
+            s.tickets[t.id] = t
+            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at)
+            low, high = SERVICE_TIME_BOUNDS
+            if low <= seconds <= high:
+                svc = s.services[t.service]
+                avg = svc.avg_service_s + SERVICE_TIME_WEIGHT * (seconds - svc.avg_service_s)
+                s.services[t.service] = replace(svc, avg_service_s=avg, measured=svc.measured + 1)
+        case e.TicketNoShow(ticket=t, counter=k) | e.TicketTransferred(ticket=t, counter=k):
+            s.tickets[t.id] = t
+            s.counters[k] = replace(s.counters[k], ticket=None)
+        case e.TicketVoided(ticket=t, counter=k):
+            s.tickets[t.id] = t
+            if k is not None and s.counters[k].ticket == t.id:
+                s.counters[k] = replace(s.counters[k], ticket=None)
+        case e.TicketReinstated(ticket=t) | e.TicketRated(ticket=t):
+            s.tickets[t.id] = t
+        case e.CounterSuspended(counter=k, reason=reason):
+            s.counters[k] = replace(s.counters[k], suspended=True, suspend_reason=reason)
+        case e.CounterResumed(counter=k):
+            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="")
+        case e.ClerkLoggedIn(counter=k, clerk=clerk):
+            s.counters[k] = replace(s.counters[k], clerk=clerk)
+        case e.ClerkLoggedOut(counter=k):
+            s.counters[k] = replace(s.counters[k], clerk=None)
+        case e.ServiceSuspended(service=sid):
+            s.services[sid] = replace(s.services[sid], suspended=True)
+        case e.ServiceResumed(service=sid):
+            s.services[sid] = replace(s.services[sid], suspended=False)
+        case e.OutageStarted(message=message):
+            s.outage, s.outage_message = True, message
+        case e.OutageEnded():
+            s.outage, s.outage_message = False, None
+        case e.HallOpened(by=by):
+            if by == "schedule":
+                s.schedule_open, s.override = True, None
+            else:
+                s.override = "open"
+        case e.HallClosed(by=by):
+            if by == "schedule":
+                s.schedule_open, s.override = False, None
+            else:
+                s.override = "closed"
+        case e.Announcement(text=text):
+            s.announcements = ([a for a in s.announcements if a != text] + [text])[-ANNOUNCEMENTS_KEPT:]
+        case e.AnnouncementRemoved(text=text):
+            s.announcements = [] if text is None else [a for a in s.announcements if a != text]
+        case e.DeviceOnline(device=d, boot=boot) | e.DeviceOffline(device=d, boot=boot):
+            old = s.devices.get(d, DeviceState())
+            s.devices[d] = replace(old, online=isinstance(event, e.DeviceOnline), boot=boot)
+        case e.DeviceStatusChanged(device=d, status=status):
+            s.devices[d] = replace(s.devices.get(d, DeviceState()), status=dict(status))
+        case e.NumbersLeased(kiosk=kiosk, service=sid, start=start, end=end, day=day):
+            s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day))
+            svc = s.services[sid]
+            s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
+        case e.AppointmentBooked(appointment=a):
+            s.appointments[a.code] = a
+        case e.AppointmentCheckedIn(code=code, ticket=tid, on_time=on_time, at=at):
+            s.appointments[code] = replace(s.appointments[code], status="checked_in", ticket=tid,
+                                           checked_in_at=at, on_time=on_time)
+        case e.AlertRaised(alert=alert):
+            s.alerts[alert.id] = alert
+        case e.AlertCleared(id=alert_id):
+            s.alerts.pop(alert_id, None)
+        case _:
+            raise TypeError(f"no evolve rule for {type(event).__name__}")
+    return s
+
+
+def _push_call(s: HallState, call: RecentCall) -> None:
+    s.recent_calls = ([call] + [r for r in s.recent_calls if r.ticket != call.ticket])[:RECENT_CALLS_KEPT]
+
+
+def fold(state: HallState, events: Iterable[e.Event]) -> HallState:
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,102 @@
+"""Queries of a hall's state shared by the rules, the controller's documents and the web: numbers,
+waiting lists, open counters, people ahead and the one wait estimate. Pure."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from msgspec.structs import replace
+
+from .model import HallState, Ticket
+from .setup import Setup
+
+
+def format_number(prefix: str, n: int) -> str:
+    return f"{prefix}{n:03d}"
+
+
+def ticket_id(day: str, number: str) -> str:
+    return f"{day.replace('-', '')}-{number}"
+
+
+def waiting_tickets(state: HallState, service: str | None = None) -> list[Ticket]:
+    return [t for t in state.tickets.values()
+            if t.status == "waiting" and (service is None or t.service == service)]
+
+
+def open_counters(setup: Setup, state: HallState, service: str) -> int:
+    """Counters that serve ``service`` now: not suspended and not known to be offline."""
+    count = 0
+    for counter in setup.counters.values():
+        if service not in counter.services:
+            continue
+        cs = state.counters.get(counter.id)
+        device = state.devices.get(f"counter.{counter.id}")
+        if cs is not None and not cs.suspended and (device is None or device.online is not False):
+            count += 1
+    return count
+
+
+def estimate_wait_s(setup: Setup, state: HallState, service: str, ahead: int) -> int:
+    """People ahead times the measured service time, shared by the counters open for it.
+
+    With no counter open, assume the counters configured for it will open (at least one).
+    """
+    counters = open_counters(setup, state, service)
+    if counters == 0:
+        counters = configured_counters(setup, service)
+    return wait_for(ahead, state.services[service].avg_service_s, counters)
+
+
+def configured_counters(setup: Setup, service: str) -> int:
+    """Counters configured to serve ``service`` (at least one, so estimates never divide by 0)."""
+    return max(1, sum(1 for k in setup.counters.values() if service in k.services))
+
+
+def wait_for(ahead: int, service_s: float, counters: int) -> int:
+    """The one estimate rule: people ahead times the service time, shared by the counters.
+    The kiosk uses it too when it issues from its lease (with the configured service time)."""
+    return int(math.ceil(ahead * service_s / max(1, counters)))
+
+
+def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
+    """Waiting tickets of its service called before it at ``now`` (``Ticket.queue_key``).
+
+    Walk-ins (most tickets) are compared without building key tuples: this runs for every
+    ticket issued and every ticket shown, over every waiting ticket.
+    """
+    rank, when, order = ticket.queue_key(now)
+    service = ticket.service
+    ahead = 0
+    for t in state.tickets.values():
+        if t.status != "waiting" or t.service != service:
+            continue
+        if t.priority != "priority" and not t.appointment:      # a walk-in: (2, issued_at, order)
+            if rank == 2 and (t.issued_at < when or (t.issued_at == when and t.order < order)):
+                ahead += 1
+        elif t.queue_key(now) < (rank, when, order):
+            ahead += 1
+    return ahead
+
+
+def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
+    """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting)."""
+    if ticket.status != "waiting":
+        if ticket.waiting_ahead or ticket.est_wait_s:
+            return replace(ticket, waiting_ahead=0, est_wait_s=0)
+        return ticket
+    ahead = waiting_ahead(state, ticket, now)
+    return replace(ticket, waiting_ahead=ahead, est_wait_s=estimate_wait_s(setup, state, ticket.service, ahead))
+
+
+def find_waiting(state: HallState, number: str) -> Ticket | None:
+    """The waiting ticket with this number, today's first (an unfinished one carried over next)."""
+    found = [t for t in state.tickets.values() if t.number == number and t.status == "waiting"]
+    return min(found, key=lambda t: t.day != state.day) if found else None
+
+
+def find_by_number(state: HallState, number: str) -> Ticket | None:
+    today = [t for t in state.tickets.values() if t.number == number and t.day == state.day]
+    if today:
+        return today[0]
+    return next((t for t in state.tickets.values() if t.number == number), None)

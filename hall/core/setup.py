@@ -1,0 +1,68 @@
+"""The static part of a hall the rules need (services, counters, kiosks, hours, windows), made
+from its config by the controller's bootstrap (hall.publish.setup_from_config): the core never
+reads the config itself."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from .model import CounterState, HallState, ServiceState
+
+
+@dataclass(frozen=True)
+class ServiceSetup:
+    id: str
+    prefix: str
+    est_service_s: float
+
+
+@dataclass(frozen=True)
+class CounterSetup:
+    id: str
+    services: tuple[str, ...]
+    call_order: str
+
+
+@dataclass(frozen=True)
+class Setup:
+    tz: ZoneInfo
+    hours: tuple[tuple[time, time], ...] | None
+    services: dict[str, ServiceSetup]
+    counters: dict[str, CounterSetup]
+    kiosks: dict[str, tuple[str, ...]]
+    outage_issuing: str = "continue"
+    no_show_reinstate_s: int = 1800
+    rating_window_s: int = 120
+    appointment_early_s: int = 3600
+    appointment_late_s: int = 900
+    service_level_wait_s: int = 900    # alert: someone has waited longer than this
+    idle_alert_s: int = 120            # alert: a counter idle this long while its services have people waiting
+
+    def business_day(self, now: datetime) -> str:
+        return now.astimezone(self.tz).date().isoformat()
+
+    def in_hours(self, now: datetime) -> bool:
+        if self.hours is None:
+            return True
+        local = now.astimezone(self.tz).time()
+        return any(start <= local < end for start, end in self.hours)
+
+    def initial_state(self) -> HallState:
+        return HallState(
+            services={s.id: ServiceState(id=s.id, avg_service_s=s.est_service_s) for s in self.services.values()},
+            counters={k: CounterState(id=k) for k in self.counters},
+        )
+
+    def reconcile(self, state: HallState) -> HallState:
+        """Adapt a stored state to an edited config: new services and counters appear."""
+        missing_services = [s for s in self.services.values() if s.id not in state.services]
+        missing_counters = [k for k in self.counters if k not in state.counters]
+        if not missing_services and not missing_counters:
+            return state
+        new = state.copy()
+        for s in missing_services:
+            new.services[s.id] = ServiceState(id=s.id, avg_service_s=s.est_service_s)
+        for k in missing_counters:
+            new.counters[k] = CounterState(id=k)
+        return new
