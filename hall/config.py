@@ -134,7 +134,8 @@ class CounterConfig(Strict):
 
 class PrinterConfig(Strict):
     """The kiosk's thermal printer and how python-escpos reaches it."""
-    transport: Literal["usb", "serial", "network", "file", "dummy"] = "dummy"
+    # no default: a kiosk that is not --stub must say how it prints ("dummy" prints nowhere, on purpose)
+    transport: Literal["usb", "serial", "network", "file", "dummy"] | None = None
     width_mm: Literal[58, 80] = 80
     usb_vendor: int | None = None
     usb_product: int | None = None

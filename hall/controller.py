@@ -31,7 +31,7 @@ from .core import commands as c
 from .core import events as e
 from .core.model import HallState
 from .core.rules import QueueRules, fold, format_number, ticket_id
-from .errors import RequestError
+from .errors import ConfigError, RequestError
 from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import counter_document, service_document, setup_from_config, state_document, ticket_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
@@ -371,9 +371,34 @@ def default_data_dir(config: Config) -> Path:
 
 
 def open_controller(config: Config, data_dir: str | Path, **parts: Any) -> Controller:
-    """The controller's bootstrap: its store in ``data_dir``; the link and clock (``parts``)
-    default to the real ones."""
-    return Controller(config, Store(Path(data_dir) / "controller.db"), **parts)
+    """The controller's bootstrap: its store in ``data_dir`` (which it locks: one controller per
+    folder); the link and clock (``parts``) default to the real ones."""
+    lock = lock_data_dir(Path(data_dir))
+    controller = Controller(config, Store(Path(data_dir) / "controller.db"), **parts)
+    controller.data_lock = lock          # held for the process's life
+    return controller
+
+
+def lock_data_dir(folder: Path) -> Any:
+    """An exclusive lock on ``folder``: two controllers on one database would each believe they
+    own the queue. ConfigError (exit 2) naming the folder and the holder otherwise."""
+    import fcntl  # noqa: PLC0415 - POSIX only, as hallq is
+    import os  # noqa: PLC0415
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "controller.lock", "a+", encoding="ascii")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise ConfigError(str(folder), "--data", f"a folder no other controller uses; controller pid {holder} "
+                                                 "holds it (stop it first, or give another --data)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def main(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
+import sys
 from typing import Any
 
 from .config import load_config, parse_host_port
@@ -46,5 +48,13 @@ def main(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(host, port, stop)
 
+    # amqtt reports a taken port with a logged traceback of its own: say it in one line first
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        print(f"hallq broker: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        return 1
     asyncio.run(run())
     return 0

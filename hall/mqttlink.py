@@ -15,6 +15,7 @@ import logging
 import queue
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .config import Config, device_password, resolve_path
 
 log = logging.getLogger(__name__)
+
+COMPLAIN_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class MqttLink:
         self.inbox = inbox
         self.subscriptions = subscriptions
         self._paho_connected = False    # paho's thread only: to put one LinkDown per LinkUp
+        self._last_complaint = 0.0      # paho's thread only: when "no connection" was last said
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -110,15 +114,32 @@ class MqttLink:
         client.reconnect_delay_set(min_delay=0.2, max_delay=2)
         client.on_socket_open = set_nodelay
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.client = client
 
     # --- paho callbacks: enqueue only -------------------------------------------------------
+    def _say_unreachable(self, why: str) -> None:
+        """Every few seconds while it lasts: which broker, and why (an installer reads this first)."""
+        now = time.monotonic()
+        if now - self._last_complaint >= COMPLAIN_EVERY_S:
+            self._last_complaint = now
+            broker = self.config.broker
+            log.error("%s: no connection to the broker at %s:%d: %s; retrying", self.client_id, broker.host,
+                      broker.port, why)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        tls = " (TLS: check [broker.tls] ca and the broker's certificate)" if self.config.broker.tls else ""
+        self._say_unreachable(f"nothing answers there, or the connection was refused{tls}")
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.warning("%s: broker refused the connection: %s", self.client_id, reason)
+            user = self.config.broker.username or self.client_id
+            self._say_unreachable(f"the broker refused user {user!r}: {reason} (its password: [broker] "
+                                  "credentials or password)")
             return
+        self._last_complaint = 0.0
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
         self._paho_connected = True

@@ -5,15 +5,26 @@ ticket to ``--printer-out``; otherwise the transport named in ``[kiosk.printer]`
 """
 from __future__ import annotations
 
+import logging
+
 from hall.errors import ConfigError
 from hall.config import PrinterConfig
 from printer.transport import (StubPrinter, TicketPrinter, file_printer, network_printer, serial_printer,
                                usb_printer)
 
+log = logging.getLogger(__name__)
+
 
 def make_printer(config: PrinterConfig, stub: bool, out_dir: str | None = None,
                  config_path: str = "<config>", key: str = "kiosk.printer") -> TicketPrinter:
-    if stub or config.transport == "dummy":
+    if stub:
+        return StubPrinter(out_dir)
+    if config.transport is None:
+        raise ConfigError(config_path, f"{key}.transport",
+                          "the kiosk's printer: usb, serial, network or file (this kiosk is not --stub; "
+                          'transport = "dummy" prints nothing and must be asked for)')
+    if config.transport == "dummy":
+        log.warning("printer transport is dummy: tickets are printed nowhere (%s)", key)
         return StubPrinter(out_dir)
     timeout = config.status_timeout_s
     if config.transport == "serial":

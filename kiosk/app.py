@@ -85,6 +85,8 @@ class KioskRole(DeviceRole):
         super().attach(shell)
         self.panel = KioskPanel(self.kiosk, self.config.path or "<config>", self.config.kiosk.index(self.kiosk),
                                 self.pin_factory, shell.inbox)
+        if self.panel.fault:
+            log.error("kiosk buttons unavailable: %s", self.panel.fault)
         self.leases = LeaseKeeper(self.kiosk, self.setup, self.journal, shell, self.today,
                                   lambda: self.now().isoformat())
 
@@ -343,6 +345,8 @@ class KioskRole(DeviceRole):
             "lease": {s: self.journal.remaining(s, day) for s in self.kiosk.services},
             "unsynced": self.journal.count("unsynced"),
             "boot": self.shell.boot,
+            "buttons": "fault" if self.panel.fault else "ok",
+            **({"buttons_detail": self.panel.fault} if self.panel.fault else {}),
         }
 
 
@@ -364,7 +368,12 @@ def build(config: Config, kiosk_cfg: KioskConfig, args: argparse.Namespace) -> K
     printer = make_printer(kiosk_cfg.printer, args.stub, printer_out, config.path,
                            f"kiosk[{config.kiosk.index(kiosk_cfg)}].printer")
     log.info("kiosk %s: %s printer, %s", kiosk_cfg.id, printer.description, "stub GPIO" if args.stub else "GPIO")
-    return KioskRole(config, args.id, printer, make_pin_factory(args.stub), data_dir)
+    try:
+        factory = make_pin_factory(args.stub)
+    except Exception as err:  # no GPIO library (not a Pi): run on (printer, MQTT) and say so on status
+        log.error("no GPIO pin factory: %s: buttons and lamps are off", err)
+        factory = None
+    return KioskRole(config, args.id, printer, factory, data_dir)
 
 
 def main(args: argparse.Namespace) -> int:

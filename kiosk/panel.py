@@ -71,19 +71,32 @@ class KioskPanel:
     """Service buttons, the priority button and their lamps."""
 
     def __init__(self, kiosk: KioskConfig, path: str, index: int, pin_factory: Any, inbox: Any) -> None:
-        from gpiozero import LED, Button
         button_pins, lamp_pins, priority_pin, priority_lamp_pin = resolve_pins(kiosk, path, index)
         self.inbox = inbox
         self.active_high = kiosk.buttons.active_high
         self.buttons: dict[str, Any] = {}
+        self.lamps: dict[str, Any] = {}
+        self.modes: dict[str, str] = {}
+        self.fault: str | None = None       # no GPIO (not a Pi, pin busy): a status, never a crash
+        if pin_factory is None:
+            self.fault = "no GPIO pin factory (gpiozero found no pin library)"
+            return
+        try:
+            self._make(pin_factory, button_pins, lamp_pins, priority_pin, priority_lamp_pin)
+        except Exception as err:
+            self.close()
+            self.buttons, self.lamps, self.fault = {}, {}, f"GPIO: {err}"
+
+    def _make(self, pin_factory: Any, button_pins: dict[str, int], lamp_pins: dict[str, int], priority_pin: int,
+              priority_lamp_pin: int | None) -> None:
+        from gpiozero import LED, Button
         for name, pin in [*button_pins.items(), (PRIORITY, priority_pin)]:
             button = Button(pin, pull_up=not self.active_high, bounce_time=None, pin_factory=pin_factory)
             button.when_pressed = self._pressed_callback(name)
             self.buttons[name] = button
-        self.lamps: dict[str, Any] = {name: LED(pin, pin_factory=pin_factory) for name, pin in lamp_pins.items()}
+        self.lamps = {name: LED(pin, pin_factory=pin_factory) for name, pin in lamp_pins.items()}
         if priority_lamp_pin is not None:
             self.lamps[PRIORITY] = LED(priority_lamp_pin, pin_factory=pin_factory)
-        self.modes: dict[str, str] = {}
 
     def _pressed_callback(self, name: str):
         def pressed() -> None:         # gpiozero's thread: enqueue only

@@ -48,6 +48,9 @@ def drive_sim(role: KioskRole, payload: dict[str, Any]) -> None:
         else:
             role.check_in(sim.code)
         return
+    if sim.press is not None and role.panel.fault:
+        log.warning("sim message refused: the kiosk has no buttons (%s)", role.panel.fault)
+        return
     if sim.press is not None and sim.press not in role.panel.buttons:
         log.warning("sim message refused: no button %r (buttons: %s)", sim.press, ", ".join(role.panel.buttons))
         return
