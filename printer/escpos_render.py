@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, text_columns, wrap
+from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, printed, text_columns, wrap
 
 ESC, GS, FS, DLE, EOT, LF = b"\x1b", b"\x1d", b"\x1c", b"\x10", b"\x04", b"\n"
 INIT = ESC + b"@"
@@ -30,18 +30,22 @@ ChineseProfile = Literal["fs_and", "gb18030_only", "raster"]
 
 
 def encode_text(text: str) -> bytes:
-    """GB18030 for the printer: ASCII as is, CJK as two bytes; what the printer has no glyph
-    for (four-byte GB18030 sequences, e.g. emoji or rare characters) becomes ``?``."""
+    """GB18030 for the printer: ASCII as is, the rest as two bytes; what the printer has no glyph
+    for becomes ``?`` (:func:`printer.layout.printed`, the same rule the widths are measured by)."""
     out = bytearray()
     for ch in text:
-        if ch in "\r\n\x1b\x1c\x1d\x10":
+        if ch < " " or ch == "\x7f":
             continue                        # control bytes in data could change printer modes
-        try:
-            encoded = ch.encode("gb18030")
-        except UnicodeEncodeError:
-            encoded = b"?"
-        out += encoded if len(encoded) <= 2 else b"?"
+        out += printed(ch).encode("gb18030")
     return bytes(out)
+
+
+LINE_DOTS = 30                          # one fed line at the default line spacing (ESC 2)
+
+
+def quiet_lines(module_dots: int) -> int:
+    """Lines to feed so that at least 4 QR modules of blank paper lie above the code."""
+    return -(-4 * module_dots // LINE_DOTS)
 
 
 def size_byte(scale: int) -> bytes:
@@ -83,6 +87,8 @@ def render_escpos(layout: Layout, chinese: ChineseProfile = "fs_and") -> bytes:
         elif isinstance(block, Rule):
             out += ESC + b"a\x00" + encode_text(block.char * (layout.columns // max(1, text_columns(block.char)))) + LF
         elif isinstance(block, Qr):
+            # a quiet zone of at least 4 modules above the code (below it, the feed that follows)
+            out += ESC + b"d" + bytes([quiet_lines(block.module_dots)])
             out += ESC + b"a\x01" + qr_bytes(block.data, block.module_dots) + LF + ESC + b"a\x00"
         elif isinstance(block, Feed):
             out += ESC + b"d" + bytes([max(0, min(255, block.lines))])

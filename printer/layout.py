@@ -2,14 +2,16 @@
 
 Renderers (:mod:`printer.escpos_render` for the printer, :mod:`printer.png_render` for pictures)
 draw the same :class:`Layout`, so a PNG preview shows what the printer prints. Widths are counted
-in printer columns: a half-width character (ASCII) takes one column, a Chinese character two, as
-on every ESC/POS printer in Chinese mode (12x24 and 24x24 dot fonts).
+in printer columns by what is *sent* in Chinese mode (:func:`printed`): an ASCII byte is one column
+(12 dots); every two-byte GB18030 code prints at full Hanzi width, two columns (24 dots), also
+``·``, ``—``, ``°``, ``×``, ``①``, ``é`` (which Unicode calls narrow or ambiguous); what GB18030 can
+only send as four bytes (emoji, ``¥``, rare characters) the printer has no glyph for: ``?``, one column.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Literal, Union
 
@@ -64,8 +66,20 @@ class Layout:
 
 
 # --- text measuring and wrapping, shared by both renderers ---------------------------------
+@lru_cache(maxsize=8192)
+def printed(ch: str) -> str:
+    """What the printer prints for ``ch`` in Chinese mode: itself, or ``?`` where it has no glyph."""
+    if ch < "\x80":
+        return ch
+    try:
+        encoded = ch.encode("gb18030")
+    except UnicodeEncodeError:
+        return "?"
+    return ch if len(encoded) == 2 else "?"
+
+
 def char_columns(ch: str) -> int:
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return 1 if printed(ch) < "\x80" else 2
 
 
 def text_columns(text: str) -> int:

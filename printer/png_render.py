@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .layout import CELL_H, CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, text_columns, wrap
+from .escpos_render import LINE_DOTS, quiet_lines
+from .layout import CELL_H, CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, printed, text_columns, wrap
 
 # (path, face index): Noto CJK face 2 is Simplified Chinese (face 0 is Japanese)
 FONT_CANDIDATES = [
@@ -62,6 +63,7 @@ def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Ima
             ops.append(("rule", block.char, CELL_H + 6))
         elif isinstance(block, Qr):
             qr = _qr_image(block.data, block.module_dots)
+            ops.append(("feed", None, quiet_lines(block.module_dots) * LINE_DOTS))
             ops.append(("qr", qr, qr.height + 12))
         elif isinstance(block, Feed):
             ops.append(("feed", None, (CELL_H + 6) * max(0, block.lines)))
@@ -99,7 +101,7 @@ def _draw_line(image: Image.Image, line: str, scale: int, align: str, bold: bool
         x = left + dots - used
     else:
         x = left
-    for ch in line:
+    for ch in map(printed, line):         # the preview shows "?" where the paper will
         w = char_columns(ch) * cell_w
         if ch != " ":
             glyph = _glyph(ch, bold)

@@ -312,3 +312,52 @@ def test_network_printer_with_status(tmp_path):
     thread.join(3)
     server.close()
     assert b"\x1b@hello\n" in received
+
+
+# --- widths measured by what is sent (issue 15) -------------------------------------------------
+AMBIGUOUS = "·—–é°×①№€"
+
+
+def printed_text_lines(data: bytes) -> list[bytes]:
+    """The text lines a printer in Chinese mode receives at scale 1 (commands stripped)."""
+    body = data.split(CHINESE_ON, 1)[1].split(CHINESE_OFF, 1)[0]
+    lines = []
+    for chunk in body.split(b"\n"):
+        # drop ESC/GS/FS commands that start a chunk (alignment, size, bold)
+        while chunk[:1] in (b"\x1b", b"\x1d") and len(chunk) >= 3:
+            chunk = chunk[3:]
+        if chunk and b"\x1d(k" not in chunk and b"\x1dv0" not in chunk:
+            lines.append(chunk)
+    return lines
+
+
+@pytest.mark.parametrize("width_mm", [58, 80])
+def test_ambiguous_characters_are_measured_as_printed_and_lines_fit_the_paper(width_mm):
+    assert [text_columns(ch) for ch in AMBIGUOUS] == [2] * len(AMBIGUOUS)     # each goes out as 2 bytes
+    assert all(len(ch.encode("gb18030")) == 2 for ch in AMBIGUOUS)
+    notice = ("请留意叫号·过号请到服务台—谢谢 Please listen for your number ① No.№3 café 20°C 3×4 " * 3)
+    layout = ticket_layout(view(notice=notice, hall_name="城东·供电营业厅 Café №1", service_name="缴费—Payment"),
+                           width_mm)
+    columns = PAPER[width_mm][1]
+    lines = printed_text_lines(render_escpos(layout, "fs_and"))
+    assert lines
+    for line in lines:
+        # in Chinese mode a line prints exactly as wide as its bytes: 1 column each
+        assert len(line) <= columns, (len(line), line.decode("gb18030", "replace"))
+
+
+def test_what_the_printer_cannot_print_is_a_question_mark_on_paper_and_preview():
+    assert encode_text("¥20 😀 堃") == b"?20 ? " + "堃".encode("gb18030")
+    assert text_columns("¥😀") == 2 and text_columns("堃") == 2
+    from printer.layout import printed
+    assert printed("¥") == "?" and printed("😀") == "?" and printed("·") == "·"
+
+
+def test_qr_has_a_quiet_zone_of_four_modules_above_it():
+    from printer.escpos_render import LINE_DOTS
+    layout = ticket_layout(view(qr_data="http://192.168.1.10:8080/t/abcdefghijklmnop"), 80)
+    data = render_escpos(layout, "fs_and")
+    before_qr = data[: data.index(b"\x1d(k")]
+    feed = before_qr.rindex(b"\x1bd")
+    lines = before_qr[feed + 2]
+    assert lines * LINE_DOTS >= 4 * 6            # 6 dots a module on 80 mm
