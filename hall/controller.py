@@ -132,6 +132,8 @@ class Controller:
     def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
         out = Outbox()
         now = self.now()
+        if tick and self.state.day and self.setup.business_day(now) < self.state.day:
+            self._clock_behind(now)
         link_up = False
         with self.store.transaction():
             if tick or batch:
@@ -162,6 +164,14 @@ class Controller:
         if out.state_changed:
             self.link.publish(self.topics.state, wire.dumps(self.state_document()), retain=True)
         return out
+
+    def _clock_behind(self, now: datetime) -> None:
+        """Logged once a minute while it lasts: the day stays, numbers go on, nothing is reissued."""
+        if time.monotonic() - getattr(self, "_clock_complained", -1e9) >= 60:
+            self._clock_complained = time.monotonic()
+            log.error("the clock says %s, before the business day %s already recorded: the clock went back "
+                      "(no RTC, NTP not yet synced?); the day is kept and no number is issued twice",
+                      now.isoformat(timespec="seconds"), self.state.day)
 
     def state_document(self) -> dict[str, Any]:
         return state_document(self.config, self.setup, self.state, self.epoch, self.seq)

@@ -367,3 +367,30 @@ def test_alerts_are_raised_kept_and_cleared_by_the_rules():
     assert "printer:kiosk.k1" not in s.alerts
     doc = state_document(CONFIG, SETUP, s, 1, 0)
     assert {a["id"] for a in doc["alerts"]} == set(s.alerts) and all(a["since"] for a in doc["alerts"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(-3 * 86400, 3 * 86400), st.sampled_from(["pay", "biz"])), min_size=1,
+                max_size=40))
+def test_a_clock_going_back_and_forth_never_reissues_a_number_nor_starts_a_day_twice(jumps):
+    """Issue 11, finding 1: a Pi without RTC boots with a stale time, then NTP corrects it."""
+    state = fresh()
+    days = [state.day]
+    ids: list[str] = []
+    for offset, service in jumps:
+        now = START + timedelta(seconds=offset)
+        state, events = RULES.handle(state, c.Tick(), now)
+        days += [ev.day for ev in events if isinstance(ev, e.DayStarted)]
+        try:
+            state, events = RULES.handle(state, c.IssueTicket(service=service), now)
+        except RequestError:
+            continue
+        ids += [ev.ticket.id for ev in events if isinstance(ev, e.TicketIssued)]
+    assert days == sorted(set(days)), "a business day started twice, or went back"
+    assert len(ids) == len(set(ids)), "a ticket id was issued twice"
+    by_day: dict[str, list] = {}
+    for t in state.tickets.values():
+        by_day.setdefault(t.day, []).append(t)
+    for tickets in by_day.values():          # within a day, issue order is never reversed by the clock
+        ordered = sorted(tickets, key=lambda t: t.order)
+        assert all(a.issued_at <= b.issued_at for a, b in zip(ordered, ordered[1:]))

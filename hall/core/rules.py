@@ -102,9 +102,18 @@ class QueueRules:
             raise RequestError("service_suspended", f"service {service!r} is suspended (暂停办理)")
         if svc.next_number >= svc.lease_floor or svc.next_number > TOP_NUMBER:
             raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
-        number = format_number(self.setup.services[service].prefix, svc.next_number)
+        value = svc.next_number
+        number = format_number(self.setup.services[service].prefix, value)
+        while ticket_id(state.day, number) in state.tickets:    # an id is never issued twice, whatever happened
+            value += 1
+            if value >= svc.lease_floor or value > TOP_NUMBER:
+                raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
+            number = format_number(self.setup.services[service].prefix, value)
+        # a clock that went back must not put a new ticket ahead of those issued before it
+        latest = max((t.issued_at for t in state.tickets.values() if t.day == state.day and not t.offline),
+                     default=now)
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
-                      priority=priority, issued_at=now, day=state.day, source=by,  # type: ignore[arg-type]
+                      priority=priority, issued_at=max(now, latest), day=state.day, source=by,  # type: ignore[arg-type]
                       outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
                       token_hash=token_hash)
 
@@ -346,7 +355,9 @@ class QueueRules:
     def _tick(self, state: HallState, cmd: c.Tick, now: datetime) -> list[e.Event]:
         events: list[e.Event] = []
         day = self.setup.business_day(now)
-        if day != state.day:
+        # business days only move forward: a clock that went back (a Pi without RTC booting with a
+        # stale time, then NTP) is not a new day; the controller logs it as a fault (issue 11)
+        if day > state.day:
             # unfinished tickets of the previous day stay (and are still served); numbers restart
             carried = [t.id for t in state.tickets.values() if t.status in OPEN_STATUSES]
             events.append(e.DayStarted(at=now, day=day, carried=carried))
