@@ -81,3 +81,30 @@ def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypat
     assert numbers == ["A001", "A002"]
     stored = [r[0] for r in ctl.store.db.execute("SELECT request_id FROM requests ORDER BY request_id")]
     assert stored == ["a", "c"]
+
+
+def test_sync_takes_ascii_numbers_only_rejects_one_by_one_and_keeps_times_within_the_lease(tmp_path):
+    """Issue 11, finding 8: `sync` must not trust the kiosk's digits or its clock."""
+    ctl, sent = make(tmp_path)
+    ctl.apply_batch([], tick=True)
+    ctl.apply_batch([request("kiosk.k1", "issue", "i1", service="biz")])           # a walk-in, online
+    ctl.apply_batch([request("kiosk.k1", "lease", "l1", service="biz", size=20)])
+    lease = json.loads([p for t, p in sent if t.endswith("/res") and b'"l1"' in p][-1])["lease"]
+    day = lease["day"]
+    early = f"{day}T00:00:01+08:00"                                                 # before anyone came
+    good = f"B{lease['end']:03d}"
+    sent.clear()
+    ctl.apply_batch([request("kiosk.k1", "sync", "s1", tickets=[
+        {"number": "B９９０", "service": "biz", "issued_at": early},
+        {"number": "B٩٩٠", "service": "biz", "issued_at": early},
+        {"number": "B𝟗𝟗𝟎", "service": "biz", "issued_at": early},
+        {"number": "B²³¹", "service": "biz", "issued_at": early},
+        {"number": good, "service": "biz", "issued_at": early}])])
+    reply = json.loads([p for t, p in sent if t.endswith("/res")][-1])
+    assert reply["ok"], reply                                     # one bad ticket never rejects the others
+    assert [r["code"] for r in reply["rejected"]] == ["bad_request"] * 4
+    [placed] = reply["tickets"]
+    assert placed["number"] == good
+    walk_in = next(t for t in ctl.state.tickets.values() if t.number == "B001")
+    assert placed["issued_at"] >= walk_in.issued_at.isoformat()   # it did not jump ahead of the walk-in
+    assert ctl.state.tickets[placed["id"]].issued_at >= ctl.state.leases[-1].at

@@ -92,8 +92,8 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.devices[d] = replace(old, online=isinstance(event, e.DeviceOnline), boot=boot)
         case e.DeviceStatusChanged(device=d, status=status):
             s.devices[d] = replace(s.devices.get(d, DeviceState()), status=dict(status))
-        case e.NumbersLeased(kiosk=kiosk, service=sid, start=start, end=end, day=day):
-            s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day))
+        case e.NumbersLeased(kiosk=kiosk, service=sid, start=start, end=end, day=day, at=at):
+            s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day, at=at))
             svc = s.services[sid]
             s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
         case e.AppointmentBooked(appointment=a):

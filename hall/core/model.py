@@ -83,6 +83,7 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     end: int
     day: str
+    at: datetime | None = None         # when it was leased: no ticket from it was issued before
 
 
 AppointmentStatus = Literal["booked", "checked_in"]

@@ -7,6 +7,7 @@ state. The hall's setup (setup.py) and the queries (queries.py) are re-exported 
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from .queries import (configured_counters, estimate_wait_s, find_by_number, find
 from .setup import CounterSetup, ServiceSetup, Setup
 
 ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing
+OFFLINE_NUMBER = re.compile(r"[A-Z]{1,2}[0-9]{3}")
 
 __all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
            "estimate_wait_s", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
@@ -142,22 +144,27 @@ class QueueRules:
     def _place_offline(self, state: HallState, cmd: c.PlaceOfflineTicket, now: datetime) -> list[e.Event]:
         self._service(state, cmd.service)
         setup = self.setup.services[cmd.service]
-        prefix, digits = cmd.number[:-3], cmd.number[-3:]
-        if prefix != setup.prefix or not digits.isdigit():
+        # ASCII digits only: "B９９０", "B٩٩٠", "B𝟗𝟗𝟎" and "B²³¹" are not numbers a kiosk prints
+        if not OFFLINE_NUMBER.fullmatch(cmd.number) or cmd.number[:-3] != setup.prefix:
             raise RequestError("bad_request", f"number {cmd.number!r} is not a {cmd.service!r} number")
         day = self.setup.business_day(cmd.issued_at)
-        value = int(digits)
+        value = int(cmd.number[-3:])
         lease = next((l for l in state.leases if l.kiosk == cmd.by and l.service == cmd.service
                       and l.day == day and l.start <= value <= l.end), None)
         if lease is None:
             raise RequestError("not_allowed", f"{cmd.number} on {day} is not in a block leased to {cmd.by}")
         existing = state.tickets.get(ticket_id(day, cmd.number))
         if existing is not None:
-            if existing.source == cmd.by and existing.issued_at == cmd.issued_at:
-                return []          # placed before: the caller returns it again
+            if existing.source == cmd.by and existing.offline:
+                return []          # placed before (a kiosk never reuses a leased number): returned again
             raise RequestError("not_allowed", f"{cmd.number} was already used on {day}")
+        # its queue place comes from its issue time: kept within the lease's life, so a kiosk's wrong
+        # (or forged) clock cannot put it ahead of people who came before the lease existed
+        issued_at = min(cmd.issued_at.astimezone(self.setup.tz), now)
+        if lease.at is not None:
+            issued_at = max(issued_at, lease.at)
         ticket = Ticket(id=ticket_id(day, cmd.number), number=cmd.number, service=cmd.service,
-                        priority=cmd.priority, issued_at=cmd.issued_at.astimezone(self.setup.tz), day=day,
+                        priority=cmd.priority, issued_at=issued_at, day=day,
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
                         token_hash=cmd.token_hash)
         return [e.TicketIssued(at=now, ticket=ticket)]
