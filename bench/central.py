@@ -8,8 +8,8 @@
    every one of them, fetched with the `events` op over the bridge.
 3. Figures: a simulated month of 50 halls with 2,000 tickets a day each (issued, called, served:
    three events a ticket, and the per-ticket summary rows ingest keeps) written straight into
-   PostgreSQL with COPY, then the day's figures (the queries behind `hallq central report`) timed
-   for several days.
+   PostgreSQL with COPY, then a day's whole report (`day_report`: what `hallq central report` and
+   the dashboard run, counts, waits and all) timed for several days, the first one cold.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from harness import Process, write_result
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from centralkit import Postgres, start_bridged_hall, start_estate  # noqa: E402
 
+from central.report import day_report  # noqa: E402
 from central.store import CentralStore  # noqa: E402
 from hall.testing import HallClient, wait_until  # noqa: E402
 
@@ -129,12 +130,13 @@ def month(pg_url: str, halls: int, days: int, per_day: int) -> tuple[int, list[f
                                              service, status, "\\N", issued.isoformat(), "\\N", "{}"]) + "\n")
                         rows += 1
                     tbuf.write("\t".join([hall, tid, day, str(seq - 2), str(seq), service, service, "served",
-                                          issued.isoformat(), called.isoformat(), "\\N", "\\N"]) + "\n")
+                                          issued.isoformat(), called.isoformat(), "\\N", "\\N",
+                                          str((called - issued).total_seconds())]) + "\n")
             with cur.copy("COPY events (hall, seq, epoch, type, at, day, ticket, ticket_day, service, issued_service, "
                           "status, clerk, issued_at, rating, body) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
             with cur.copy("COPY tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, "
-                          "issued_at, first_called, clerk, rating) FROM STDIN") as copy:
+                          "issued_at, first_called, clerk, rating, wait_s) FROM STDIN") as copy:
                 copy.write(tbuf.getvalue())
         cur.execute("ANALYZE")
         conn.commit()
@@ -144,10 +146,9 @@ def month(pg_url: str, halls: int, days: int, per_day: int) -> tuple[int, list[f
     for d in sorted({0, days // 2, days - 1, min(3, days - 1), min(17, days - 1)}):
         day = (start + timedelta(days=d)).date().isoformat()
         t0 = time.perf_counter()
-        figures = store.day_figures(day)
-        store.day_tickets(day)
+        figures = day_report(store, day)            # what `hallq central report` and the dashboard run
         timings.append(time.perf_counter() - t0)
-        assert sum(f.issued for f in figures) == halls * per_day, figures[:3]
+        assert sum(f["issued"] for f in figures) == halls * per_day, figures[:3]
     store.close()
     return rows, timings, load_s
 

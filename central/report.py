@@ -5,12 +5,8 @@ from issue to the first call, for served and no-show tickets; nearest-rank perce
 from __future__ import annotations
 
 import csv
-import statistics
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from hall.report import nearest_rank
 
 from .store import CentralStore
 
@@ -19,26 +15,18 @@ COLUMNS = ["hall", "service", "issued", "served", "no_show", "voided", "wait_med
 
 
 def day_report(store: CentralStore, day: str, target_s: int = 900) -> list[dict[str, Any]]:
-    rows = {(f.hall, f.service): {"hall": f.hall, "service": f.service, "issued": f.issued, "served": f.served,
-                                  "no_show": f.no_show, "voided": f.voided} for f in store.day_figures(day)}
-    waits: dict[tuple[str, str], list[float]] = {}
-    for hall, _issued_for, service, status, issued_at, first_called, _clerk, _rating in store.day_tickets(day):
-        if status in ("served", "no_show") and first_called and issued_at:
-            wait = (datetime.fromisoformat(first_called) - datetime.fromisoformat(issued_at)).total_seconds()
-            waits.setdefault((hall, service), []).append(max(0.0, wait))
-    extra = {(r[0], r[1]): r[2:] for r in store.query(
-        "SELECT hall, service, AVG(CASE WHEN status = 'served' THEN service_s END), "
-        "SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END) FROM tickets WHERE day = ? GROUP BY hall, service", (day,))}
+    figures = {(f.hall, f.service): f for f in store.day_figures(day)}
+    rows = {key: {"hall": f.hall, "service": f.service, "issued": f.issued, "served": f.served,
+                  "no_show": f.no_show, "voided": f.voided} for key, f in figures.items()}
+    waits = {(r[0], r[1]): r[2:] for r in store.day_wait_figures(day, target_s)}
     for key, row in rows.items():
-        values = waits.get(key, [])
-        p90 = nearest_rank(values, 0.9)
-        row["wait_median_s"] = round(statistics.median(values), 1) if values else None
-        row["wait_p90_s"] = None if p90 is None else round(p90, 1)
-        row["service_level_share"] = round(sum(1 for w in values if w <= target_s) / len(values), 3) if values else None
-        mean, r1, r2, r3 = extra.get(key, (None, 0, 0, 0))
-        row["service_mean_s"] = None if mean is None else round(float(mean), 1)
-        row["rating_1"], row["rating_2"], row["rating_3"] = int(r1 or 0), int(r2 or 0), int(r3 or 0)
+        n, median, p90, within = waits.get(key, (0, None, None, None))
+        row["wait_median_s"] = round(max(0.0, float(median)), 1) if n else None
+        row["wait_p90_s"] = round(max(0.0, float(p90)), 1) if n else None
+        row["service_level_share"] = round(float(within), 3) if n else None
+        f = figures[key]
+        row["service_mean_s"] = round(f.service_s_sum / f.service_s_n, 1) if f.service_s_n else None
+        row["rating_1"], row["rating_2"], row["rating_3"] = f.rating_1, f.rating_2, f.rating_3
     return [rows[k] for k in sorted(rows)]
 
 

@@ -30,7 +30,7 @@ SCHEMA = [
         hall TEXT NOT NULL, ticket TEXT NOT NULL, day TEXT NOT NULL, first_seq BIGINT NOT NULL,
         last_seq BIGINT NOT NULL, issued_service TEXT NOT NULL, service TEXT NOT NULL, status TEXT NOT NULL,
         issued_at TEXT, first_called TEXT, clerk TEXT, rating INTEGER, counter TEXT, service_s REAL,
-        appointment INTEGER, PRIMARY KEY (hall, ticket))""",
+        appointment INTEGER, wait_s REAL, PRIMARY KEY (hall, ticket))""",
     "CREATE INDEX IF NOT EXISTS tickets_day ON tickets (day, hall, service)",
     """CREATE TABLE IF NOT EXISTS halls (
         hall TEXT PRIMARY KEY, state TEXT, state_seq BIGINT, online INTEGER, updated TEXT)""",
@@ -67,8 +67,8 @@ _event = msgspec.json.Decoder(_Event)
 # idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
 UPSERT_TICKET = """
     INSERT INTO tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, issued_at,
-                         first_called, clerk, rating, counter, service_s, appointment)
-    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                         first_called, clerk, rating, counter, service_s, appointment, wait_s)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
     ON CONFLICT (hall, ticket) DO UPDATE SET
         issued_service = CASE WHEN excluded.first_seq < tickets.first_seq THEN excluded.issued_service
                               ELSE tickets.issued_service END,
@@ -85,6 +85,9 @@ UPSERT_TICKET = """
                          WHEN tickets.service_s IS NULL OR excluded.last_seq > tickets.last_seq THEN excluded.service_s
                          ELSE tickets.service_s END,
         last_seq = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.last_seq ELSE tickets.last_seq END,
+        wait_s = CASE WHEN excluded.first_called IS NULL THEN tickets.wait_s
+                      WHEN tickets.first_called IS NULL OR excluded.first_called < tickets.first_called
+                      THEN excluded.wait_s ELSE tickets.wait_s END,
         first_called = CASE WHEN tickets.first_called IS NULL THEN excluded.first_called
                             WHEN excluded.first_called IS NULL THEN tickets.first_called
                             WHEN excluded.first_called < tickets.first_called THEN excluded.first_called
@@ -97,9 +100,13 @@ def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
         rating, _body, counter, service_s, appointment = row
     if ticket is None or ticket_day != day:      # a carried ticket's later events: no day's report has them
         return None
+    called = kind == "ticket_called"
+    # the wait (issue to first call) computed once, here, as each hall's report computes it
+    wait = (datetime.fromisoformat(at) - datetime.fromisoformat(issued_at)).total_seconds() \
+        if called and issued_at else None
     return (hall, ticket, day, seq, seq, issued_service, service, status, issued_at,
-            at if kind == "ticket_called" else None, clerk, rating, counter,
-            service_s if kind == "ticket_served" else None, appointment)
+            at if called else None, clerk, rating, counter,
+            service_s if kind == "ticket_served" else None, appointment, wait)
 
 
 def event_row(hall: str, payload: bytes) -> tuple[Any, ...]:
@@ -121,6 +128,11 @@ class TicketFigures:
     served: int
     no_show: int
     voided: int
+    service_s_sum: float = 0.0
+    service_s_n: int = 0
+    rating_1: int = 0
+    rating_2: int = 0
+    rating_3: int = 0
 
 
 class CentralStore:
@@ -240,6 +252,23 @@ class CentralStore:
             out.setdefault(hall, {}).update(outages=count, outage_minutes=round(minutes, 1))
         return out
 
+    def day_wait_figures(self, day: str, target_s: int) -> list[tuple[Any, ...]]:
+        """Per hall and final service, over served and no-show tickets: (hall, service, n, median wait,
+        nearest-rank p90 wait, share within ``target_s``), in SQL (window functions, as in both
+        PostgreSQL and SQLite). The median is the mean of the middle two for an even count, as
+        Python's ``statistics.median``; p90 the value at rank ceil(0.9 n), as ``hallq report``."""
+        return self.query("""
+            WITH w AS (
+                SELECT hall, service, wait_s,
+                       ROW_NUMBER() OVER (PARTITION BY hall, service ORDER BY wait_s) AS k,
+                       COUNT(*) OVER (PARTITION BY hall, service) AS n
+                FROM tickets WHERE day = ? AND status IN ('served', 'no_show') AND wait_s IS NOT NULL)
+            SELECT hall, service, MAX(n),
+                   AVG(CASE WHEN k = (n + 1) / 2 OR k = (n + 2) / 2 THEN wait_s END),
+                   MAX(CASE WHEN k = (9 * n + 9) / 10 THEN wait_s END),
+                   SUM(CASE WHEN wait_s <= ? THEN 1 ELSE 0 END) * 1.0 / MAX(n)
+            FROM w GROUP BY hall, service""", (day, target_s))
+
     def day_tickets(self, day: str) -> list[tuple[Any, ...]]:
         """Per ticket of ``day``: hall, service issued for, final service, status, issued at, first
         called at, clerk, rating."""
@@ -250,13 +279,20 @@ class CentralStore:
         """Issued (by the service issued for), served, no-shows and voided (by the final service),
         per hall and service, counted in the database."""
         rows = self.query("""
-            SELECT hall, service, SUM(issued), SUM(served), SUM(no_show), SUM(voided) FROM (
-                SELECT hall, issued_service AS service, COUNT(*) AS issued, 0 AS served, 0 AS no_show, 0 AS voided
+            SELECT hall, service, SUM(issued), SUM(served), SUM(no_show), SUM(voided), SUM(service_sum),
+                   SUM(service_n), SUM(r1), SUM(r2), SUM(r3) FROM (
+                SELECT hall, issued_service AS service, COUNT(*) AS issued, 0 AS served, 0 AS no_show, 0 AS voided,
+                       0 AS service_sum, 0 AS service_n, 0 AS r1, 0 AS r2, 0 AS r3
                 FROM tickets WHERE day = ? GROUP BY hall, issued_service
                 UNION ALL
                 SELECT hall, service, 0, SUM(CASE WHEN status = 'served' THEN 1 ELSE 0 END),
                        SUM(CASE WHEN status = 'no_show' THEN 1 ELSE 0 END),
-                       SUM(CASE WHEN status = 'voided' THEN 1 ELSE 0 END)
+                       SUM(CASE WHEN status = 'voided' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN status = 'served' THEN service_s END),
+                       COUNT(CASE WHEN status = 'served' THEN service_s END),
+                       SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
                 FROM tickets WHERE day = ? GROUP BY hall, service) AS parts
             GROUP BY hall, service ORDER BY hall, service""", (day, day))
-        return [TicketFigures(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+        return [TicketFigures(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), float(r[6] or 0),
+                              int(r[7] or 0), int(r[8] or 0), int(r[9] or 0), int(r[10] or 0)) for r in rows]
