@@ -52,8 +52,10 @@ class RunningKiosk:
         self.stopped = False
 
     def wait_ready(self, admin: TestClient) -> None:
-        """Connected and subscribed: its presence (sent after SUBSCRIBE) reached the broker."""
+        """Connected and subscribed (its presence, sent after SUBSCRIBE, reached the broker), and it
+        has heard the controller's retained presence: a press now is issued online."""
         admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and d == {"online": True, "boot": self.shell.boot})
+        until(lambda: self.shell.available, what="the kiosk hears the controller")
 
     def tickets(self) -> list[str]:
         return [label for label in list(self.kiosk.printed) if not label.startswith("slip")]
