@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from hall.store import sqlite_transaction
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
         hall TEXT NOT NULL, seq BIGINT NOT NULL, epoch INTEGER NOT NULL, type TEXT NOT NULL,
@@ -159,13 +161,8 @@ class CentralStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self.kind == "sqlite":
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with sqlite_transaction(self.db):
                 yield
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
         else:
             with self.db.transaction():
                 yield

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 SCHEMA = """
@@ -39,6 +39,19 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
+@contextmanager
+def sqlite_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """All or nothing on a connection opened with ``isolation_level=None`` (the controller's store,
+    the kiosk's journal, head office's SQLite): BEGIN IMMEDIATE takes the write lock at once."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -55,15 +68,8 @@ class Store:
         self.db.close()
 
     # --- transactions ---------------------------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return sqlite_transaction(self.db)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -15,6 +15,8 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
+from hall.store import sqlite_transaction
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease (
     service TEXT NOT NULL, day TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
@@ -76,7 +78,7 @@ class Journal:
     def take_number(self, service: str, day: str, priority: str, issued_at: str,
                     token_hash: str | None = None) -> OfflineTicket | None:
         """The next leased number, journaled in the same transaction; None if none is left."""
-        with self._transaction():
+        with sqlite_transaction(self.db):
             row = self.db.execute('SELECT start, next, prefix FROM lease WHERE service=? AND day=? AND next <= "end" '
                                   "ORDER BY start DESC LIMIT 1", (service, day)).fetchone()
             if row is None:
@@ -129,20 +131,6 @@ class Journal:
 
     def prune(self, before_day: str) -> None:
         """Forget finished business days (leases are valid for their day only)."""
-        with self._transaction():
+        with sqlite_transaction(self.db):
             self.db.execute("DELETE FROM lease WHERE day < ?", (before_day,))
             self.db.execute("DELETE FROM ticket WHERE day < ? AND state NOT IN (?, ?)", (before_day, *UNSYNCED))
-
-    def _transaction(self):
-        return _Tx(self.db)
-
-
-class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
