@@ -30,7 +30,7 @@ from web.pages import page
 from web.reports import chart_svg
 from web.server import COOKIE, STATIC, SecurityHeaders, form_fields
 
-from .report import COLUMNS, day_report
+from .report import COLUMNS, csv_text, day_report
 from .store import CentralStore
 
 
@@ -150,15 +150,7 @@ class Dashboard:
         day = self._day(request)
         if day is None:
             return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
-        import csv
-        import io
-        out = io.StringIO()
-        out.write("\ufeff")
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        for row in day_report(self.db(), day, self.target_s):
-            writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
-        return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+        return Response(csv_text(day_report(self.db(), day, self.target_s)).encode("utf-8"), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="estate-{day}.csv"'})
 
 

@@ -5,6 +5,7 @@ from issue to the first call, for served and no-show tickets; nearest-rank perce
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,21 @@ def day_report(store: CentralStore, day: str, target_s: int = 900) -> list[dict[
     return [rows[k] for k in sorted(rows)]
 
 
+def csv_text(rows: list[dict[str, Any]], day: str | None = None) -> str:
+    """The figures as CSV for Excel: UTF-8 with a BOM (else Excel garbles Chinese names), CRLF lines,
+    empty cells for no value; with ``day``, a first column saying which day (the nightly copies)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    fields = ["day", *COLUMNS] if day else COLUMNS
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**({"day": day} if day else {}), **{k: ("" if row.get(k) is None else row[k]) for k in COLUMNS}})
+    return out.getvalue()
+
+
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """UTF-8 with a BOM, so that Excel opens Chinese names correctly."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+    path.write_text(csv_text(rows), "utf-8")
 
 
 def people_table(store: CentralStore, day: str) -> str:

@@ -4,14 +4,12 @@ figures per service, a chart, CSV for Excel (UTF-8 with BOM), and a nightly copy
 ended, kept in ``--data``/reports for managers to download."""
 from __future__ import annotations
 
-import csv
 import html
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
-from central.report import COLUMNS, day_report
+from central.report import csv_text, day_report
 from central.store import CentralStore
 
 log = logging.getLogger(__name__)
@@ -30,13 +28,7 @@ class Reports:
                                                (self.hall,))]
 
     def csv_text(self, day: str) -> str:
-        out = io.StringIO()
-        out.write("\ufeff")                      # Excel reads UTF-8 (Chinese names) only with a BOM
-        writer = csv.DictWriter(out, fieldnames=["day", *COLUMNS], lineterminator="\r\n")
-        writer.writeheader()
-        for row in self.rows(day):
-            writer.writerow({"day": day, **{k: ("" if row.get(k) is None else row[k]) for k in COLUMNS}})
-        return out.getvalue()
+        return csv_text(self.rows(day), day)
 
     def nightly(self, day: str) -> Path:
         """Keep the day's figures as a file (written when the business day ends)."""
