@@ -26,9 +26,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from web.accounts import Accounts
-from web.pages import page
+from web.pages import login_page, page
 from web.reports import chart_svg
-from web.server import COOKIE, STATIC, SecurityHeaders, form_fields
+from web.server import COOKIE, STATIC, SecurityHeaders, login
 
 from .report import COLUMNS, csv_text, day_report
 from .store import CentralStore
@@ -76,19 +76,10 @@ class Dashboard:
         return self.accounts.session(request.cookies.get(COOKIE)) is not None
 
     async def login_form(self, request: Request) -> Response:
-        return HTMLResponse(_login(""))
+        return HTMLResponse(_login_form())
 
     async def login(self, request: Request) -> Response:
-        form = await form_fields(request)
-        name, client = form.get("name", "")[:64], request.client.host if request.client else "?"
-        if self.accounts.throttled(f"user:{name}", f"addr:{client}"):
-            return HTMLResponse(_login("尝试过多，请稍后再试 Too many attempts: try again later"), status_code=429)
-        session = self.accounts.login(name, form.get("password", "")[:256], client)
-        if session is None:
-            return HTMLResponse(_login("用户名或密码错误 Wrong user name or password"), status_code=401)
-        response = RedirectResponse("/", 303)
-        response.set_cookie(COOKIE, session.id, httponly=True, samesite="strict", path="/")
-        return response
+        return await login(request, self.accounts, _login_form, "/", secure=False)
 
     async def board_page(self, request: Request) -> Response:
         if not self.signed_in(request):
@@ -154,13 +145,8 @@ class Dashboard:
                         headers={"Content-Disposition": f'attachment; filename="estate-{day}.csv"'})
 
 
-def _login(message: str) -> str:
-    note = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    body = (f'<main class="login"><h1>hallq 总部 Head office</h1>{note}<form method="post" action="/login">'
-            '<label>用户名 User <input name="name" required></label>'
-            '<label>密码 Password <input name="password" type="password" required></label>'
-            '<button type="submit">登录 Log in</button></form></main>')
-    return page("hallq head office", body)
+def _login_form(message: str = "", name: str = "") -> str:
+    return login_page("hallq 总部 Head office", "全部营业厅 All halls", message, name)
 
 
 def start_dashboard(url: str, data_dir: str, host: str, port: int, version: Callable[[], int],

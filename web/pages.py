@@ -97,9 +97,11 @@ def unknown_ticket_page(config: Config, lang: Lang) -> str:
     return page("hallq", body, lang=lang, css="phone.css")
 
 
-def login_page(config: Config, message: str = "", name: str = "") -> str:
+def login_page(place: str, what: str, message: str = "", name: str = "") -> str:
+    """The login form of the hall's console and of head office's dashboard: ``place`` (the hall's
+    name, or head office), ``what`` the console; ``message`` why the last try failed."""
     note = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    body = (f'<main class="login"><h1>{html.escape(config.hall.name)}</h1><h2>管理控制台 Console</h2>{note}'
+    body = (f'<main class="login"><h1>{html.escape(place)}</h1><h2>{html.escape(what)}</h2>{note}'
             '<form method="post" action="/login">'
             f'<label>用户名 User <input name="name" autocomplete="username" required value="{html.escape(name)}"></label>'
             '<label>密码 Password <input name="password" type="password" autocomplete="current-password" required></label>'

@@ -95,6 +95,29 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in pairs}
 
 
+TOO_MANY = "尝试过多，请稍后再试 Too many attempts: try again later"
+WRONG = "用户名或密码错误 Wrong user name or password"
+
+
+async def login(request: Request, accounts: Accounts, form_page: Callable[[str, str], str], home: str,
+                secure: bool) -> Response:
+    """POST /login for the console and head office's dashboard alike: throttled, checked, and on
+    success a session cookie (HttpOnly, SameSite=Strict, Secure with https) and a redirect home.
+    ``form_page(message, name)`` draws the form again with why it failed."""
+    form = await form_fields(request)
+    name, password = form.get("name", "")[:64], form.get("password", "")[:256]
+    client = request.client.host if request.client else "?"
+    if accounts.throttled(f"user:{name}", f"addr:{client}"):
+        return HTMLResponse(form_page(TOO_MANY, name), status_code=429)
+    session = accounts.login(name, password, client)
+    if session is None:
+        return HTMLResponse(form_page(WRONG, name), status_code=401)
+    response = RedirectResponse(home, 303)
+    response.set_cookie(COOKIE, session.id, max_age=int(accounts.session_s), httponly=True, samesite="strict",
+                        secure=secure, path="/")
+    return response
+
+
 class WebService:
     def __init__(self, config: Config, data_dir: str, voice: bool = True) -> None:
         self.config = config
@@ -242,23 +265,13 @@ class WebService:
     async def login_form(self, request: Request) -> Response:
         if self.session(request) is not None:
             return RedirectResponse("/console", 303)
-        return HTMLResponse(pages.login_page(self.config))
+        return HTMLResponse(self._login_form())
+
+    def _login_form(self, message: str = "", name: str = "") -> str:
+        return pages.login_page(self.config.hall.name, "管理控制台 Console", message, name)
 
     async def login(self, request: Request) -> Response:
-        form = await form_fields(request)
-        name, password = form.get("name", "")[:64], form.get("password", "")[:256]
-        client = request.client.host if request.client else "?"
-        if self.accounts.throttled(f"user:{name}", f"addr:{client}"):
-            return HTMLResponse(pages.login_page(self.config, "尝试过多，请稍后再试 Too many attempts: try again later",
-                                                 name), status_code=429)
-        session = self.accounts.login(name, password, client)
-        if session is None:
-            return HTMLResponse(pages.login_page(self.config, "用户名或密码错误 Wrong user name or password", name),
-                                status_code=401)
-        response = RedirectResponse("/console", 303)
-        response.set_cookie(COOKIE, session.id, max_age=int(self.web.session_hours * 3600), httponly=True,
-                            samesite="strict", secure=self.secure, path="/")
-        return response
+        return await login(request, self.accounts, self._login_form, "/console", self.secure)
 
     def _csrf_ok(self, request: Request, session: Session, form_value: str | None = None) -> bool:
         sent = request.headers.get("x-csrf-token") or form_value or ""
