@@ -28,7 +28,8 @@ class HallMirror:
         self.seq = 0
         self.epoch = 0
         self._by_hash: dict[str, str] = {}
-        self._positions: tuple[int, int, dict[str, int]] | None = None   # (seq, minute, ahead by ticket id)
+        # the calling order per service, computed once per change (and minute: appointments move)
+        self._order: tuple[int, int, dict[str, list[Ticket]], dict[str, int]] | None = None
 
     @property
     def ready(self) -> bool:
@@ -39,7 +40,7 @@ class HallMirror:
         state = msgspec.json.decode(state_json, type=HallState)
         self.state, self.seq, self.epoch = self.setup.reconcile(state), seq, epoch
         self._by_hash = {t.token_hash: t.id for t in self.state.tickets.values() if t.token_hash}
-        self._positions = None
+        self._order = None
 
     def apply(self, seq: int, payload: bytes) -> str:
         """Fold one event (``R/event`` JSON or a page of ``events``); APPLIED, REPEATED or GAP."""
@@ -55,7 +56,7 @@ class HallMirror:
             self._by_hash[ticket.token_hash] = ticket.id
         if isinstance(event, e.DayStarted):
             self._by_hash = {h: tid for h, tid in self._by_hash.items() if tid in self.state.tickets}
-        self._positions = None
+        self._order = None
         return APPLIED
 
     # --- what the pages ask ---------------------------------------------------------------------
@@ -68,22 +69,25 @@ class HallMirror:
         ticket = self.state.tickets.get(ticket_id) if ticket_id else None
         return ticket if ticket is not None and ticket.day == self.state.day else None
 
-    def ahead_of(self, ticket: Ticket, now: datetime) -> int:
-        """People ahead, computed once per change for every waiting ticket (a thousand phone pages
-        open cost one pass, not a thousand)."""
+    def _calling_order(self, now: datetime) -> tuple[dict[str, list[Ticket]], dict[str, int]]:
+        """Per service, the waiting tickets in the order they will be called, and each one's place:
+        one pass per change, whatever a thousand phone pages and the console ask."""
         assert self.state is not None
         minute = int(now.timestamp() // 60)       # appointments' order changes with time
-        if self._positions is None or self._positions[:2] != (self.seq, minute):
+        if self._order is None or self._order[:2] != (self.seq, minute):
             queues: dict[str, list[Ticket]] = {}
             for t in self.state.tickets.values():
                 if t.status == "waiting":
                     queues.setdefault(t.service, []).append(t)
-            ahead: dict[str, int] = {}
-            for waiting in queues.values():
-                for i, t in enumerate(sorted(waiting, key=lambda t: t.queue_key(now))):
-                    ahead[t.id] = i
-            self._positions = (self.seq, minute, ahead)
-        return self._positions[2].get(ticket.id, 0)
+            for service in queues:
+                queues[service].sort(key=lambda t: t.queue_key(now))
+            ahead = {t.id: i for waiting in queues.values() for i, t in enumerate(waiting)}
+            self._order = (self.seq, minute, queues, ahead)
+        return self._order[2], self._order[3]
+
+    def ahead_of(self, ticket: Ticket, now: datetime) -> int:
+        """People ahead of a waiting ticket."""
+        return self._calling_order(now)[1].get(ticket.id, 0)
 
     def ticket_view(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
         """A ticket as its own phone page shows it: nothing about any other ticket but counts."""
@@ -102,9 +106,4 @@ class HallMirror:
         """Per service, the numbers waiting in the order they will be called (the console's list)."""
         if self.state is None:
             return {}
-        queues: dict[str, list[Ticket]] = {}
-        for t in self.state.tickets.values():
-            if t.status == "waiting":
-                queues.setdefault(t.service, []).append(t)
-        return {service: [t.number for t in sorted(waiting, key=lambda t: t.queue_key(now))]
-                for service, waiting in queues.items()}
+        return {service: [t.number for t in waiting] for service, waiting in self._calling_order(now)[0].items()}
