@@ -101,7 +101,9 @@ class WebRole(DeviceRole):
         if self.unstored:                   # stored a tick's worth at once (group commit)
             rows, self.unstored = self.unstored, []
             self.archive.store_rows(rows)
-        if self.shell.available:
+        # while the mirror fetches missing events (stored above as they come) the records do not
+        # ask for the same range a second time
+        if self.shell.available and not self.catching_up:
             self.archive.repair()
         if self.nightly_due and self.archive.complete and self.on_day_ended is not None:
             for day in sorted(self.nightly_due):     # the day that ended, once every event of it is here
@@ -177,6 +179,8 @@ class WebRole(DeviceRole):
             return
         for raw in reply.events:
             payload = bytes(raw)
+            if self.archive is not None:          # the hall's events: the records keep them too
+                self.unstored.append(event_row(self.config.hall.id, payload))
             if self.mirror.apply(msgspec.json.decode(payload, type=_Seq).seq, payload) == GAP:
                 self.mirror.state = None          # the controller's records have a hole: start over
                 break
