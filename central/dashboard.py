@@ -87,7 +87,7 @@ class Dashboard:
         body = ('<header class="bar"><strong>hallq 总部 Head office</strong><a class="user" href="/figures">'
                 '报表 Figures</a></header><main class="console"><section><h2>营业厅 Halls</h2>'
                 '<table id="halls"></table></section></main>')
-        return HTMLResponse(page("hallq head office", body, scripts=("estate.js",)))
+        return HTMLResponse(page("hallq head office", body, scripts=("dom.js", "estate.js")))
 
     async def board(self, request: Request) -> Response:
         if not self.signed_in(request):

@@ -126,7 +126,7 @@ def console_page(config: Config, user: str, role: str, csrf: str) -> str:
             '<section><h2>设备 Devices</h2><table id="devices"></table></section>'
             '<section><h2>操作 Actions</h2><div id="actions"></div><p id="result" role="status"></p></section>'
             '</main>')
-    return page(f"hallq {config.hall.name}", body, scripts=("console.js",), meta={"csrf": csrf},
+    return page(f"hallq {config.hall.name}", body, scripts=("dom.js", "console.js"), meta={"csrf": csrf},
                 data={"services": services, "counters": counters})
 
 
@@ -165,5 +165,5 @@ def screen_page(config: Config, display_id: str) -> str:
             '<div id="banners"></div><section id="panel" class="panel"></section>'
             '<section id="recent" class="recent"></section><section id="counters" class="tiles"></section>'
             '<section id="services" class="tiles"></section><footer id="notices"></footer></main>')
-    return page(f"hallq {display_id}", body, scripts=("screen.js",), css="screen.css",
+    return page(f"hallq {display_id}", body, scripts=("dom.js", "screen.js"), css="screen.css",
                 data={"stream": f"/screen/{display_id}/stream"})

@@ -4,12 +4,7 @@
   var data = JSON.parse(document.getElementById("data").textContent);
   var csrf = document.querySelector('meta[name="csrf"]').getAttribute("content");
   function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
+  var el = hallqEl;
   function row(cells, cls) {
     var tr = el("tr", null, cls);
     cells.forEach(function (c) { tr.appendChild(el("td", c)); });

@@ -1,12 +1,7 @@
 // Head office's live board: every hall, followed by Server-Sent Events.
 "use strict";
 (function () {
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
+  var el = hallqEl;
   function render(halls) {
     var t = document.getElementById("halls");
     t.replaceChildren();

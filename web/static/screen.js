@@ -6,12 +6,7 @@
   var data = JSON.parse(document.getElementById("data").textContent);
   var played = null, queue = [], playing = false, source = null;
   function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
+  var el = hallqEl;
   function playNext() {
     if (playing || !queue.length) return;
     playing = true;
