@@ -266,12 +266,6 @@ class CentralStore:
                    SUM(CASE WHEN wait_s <= ? THEN 1 ELSE 0 END) * 1.0 / MAX(n)
             FROM w GROUP BY hall, service""", (day, target_s))
 
-    def day_tickets(self, day: str) -> list[tuple[Any, ...]]:
-        """Per ticket of ``day``: hall, service issued for, final service, status, issued at, first
-        called at, clerk, rating."""
-        return self.query("SELECT hall, issued_service, service, status, issued_at, first_called, clerk, rating "
-                          "FROM tickets WHERE day = ?", (day,))
-
     def day_figures(self, day: str) -> list[TicketFigures]:
         """Issued (by the service issued for), served, no-shows and voided (by the final service),
         per hall and service, counted in the database."""

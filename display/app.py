@@ -32,11 +32,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SpeechStarted:
-    key: Any
-
-
-@dataclass(frozen=True)
 class SpeechDone:
     key: Any
 
@@ -152,8 +147,7 @@ class DisplayRole(DeviceRole):
             display = self.display
             speaker = Speaker(display.voice, display.voice_pack, display.english, display.chime, display.voice_speed)
             player = make_player(display.audio_player, display.audio_out)
-            self.audio = AudioWorker(speaker, player, on_started=lambda k: shell.inbox.put(SpeechStarted(k)),
-                                     on_done=lambda k: shell.inbox.put(SpeechDone(k)))
+            self.audio = AudioWorker(speaker, player, on_done=lambda k: shell.inbox.put(SpeechDone(k)))
             log.info("calls spoken with voice=%s through %s", speaker.voice_name, player.name)
 
     # --- what the shell routes here -------------------------------------------------------------

@@ -409,7 +409,3 @@ class RecordingLink:
     def down(self, reason: str = "test") -> None:
         from .mqttlink import LinkDown
         self.inbox.put(LinkDown(reason))
-
-    def sent(self, topic_end: str) -> list[Any]:
-        """Decoded payloads published on topics ending with ``topic_end``."""
-        return [json.loads(p) for t, p, _ in self.published if t.endswith(topic_end) and p]

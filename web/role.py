@@ -47,10 +47,6 @@ class Hub:
             for waiter in self._waiters[channel]:
                 waiter.set()
 
-    @property
-    def version(self) -> int:
-        return self.versions["all"]
-
     async def wait(self, seen: int, timeout: float, channel: str = "all") -> int:
         """The channel's version once it differs from ``seen``, or after ``timeout`` (a heartbeat)."""
         if self.versions[channel] != seen:
@@ -64,10 +60,6 @@ class Hub:
         finally:
             self._waiters[channel].discard(waiter)
         return self.versions[channel]
-
-    @property
-    def listeners(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
 
 
 class WebRole(DeviceRole):
