@@ -80,6 +80,7 @@ class KioskRole(DeviceRole):
         self.voids_inflight: set[str] = set()
         self.next_poll = 0.0
         self.day = ""
+        self.lease_left: dict[str, int] = {}           # per service, as of the last refresh
 
     def attach(self, shell: DeviceShell) -> None:
         super().attach(shell)
@@ -325,24 +326,24 @@ class KioskRole(DeviceRole):
         if self.model.can_print:
             self.tickets.refusal(code, message, self.now(), self.shell.boot)
 
-    def service_lamp_mode(self, service: str) -> str:
-        now = self.now()
-        lease_left = self.journal.remaining(service, now.date().isoformat())
-        return self.model.lamp_mode(service, self.shell.available, lease_left, now)
-
     def refresh(self, now: float) -> None:
-        modes = {s: self.service_lamp_mode(s) for s in self.kiosk.services if s in self.panel.lamps}
+        # the numbers left in each lease, read once here for the lamps and for the status that the
+        # shell publishes right after (this runs after every message and tick)
+        wall = self.now()
+        day = wall.date().isoformat()
+        self.lease_left = {s: self.journal.remaining(s, day) for s in self.kiosk.services}
+        modes = {s: self.model.lamp_mode(s, self.shell.available, self.lease_left[s], wall)
+                 for s in self.kiosk.services if s in self.panel.lamps}
         modes[PRIORITY] = "on" if self.priority_until else "off"
         self.panel.show(modes)
 
     def status(self) -> dict[str, Any]:
-        day = self.today()
         return {
             "printer": self.model.printer_condition,
             "mode": self.model.mode(self.shell.available),
             "reason": self.model.reason,
             "lamps": {s: self.panel.modes.get(s, "off") for s in self.kiosk.services},
-            "lease": {s: self.journal.remaining(s, day) for s in self.kiosk.services},
+            "lease": dict(self.lease_left),
             "unsynced": self.journal.count("unsynced"),
             "boot": self.shell.boot,
             "buttons": "fault" if self.panel.fault else "ok",
