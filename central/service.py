@@ -79,6 +79,7 @@ class CentralService:
 
     def apply(self, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
+        halls: dict[str, list[Any]] = {}          # hall -> [state, seq, online, at]: the batch's latest
         for item in batch:
             if isinstance(item, LinkUp):
                 self.link_up = True
@@ -89,25 +90,25 @@ class CentralService:
                 log.warning("central broker link lost: %s", item.reason)
             elif isinstance(item, Inbound):
                 try:
-                    self._inbound(item, rows)
+                    self._inbound(item, rows, halls)
                 except (msgspec.DecodeError, wire.BadDocument, UnicodeDecodeError, RecursionError) as err:
                     log.warning("ignored a bad message on %s: %s", item.topic, err)
-        self._store(rows)
+        self._store(rows, [(hall, *update) for hall, update in halls.items()])
         if batch:
             self.version += 1
         for hall, copy in list(self.halls.items()):
             self.trackers[hall].tick()
             copy.repair()
 
-    def _store(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
+    def _store(self, rows: list[tuple[Any, ...]], halls: list[tuple[Any, ...]] | None = None) -> None:
+        if not rows and not halls:
             return
-        self.store.add_events(rows)
+        self.store.add_events(rows, halls)
         self.ingested += len(rows)
         for row in rows:
             self._hall(row[0]).stored(row[1])
 
-    def _inbound(self, msg: Inbound, rows: list[tuple[Any, ...]]) -> None:
+    def _inbound(self, msg: Inbound, rows: list[tuple[Any, ...]], halls: dict[str, list[Any]]) -> None:
         parts = msg.topic.split("/")
         if len(parts) < 4 or parts[:2] != ["hallq", "v1"] or not msg.payload:
             return
@@ -119,9 +120,11 @@ class CentralService:
         elif what == ["state"]:
             state = wire.read(msg.payload, wire.StateDoc)
             copy.hall_has(state.seq)
-            self.store.set_hall(hall, state=msg.payload, state_seq=state.seq, at=now)
+            update = halls.setdefault(hall, [None, None, None, now])
+            update[0], update[1], update[3] = msg.payload.decode("utf-8"), state.seq, now
         elif what == ["presence", "controller"]:
-            self.store.set_hall(hall, online=wire.read(msg.payload, wire.PresenceDoc).online, at=now)
+            update = halls.setdefault(hall, [None, None, None, now])
+            update[2], update[3] = int(wire.read(msg.payload, wire.PresenceDoc).online), now
         elif what == ["dev", self.admin, "res"]:
             self.trackers[hall].on_reply(wire.read(msg.payload, wire.ReplyDoc))
 

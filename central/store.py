@@ -96,6 +96,14 @@ UPSERT_TICKET = """
                             ELSE tickets.first_called END"""
 
 
+# a hall's latest state and presence: what a message does not carry stays as it was
+UPSERT_HALL = """
+    INSERT INTO halls (hall, state, state_seq, online, updated) VALUES (?,?,?,?,?)
+    ON CONFLICT (hall) DO UPDATE SET state = COALESCE(excluded.state, halls.state),
+        state_seq = COALESCE(excluded.state_seq, halls.state_seq),
+        online = COALESCE(excluded.online, halls.online), updated = excluded.updated"""
+
+
 def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The tickets-table row an event row contributes, if it is a ticket's event on its own day."""
     hall, seq, _epoch, kind, at, day, ticket, ticket_day, service, issued_service, status, clerk, issued_at, \
@@ -171,20 +179,23 @@ class CentralStore:
         self.db.close()
 
     # --- ingest ------------------------------------------------------------------------------
-    def add_events(self, rows: list[tuple[Any, ...]]) -> None:
-        """Store a batch in one transaction (group commit); rows already there change nothing."""
-        if not rows:
+    def add_events(self, rows: list[tuple[Any, ...]], halls: list[tuple[Any, ...]] | None = None) -> None:
+        """Store a batch in one transaction (group commit); rows already there change nothing.
+        ``halls``: (hall, state JSON or None, its seq or None, online or None, at) — each hall's
+        latest state and controller presence from the same batch, written with it."""
+        halls = halls or []
+        if not rows and not halls:
             return
         tickets = [t for t in map(ticket_row, rows) if t is not None]
         with self.transaction():
-            if self.kind == "sqlite":
-                self.db.executemany(INSERT, rows)
-                self.db.executemany(UPSERT_TICKET, tickets)
-            else:
-                with self.db.cursor() as cur:
-                    cur.executemany(self._sql(INSERT), rows)
-                    if tickets:
-                        cur.executemany(self._sql(UPSERT_TICKET), tickets)
+            for statement, params in ((INSERT, rows), (UPSERT_TICKET, tickets), (UPSERT_HALL, halls)):
+                if not params:
+                    continue
+                if self.kind == "sqlite":
+                    self.db.executemany(statement, params)
+                else:
+                    with self.db.cursor() as cur:
+                        cur.executemany(self._sql(statement), params)
 
     def contiguous(self, hall: str) -> int:
         """The highest seq up to which every event of ``hall`` is stored (0: not even seq 1)."""
@@ -200,15 +211,6 @@ class CentralStore:
         known |= {r[0] for r in self.query("SELECT hall FROM halls")}
         return sorted(known)
 
-    def set_hall(self, hall: str, *, state: bytes | None = None, state_seq: int | None = None,
-                 online: bool | None = None, at: str = "") -> None:
-        if not self.query("SELECT 1 FROM halls WHERE hall = ?", (hall,)):
-            self.db.execute(self._sql("INSERT INTO halls (hall) VALUES (?) ON CONFLICT (hall) DO NOTHING"), (hall,))
-        if state is not None:
-            self.db.execute(self._sql("UPDATE halls SET state = ?, state_seq = ?, updated = ? WHERE hall = ?"),
-                            (state.decode("utf-8"), state_seq, at, hall))
-        if online is not None:
-            self.db.execute(self._sql("UPDATE halls SET online = ?, updated = ? WHERE hall = ?"), (int(online), at, hall))
 
     # --- figures --------------------------------------------------------------------------------
     def day_people(self, day: str, by: str) -> list[tuple[Any, ...]]:
