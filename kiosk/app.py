@@ -25,6 +25,7 @@ import argparse
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,7 +59,8 @@ class IssueAttempt:
     request_id: str
     service: str            # "" for a check-in (the appointment names it)
     priority: str
-    token: str = ""         # printed in the QR code; only its hash was sent
+    token: str              # printed in the QR code; only its hash was sent
+    give_up: Callable[[], None]   # what not getting an answer means for it (issue: the lease; check-in: a slip)
 
 
 class KioskRole(DeviceRole):
@@ -192,7 +194,7 @@ class KioskRole(DeviceRole):
         self.shell.request("issue", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_issue_give_up, request_id=request_id, service=service,
                            priority=priority, token_hash=token_hash(token))
-        self.issuing = IssueAttempt(request_id, service, priority, token)
+        self.issuing = IssueAttempt(request_id, service, priority, token, self._on_issue_give_up)
 
     def check_in(self, code: str) -> None:
         """An appointment's code presented (scanner, keypad, or the stub): its ticket, or a slip.
@@ -213,7 +215,7 @@ class KioskRole(DeviceRole):
         self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64],
                            token_hash=token_hash(token))
-        self.issuing = IssueAttempt(request_id, "", "normal", token)
+        self.issuing = IssueAttempt(request_id, "", "normal", token, self._on_check_in_give_up)
 
     def _on_check_in_give_up(self) -> None:
         attempt, self.issuing = self.issuing, None
@@ -262,10 +264,7 @@ class KioskRole(DeviceRole):
         """The controller or broker went away while an issue waited: give up at once."""
         if self.issuing is not None and self.shell.give_up(self.issuing.request_id):
             log.info("%s during issue", why)
-            if self.issuing.service:
-                self._on_issue_give_up()
-            else:
-                self._on_check_in_give_up()
+            self.issuing.give_up()
 
     # --- offline issuing ---------------------------------------------------------------------------
     def _issue_offline(self, service: str, priority: str) -> None:
