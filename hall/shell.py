@@ -56,7 +56,6 @@ class Availability:
     hold_s: float = UNANSWERED_HOLD_S
     link_up: bool = False
     controller_online: bool | None = None     # None: no presence seen yet
-    controller_epoch: int = 0
     unanswered_since: float | None = None
 
     @property
@@ -74,8 +73,6 @@ class Availability:
         if doc.online != self.controller_online:
             self.unanswered_since = None      # it went away or came back: a fresh start
         self.controller_online = doc.online
-        if doc.online:
-            self.controller_epoch = doc.epoch
 
     def heard(self) -> None:
         self.unanswered_since = None
