@@ -53,7 +53,7 @@ class CounterRole(DeviceRole):
         self.config = config
         self.counter = counter
         self.pin_factory = pin_factory
-        self.view = CounterView(counter)
+        self.view = CounterView(counter, texts=config.hall.texts)
         self.debouncer = Debouncer(counter.keys.bounce_s, counter.keys.repeat_s)
         self.services = [s.id for s in config.service]
         self.transfer_armed_until = 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hall.config import CounterConfig
+from hall.config import CounterConfig, HallTexts
 from hall.shell import Availability
 from hall.wire import CounterDoc, ReplyDoc, StateDoc, TicketDoc
 from hardware.signs import SignView
@@ -38,6 +38,7 @@ class CounterView:
     last_served: str | None = None             # number of the ticket finished last (rating pad)
     rating_spent: bool = False                 # that ticket was rated (or cannot be): pad is quiet
     feedback: tuple[Lamp, float] | None = None  # (lamp to blink, until monotonic time)
+    texts: HallTexts = field(default_factory=HallTexts)   # the hall's wording ([hall.texts])
 
     # --- inputs -----------------------------------------------------------------------------
     @property
@@ -119,11 +120,11 @@ class CounterView:
     def sign(self) -> SignView:
         sign = self.config.sign
         if not self.online or not self.known:
-            return SignView(sign.offline_text, "offline")
+            return SignView(sign.offline_text or self.texts.controller_away, "offline")
         # suspended while serving (contract v1.1): the customer at the window still sees the
         # number until the clerk is done with it; then "暂停服务"
         if self.status == "suspended" and not self.ticket:
-            return SignView(sign.suspended_text, "suspended")
+            return SignView(sign.suspended_text or self.texts.suspended, "suspended")
         if self.ticket:
             number = self.ticket.number
             try:

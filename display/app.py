@@ -17,18 +17,25 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hall.clock import Clock, clock_from_env
 from hall.config import Config, DisplayConfig
 from hall.runtime import StopFlag
 from hall.shell import DeviceRole, DeviceShell, run_device
 from hall.wire import EventDoc, StateDoc
 
 from .model import HallView
+from .voice import VoicePolicy, VoiceQueue
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    key: Any
+    at: float          # real monotonic time the first sample went to the player
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class SpeechDone:
 class Metrics:
     frame_s: list[float] = field(default_factory=list)         # draw + flip per frame
     event_to_frame_s: list[float] = field(default_factory=list)
+    call_to_sound_s: list[float] = field(default_factory=list)  # call heard -> its first sample played
     keep: int = 100_000
 
 
@@ -103,15 +111,21 @@ class DisplayRole(DeviceRole):
 
     def __init__(self, config: Config, display: DisplayConfig, *, headless: bool = False,
                  snapshot: str | None = None, sound: bool = True,
-                 size: tuple[int, int] | None = None) -> None:
+                 size: tuple[int, int] | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.display = display
         self.headless = headless
+        self.clock = clock or Clock()        # the screen's clock: real, or the demo's simulated day
         self.tick_s = 1.0 / max(1, display.fps)
         self.stop_flag = StopFlag()
         self.metrics = Metrics()
         self.sound = sound and display.voice != "off"
         self.view = HallView(config, display, sound=self.sound)
+        self.voice = VoiceQueue(VoicePolicy(repeats=display.repeat, english=display.english,
+                                            english_max_backlog=display.english_max_backlog,
+                                            max_delay_s=display.voice_max_delay_s))
+        self.speaking: Any = None            # the key of the utterance being said
+        self._heard_real: dict[Any, float] = {}   # call key -> real time it arrived (metrics)
         self._unshown_since: list[float] = []   # arrival times of news not yet on a frame
         self.snapshot_every_s = 1.0
         self._last_snapshot = 0.0
@@ -119,10 +133,11 @@ class DisplayRole(DeviceRole):
         self._force_snapshot = False
         self._last_frame_at = 0.0
 
-        from .render import Renderer, find_font, make_theme  # noqa: PLC0415 - pygame only here
+        from .fonts import check_glyphs, find_font  # noqa: PLC0415 - pygame only here
+        from .render import Renderer, make_theme  # noqa: PLC0415
         index = config.display.index(display)
         theme = make_theme(display.theme, f"display[{index}].theme", config.path)
-        font_path, font_index = find_font(display.font)
+        font_path, font_index = find_font(display.font, f"display[{index}].font", config.path or "<config>")
         if headless:
             os.environ["SDL_VIDEODRIVER"] = "dummy"
         import pygame  # noqa: PLC0415
@@ -135,7 +150,9 @@ class DisplayRole(DeviceRole):
         pygame.display.set_caption(f"hallq {config.hall.name}")
         if not headless:
             pygame.mouse.set_visible(False)
-        self.renderer = Renderer(self.screen, theme, font_path, font_index, display.orientation, display.show_english)
+        self.renderer = Renderer(self.screen, theme, font_path, font_index, display.orientation, display.show_english,
+                                 display.overscan)
+        check_glyphs(self.renderer.text.regular, font_path, config, f"display[{index}].font")
         self.snapshots = SnapshotWriter(snapshot) if snapshot else None
         self.audio = None
 
@@ -143,11 +160,18 @@ class DisplayRole(DeviceRole):
         super().attach(shell)
         self.view.availability = shell.availability
         if self.sound:
-            from hardware.audio import AudioWorker, Speaker, make_player  # noqa: PLC0415
+            from hardware.audio import AudioWorker, make_player  # noqa: PLC0415
+            from hardware.speech import Speaker  # noqa: PLC0415
             display = self.display
-            speaker = Speaker(display.voice, display.voice_pack, display.english, display.chime, display.voice_speed)
-            player = make_player(display.audio_player, display.audio_out)
-            self.audio = AudioWorker(speaker, player, on_done=lambda k: shell.inbox.put(SpeechDone(k)))
+            speaker = Speaker(display.voice, display.voice_pack, display.chime, display.voice_speed,
+                              display.voice_busy_speed)
+            player = make_player(display.audio_player, display.audio_out, speed=self.clock.speed)
+            counters = [(self.config.counter_number(c.id), c.name, f"Counter {self.config.counter_number(c.id)}")
+                        for c in self.config.counter]
+            self.audio = AudioWorker(speaker, player,
+                                     on_started=lambda k: shell.inbox.put(SpeechStarted(k, time.monotonic())),
+                                     on_done=lambda k: shell.inbox.put(SpeechDone(k)),
+                                     warm_up=lambda: speaker.prepare(counters))
             log.info("calls spoken with voice=%s through %s", speaker.voice_name, player.name)
 
     # --- what the shell routes here -------------------------------------------------------------
@@ -155,20 +179,20 @@ class DisplayRole(DeviceRole):
         self._unshown_since.append(self.shell.arrived)
 
     def on_state(self, state: StateDoc) -> None:
-        self.view.apply_state(state, time.monotonic(), datetime.now(timezone.utc))
+        self.view.apply_state(state, self.clock.now(), self.clock.wall())
         self._news()
 
     def on_event(self, event: EventDoc) -> None:
-        if self.view.apply_event(event, time.monotonic(), datetime.now(timezone.utc)):
+        if self.view.apply_event(event, self.clock.now(), self.clock.wall()):
             self._news()
 
     def on_link(self, up: bool) -> None:
         if not up:
             log.warning("broker connection lost; showing the last picture")
-        self.view.connection_changed(time.monotonic())
+        self.view.connection_changed(self.clock.now())
 
     def on_availability(self, available: bool) -> None:
-        self.view.connection_changed(time.monotonic())
+        self.view.connection_changed(self.clock.now())
         self._news()
 
     def on_sim(self, payload: dict[str, Any]) -> None:
@@ -176,11 +200,16 @@ class DisplayRole(DeviceRole):
             self._force_snapshot = True
 
     def on_input(self, item: Any) -> None:
-        if isinstance(item, SpeechDone):
-            self.view.speech_done(item.key)
+        if isinstance(item, SpeechStarted):
+            heard = self._heard_real.pop(item.key, None)
+            if heard is not None and len(self.metrics.call_to_sound_s) < self.metrics.keep:
+                self.metrics.call_to_sound_s.append(item.at - heard)
+        elif isinstance(item, SpeechDone):
+            self.speaking = None
+            self.voice.finished(self.clock.now())
 
     def refresh(self, now: float) -> None:
-        self._feed_audio()
+        self._feed_voice()
         if self._unshown_since and self.shell.inbox.empty():
             # show news at once rather than at the next tick; a burst is drawn once, after its last message
             self.frame()
@@ -190,18 +219,29 @@ class DisplayRole(DeviceRole):
         if self.audio is not None:
             status["voice"] = self.audio.speaker.voice_name
             status["audio"] = self.audio.player.name
+            status["voice_backlog"] = len(self.voice)
         else:
             status["voice"] = "off"
         return status
 
-    def _feed_audio(self) -> None:
-        items = self.view.take_speech()
-        if self.audio is None:
+    def _feed_voice(self) -> None:
+        """New calls to the voice queue; the next utterance to the speaker when it is free (the
+        queue decides then, with the hall as it is at that moment)."""
+        arrived = self.shell.arrived if self.shell is not None else time.monotonic()
+        for item in self.view.take_announcements():
+            self._heard_real.setdefault(item.key, arrived)
+            self.voice.add(item)
+        if self.audio is None or not len(self.voice):
             return
-        from hardware.audio import CallSpeech  # noqa: PLC0415
-        for item in items:
-            self.audio.submit(CallSpeech(item.number, item.counter_number, item.counter_name,
-                                         item.counter_name_en, item.recall, key=item.key))
+        if self.speaking is not None:
+            self.audio.cut_short.set()            # say no repeat or English while others wait
+            return
+        utterance = self.voice.next(self.clock.now(), self.view.is_live)
+        if utterance is not None:
+            self.speaking = utterance.key
+            self.audio.submit(utterance)
+        if len(self._heard_real) > 4096:          # calls never said (skipped): forget them
+            self._heard_real.clear()
 
     # --- frames ---------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -214,9 +254,9 @@ class DisplayRole(DeviceRole):
 
     def frame(self, now: float | None = None) -> None:
         start = time.monotonic()
-        now = start if now is None else now
-        vm = self.view.view(now, datetime.now(timezone.utc))
-        self.renderer.draw(vm, now)
+        screen_now = self.clock.now()
+        vm = self.view.view(screen_now, self.clock.wall())
+        self.renderer.draw(vm, screen_now)
         self.pygame.display.flip()
         done = time.monotonic()
         self._last_frame_at = done
@@ -254,7 +294,11 @@ def build(config: Config, display: DisplayConfig, args: argparse.Namespace) -> D
     """The screen's bootstrap: pygame's driver (dummy when headless) and the audio player."""
     if args.snapshot and not args.headless:
         log.info("--snapshot given: frames are also written to %s", args.snapshot)
-    return DisplayRole(config, display, headless=args.headless, snapshot=args.snapshot, sound=not args.no_sound)
+    clock = clock_from_env()
+    if clock.simulated:
+        log.warning("running on a simulated clock (%s=%s): for demos only", "HALLQ_SIM_CLOCK", clock.text())
+    return DisplayRole(config, display, headless=args.headless, snapshot=args.snapshot, sound=not args.no_sound,
+                       clock=clock)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,40 +1,30 @@
 """The words the hall screen shows, in Chinese and English.
 
-The screen is bilingual: Chinese first, English beneath or beside it. Words follow the hall
-standards (暂停服务 for a counter whose clerk has stepped away, 暂停办理 for a service not taken
-now, 请在休息区等候 in a system fault).
+The screen is bilingual: Chinese first, English beneath or beside it. The words for the hall's
+situations (outage, controller away, closed, a counter or service suspended) are the hall's own,
+``[hall.texts]`` in its config, shared with tickets and counter signs; the rest are here.
 """
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
-        "now_calling": "请 {number} 号到 {counter}",
-        "calling": "正在叫号",
         "recent_calls": "最近叫号",
         "counters": "窗口",
         "services": "业务",
         "waiting": "等候 {n} 人",
-        "est_wait": "约 {m} 分钟",
+        "est_wait": "约{m}分钟",
         "no_wait": "无需等候",
         "counter_idle": "空闲",
-        "counter_suspended": "暂停服务",
         "counter_offline": "暂未开放",
-        "service_suspended": "暂停办理",
-        "outage_title": "系统故障，请在休息区等候",
-        "reconnecting": "排队系统正在重新连接，请稍候",
         "connecting": "正在连接排队系统…",
         "resumed": "服务已恢复",
-        "closed_title": "暂停营业",
         "hours": "营业时间 {hours}",
         "always_open": "全天营业",
         "no_calls": "暂无叫号",
         "weekday": "一二三四五六日",
         "date": "{y}年{m}月{d}日 星期{w}",
-        "recall": "再次呼叫",
     },
     "en": {
-        "now_calling": "{number} → {counter}",
-        "calling": "Now calling",
         "recent_calls": "Recent calls",
         "counters": "Counters",
         "services": "Services",
@@ -42,20 +32,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "est_wait": "about {m} min",
         "no_wait": "no wait",
         "counter_idle": "Idle",
-        "counter_suspended": "Suspended",
         "counter_offline": "Not open",
-        "service_suspended": "Not available now",
-        "outage_title": "System fault — please wait in the seating area",
-        "reconnecting": "Queue system reconnecting, please wait",
         "connecting": "Connecting to the queue system…",
         "resumed": "Service resumed",
-        "closed_title": "Closed",
         "hours": "Opening hours {hours}",
         "always_open": "Open all day",
         "no_calls": "No calls yet",
         "weekday": "Mon Tue Wed Thu Fri Sat Sun",
         "date": "{w} {d} {mon} {y}",
-        "recall": "Recall",
     },
 }
 

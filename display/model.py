@@ -1,18 +1,23 @@
-"""What the hall screen shows, as plain data: no pygame, no pixels.
+"""What the hall screen shows, and which calls it announces, as plain data: no pygame, no pixels.
 
-:class:`HallView` takes the retained ``R/state``, the ``R/event`` stream, the controller's
-presence and the link's ups and downs, and answers :meth:`HallView.view` with a
-:class:`ViewModel` the renderer draws. It also decides what is spoken: every call and recall
-event once (deduplicated by ``(epoch, seq)``, since QoS 1 may repeat a message), in arrival
-order, and only when it is fresh (``speak_max_age_s``); older calls are shown, not spoken.
+:class:`HallView` takes the retained ``R/state``, the ``R/event`` stream and whether the controller
+is there (the device shell's :class:`~hall.shell.Availability`), and answers :meth:`HallView.view`
+with a :class:`ViewModel` the renderer draws.
 
-It reads the contract's documents as :mod:`hall.wire` decodes them, and whether the controller
-is there from the device shell's :class:`~hall.shell.Availability` (shared, one rule).
+**The state is the truth, at once.** The "now calling" area lists every call that is live right
+now: each counter's ticket in the latest state, newest call first. Several counters calling
+together are all shown together; a call leaves the area as soon as a state says its ticket was
+served, marked no-show, transferred or called again elsewhere. Nothing waits for the voice.
 
-The whole picture always comes from the state (a restarted screen is right at once). Events only
-animate and announce. When events are lost (a gap in ``seq``, or a reconnect: sessions are
-clean, so nothing is queued for an absent screen) the next state repairs it: calls in its
-``recent_calls`` that no event brought are put on the panel (and spoken if still fresh).
+**Events only make news sooner.** A ``ticket_called`` / ``ticket_recalled`` event (deduplicated by
+``(epoch, seq)``: QoS 1 may repeat one) starts the call's flash and its announcement a moment
+before the state that follows it. A call first seen in a state (events lost while the screen was
+away: sessions are clean) is announced from the state, if still fresh. A (re)started screen shows
+the calls it finds and announces none of them.
+
+A call is identified by (counter, ticket number, recalls): a recall is a new announcement, and
+flashes again. Announcements go to the voice queue (``display/voice.py``), which decides what is
+said and when; :meth:`HallView.is_live` tells it whether a call still stands.
 """
 from __future__ import annotations
 
@@ -27,26 +32,29 @@ from zoneinfo import ZoneInfo
 
 from hall.config import Config, DisplayConfig
 from hall.shell import Availability
-from hall.wire import CounterDoc, CounterRefDoc, EventDoc, RecentCallDoc, ServiceDoc, StateDoc
+from hall.wire import CounterDoc, CounterRefDoc, EventDoc, ServiceDoc, StateDoc
+from hardware.speech import SpokenCall
 
 from .i18n import both, date_text, t
+from .voice import Announcement
 
 log = logging.getLogger(__name__)
 
 CALL_EVENTS = ("ticket_called", "ticket_recalled")
-_MEMORY = 4096   # how many event keys and call identities are remembered for deduplication
+_MEMORY = 4096   # event keys remembered for deduplication
+CallKey = tuple[str, str, int]      # (counter id, ticket number, recalls)
 
 
 # --- the view model ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PanelView:
+class CallView:
     number: str
+    counter_id: str
     counter_name: str
     counter_name_en: str
     service_name: str
     recall: bool
     flashing: bool
-    queued: int            # further calls waiting for the panel
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,9 @@ class CounterTile:
     id: str
     name: str
     name_en: str
-    number: str            # ticket being served or called, "" if none
+    number: str            # the ticket at the counter, "" if none
     status: str            # idle | serving | suspended | offline
-    label_zh: str
+    label_zh: str          # 空闲 / 暂停服务 / 暂未开放 ("" while serving)
     label_en: str
 
 
@@ -83,9 +91,8 @@ class ServiceTile:
 @dataclass(frozen=True)
 class Banner:
     kind: str              # outage | reconnecting | resumed
-    zh: str
-    en: str
-    detail: str = ""       # the operator's message in an outage
+    zh: str                # the message (in an outage: the operator's, else the hall's wording)
+    en: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,8 @@ class ViewModel:
     date_zh: str
     date_en: str
     clock: str
-    panel: PanelView | None
-    recent: tuple[RecentView, ...]
+    calls: tuple[CallView, ...]        # live now, newest first
+    recent: tuple[RecentView, ...]     # earlier calls, no longer live
     counters: tuple[CounterTile, ...]
     services: tuple[ServiceTile, ...]
     notices: tuple[str, ...]
@@ -105,32 +112,18 @@ class ViewModel:
     hours_zh: str
     hours_en: str
     mode: str
+    title_zh: str = ""     # the centre text when connecting or closed
+    title_en: str = ""
 
     def static_key(self) -> int:
         """Changes when anything but the clock, the flashing and the ticker's position changes."""
-        panel = None if self.panel is None else (self.panel.number, self.panel.counter_name,
-                                                 self.panel.service_name, self.panel.recall, self.panel.queued)
-        return hash((self.screen, self.hall_name, self.hall_name_en, self.date_zh, panel, self.recent,
-                     self.counters, self.services, self.notices, self.banners, self.hours_zh, self.mode))
+        calls = tuple((c.number, c.counter_id, c.counter_name, c.service_name, c.recall) for c in self.calls)
+        return hash((self.screen, self.hall_name, self.hall_name_en, self.date_zh, calls, self.recent,
+                     self.counters, self.services, self.notices, self.banners, self.hours_zh, self.mode,
+                     self.title_zh))
 
     def banner(self, kind: str) -> Banner | None:
         return next((b for b in self.banners if b.kind == kind), None)
-
-
-# --- calls on their way to the panel and the speaker -----------------------------------------
-@dataclass
-class CallItem:
-    key: tuple[Any, ...]               # (epoch, seq) of its event, or ("state", number, counter, at)
-    number: str
-    service: str
-    counter_id: str
-    counter_name: str
-    counter_name_en: str
-    counter_number: int | None
-    recall: bool
-    speak: bool
-    shown_at: float | None = None
-    spoken: bool = False               # the speaker has finished it
 
 
 @dataclass
@@ -149,100 +142,84 @@ class _Remembered:
             self.items.discard(self.order.popleft())
         return True
 
-    def __contains__(self, item: Any) -> bool:
-        return item in self.items
-
 
 class HallView:
-    """Owned by the screen's owner thread. Times: ``now`` is monotonic, ``wall`` aware datetime."""
+    """Owned by the screen's owner thread. ``now``: the screen's clock in seconds (monotonic, or
+    the demo's simulated one); ``wall``: an aware datetime on the same clock."""
 
     def __init__(self, config: Config, display: DisplayConfig, sound: bool = True) -> None:
         self.config = config
         self.display = display
         self.sound = sound
+        self.texts = config.hall.texts
         self.zone = ZoneInfo(config.hall.timezone)
         self.state: StateDoc | None = None
         self.availability = Availability()   # the shell's, once attached
         self.was_reconnecting = False
         self.resumed_until = 0.0
         self.seen_events = _Remembered()
-        self.known_calls = _Remembered()
-        self.last_event_seq: int | None = None
-        self.repair_pending = False
-        self.repair_from_seq: int | None = None
-        self.panel_queue: deque[CallItem] = deque()
-        self.panel: CallItem | None = None
-        self.speech_out: list[CallItem] = []          # to hand to the audio worker, in order
-        self.events_applied = 0
+        self.first_seen: dict[CallKey, tuple[float, int]] = {}   # when (and in which order) each call was heard of
+        self._heard = 0
+        self.event_seq: dict[CallKey, int] = {}        # the event that brought a call (before its state)
+        self.announcements: list[Announcement] = []     # for the voice queue, in order
+        self.zone_counters = set(display.speak_counters)
 
     # --- inputs ---------------------------------------------------------------------------------
     def apply_state(self, state: StateDoc, now: float, wall: datetime) -> None:
         first = self.state is None
         self.state = state
-        if first:
-            # a (re)started screen: everything in recent_calls is history, shown and not spoken
-            for call in state.recent_calls:
-                self.known_calls.add(self._identity(call.number, call.counter, call.at))
-            latest = self._sorted_recent(state)[:1]
-            if latest and self.panel is None:
-                self.panel = self._item_from_recent(latest[0], wall, speak=False)
-                self.panel.shown_at = now - 3600      # not flashing
-            self.last_event_seq = state.seq if self.last_event_seq is None else self.last_event_seq
-            self.repair_pending = False
-            return
-        if self.repair_pending and (self.repair_from_seq is None or state.seq >= self.repair_from_seq):
-            self._repair_from(state, now, wall)
+        live: set[CallKey] = set()
+        for counter in state.counters:
+            if counter.ticket is None:
+                continue
+            key = (counter.id, counter.ticket.number, counter.ticket.recalls)
+            live.add(key)
+            if key in self.first_seen:
+                continue
+            if first:
+                self._seen(key, now - 3600)               # history: shown, not flashing, not said
+                continue
+            self._seen(key, now)
+            fresh = counter.ticket.recalls > 0 or self._fresh(counter.ticket.called_at or "", wall)
+            self._announce(key, counter.ticket.service, now, fresh)
+        # forget calls that are over (keep those an event brought and the state has not yet shown)
+        for key in [k for k in self.first_seen if k not in live and self.event_seq.get(k, -1) <= state.seq]:
+            del self.first_seen[key]
+            self.event_seq.pop(key, None)
 
     def apply_event(self, event: EventDoc, now: float, wall: datetime) -> bool:
         """True if the event was new (not a QoS 1 repeat)."""
         if not self.seen_events.add((event.epoch, event.seq)):
             return False
-        self.events_applied += 1
-        last = self.last_event_seq
-        if last is not None and event.seq > last + 1:
-            log.info("events %d..%d missed; repairing from the next state", last + 1, event.seq - 1)
-            self.repair_pending = True
-            self.repair_from_seq = event.seq - 1
-        if last is None or event.seq > last or event.seq < last - 100_000:  # the last: a reset controller
-            self.last_event_seq = event.seq
         if event.type in CALL_EVENTS and event.ticket is not None:
-            self._accept_call_event(event, now, wall)
-        # the state published after a change may already be here: repair at once if it covers the gap
-        if self.repair_pending and self.state is not None and self.repair_from_seq is not None \
-                and self.state.seq >= self.repair_from_seq:
-            self._repair_from(self.state, now, wall)
+            counter_id = event.counter.id if isinstance(event.counter, CounterRefDoc) else (event.counter or "")
+            key = (counter_id, event.ticket.number, event.ticket.recalls)
+            if key not in self.first_seen and counter_id:
+                self._seen(key, now)
+                self.event_seq[key] = event.seq
+                self._announce(key, event.ticket.service, now, self._fresh(event.at, wall),
+                               self._hint(event))
         return True
 
     def connection_changed(self, now: float) -> None:
         """The link or the controller's presence changed (the shell's availability says how)."""
-        if not self.availability.link_up:
-            # clean sessions: events published while we are away are lost; the next state repairs
-            self.repair_pending = True
-            self.repair_from_seq = None
-        self._check_recovery(now)
+        if self.reconnecting:
+            self.was_reconnecting = self.state is not None or self.was_reconnecting
+        elif self.was_reconnecting:
+            self.was_reconnecting = False
+            self.resumed_until = now + self.display.resumed_s
 
-    def speech_done(self, key: Any) -> None:
-        for item in ([self.panel] if self.panel else []) + list(self.panel_queue):
-            if item.key == key:
-                item.spoken = True
-
-    def take_speech(self) -> list[CallItem]:
-        out, self.speech_out = self.speech_out, []
+    def take_announcements(self) -> list[Announcement]:
+        out, self.announcements = self.announcements, []
         return out
 
-    def tick(self, now: float) -> None:
-        """Move the next call onto the panel when the current one has had its time."""
-        hold = self.display.call_hold_s
-        while self.panel_queue:
-            current = self.panel
-            if current is not None and current.shown_at is not None:
-                shown_for = now - current.shown_at
-                waiting_for_voice = current.speak and not current.spoken and shown_for < self.display.call_max_hold_s
-                if shown_for < hold or waiting_for_voice:
-                    return
-            self.panel = self.panel_queue.popleft()
-            self.panel.shown_at = now
-            return
+    def is_live(self, item: Announcement) -> bool:
+        """Does the call still stand: its ticket still at that counter (or its state not yet here)?"""
+        state = self.state
+        if state is None or self.event_seq.get(item.key, -1) > state.seq:
+            return True
+        counter = state.counter(item.counter_id)
+        return counter is not None and counter.ticket is not None and counter.ticket.number == item.number
 
     # --- derived --------------------------------------------------------------------------------
     @property
@@ -250,9 +227,9 @@ class HallView:
         return not self.availability.reachable
 
     def view(self, now: float, wall: datetime) -> ViewModel:
-        self.tick(now)
         local = wall.astimezone(self.zone)
         state = self.state
+        texts = self.texts
         hall_name = (state.hall_name if state and state.hall_name else None) or self.config.hall.name
         hall_name_en = (state.hall_name_en if state and state.hall_name_en else None) or self.config.hall.name_en
         hours_zh, hours_en = self._hours_text(state)
@@ -263,42 +240,71 @@ class HallView:
             clock=local.strftime("%H:%M:%S"), hours_zh=hours_zh, hours_en=hours_en,
         )
         if state is None:
-            return ViewModel(screen="connecting", panel=None, recent=(), counters=(), services=(),
-                             notices=(), banners=(), mode="", **common)
+            zh, en = both("connecting")
+            return ViewModel(screen="connecting", calls=(), recent=(), counters=(), services=(), notices=(),
+                             banners=(), mode="", title_zh=zh, title_en=en, **common)
         banners: list[Banner] = []
         if state.mode == "outage":
-            zh, en = both("outage_title")
-            banners.append(Banner("outage", zh, en, state.message or ""))
+            message = (state.message or "").strip()
+            # the operator's words are the message; the hall's wording only when there are none
+            banners.append(Banner("outage", message, "") if message else
+                           Banner("outage", texts.outage, texts.outage_en))
         if self.reconnecting:
-            banners.append(Banner("reconnecting", *both("reconnecting")))
+            banners.append(Banner("reconnecting", texts.controller_away, texts.controller_away_en))
         elif now < self.resumed_until:
             banners.append(Banner("resumed", *both("resumed")))
+        calls = self._live_calls(state, now)
+        live = {(c.number, c.counter_id) for c in calls}
+        recent = [RecentView(c.number, self._counter_name(c.counter, c.counter_name))
+                  for c in self._sorted_recent(state) if (c.number, c.counter) not in live]
         return ViewModel(
             screen="closed" if state.mode == "closed" else "open",
-            panel=self._panel_view(now),
-            recent=tuple(RecentView(c.number, self._counter_name(c.counter, c.counter_name))
-                         for c in self._sorted_recent(state)[: self.display.recent_count]),
+            calls=calls, recent=tuple(recent[: self.display.recent_count]),
             counters=tuple(self._counter_view(c) for c in state.counters),
             services=tuple(self._service_view(s) for s in state.services),
             notices=tuple(a for a in state.announcements if a.strip()),
-            banners=tuple(banners), mode=state.mode, **common,
+            banners=tuple(banners), mode=state.mode, title_zh=texts.closed, title_en=texts.closed_en, **common,
         )
 
     # --- helpers --------------------------------------------------------------------------------
-    def _check_recovery(self, now: float) -> None:
-        if self.reconnecting:
-            self.was_reconnecting = self.state is not None or self.was_reconnecting
-        elif self.was_reconnecting:
-            self.was_reconnecting = False
-            self.resumed_until = now + self.display.resumed_s
+    def _seen(self, key: CallKey, at: float) -> None:
+        self._heard += 1
+        self.first_seen[key] = (at, self._heard)
 
-    def _identity(self, number: str, counter: str, at: str) -> tuple[str, str, str]:
-        return (number, counter, _normal_time(at))
+    def _announce(self, key: CallKey, service: str, now: float, fresh: bool,
+                  hint: tuple[str, int | None] = ("", None)) -> None:
+        counter_id, number, recalls = key
+        if not (self.sound and fresh) or (self.zone_counters and counter_id not in self.zone_counters):
+            return
+        counter_number = self._counter_number(counter_id, hint[1])
+        self.announcements.append(Announcement(key, SpokenCall(
+            number, counter_number, self._counter_name(counter_id, hint[0]),
+            self._counter_name_en(counter_id, counter_number), recall=recalls > 0), now))
+
+    @staticmethod
+    def _hint(event: EventDoc) -> tuple[str, int | None]:
+        if isinstance(event.counter, CounterRefDoc):
+            return event.counter.name, event.counter.number
+        return "", None
+
+    def _live_calls(self, state: StateDoc, now: float) -> tuple[CallView, ...]:
+        found = []
+        for counter in state.counters:
+            ticket = counter.ticket
+            if ticket is None:
+                continue
+            key = (counter.id, ticket.number, ticket.recalls)
+            seen, order = self.first_seen.get(key, (now - 3600, 0))
+            number = self._counter_number(counter.id)
+            found.append((seen, order, CallView(
+                ticket.number, counter.id, self._counter_name(counter.id), self._counter_name_en(counter.id, number),
+                self._service_name(ticket.service) if ticket.service else "", ticket.recalls > 0,
+                now - seen < self.display.flash_s)))
+        found.sort(key=lambda f: (f[0], f[1]), reverse=True)
+        return tuple(f[2] for f in found)
 
     def _counter_state(self, counter_id: str) -> CounterDoc | None:
-        if self.state is None:
-            return None
-        return next((c for c in self.state.counters if c.id == counter_id), None)
+        return self.state.counter(counter_id) if self.state is not None else None
 
     def _counter_name(self, counter_id: str, hint: str = "") -> str:
         state = self._counter_state(counter_id)
@@ -317,14 +323,14 @@ class HallView:
             return state.number
         return self.config.counter_number(counter_id)
 
-    def _counter_name_en(self, counter_id: str, number: int | None) -> str:
+    @staticmethod
+    def _counter_name_en(counter_id: str, number: int | None) -> str:
         return f"Counter {number}" if number is not None else f"Counter {counter_id}"
 
     def _service_name(self, service_id: str) -> str:
-        if self.state is not None:
-            found = next((s for s in self.state.services if s.id == service_id), None)
-            if found is not None and found.name:
-                return found.name
+        found = self.state.service(service_id) if self.state is not None else None
+        if found is not None and found.name:
+            return found.name
         conf = self.config.service_by_id(service_id)
         return conf.name if conf else service_id
 
@@ -334,82 +340,23 @@ class HallView:
             return True          # no time given: it is news
         return (wall - when).total_seconds() <= self.display.speak_max_age_s
 
-    def _enqueue(self, item: CallItem) -> None:
-        self.panel_queue.append(item)
-        if item.speak:
-            self.speech_out.append(item)
-
-    def _accept_call_event(self, event: EventDoc, now: float, wall: datetime) -> None:
-        ticket = event.ticket
-        assert ticket is not None
-        if isinstance(event.counter, CounterRefDoc):
-            counter_id, name_hint, number_hint = event.counter.id, event.counter.name, event.counter.number
-        else:
-            counter_id, name_hint, number_hint = event.counter or "", "", None
-        identity = self._identity(ticket.number, counter_id, event.at)
-        fresh_identity = identity not in self.known_calls
-        if ticket.called_at and event.type == "ticket_called":
-            fresh_identity = fresh_identity and \
-                self._identity(ticket.number, counter_id, ticket.called_at) not in self.known_calls
-            self.known_calls.add(self._identity(ticket.number, counter_id, ticket.called_at))
-        self.known_calls.add(identity)
-        if not fresh_identity and event.type == "ticket_called":
-            return               # a repair already showed this call
-        number = self._counter_number(counter_id, number_hint)
-        self._enqueue(CallItem(
-            key=(event.epoch, event.seq), number=ticket.number, service=ticket.service,
-            counter_id=counter_id, counter_name=self._counter_name(counter_id, name_hint),
-            counter_name_en=self._counter_name_en(counter_id, number), counter_number=number,
-            recall=event.type == "ticket_recalled",
-            speak=self.sound and self._fresh(event.at, wall),
-        ))
-
-    def _item_from_recent(self, call: RecentCallDoc, wall: datetime, speak: bool) -> CallItem:
-        number = self._counter_number(call.counter)
-        return CallItem(
-            key=("state", call.number, call.counter, call.at), number=call.number, service=call.service,
-            counter_id=call.counter, counter_name=self._counter_name(call.counter, call.counter_name),
-            counter_name_en=self._counter_name_en(call.counter, number), counter_number=number,
-            recall=False, speak=speak and self.sound and self._fresh(call.at, wall),
-        )
-
-    def _repair_from(self, state: StateDoc, now: float, wall: datetime) -> None:
-        self.repair_pending = False
-        self.repair_from_seq = None
-        missed = [c for c in reversed(self._sorted_recent(state))
-                  if self._identity(c.number, c.counter, c.at) not in self.known_calls]
-        for call in missed:
-            self.known_calls.add(self._identity(call.number, call.counter, call.at))
-            self._enqueue(self._item_from_recent(call, wall, speak=True))
-        if missed:
-            log.info("repaired %d call(s) from state seq %d", len(missed), state.seq)
-        if self.last_event_seq is None or state.seq > self.last_event_seq:
-            self.last_event_seq = state.seq
-
-    def _sorted_recent(self, state: StateDoc) -> list[RecentCallDoc]:
+    def _sorted_recent(self, state: StateDoc) -> list[Any]:
         """Newest first (the contract does not fix the order, so sort by time when we can)."""
         calls = list(state.recent_calls)
-        if all(_parse_time(c.at, self.zone) for c in calls):
-            calls.sort(key=lambda c: _parse_time(c.at, self.zone), reverse=True)  # type: ignore[arg-type,return-value]
+        times = [_parse_time(c.at, self.zone) for c in calls]
+        if all(times):
+            order = sorted(range(len(calls)), key=lambda i: times[i], reverse=True)  # type: ignore[arg-type,return-value]
+            calls = [calls[i] for i in order]
         return calls
-
-    def _panel_view(self, now: float) -> PanelView | None:
-        item = self.panel
-        if item is None:
-            return None
-        shown_at = item.shown_at if item.shown_at is not None else now
-        return PanelView(
-            number=item.number, counter_name=item.counter_name, counter_name_en=item.counter_name_en,
-            service_name=self._service_name(item.service) if item.service else "",
-            recall=item.recall, flashing=now - shown_at < self.display.flash_s,
-            queued=len(self.panel_queue),
-        )
 
     def _counter_view(self, counter: CounterDoc) -> CounterTile:
         number = self._counter_number(counter.id)
         status = counter.status if counter.status in ("idle", "serving", "suspended", "offline") else "idle"
-        label_zh, label_en = ("", "") if status == "serving" else both(f"counter_{status}")
-        shown = counter.ticket.number if counter.ticket is not None and status == "serving" else ""
+        texts = self.texts
+        label_zh, label_en = {"idle": both("counter_idle"), "serving": ("", ""),
+                              "suspended": (texts.suspended, texts.suspended_en),
+                              "offline": both("counter_offline")}[status]
+        shown = counter.ticket.number if counter.ticket is not None else ""
         return CounterTile(counter.id, counter.name or counter.id, self._counter_name_en(counter.id, number),
                            shown, status, label_zh, label_en)
 
@@ -422,7 +369,8 @@ class HallView:
         else:
             minutes = max(1, math.ceil(service.est_wait_s / 60))
             est_zh, est_en = t("zh", "est_wait", m=minutes), t("en", "est_wait", m=minutes)
-        label_zh, label_en = both("service_suspended") if service.suspended else ("", "")
+        texts = self.texts
+        label_zh, label_en = (texts.service_suspended, texts.service_suspended_en) if service.suspended else ("", "")
         return ServiceTile(service.id, name, name_en, service.prefix, service.waiting, est_zh, est_en,
                            service.suspended, label_zh, label_en)
 
@@ -444,9 +392,3 @@ def _parse_time(text: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=zone)
-
-
-def _normal_time(text: str) -> str:
-    """Times compared as instants to the second, whatever offset or precision they were written in."""
-    when = _parse_time(text, ZoneInfo("UTC"))
-    return when.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S") if when else text

@@ -1,58 +1,38 @@
-"""Draws a :class:`~display.model.ViewModel` with pygame: landscape (1920×1080, 1280×720) or portrait.
+"""Draws a :class:`~display.model.ViewModel` with pygame, on the geometry of :mod:`display.layout`.
 
-Speed: every text surface is rendered once and cached (:class:`TextCache`); everything that does
-not move (all but the clock, the flashing call panel and the notice ticker) is drawn onto a
-"static" layer only when the view model's :meth:`~display.model.ViewModel.static_key` changes.
-A frame is then one blit of that layer plus a handful of cached blits.
+Speed: text surfaces are rendered once and cached (:class:`~display.fonts.TextCache`); everything
+that does not move (all but the clock, the live calls, which flash, and the notice ticker) is drawn
+onto a "static" layer only when the view model's :meth:`~display.model.ViewModel.static_key`
+changes. A frame is then one blit of that layer plus a handful of cached blits.
+
+Every text drawn is recorded in :attr:`Renderer.boxes` (what it is, where, at which size), so tests
+can check that no two texts overlap, that all stay inside the overscan margin and that none is
+smaller than :data:`display.layout.MIN_TEXT` allows.
 """
 from __future__ import annotations
 
 import logging
-import os
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pygame
 import pygame.freetype
 
 from hall.errors import ConfigError
 
-from .model import Banner, CounterTile, ServiceTile, ViewModel
+from .fonts import Colour, TextCache, load_font
+from .layout import Layout, compute_layout
+from .model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
 
 log = logging.getLogger(__name__)
 
-Colour = tuple[int, int, int]
-
 DEFAULT_THEME: dict[str, str] = {
-    "background": "#0b2545",
-    "header": "#061a33",
-    "panel": "#13315c",
-    "panel_flash": "#d1495b",
-    "text": "#ffffff",
-    "muted": "#8da9c4",
-    "accent": "#ffd166",      # ticket numbers
-    "ok": "#06d6a0",
-    "warn": "#f4a261",        # 暂停服务 / 暂停办理
-    "alert": "#e63946",
-    "outage": "#9d0208",
-    "reconnecting": "#b5651d",
-    "resumed": "#2a9d8f",
-    "ticker": "#061a33",
-    "line": "#1f4e89",
+    "background": "#0b2545", "header": "#061a33", "panel": "#13315c", "panel_flash": "#d1495b",
+    "text": "#ffffff", "muted": "#8da9c4", "accent": "#ffd166",      # accent: ticket numbers
+    "ok": "#06d6a0", "warn": "#f4a261",                              # warn: 暂停服务 / 暂停办理
+    "alert": "#e63946", "outage": "#9d0208", "reconnecting": "#b5651d", "resumed": "#2a9d8f",
+    "ticker": "#061a33", "line": "#1f4e89",
 }
-
-# (path, face index): Noto CJK .ttc face 0 is Japanese; face 2 is Simplified Chinese
-FONT_CANDIDATES = [
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc", 0),
-]
-BOLD_CANDIDATES = [
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Bold.ttc", 2),
-]
 
 
 def parse_colour(value: str) -> Colour:
@@ -75,394 +55,389 @@ def make_theme(overrides: dict[str, str], where: str = "display.theme", path: st
     return theme
 
 
-def find_font(configured: str | None) -> tuple[str | None, int]:
-    """The configured font, else Noto CJK SC, else WenQuanYi; (None, 0) = pygame's own (no CJK)."""
-    if configured:
-        if not Path(configured).is_file():
-            raise ConfigError("<config>", "display.font", f"a font file that exists, not {configured!r}")
-        return configured, 2 if "NotoSansCJK" in configured and configured.endswith(".ttc") else 0
-    for path, index in FONT_CANDIDATES:
-        if os.path.isfile(path):
-            return path, index
-    log.warning("no CJK font found (install fonts-noto-cjk or fonts-wqy-zenhei): Chinese will not show")
-    return None, 0
-
-
-def _load_font(path: str | None, index: int) -> pygame.freetype.Font:
-    if path is None:
-        return pygame.freetype.Font(None, 24)
-    return pygame.freetype.Font(path, 24, font_index=index)
-
-
-class TextCache:
-    """Rendered text surfaces by (text, size, colour, bold, max width); least recently used dropped."""
-
-    def __init__(self, regular: pygame.freetype.Font, bold: pygame.freetype.Font, limit: int = 2048) -> None:
-        self.regular = regular
-        self.bold = bold
-        self.limit = limit
-        self.cache: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
-        self.misses = 0
-
-    def get(self, text: str, size: float, colour: Colour, bold: bool = False, max_w: int | None = None) -> pygame.Surface:
-        size = max(6, int(size))
-        key = (text, size, colour, bold, max_w)
-        surface = self.cache.get(key)
-        if surface is not None:
-            self.cache.move_to_end(key)
-            return surface
-        self.misses += 1
-        font = self.bold if bold else self.regular
-        surface, _ = font.render(text or " ", fgcolor=colour, size=size)
-        if max_w is not None and surface.get_width() > max_w > 0:
-            smaller = max(6, int(size * max_w / surface.get_width()))
-            surface, _ = font.render(text or " ", fgcolor=colour, size=smaller)
-        surface = surface.convert_alpha() if pygame.display.get_surface() is not None else surface
-        self.cache[key] = surface
-        if len(self.cache) > self.limit:
-            self.cache.popitem(last=False)
-        return surface
-
-
-@dataclass
-class Layout:
-    width: int
-    height: int
-    portrait: bool
-    u: float                       # one "design pixel" (1080 across the short side)
-    header: pygame.Rect
-    banners: list[pygame.Rect]
-    body: pygame.Rect
-    panel: pygame.Rect
-    recent: pygame.Rect
-    counters: pygame.Rect
-    services: pygame.Rect
-    ticker: pygame.Rect
-
-
-def compute_layout(width: int, height: int, orientation: str, banners: tuple[Banner, ...]) -> Layout:
-    portrait = height > width if orientation == "auto" else orientation == "portrait"
-    u = min(width, height) / 1080
-    header_h = int((120 if portrait else 104) * u)
-    ticker_h = int(72 * u)
-    header = pygame.Rect(0, 0, width, header_h)
-    y = header_h
-    banner_rects = []
-    for banner in banners:
-        h = int((170 if banner.kind == "outage" and banner.detail else 120 if banner.kind == "outage" else 76) * u)
-        banner_rects.append(pygame.Rect(0, y, width, h))
-        y += h
-    ticker = pygame.Rect(0, height - ticker_h, width, ticker_h)
-    m = int(20 * u)
-    body = pygame.Rect(m, y + m, width - 2 * m, ticker.top - y - 2 * m)
-    if portrait:
-        heights = [0.34, 0.18, 0.27, 0.21]
-        rects = []
-        top = body.top
-        for share in heights:
-            h = int(body.height * share)
-            rects.append(pygame.Rect(body.left, top, body.width, h - m))
-            top += h
-        panel, recent, counters, services = rects
-    else:
-        left_w = int(body.width * 0.56)
-        left = pygame.Rect(body.left, body.top, left_w - m // 2, body.height)
-        right = pygame.Rect(body.left + left_w + m // 2, body.top, body.width - left_w - m // 2, body.height)
-        panel_h = int(left.height * 0.58)
-        panel = pygame.Rect(left.left, left.top, left.width, panel_h - m // 2)
-        services = pygame.Rect(left.left, left.top + panel_h + m // 2, left.width, left.height - panel_h - m // 2)
-        recent_h = int(right.height * 0.42)
-        recent = pygame.Rect(right.left, right.top, right.width, recent_h - m // 2)
-        counters = pygame.Rect(right.left, right.top + recent_h + m // 2, right.width, right.height - recent_h - m // 2)
-    return Layout(width, height, portrait, u, header, banner_rects, body, panel, recent, counters, services, ticker)
+@dataclass(frozen=True)
+class Box:
+    kind: str          # a key of display.layout.MIN_TEXT
+    rect: pygame.Rect
+    size: int          # em size drawn, after any shrinking to fit
+    text: str
 
 
 class Renderer:
-    def __init__(self, surface: pygame.Surface, theme: dict[str, Colour], font_path: str | None = None,
-                 font_index: int = 0, orientation: str = "auto", show_english: bool = True) -> None:
+    def __init__(self, surface: pygame.Surface, theme: dict[str, Colour], font_path: str, font_index: int = 0,
+                 orientation: str = "auto", show_english: bool = True, overscan: float = 0.03) -> None:
         self.surface = surface
         self.theme = theme
         self.orientation = orientation
         self.show_english = show_english
-        regular = _load_font(font_path, font_index)
+        self.overscan = overscan
+        regular = load_font(font_path, font_index)
         bold = regular
-        if font_path is not None and "NotoSansCJK-Regular" in font_path:
+        if "NotoSansCJK-Regular" in font_path:
             bold_path = font_path.replace("Regular", "Bold")
-            if os.path.isfile(bold_path):
-                bold = _load_font(bold_path, font_index)
+            try:
+                bold = load_font(bold_path, font_index)
+            except (OSError, FileNotFoundError):
+                pass
         self.text = TextCache(regular, bold)
         self.static: pygame.Surface | None = None
         self.static_key: int | None = None
         self.layout: Layout | None = None
+        self.static_boxes: list[Box] = []
+        self.frame_boxes: list[Box] = []
+        self._boxes = self.static_boxes
+        self._ticker_key: tuple[Any, ...] | None = None
+        self._ticker: tuple[list[tuple[int, int, str]], int] = ([], 0)
         self.frames = 0
+
+    @property
+    def boxes(self) -> list[Box]:
+        return self.static_boxes + self.frame_boxes
 
     # --- one frame --------------------------------------------------------------------------------
     def draw(self, vm: ViewModel, now: float) -> None:
         key = hash((vm.static_key(), self.surface.get_size()))
         if key != self.static_key or self.static is None:
-            self.layout = compute_layout(*self.surface.get_size(), self.orientation, vm.banners)
+            self.layout = compute_layout(
+                *self.surface.get_size(), self.orientation, n_counters=len(vm.counters),
+                n_services=len(vm.services), banners=tuple((b.kind, bool(b.en and self.show_english))
+                                                           for b in vm.banners),
+                notices=bool(vm.notices), overscan=self.overscan)
             if self.static is None or self.static.get_size() != self.surface.get_size():
-                # allocated once: a fresh full-screen surface costs more than drawing on it
-                self.static = self.surface.copy()
+                self.static = self.surface.copy()    # allocated once: a fresh surface costs more than drawing
+            self.static_boxes.clear()
+            self._boxes = self.static_boxes
             self._draw_static(self.static, vm, self.layout)
             self.static_key = key
         layout = self.layout
         assert layout is not None
         self.surface.blit(self.static, (0, 0))
+        self.frame_boxes.clear()
+        self._boxes = self.frame_boxes
         self._draw_clock(vm, layout)
         if vm.screen == "open":
-            self._draw_panel(vm, layout, now)
+            self._draw_calls(self.surface, vm, layout, now)
         self._draw_ticker(vm, layout, now)
         self.frames += 1
+
+    def _put(self, layer: pygame.Surface, kind: str, text: str, size: float, colour: Colour, *, bold: bool = False,
+             max_w: float | None = None, record: bool = True, **anchor: Any) -> pygame.Rect:
+        surface, used = self.text.get(text, size, colour, bold, None if max_w is None else int(max_w))
+        rect = surface.get_rect(**anchor)
+        layer.blit(surface, rect)
+        if record and text.strip():
+            self._boxes.append(Box(kind, rect, used, text))
+        return rect
 
     # --- the static layer -------------------------------------------------------------------------
     def _draw_static(self, layer: pygame.Surface, vm: ViewModel, layout: Layout) -> None:
         th, u = self.theme, layout.u
         layer.fill(th["background"])
-        # header: hall name (and its English name), date; the clock is drawn per frame
-        pygame.draw.rect(layer, th["header"], layout.header)
-        pad = int(28 * u)
-        name = self.text.get(vm.hall_name, 50 * u, th["text"], bold=True, max_w=int(layout.width * 0.6))
-        if vm.hall_name_en and self.show_english:
-            layer.blit(name, (pad, layout.header.top + int(8 * u)))
-            en = self.text.get(vm.hall_name_en, 24 * u, th["muted"], max_w=int(layout.width * 0.6))
-            layer.blit(en, (pad, layout.header.top + int(8 * u) + name.get_height() + int(4 * u)))
-        else:
-            layer.blit(name, name.get_rect(midleft=(pad, layout.header.centery)))
-        date = self.text.get(vm.date_zh + ("   " + vm.date_en if self.show_english and not layout.portrait else ""),
-                             24 * u, th["muted"])
-        layer.blit(date, date.get_rect(bottomright=(layout.width - pad, layout.header.bottom - int(10 * u))))
+        header = layout.header
+        pygame.draw.rect(layer, th["header"], pygame.Rect(0, 0, layout.width, header.bottom))
+        pad = round(12 * u)
+        english = bool(vm.hall_name_en and self.show_english)
+        name_y = header.top + pad if english else header.centery
+        anchor = {"topleft": (header.left + pad, name_y)} if english else {"midleft": (header.left + pad, name_y)}
+        name = self._put(layer, "any", vm.hall_name, 44 * u, th["text"], bold=True, max_w=header.w * 0.55, **anchor)
+        if english:
+            self._put(layer, "any", vm.hall_name_en, 22 * u, th["muted"], max_w=header.w * 0.55,
+                      topleft=(name.left, name.bottom + round(4 * u)))
+        date = vm.date_zh + ("   " + vm.date_en if self.show_english and not layout.portrait else "")
+        self._put(layer, "any", date, 22 * u, th["muted"], max_w=header.w * 0.4,
+                  bottomright=(header.right - pad, header.bottom - pad))
         for banner, rect in zip(vm.banners, layout.banners):
-            self._draw_banner(layer, banner, rect, u)
-        pygame.draw.rect(layer, th["ticker"], layout.ticker)
-        if vm.screen == "connecting":
-            self._draw_centre(layer, layout, "正在连接排队系统…", "Connecting to the queue system…", th["muted"])
-        elif vm.screen == "closed":
-            self._draw_centre(layer, layout, "暂停营业", "Closed", th["warn"], vm.hours_zh,
-                              vm.hours_en if self.show_english else "")
-        else:
-            self._card(layer, layout.panel)
-            self._draw_recent(layer, vm, layout.recent, u)
-            self._draw_counters(layer, vm.counters, layout.counters, u)
-            self._draw_services(layer, vm.services, layout.services, u)
+            self._draw_banner(layer, banner.kind, banner.zh, banner.en if self.show_english else "", rect, u)
+        if layout.ticker is not None:
+            pygame.draw.rect(layer, th["ticker"], pygame.Rect(0, layout.ticker.top, layout.width,
+                                                              layout.height - layout.ticker.top))
+        if vm.screen != "open":
+            self._draw_centre(layer, layout, vm)
+            return
+        self._section(layer, layout.calls, "正在叫号", "Now calling", u, extra=_more(vm, layout))
+        if layout.recent is not None:
+            self._draw_recent(layer, vm.recent, layout.recent, u)
+        self._draw_counters(layer, vm.counters, layout, u)
+        self._draw_services(layer, vm.services, layout, u)
 
-    def _card(self, layer: pygame.Surface, rect: pygame.Rect, colour: Colour | None = None) -> None:
-        pygame.draw.rect(layer, colour or self.theme["panel"], rect, border_radius=int(rect.height * 0.04) or 1)
-
-    def _title(self, layer: pygame.Surface, rect: pygame.Rect, zh: str, en: str, u: float) -> int:
-        """Section title; returns the y below it."""
+    def _section(self, layer: pygame.Surface, rect: pygame.Rect, zh: str, en: str, u: float, extra: str = "") -> int:
+        """A card with its title; returns the y below the title's rule."""
         th = self.theme
-        pad = int(18 * u)
-        title = self.text.get(zh, 30 * u, th["muted"], bold=True)
-        layer.blit(title, (rect.left + pad, rect.top + pad))
+        pygame.draw.rect(layer, th["panel"], rect, border_radius=max(1, round(10 * u)))
+        pad = round(12 * u)
+        title = self._put(layer, "any", zh, 28 * u, th["muted"], bold=True, topleft=(rect.left + pad, rect.top + pad))
         if en and self.show_english:
-            sub = self.text.get(en, 22 * u, th["muted"])
-            layer.blit(sub, sub.get_rect(bottomleft=(rect.left + pad + title.get_width() + int(12 * u),
-                                                     rect.top + pad + title.get_height() - int(2 * u))))
-        y = rect.top + pad + title.get_height() + int(8 * u)
-        pygame.draw.line(layer, th["line"], (rect.left + pad, y), (rect.right - pad, y), max(1, int(2 * u)))
-        return y + int(8 * u)
+            self._put(layer, "any", en, 20 * u, th["muted"], max_w=rect.w * 0.4,
+                      bottomleft=(title.right + round(12 * u), title.bottom))
+        if extra:
+            self._put(layer, "any", extra, 24 * u, th["accent"], bold=True, midright=(rect.right - pad, title.centery))
+        y = rect.top + round(44 * u)
+        pygame.draw.line(layer, th["line"], (rect.left + pad, y), (rect.right - pad, y), max(1, round(2 * u)))
+        return rect.top + round(50 * u)
 
-    def _draw_banner(self, layer: pygame.Surface, banner: Banner, rect: pygame.Rect, u: float) -> None:
+    def _draw_banner(self, layer: pygame.Surface, kind: str, zh: str, en: str, rect: pygame.Rect, u: float) -> None:
         th = self.theme
-        layer.fill(th.get(banner.kind, th["alert"]), rect)
-        big = banner.kind == "outage"
-        zh = self.text.get(banner.zh, (52 if big else 36) * u, th["text"], bold=True, max_w=rect.width - int(60 * u))
-        lines = [zh]
-        if self.show_english:
-            lines.append(self.text.get(banner.en, (28 if big else 22) * u, th["text"], max_w=rect.width - int(60 * u)))
-        if banner.detail:
-            lines.append(self.text.get(banner.detail, 34 * u, th["accent"], bold=True, max_w=rect.width - int(60 * u)))
-        if not big and len(lines) == 2:   # one row: "中文   English"
-            total = lines[0].get_width() + int(30 * u) + lines[1].get_width()
-            x = rect.centerx - total // 2
-            layer.blit(lines[0], lines[0].get_rect(midleft=(x, rect.centery)))
-            layer.blit(lines[1], lines[1].get_rect(midleft=(x + lines[0].get_width() + int(30 * u), rect.centery)))
-            return
-        height = sum(s.get_height() for s in lines) + int(4 * u) * (len(lines) - 1)
-        y = rect.centery - height // 2
-        for surf in lines:
-            layer.blit(surf, surf.get_rect(midtop=(rect.centerx, y)))
-            y += surf.get_height() + int(4 * u)
-
-    def _draw_centre(self, layer: pygame.Surface, layout: Layout, zh: str, en: str, colour: Colour,
-                     line3: str = "", line4: str = "") -> None:
-        u, body = layout.u, layout.body
-        surfs = [self.text.get(zh, 110 * u, colour, bold=True, max_w=body.width)]
-        if self.show_english:
-            surfs.append(self.text.get(en, 48 * u, self.theme["muted"], max_w=body.width))
-        for line in (line3, line4):
-            if line:
-                surfs.append(self.text.get(line, 44 * u, self.theme["text"], max_w=body.width))
-        gap = int(24 * u)
-        y = body.centery - (sum(s.get_height() for s in surfs) + gap * (len(surfs) - 1)) // 2
-        for surf in surfs:
-            layer.blit(surf, surf.get_rect(midtop=(body.centerx, y)))
-            y += surf.get_height() + gap
-
-    def _draw_recent(self, layer: pygame.Surface, vm: ViewModel, rect: pygame.Rect, u: float) -> None:
-        th = self.theme
-        self._card(layer, rect)
-        y = self._title(layer, rect, "最近叫号", "Recent calls", u)
-        pad = int(18 * u)
-        if not vm.recent:
-            msg = self.text.get("暂无叫号  No calls yet", 26 * u, th["muted"])
-            layer.blit(msg, (rect.left + pad, y + int(8 * u)))
-            return
-        columns = 3 if rect.width > 3 * rect.height else 2
-        per_col = max(4, (len(vm.recent) + columns - 1) // columns)   # rows fill from the top
-        row_h = max(1, (rect.bottom - y - pad) // per_col)
-        col_w = (rect.width - 2 * pad) // columns
-        size = min(row_h * 0.62, 44 * u)
-        for i, call in enumerate(vm.recent):
-            col, row = divmod(i, per_col)
-            x = rect.left + pad + col * col_w
-            cy = y + row * row_h + row_h // 2
-            num = self.text.get(call.number, size, th["accent"], bold=True)
-            layer.blit(num, num.get_rect(midleft=(x, cy)))
-            where = self.text.get("→ " + call.counter_name, size * 0.85, th["text"],
-                                  max_w=col_w - num.get_width() - int(24 * u))
-            layer.blit(where, where.get_rect(midleft=(x + num.get_width() + int(14 * u), cy)))
-
-    def _draw_counters(self, layer: pygame.Surface, counters: tuple[CounterTile, ...], rect: pygame.Rect,
-                       u: float) -> None:
-        th = self.theme
-        self._card(layer, rect)
-        y = self._title(layer, rect, "窗口", "Counters", u)
-        if not counters:
-            return
-        pad = int(18 * u)
-        n = len(counters)
-        cols = 1 if n == 1 else 2 if n <= 4 else 3 if n <= 9 else 4
-        rows = (n + cols - 1) // cols
-        cell_w = (rect.width - 2 * pad) // cols
-        cell_h = max(1, (rect.bottom - y - pad) // rows)
-        gap = int(8 * u)
-        for i, counter in enumerate(counters):
-            row, col = divmod(i, cols)
-            cell = pygame.Rect(rect.left + pad + col * cell_w, y + row * cell_h, cell_w - gap, cell_h - gap)
-            bg = th["background"]
-            pygame.draw.rect(layer, bg, cell, border_radius=int(10 * u) or 1)
-            name_size = min(cell.height * 0.26, 30 * u)
-            name = self.text.get(counter.name, name_size, th["text"], max_w=cell.width - int(16 * u))
-            layer.blit(name, (cell.left + int(10 * u), cell.top + int(6 * u)))
-            if self.show_english and cell.height > 90 * u:
-                en = self.text.get(counter.name_en, name_size * 0.7, th["muted"], max_w=cell.width - int(16 * u))
-                layer.blit(en, en.get_rect(topright=(cell.right - int(10 * u), cell.top + int(10 * u))))
-            body_top = cell.top + name.get_height() + int(8 * u)
-            centre = (cell.centerx, (body_top + cell.bottom) // 2)
-            avail_h = cell.bottom - body_top
-            if counter.number:
-                num = self.text.get(counter.number, min(avail_h * 0.8, 64 * u), th["accent"], bold=True,
-                                    max_w=cell.width - int(16 * u))
-                layer.blit(num, num.get_rect(center=centre))
+        layer.fill(th.get(kind, th["alert"]), pygame.Rect(0, rect.top, layer.get_width(), rect.h))
+        width = rect.w - round(40 * u)
+        if kind == "outage":
+            if en:
+                zh_rect = self._put(layer, "any", zh, 52 * u, th["text"], bold=True, max_w=width,
+                                    midbottom=(rect.centerx, rect.top + round(74 * u)))
+                self._put(layer, "any", en, 28 * u, th["text"], max_w=width,
+                          midtop=(rect.centerx, zh_rect.bottom + round(8 * u)))
             else:
-                colour = th["warn"] if counter.status == "suspended" else th["muted"]
-                label = counter.label_zh + (f" {counter.label_en}" if self.show_english and counter.label_en else "")
-                surf = self.text.get(label, min(avail_h * 0.45, 34 * u), colour, bold=counter.status == "suspended",
-                                     max_w=cell.width - int(16 * u))
-                layer.blit(surf, surf.get_rect(center=centre))
+                self._put(layer, "any", zh, 52 * u, th["text"], bold=True, max_w=width, center=rect.center)
+            return
+        zh_s, _ = self.text.get(zh, 34 * u, th["text"], True, int(width * 0.6))
+        en_s, _ = self.text.get(en or " ", 24 * u, th["text"], False, int(width * 0.38))
+        gap = round(30 * u) if en else 0
+        x = rect.centerx - (zh_s.get_width() + gap + (en_s.get_width() if en else 0)) // 2
+        left = self._put(layer, "any", zh, 34 * u, th["text"], bold=True, max_w=width * 0.6, midleft=(x, rect.centery))
+        if en:
+            self._put(layer, "any", en, 24 * u, th["text"], max_w=width * 0.38, midleft=(left.right + gap, rect.centery))
 
-    def _draw_services(self, layer: pygame.Surface, services: tuple[ServiceTile, ...], rect: pygame.Rect,
-                       u: float) -> None:
+    def _draw_centre(self, layer: pygame.Surface, layout: Layout, vm: ViewModel) -> None:
+        u, th = layout.u, self.theme
+        area = pygame.Rect(layout.safe.x, layout.header.bottom, layout.safe.w,
+                           (layout.ticker.top if layout.ticker else layout.safe.bottom) - layout.header.bottom)
+        lines = [("any", vm.title_zh, 110 * u, th["warn"] if vm.screen == "closed" else th["muted"], True)]
+        if self.show_english:
+            lines.append(("any", vm.title_en, 48 * u, th["muted"], False))
+        if vm.screen == "closed":
+            lines.append(("any", vm.hours_zh, 44 * u, th["text"], False))
+            if self.show_english:
+                lines.append(("any", vm.hours_en, 36 * u, th["text"], False))
+        heights = [self.text.get(text, size, colour, bold, area.w)[0].get_height() for _, text, size, colour, bold in lines]
+        gap = round(24 * u)
+        y = area.centery - (sum(heights) + gap * (len(lines) - 1)) // 2
+        for (kind, text, size, colour, bold), h in zip(lines, heights):
+            self._put(layer, kind, text, size, colour, bold=bold, max_w=area.w, midtop=(area.centerx, y))
+            y += h + gap
+
+    def _draw_recent(self, layer: pygame.Surface, recent: tuple[RecentView, ...], rect: pygame.Rect, u: float) -> None:
         th = self.theme
-        self._card(layer, rect)
-        y = self._title(layer, rect, "业务  等候人数  预计等候", "Services · waiting · est. wait", u)
+        y = self._section(layer, rect, "最近叫号", "Earlier calls", u)
+        pad = round(12 * u)
+        if not recent:
+            self._put(layer, "any", "暂无  None", 24 * u, th["muted"], midleft=(rect.left + pad, (y + rect.bottom) // 2))
+            return
+        cols = max(1, int((rect.w - 2 * pad) // (260 * u)))
+        rows = max(1, int((rect.bottom - y) // (52 * u)))
+        col_w, row_h = (rect.w - 2 * pad) / cols, (rect.bottom - y - pad // 2) / rows
+        for i, call in enumerate(recent[: cols * rows]):
+            row, col = divmod(i, cols)
+            x, cy = rect.left + pad + col * col_w, round(y + row * row_h + row_h / 2)
+            num = self._put(layer, "tile_number", call.number, 30 * u, th["accent"], bold=True, midleft=(x, cy))
+            self._put(layer, "any", "→ " + call.counter_name, 24 * u, th["text"],
+                      max_w=col_w - num.w - 24 * u, midleft=(num.right + round(10 * u), cy))
+
+    def _draw_counters(self, layer: pygame.Surface, counters: tuple[CounterTile, ...], layout: Layout,
+                       u: float) -> None:
+        th, rect, grid = self.theme, layout.counters, layout.counter_grid
+        y = self._section(layer, rect, "窗口", "Counters", u)
+        pad = round(12 * u)
+        cell_w = (rect.w - 2 * pad) / grid.cols
+        cell_h = min((rect.bottom - y - pad // 2) / grid.rows, 150 * u)
+        gap = round(6 * u)
+        for i, counter in enumerate(counters):
+            row, col = divmod(i, grid.cols)
+            cell = pygame.Rect(round(rect.left + pad + col * cell_w), round(y + row * cell_h),
+                               round(cell_w) - gap, round(cell_h) - gap)
+            border = th["warn"] if counter.status == "suspended" else th["background"]
+            pygame.draw.rect(layer, th["background"], cell, border_radius=max(1, round(8 * u)))
+            if counter.status == "suspended":
+                pygame.draw.rect(layer, border, cell, max(1, round(3 * u)), border_radius=max(1, round(8 * u)))
+            if layout.compact_tiles:
+                self._compact_tile(layer, counter, cell, u)
+            else:
+                self._full_tile(layer, counter, cell, u)
+
+    def _label(self, counter: CounterTile) -> tuple[str, Colour]:
+        colour = self.theme["warn"] if counter.status == "suspended" else self.theme["muted"]
+        return counter.label_zh, colour
+
+    def _full_tile(self, layer: pygame.Surface, counter: CounterTile, cell: pygame.Rect, u: float) -> None:
+        th = self.theme
+        inset = round(8 * u)
+        name_size = min(cell.h * 0.26, 30 * u)
+        name = self._put(layer, "tile_name", counter.name, name_size, th["text"], max_w=cell.w * 0.6 - inset,
+                         topleft=(cell.left + inset, cell.top + inset))
+        if self.show_english and cell.w >= 250 * u:
+            self._put(layer, "any", counter.name_en, 18 * u, th["muted"], max_w=cell.w * 0.4 - 2 * inset,
+                      midright=(cell.right - inset, name.centery))
+        body = pygame.Rect(cell.left, name.bottom, cell.w, cell.bottom - name.bottom)
+        if counter.number:
+            self._put(layer, "tile_number", counter.number, min(body.h * 0.7, 64 * u), th["accent"], bold=True,
+                      max_w=cell.w - 2 * inset, center=body.center)
+            return
+        label, colour = self._label(counter)
+        text = label + (f" {counter.label_en}" if self.show_english and counter.label_en and cell.w >= 260 * u else "")
+        self._put(layer, "tile_name", text, min(body.h * 0.4, 30 * u), colour, bold=counter.status == "suspended",
+                  max_w=cell.w - 2 * inset, center=body.center)
+
+    def _compact_tile(self, layer: pygame.Surface, counter: CounterTile, cell: pygame.Rect, u: float) -> None:
+        th = self.theme
+        inset = round(8 * u)
+        short = counter.name_en.removeprefix("Counter ") + "号" if counter.name_en.startswith("Counter ") \
+            and counter.name_en[8:].isdigit() else counter.name
+        name = self._put(layer, "tile_name", short, min(cell.h * 0.46, 28 * u), th["text"], max_w=cell.w * 0.42,
+                         midleft=(cell.left + inset, cell.centery))
+        room = cell.right - inset - name.right - inset
+        if counter.number:
+            self._put(layer, "tile_number", counter.number, min(cell.h * 0.62, 40 * u), th["accent"], bold=True,
+                      max_w=room, midright=(cell.right - inset, cell.centery))
+            return
+        label, colour = self._label(counter)
+        self._put(layer, "tile_name", label, min(cell.h * 0.44, 24 * u), colour, bold=counter.status == "suspended",
+                  max_w=room, midright=(cell.right - inset, cell.centery))
+
+    def _draw_services(self, layer: pygame.Surface, services: tuple[ServiceTile, ...], layout: Layout, u: float) -> None:
+        rect, cols = layout.services, layout.service_cols
+        y = self._section(layer, rect, "业务  等候人数  预计等候", "Service · waiting · wait", u)
         if not services:
             return
-        pad = int(18 * u)
-        row_h = max(1, min(int(96 * u), (rect.bottom - y - pad) // len(services)))
-        size = min(row_h * 0.42, 36 * u)
-        w = rect.width - 2 * pad
+        pad = round(12 * u)
+        per_col = -(-len(services) // cols)
+        row_h = min((rect.bottom - y - pad // 2) / per_col, 104 * u)
+        col_w = (rect.w - 2 * pad) / cols
         for i, service in enumerate(services):
-            top = y + i * row_h
-            cy = top + row_h // 2
-            x = rect.left + pad
-            badge = pygame.Rect(x, cy - int(row_h * 0.38), int(row_h * 0.76), int(row_h * 0.76))
-            pygame.draw.rect(layer, th["muted"] if service.suspended else th["accent"], badge,
-                             border_radius=int(8 * u) or 1)
-            letter = self.text.get(service.prefix or "?", badge.height * 0.7, th["background"], bold=True)
-            layer.blit(letter, letter.get_rect(center=badge.center))
-            name_x = badge.right + int(14 * u)
-            colour = th["muted"] if service.suspended else th["text"]
-            name = self.text.get(service.name, size, colour, max_w=int(w * 0.42))
-            layer.blit(name, name.get_rect(midleft=(name_x, cy - (int(size * 0.35) if service.name_en else 0))))
-            if service.name_en and self.show_english and service.name_en not in service.name:
-                en = self.text.get(service.name_en, size * 0.6, th["muted"], max_w=int(w * 0.42))
-                layer.blit(en, en.get_rect(midleft=(name_x, cy + int(size * 0.55))))
-            right_x = rect.left + pad + int(w * 0.58)
-            if service.suspended:
-                label = service.label_zh + (f"  {service.label_en}" if self.show_english else "")
-                surf = self.text.get(label, size, th["warn"], bold=True, max_w=rect.right - pad - right_x)
-                layer.blit(surf, surf.get_rect(midleft=(right_x, cy)))
-                continue
-            waiting = self.text.get(f"{service.waiting}", size * 1.2, th["accent"], bold=True)
-            layer.blit(waiting, waiting.get_rect(midright=(right_x + int(w * 0.08), cy)))
-            unit = self.text.get("人" + (" waiting" if self.show_english else ""), size * 0.6, th["muted"])
-            layer.blit(unit, unit.get_rect(midleft=(right_x + int(w * 0.08) + int(6 * u), cy)))
-            est = service.est_zh + (f" / {service.est_en}" if self.show_english and service.est_en else "")
-            est_surf = self.text.get(est, size * 0.7, th["text"], max_w=rect.right - pad - (right_x + int(w * 0.2)))
-            layer.blit(est_surf, est_surf.get_rect(midright=(rect.right - pad, cy)))
-            if i < len(services) - 1:
-                pygame.draw.line(layer, th["line"], (x, top + row_h), (rect.right - pad, top + row_h), 1)
+            col, row = divmod(i, per_col)
+            cell = pygame.Rect(round(rect.left + pad + col * col_w), round(y + row * row_h),
+                               round(col_w) - pad, round(row_h))
+            self._service_row(layer, service, cell, u)
+
+    def _service_row(self, layer: pygame.Surface, service: ServiceTile, cell: pygame.Rect, u: float) -> None:
+        th = self.theme
+        rh, cy = cell.h, cell.centery
+        side = round(rh * 0.7)
+        badge = pygame.Rect(cell.left, cy - side // 2, side, side)
+        pygame.draw.rect(layer, th["muted"] if service.suspended else th["accent"], badge, border_radius=max(1, round(8 * u)))
+        self._put(layer, "any", service.prefix or "?", side * 0.6, th["background"], bold=True, center=badge.center)
+        rest = cell.right - badge.right - round(10 * u)
+        narrow = cell.w < 520 * u                 # two columns of services: no room for English
+        name_w = rest * (0.33 if narrow else 0.38)
+        x = badge.right + round(10 * u)
+        colour = th["muted"] if service.suspended else th["text"]
+        english = bool(self.show_english and not narrow and service.name_en and service.name_en not in service.name
+                       and rh * 0.26 >= 18 * u)
+        name = self._put(layer, "service_name", service.name, rh * 0.42, colour, max_w=name_w,
+                         **({"bottomleft": (x, cy + round(rh * 0.08))} if english else {"midleft": (x, cy)}))
+        if english:
+            self._put(layer, "any", service.name_en, rh * 0.26, th["muted"], max_w=name_w, topleft=(x, name.bottom + 2))
+        right = x + name_w + round(10 * u)
+        if service.suspended:
+            label = service.label_zh + (f"  {service.label_en}" if self.show_english and not narrow else "")
+            self._put(layer, "est_wait", label, rh * 0.4, th["warn"], bold=True, max_w=cell.right - right,
+                      midleft=(right, cy))
+            return
+        count_w = rest * 0.24
+        count = self._put(layer, "waiting", str(service.waiting), rh * 0.64, th["accent"], bold=True,
+                          max_w=count_w * (0.95 if narrow else 0.65),
+                          midright=(right + count_w * (0.95 if narrow else 0.65), cy))
+        if not narrow:
+            self._put(layer, "any", "人", rh * 0.3, th["muted"], midleft=(count.right + round(4 * u), cy + round(rh * 0.08)))
+        est_x = right + count_w + round(8 * u)
+        width = cell.right - est_x
+        if self.show_english and service.est_en and width >= 260 * u and rh >= 88 * u:
+            est = self._put(layer, "est_wait", service.est_zh, rh * 0.36, th["text"], max_w=width,
+                            bottomright=(cell.right, cy + round(rh * 0.04)))
+            self._put(layer, "any", service.est_en, rh * 0.22, th["muted"], max_w=width, topright=(cell.right, est.bottom + 2))
+        else:
+            self._put(layer, "est_wait", service.est_zh, rh * 0.4, th["text"], max_w=width, midright=(cell.right, cy))
 
     # --- moving parts ---------------------------------------------------------------------------
     def _draw_clock(self, vm: ViewModel, layout: Layout) -> None:
-        u = layout.u
-        clock = self.text.get(vm.clock, 52 * u, self.theme["text"], bold=True)
-        self.surface.blit(clock, clock.get_rect(topright=(layout.width - int(28 * u), layout.header.top + int(4 * u))))
+        u, header = layout.u, layout.header
+        self._put(self.surface, "any", vm.clock, 44 * u, self.theme["text"], bold=True,
+                  topright=(header.right - round(12 * u), header.top + round(6 * u)))
 
-    def _draw_panel(self, vm: ViewModel, layout: Layout, now: float) -> None:
-        th, u, rect = self.theme, layout.u, layout.panel
-        panel = vm.panel
-        if panel is None:
-            y = self._title(self.surface, rect, "正在叫号", "Now calling", u)
-            msg = self.text.get("暂无叫号", 60 * u, th["muted"])
-            self.surface.blit(msg, msg.get_rect(center=(rect.centerx, (y + rect.bottom) // 2)))
+    def _draw_calls(self, surface: pygame.Surface, vm: ViewModel, layout: Layout, now: float) -> None:
+        th, u, rect, grid = self.theme, layout.u, layout.calls, layout.call_grid
+        top = rect.top + round(50 * u)
+        pad = round(12 * u)
+        if not vm.calls:
+            self._put(surface, "call_where", "暂无叫号" + ("  No calls yet" if self.show_english else ""), 48 * u,
+                      th["muted"], max_w=rect.w - 2 * pad, center=(rect.centerx, (top + rect.bottom) // 2))
             return
-        flash_on = panel.flashing and int(now * 2) % 2 == 0
-        if flash_on:
-            self._card(self.surface, rect, th["panel_flash"])
-        y = self._title(self.surface, rect, "再次呼叫" if panel.recall else "正在叫号",
-                        "Recall" if panel.recall else "Now calling", u)
-        inner_h = rect.bottom - y
-        number = self.text.get(panel.number, min(inner_h * 0.5, 240 * u), th["text"] if flash_on else th["accent"],
-                               bold=True, max_w=rect.width - int(40 * u))
-        ny = y + int(inner_h * 0.04)
-        self.surface.blit(number, number.get_rect(midtop=(rect.centerx, ny)))
-        where = self.text.get(f"请到 {panel.counter_name}", min(inner_h * 0.17, 80 * u), th["text"], bold=True,
-                              max_w=rect.width - int(40 * u))
-        wy = ny + number.get_height() + int(18 * u)
-        self.surface.blit(where, where.get_rect(midtop=(rect.centerx, wy)))
-        wy += where.get_height() + int(4 * u)
-        if self.show_english:
-            en = self.text.get(f"Number {panel.number}, please go to {panel.counter_name_en}",
-                               min(inner_h * 0.085, 36 * u), th["text"] if flash_on else th["muted"],
-                               max_w=rect.width - int(40 * u))
-            self.surface.blit(en, en.get_rect(midtop=(rect.centerx, wy)))
-        if panel.service_name:
-            svc = self.text.get(panel.service_name, 24 * u, th["muted"], max_w=int(rect.width * 0.5))
-            self.surface.blit(svc, svc.get_rect(bottomleft=(rect.left + int(18 * u), rect.bottom - int(12 * u))))
-        if panel.queued:
-            more = self.text.get(f"+{panel.queued}", 30 * u, th["accent"], bold=True)
-            self.surface.blit(more, more.get_rect(bottomright=(rect.right - int(18 * u), rect.bottom - int(10 * u))))
+        shown = vm.calls[: grid.cells]
+        cols = min(grid.cols, len(shown))
+        rows = -(-len(shown) // cols)
+        cell_w = (rect.w - 2 * pad) / cols
+        cell_h = (rect.bottom - top - pad) / rows
+        blink_on = int(now * 2) % 2 == 0
+        for i, call in enumerate(shown):
+            row, col = divmod(i, cols)
+            card = pygame.Rect(round(rect.left + pad + col * cell_w), round(top + row * cell_h),
+                               round(cell_w) - pad, round(cell_h) - pad // 2)
+            self._call_card(surface, call, card, u, call.flashing and blink_on)
+
+    def _call_card(self, surface: pygame.Surface, call: CallView, card: pygame.Rect, u: float, lit: bool) -> None:
+        th = self.theme
+        pygame.draw.rect(surface, th["panel_flash"] if lit else th["background"], card, border_radius=max(1, round(10 * u)))
+        inset = round(10 * u)
+        english = self.show_english and card.h >= 250 * u
+        number_h = card.h * (0.5 if english else 0.56)
+        number = self._put(surface, "call_number", call.number, min(number_h * 0.92, 230 * u),
+                           th["text"] if lit else th["accent"], bold=True, max_w=card.w - 2 * inset,
+                           midbottom=(card.centerx, card.top + round(number_h)))
+        if call.recall:
+            self._put(surface, "any", "再次呼叫" + (" Recall" if self.show_english else ""), 20 * u, th["text"],
+                      bold=True, topleft=(card.left + inset, card.top + round(6 * u)))
+        where_h = card.h * (0.26 if english else 0.34)
+        where = self._put(surface, "call_where", f"请到 {call.counter_name}", min(where_h * 0.8, 90 * u), th["text"],
+                          bold=True, max_w=card.w - 2 * inset, midtop=(card.centerx, number.bottom + round(8 * u)))
+        if english:
+            self._put(surface, "any", f"Number {call.number}, please go to {call.counter_name_en}",
+                      min(card.h * 0.1, 34 * u), th["text"] if lit else th["muted"], max_w=card.w - 2 * inset,
+                      midtop=(card.centerx, where.bottom + round(6 * u)))
 
     def _draw_ticker(self, vm: ViewModel, layout: Layout, now: float) -> None:
-        if not vm.notices:
+        """Notices scroll along the bottom. Drawn in pieces of a few words, and only the pieces in
+        sight: ten notices of 500 characters cost no more memory than one line."""
+        if not vm.notices or layout.ticker is None:
             return
         th, u, rect = self.theme, layout.u, layout.ticker
-        text = "      ◆      ".join(vm.notices)
-        surf = self.text.get(text, 34 * u, th["text"])
-        y = rect.centery - surf.get_height() // 2
-        if surf.get_width() <= rect.width - int(60 * u):
-            self.surface.blit(surf, surf.get_rect(center=rect.center))
+        size = 32 * u
+        if self._ticker_key != (vm.notices, size):
+            self._ticker_key = (vm.notices, size)
+            self._ticker = _ticker_pieces(vm.notices, lambda text: self.text.advance(text, size))
+        pieces, total = self._ticker
+        if total <= rect.width:
+            self._put(self.surface, "any", "      ◆      ".join(vm.notices), size, th["text"], center=rect.center)
             return
-        speed = 140 * u                              # pixels per second
-        span = surf.get_width() + rect.width // 3
-        x = rect.right - int(now * speed) % span
+        span = total + rect.width // 3
+        start = rect.right - int(now * 140 * u) % span           # 140 design pixels a second
+        font = self.text.regular
+        baseline = rect.centery + round(size * 0.36)
         clip = self.surface.get_clip()
         self.surface.set_clip(rect)
-        self.surface.blit(surf, (x, y))
-        if x + span < rect.right:
-            self.surface.blit(surf, (x + span, y))
-        self.surface.set_clip(clip)
+        font.origin = True                                        # draw at the pen position, no surfaces kept
+        try:
+            for lap in (0, span):
+                for offset, width, text in pieces:
+                    x = start + lap + offset
+                    if x + width >= rect.left and x <= rect.right:
+                        font.render_to(self.surface, (x, baseline), text, fgcolor=th["text"], size=round(size))
+        finally:
+            font.origin = False
+            self.surface.set_clip(clip)
+        self.frame_boxes.append(Box("any", rect.copy(), round(size), "ticker"))   # scrolls inside its strip
+
+
+def _ticker_pieces(notices: tuple[str, ...], width_of: Any) -> tuple[list[tuple[int, int, str]], int]:
+    """(offset, advance, text) of each piece of the notices line, and its whole width."""
+    pieces: list[tuple[int, int, str]] = []
+    x = 0
+    text = "      ◆      ".join(notices)
+    for i in range(0, len(text), 24):
+        chunk = text[i: i + 24]
+        width = width_of(chunk)
+        pieces.append((x, width, chunk))
+        x += width
+    return pieces, x
+
+
+def _more(vm: ViewModel, layout: Layout) -> str:
+    """Live calls beyond the cards that fit: all are on the counter tiles too."""
+    extra = len(vm.calls) - layout.call_grid.cells
+    return f"+{extra}" if extra > 0 else ""

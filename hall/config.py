@@ -50,6 +50,21 @@ class BrokerConfig(Strict):
     keepalive: int = 10           # seconds; a dead device shows offline within 1.5x this
 
 
+class HallTexts(Strict, frozen=True):
+    """One wording per situation, used alike by the hall screens, tickets and counter signs
+    (docs/display.md). The operator's outage message, when given, is shown as the message."""
+    outage: str = "系统维护中，请稍候"
+    outage_en: str = "System maintenance, please wait"
+    controller_away: str = "系统连接中，请稍候"
+    controller_away_en: str = "Queue system reconnecting, please wait"
+    closed: str = "暂停营业"
+    closed_en: str = "Closed"
+    suspended: str = "暂停服务"
+    suspended_en: str = "Suspended"
+    service_suspended: str = "暂停办理"
+    service_suspended_en: str = "Not available now"
+
+
 class HallConfig(Strict):
     id: str
     name: str
@@ -65,6 +80,7 @@ class HallConfig(Strict):
     recent_calls: int = 8             # how many calls the state keeps for screens
     service_level_wait_s: int = 900   # report: share served within this wait
     service_level_share: float = 0.8  # report: the target share
+    texts: HallTexts = HallTexts()
 
 
 class ServiceConfig(Strict):
@@ -93,8 +109,8 @@ class SignConfig(Strict):
     refresh_s: float = 30.0       # resend the text this often: checks the sign, restores a power-cycled one
     retry_s: float = 2.0          # a faulty sign is tried again this often (and redrawn when it answers)
     serving_text: str = "请{number}号"   # {number}, {counter} and {service} are filled in
-    suspended_text: str = "暂停服务"
-    offline_text: str = "系统维护 请稍候"
+    suspended_text: str | None = None   # default: [hall.texts] suspended
+    offline_text: str | None = None     # the controller away; default: [hall.texts] controller_away
 
 
 class CounterKeys(Strict):
@@ -189,12 +205,18 @@ class DisplayConfig(Strict):
     orientation: Literal["auto", "landscape", "portrait"] = "auto"  # auto: from width and height
     fps: int = 30                 # frames per second of the frame loop
     show_english: bool = True     # English lines beneath the Chinese ones
-    call_hold_s: float = 4.0      # each call keeps the big panel at least this long (and until spoken)
-    call_max_hold_s: float = 30.0  # ... but never longer than this waiting for the speaker
-    flash_s: float = 5.0          # a new call flashes this long
+    call_hold_s: float | None = None      # no longer used: every live call is shown at once
+    call_max_hold_s: float | None = None  # no longer used
+    flash_s: float = 6.0          # a new call (or recall) flashes this long
     resumed_s: float = 6.0        # "service resumed" is shown this long after a reconnect
     recent_count: int = 8         # recent calls listed
     voice_speed: int = 140        # espeak-ng words per minute (halls want it slow and clear)
+    voice_busy_speed: int = 175   # ... for the short form said while calls queue up
+    repeat: Annotated[int, msgspec.Meta(ge=1, le=3)] = 2   # a call is said this often when the hall is quiet
+    english_max_backlog: Annotated[int, msgspec.Meta(ge=0)] = 0  # English only with at most this many calls waiting
+    voice_max_delay_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # calls waiting longer are shown, not said
+    speak_counters: list[str] = []  # this screen's zone: speak only these counters (empty: all)
+    overscan: Annotated[float, msgspec.Meta(ge=0, le=0.1)] = 0.03  # margin kept clear on each edge (TV overscan)
     chime: str | None = None      # WAV file for the chime; default: the voice pack's, else built in
     audio_player: Literal["auto", "mixer", "aplay"] = "auto"
     audio_out: str | None = None  # write each spoken call as a WAV file here instead of playing it
@@ -372,6 +394,11 @@ def _check_semantics(config: Config, path: str) -> None:
                     fail(f"{table}[{i}].services[{j}]", f"a service id from [[service]], not {service_id!r}")
             if table in ("counter", "kiosk") and not item.services:
                 fail(f"{table}[{i}].services", "at least one service id")
+    counter_ids = {c.id for c in config.counter}
+    for i, display in enumerate(config.display):
+        for j, counter_id in enumerate(display.speak_counters):
+            if counter_id not in counter_ids:
+                fail(f"display[{i}].speak_counters[{j}]", f"a counter id from [[counter]], not {counter_id!r}")
     for i, kiosk in enumerate(config.kiosk):
         if not 1 <= kiosk.lease_size <= 200:
             fail(f"kiosk[{i}].lease_size", "a block size from 1 to 200 numbers")

@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 REFUSALS = {
     "hall_closed": ("暂停取号", "现在不是办理时间 The hall is closed"),
     "service_suspended": ("暂停办理", "本业务暂停办理 This service is suspended"),
-    "outage": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
+    "outage": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
-    "no_lease": ("暂停取号", "系统维护中，请到服务台 Please ask at the service desk"),
+    "no_lease": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),
     "already_checked_in": ("已经签到", "此预约已签到取号 This appointment is already checked in"),
-    "check_in_offline": ("暂停签到", "系统维护中，请到服务台 Please ask at the service desk"),
+    "check_in_offline": ("暂停签到", "请到服务台 Please ask at the service desk"),
 }
 
 
@@ -75,6 +75,10 @@ class TicketPrinting:
         setup = self.config.service_by_id(service)
         return (setup.name, setup.name_en) if setup else (service, "")
 
+    def _outage_text(self) -> str:
+        texts = self.config.hall.texts
+        return f"{texts.outage} {texts.outage_en}".strip()
+
     def _qr(self, number: str, token: str) -> str | None:
         """The phone page of this ticket when the hall has one (``[web] public_url``), else the
         kiosk's own ``qr_url`` template, else no QR code."""
@@ -91,7 +95,8 @@ class TicketPrinting:
             hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
             service_name=name, service_name_en=name_en, waiting_ahead=ticket.waiting_ahead,
             est_wait_s=ticket.est_wait_s, issued_at=issued, priority=ticket.priority == "priority",
-            outage=ticket.outage, notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token),
+            outage=ticket.outage, outage_text=self._outage_text(), notice=self.kiosk.printer.notice,
+            qr_data=self._qr(ticket.number, token),
             appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)
 
     def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "") -> TicketView:

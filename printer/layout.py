@@ -136,6 +136,7 @@ class TicketView:
     priority: bool = False
     offline: bool = False
     outage: bool = False
+    outage_text: str = "系统维护中 System maintenance"   # the hall's wording ([hall.texts] outage)
     notice: str = ""
     qr_data: str | None = None
     approximate: bool = False     # offline: people ahead and wait are estimates
@@ -168,7 +169,7 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
     if view.offline:
         blocks.append(Text("离线取号 Issued offline", align="center", bold=True))
     if view.outage:
-        blocks.append(Text("系统维护中 Service outage", align="center", bold=True))
+        blocks.append(Text(view.outage_text, align="center", bold=True))
     about = "约" if view.approximate else ""
     about_en = "~" if view.approximate else ""
     if view.waiting_ahead is not None:

@@ -274,7 +274,7 @@ def test_controller_killed_shows_offline_and_skips_nobody(broker, hall_config, a
         rig.press("next")
         rig.sign_shows("请A001号")
         ctl.kill()
-        rig.sign_shows("系统维护 请稍候")
+        rig.sign_shows("系统连接中，请稍候")
         rig.wait_lamp("offline")
         mark = admin.mark()
         rig.press("next")                        # while the controller is away: refused, not queued
@@ -341,7 +341,7 @@ def test_broker_gone_shows_offline_and_refuses_presses(broker, controller, admin
     rig = rig_factory()
     rig.wait_lamp("idle")
     broker.kill()
-    rig.sign_shows("系统维护 请稍候")
+    rig.sign_shows("系统连接中，请稍候")
     rig.press("next")
     wait_until(lambda: rig.app.keypad._shown.blink, what="offline blink")
     assert rig.app.requests.pending == {}

@@ -175,7 +175,7 @@ def test_offline_until_link_controller_and_state_are_all_there() -> None:
     h = Harness(CounterView(counter_config()))
     view = h.view
     assert view.lamp(0) == LampView("offline")
-    assert view.sign().kind == "offline" and view.sign().text == "系统维护 请稍候"
+    assert view.sign().kind == "offline" and view.sign().text == "系统连接中，请稍候"
     h.link_up()
     h.presence(True)
     assert view.lamp(0).lit == "offline"          # no state seen yet

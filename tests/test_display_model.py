@@ -45,8 +45,8 @@ def make_state(seq: int = 10, mode: str = "open", **over) -> dict:
             {"id": "biz", "name": "业务办理", "prefix": "B", "suspended": True, "waiting": 0, "est_wait_s": 0},
         ],
         "counters": [
-            {"id": "c1", "name": "1号窗口", "status": "serving", "ticket": {"number": "A011", "service": "pay"},
-             "clerk": None},
+            {"id": "c1", "name": "1号窗口", "status": "serving",
+             "ticket": {"number": "A011", "service": "pay", "called_at": iso(-30)}, "clerk": None},
             {"id": "c2", "name": "2号窗口", "status": "idle", "ticket": None, "clerk": None},
             {"id": "c3", "name": "3号窗口", "status": "suspended", "ticket": None, "clerk": None},
             {"id": "c4", "name": "4号窗口", "status": "offline", "ticket": None, "clerk": None},
@@ -61,13 +61,28 @@ def make_state(seq: int = 10, mode: str = "open", **over) -> dict:
 
 
 def call_event(seq: int, number: str, counter: str, *, kind: str = "ticket_called", at: str | None = None,
-               epoch: int = 2, called_at: str | None = None) -> Event:
+               epoch: int = 2, called_at: str | None = None, recalls: int | None = None) -> Event:
     """As the controller sends it: the ticket carries called_at (the first call's time on a recall)."""
     at = at or iso()
+    recalls = (1 if kind == "ticket_recalled" else 0) if recalls is None else recalls
     return decode({"epoch": epoch, "seq": seq, "type": kind, "at": at,
                    "ticket": {"id": f"t-{number}", "number": number, "service": "pay", "status": "called",
-                              "called_at": called_at or at},
+                              "called_at": called_at or at, "recalls": recalls},
                    "counter": counter}, Event)
+
+
+def serving(state: dict, **at_counter: str | tuple[str, int] | None) -> dict:
+    """The state with these counters serving these tickets (None: idle); (number, recalls) for a recall."""
+    for counter in state["counters"]:
+        if counter["id"] in at_counter:
+            value = at_counter[counter["id"]]
+            if value is None:
+                counter.update(status="idle", ticket=None)
+            else:
+                number, recalls = value if isinstance(value, tuple) else (value, 0)
+                counter.update(status="serving", ticket={"number": number, "service": "pay", "called_at": iso(),
+                                                         "recalls": recalls})
+    return state
 
 
 @pytest.fixture
@@ -84,8 +99,20 @@ def view(config) -> HallView:
     return v
 
 
-def spoken(view: HallView) -> list[tuple[str, str, bool]]:
-    return [(c.number, c.counter_id, c.recall) for c in view.take_speech()]
+
+def said(view: HallView) -> list[tuple[str, str, bool]]:
+    return [(a.number, a.counter_id, a.call.recall) for a in view.take_announcements()]
+
+
+def live(vm) -> list[tuple[str, str]]:
+    return [(c.number, c.counter_id) for c in vm.calls]
+
+
+def step(view: HallView, t: float, state: dict, *events: Event) -> None:
+    """One change as the controller publishes it: its events, then the new state."""
+    for event in events:
+        view.apply_event(event, t, WALL + timedelta(seconds=t))
+    view.apply_state(decode(state, HallState), t + 0.005, WALL + timedelta(seconds=t))
 
 
 # --- state -> view model -------------------------------------------------------------------
@@ -100,32 +127,57 @@ def test_state_becomes_view_model(view):
     assert counters["c4"].label_zh == "暂未开放"
     assert counters["c3"].name_en == "Counter 3"
     pay, biz = vm.services
-    assert (pay.waiting, pay.est_zh, pay.est_en, pay.suspended) == (4, "约 7 分钟", "about 7 min", False)
+    assert (pay.waiting, pay.est_zh, pay.est_en, pay.suspended) == (4, "约7分钟", "about 7 min", False)
     assert biz.suspended and biz.label_zh == "暂停办理"
     assert vm.notices == ("今日16:00起暂停办理过户业务",)          # blank notices are not shown
-    assert [r.number for r in vm.recent] == ["A011", "A010"]
-    assert vm.recent[0].counter_name == "1号窗口"
+    # A011 is at counter 1 now: a live call; A010 is history
+    assert live(vm) == [("A011", "c1")] and [r.number for r in vm.recent] == ["A010"]
+    assert vm.recent[0].counter_name == "2号窗口"
     assert vm.banners == ()
-    # a restarted screen shows the latest call on the big panel, not flashing and not spoken
-    assert vm.panel is not None and vm.panel.number == "A011" and not vm.panel.flashing
-    assert view.take_speech() == []
+    # a restarted screen shows the calls it finds, not flashing, and announces none of them
+    assert not vm.calls[0].flashing
+    assert view.take_announcements() == []
 
 
 def test_before_any_state_the_screen_says_connecting(config):
     v = HallView(config, config.display[0])
     vm = v.view(0.0, WALL)
-    assert vm.screen == "connecting" and vm.panel is None and vm.counters == ()
+    assert vm.screen == "connecting" and vm.calls == () and vm.counters == ()
+    assert vm.title_zh == "正在连接排队系统…"
 
 
-def test_outage_banner_follows_mode(view):
-    view.apply_state(decode(make_state(11, "outage", message="网络故障，正在抢修"), HallState), 1.0, WALL)
+def test_outage_shows_the_operators_message_as_the_message(view):
+    view.apply_state(decode(make_state(11, "outage", message="系统维护，业务照常取号"), HallState), 1.0, WALL)
     vm = view.view(1.0, WALL)
     banner = vm.banner("outage")
-    assert banner is not None
-    assert banner.zh == "系统故障，请在休息区等候" and banner.detail == "网络故障，正在抢修"
+    # no fixed heading contradicting the operator's words
+    assert banner is not None and (banner.zh, banner.en) == ("系统维护，业务照常取号", "")
     assert vm.counters, "the hall's picture stays under the banner"
-    view.apply_state(decode(make_state(12, "open"), HallState), 2.0, WALL)
-    assert view.view(2.0, WALL).banner("outage") is None
+    view.apply_state(decode(make_state(12, "outage"), HallState), 2.0, WALL)
+    assert view.view(2.0, WALL).banner("outage") == type(banner)("outage", "系统维护中，请稍候",
+                                                                  "System maintenance, please wait")
+    view.apply_state(decode(make_state(13, "open"), HallState), 3.0, WALL)
+    assert view.view(3.0, WALL).banner("outage") is None
+
+
+def test_the_hall_wording_comes_from_its_config(tmp_path):
+    text = EXAMPLE.read_text("utf-8").replace(
+        "[[service]]", '[hall.texts]\noutage = "系统升级，请到人工窗口"\ncontroller_away = "请稍候"\n'
+                       'closed = "今日已下班"\nsuspended = "暂停服务，请到其他窗口"\n\n[[service]]', 1)
+    path = tmp_path / "hall.toml"
+    path.write_text(text, "utf-8")
+    config = load_config(path)
+    v = HallView(config, config.display[0])
+    link(v, True, 0.0)
+    presence(v, True, 2, 0.0)
+    v.apply_state(decode(make_state(mode="outage"), HallState), 0.0, WALL)
+    vm = v.view(0.0, WALL)
+    assert vm.banner("outage").zh == "系统升级，请到人工窗口"
+    assert {c.id: c.label_zh for c in vm.counters}["c3"] == "暂停服务，请到其他窗口"
+    presence(v, False, 2, 1.0)
+    assert v.view(1.0, WALL).banner("reconnecting").zh == "请稍候"
+    v.apply_state(decode(make_state(seq=12, mode="closed"), HallState), 2.0, WALL)
+    assert v.view(2.0, WALL).title_zh == "今日已下班"
 
 
 def test_closed_hall_shows_opening_hours(config):
@@ -134,7 +186,7 @@ def test_closed_hall_shows_opening_hours(config):
     v.apply_state(decode(make_state(mode="closed", hours=[["09:00", "12:00"], ["13:00", "17:00"]]), HallState),
                   0.0, WALL)
     vm = v.view(0.0, WALL)
-    assert vm.screen == "closed"
+    assert vm.screen == "closed" and vm.title_zh == "暂停营业"
     assert vm.hours_zh == "营业时间 09:00–12:00  13:00–17:00"
     assert vm.hours_en == "Opening hours 09:00–12:00  13:00–17:00"
 
@@ -144,7 +196,7 @@ def test_reconnect_banner_when_controller_presence_goes_offline(view):
     presence(view, False, 2, 2.0)
     vm = view.view(2.0, WALL)
     assert vm.banner("reconnecting") is not None
-    assert vm.counters == before.counters and vm.services == before.services   # the last picture is kept
+    assert vm.counters == before.counters and vm.calls == before.calls   # the last picture is kept
     presence(view, True, 3, 3.0)
     vm = view.view(3.0, WALL)
     assert vm.banner("reconnecting") is None and vm.banner("resumed") is not None
@@ -166,116 +218,113 @@ def test_bad_state_is_rejected_with_a_clear_error():
         decode(b'{"hall": "h1", "epoch": 1, "seq": 3}', HallState)
 
 
-# --- events -> announcements ---------------------------------------------------------------------
-def test_calls_are_announced_in_order_and_deduplicated_by_seq(view):
-    for seq, number, counter in [(11, "A012", "c1"), (12, "A013", "c2"), (13, "B001", "c3")]:
-        assert view.apply_event(call_event(seq, number, counter), 1.0, WALL)
-    # QoS 1 may deliver the same event again: announced once
-    assert not view.apply_event(call_event(12, "A013", "c2"), 1.05, WALL)
-    assert spoken(view) == [("A012", "c1", False), ("A013", "c2", False), ("B001", "c3", False)]
-    assert view.take_speech() == []
+# --- the calls area is the state's truth, at once ------------------------------------------------
+def test_three_counters_calling_together_are_all_shown_at_once(view):
+    step(view, 10.0, serving(make_state(11), c2="A012"), call_event(11, "A012", "c2"))
+    step(view, 10.04, serving(make_state(12), c2="A012", c3="A013"), call_event(12, "A013", "c3"))
+    step(view, 10.08, serving(make_state(13), c2="A012", c3="A013", c4="A014"), call_event(13, "A014", "c4"))
+    vm = view.view(10.1, WALL)
+    # every live call, newest first; the new ones flash, the one from before the restart does not
+    assert live(vm) == [("A014", "c4"), ("A013", "c3"), ("A012", "c2"), ("A011", "c1")]
+    assert [c.flashing for c in vm.calls] == [True, True, True, False]
+    assert vm.calls[0].counter_name == "4号窗口" and vm.calls[0].counter_name_en == "Counter 4"
+    assert said(view) == [("A012", "c2", False), ("A013", "c3", False), ("A014", "c4", False)]
+    later = view.view(10.1 + view.display.flash_s, WALL)
+    assert not any(c.flashing for c in later.calls) and live(later) == live(vm)
 
 
-def test_three_calls_within_100ms_all_take_the_panel_in_turn(view):
-    t0 = 10.0
-    for i, (number, counter) in enumerate([("A012", "c1"), ("A013", "c2"), ("A014", "c4")]):
-        view.apply_event(call_event(11 + i, number, counter), t0 + 0.04 * i, WALL)
-    items = view.take_speech()
-    shown: list[str] = []
-    t = t0 + 0.1
-    for _ in range(200):                      # bounded: 20 s of frames at 10 Hz
-        vm = view.view(t, WALL)
-        if not shown or shown[-1] != vm.panel.number:
-            shown.append(vm.panel.number)
-        # the speaker finishes each call 5 s after the panel started showing it
-        current = view.panel
-        if current.shown_at is not None and t - current.shown_at >= 5.0:
-            view.speech_done(current.key)
-        t += 0.1
-    assert shown == ["A012", "A013", "A014"]
-    assert [i.number for i in items] == ["A012", "A013", "A014"]
+@pytest.mark.parametrize("how", ["served", "no_show", "transferred"])
+def test_a_call_leaves_the_screen_when_its_ticket_leaves_the_counter(view, how):
+    step(view, 1.0, serving(make_state(11), c2="A012"), call_event(11, "A012", "c2"))
+    assert live(view.view(1.1, WALL))[0] == ("A012", "c2")
+    done = {"epoch": 2, "seq": 12, "type": {"served": "ticket_served", "no_show": "ticket_no_show",
+                                              "transferred": "ticket_transferred"}[how],
+            "at": iso(5), "ticket": {"number": "A012", "service": "pay"}, "counter": "c2"}
+    step(view, 5.0, serving(make_state(12), c2=None), decode(done, Event))
+    vm = view.view(5.01, WALL)
+    assert ("A012", "c2") not in live(vm)              # within the frame after the state
+    assert {c.id: c.number for c in vm.counters}["c2"] == ""
 
 
-def test_panel_waits_for_the_voice_before_the_next_call(view):
-    view.apply_event(call_event(11, "A012", "c1"), 0.0, WALL)
-    view.apply_event(call_event(12, "A013", "c2"), 0.0, WALL)
-    first = view.view(0.1, WALL).panel
-    assert first.number == "A012" and first.flashing and first.queued == 1
-    # hold time passed but A012 is still being spoken: it keeps the panel
-    assert view.view(0.1 + view.display.call_hold_s + 1, WALL).panel.number == "A012"
-    view.speech_done(view.panel.key)
-    assert view.view(0.1 + view.display.call_hold_s + 1.1, WALL).panel.number == "A013"
+def test_a_ticket_called_again_elsewhere_moves(view):
+    step(view, 1.0, serving(make_state(11), c2="A012"), call_event(11, "A012", "c2"))
+    step(view, 9.0, serving(make_state(12), c2=None, c3="A012"), call_event(12, "A012", "c3"))
+    assert [(n, c) for n, c in live(view.view(9.1, WALL)) if n == "A012"] == [("A012", "c3")]
 
 
-def test_recall_is_announced_again(view):
-    view.apply_event(call_event(11, "A012", "c1"), 0.0, WALL)
-    view.apply_event(call_event(12, "A012", "c1", kind="ticket_recalled", at=iso(20), called_at=iso()), 20.0,
-                     WALL + timedelta(seconds=20))
-    assert spoken(view) == [("A012", "c1", False), ("A012", "c1", True)]
+def test_recall_flashes_again_and_is_announced_as_a_recall(view):
+    step(view, 0.0, serving(make_state(11), c2="A012"), call_event(11, "A012", "c2"))
+    assert said(view) == [("A012", "c2", False)]
+    t = 0.0 + view.display.flash_s + 10
+    assert not view.view(t, WALL).calls[0].flashing
+    step(view, t, serving(make_state(12), c2=("A012", 1)),
+         call_event(12, "A012", "c2", kind="ticket_recalled", at=iso(t), called_at=iso()))
+    call = view.view(t + 0.1, WALL).calls[0]
+    assert (call.number, call.recall, call.flashing) == ("A012", True, True)
+    assert said(view) == [("A012", "c2", True)]
 
 
-def test_old_calls_are_shown_but_not_spoken(view):
-    old = call_event(11, "A012", "c1", at=iso(-(view.display.speak_max_age_s + 5)))
-    assert view.apply_event(old, 0.0, WALL)
-    assert view.take_speech() == []
-    assert view.view(0.1, WALL).panel.number == "A012"
+def test_a_repeated_event_is_announced_once(view):
+    assert view.apply_event(call_event(11, "A012", "c2"), 1.0, WALL)
+    assert not view.apply_event(call_event(11, "A012", "c2"), 1.05, WALL)   # QoS 1 may deliver it again
+    view.apply_state(decode(serving(make_state(11), c2="A012"), HallState), 1.1, WALL)
+    assert said(view) == [("A012", "c2", False)]
 
 
-def test_without_sound_nothing_is_spoken_but_calls_still_take_turns(config):
+def test_old_calls_are_shown_but_not_said(view):
+    old = iso(-(view.display.speak_max_age_s + 5))
+    step(view, 0.0, serving(make_state(11), c2="A012"), call_event(11, "A012", "c2", at=old))
+    assert said(view) == []
+    assert live(view.view(0.1, WALL))[0] == ("A012", "c2")
+
+
+def test_without_sound_calls_are_shown_and_nothing_is_said(config):
     v = HallView(config, config.display[0], sound=False)
     link(v, True, 0.0)
     v.apply_state(decode(make_state(), HallState), 0.0, WALL)
-    v.apply_event(call_event(11, "A012", "c1"), 0.0, WALL)
-    v.apply_event(call_event(12, "A013", "c2"), 0.0, WALL)
-    assert v.take_speech() == []
-    assert v.view(0.1, WALL).panel.number == "A012"
-    assert v.view(0.2 + config.display[0].call_hold_s, WALL).panel.number == "A013"
+    step(v, 1.0, serving(make_state(11), c2="A012", c3="A013"), call_event(11, "A012", "c2"),
+         call_event(12, "A013", "c3"))
+    assert v.take_announcements() == []
+    assert live(v.view(1.1, WALL))[:2] == [("A013", "c3"), ("A012", "c2")]
 
 
-def test_seq_gap_is_repaired_from_the_next_state(view):
-    view.apply_event(call_event(11, "A012", "c1", at=iso(1)), 1.0, WALL)
-    # events 12 and 13 are lost (e.g. the broker dropped us for a moment); 14 arrives
-    view.apply_event(call_event(14, "A015", "c3", at=iso(4)), 4.0, WALL)
-    assert view.repair_pending
-    state = make_state(14, recent_calls=[
-        {"number": "A015", "counter": "c3", "at": iso(4)},
-        {"number": "A014", "counter": "c2", "at": iso(3)},
-        {"number": "A013", "counter": "c4", "at": iso(2)},
-        {"number": "A012", "counter": "c1", "at": iso(1)},
-    ])
-    view.apply_state(decode(state, HallState), 4.1, WALL)
-    assert not view.repair_pending
-    # the missed calls are spoken, oldest first; nothing already announced is repeated
-    assert spoken(view) == [("A012", "c1", False), ("A015", "c3", False), ("A013", "c4", False),
-                            ("A014", "c2", False)]
-    # the same events arriving late change nothing
-    assert view.apply_event(call_event(13, "A013", "c4", at=iso(2)), 4.2, WALL)
-    assert view.take_speech() == []
+def test_calls_that_no_event_brought_are_announced_from_the_state(view):
+    # events lost (the broker dropped the screen for a moment): the next state shows and announces
+    state = serving(make_state(15), c2="A020", c4="A021")
+    state["counters"][3]["status"] = "serving"
+    view.apply_state(decode(state, HallState), 5.0, WALL)
+    assert said(view) == [("A020", "c2", False), ("A021", "c4", False)]
+    assert [c.flashing for c in view.view(5.1, WALL).calls][:2] == [True, True]
 
 
-def test_reconnect_repairs_calls_missed_while_away(view):
-    link(view, False, 1.0)
-    link(view, True, 5.0)
-    state = make_state(15, recent_calls=[{"number": "A020", "counter": "c2", "at": iso(3)},
-                                         {"number": "A011", "counter": "c1", "at": iso(-30)}])
-    view.apply_state(decode(state, HallState), 5.1, WALL + timedelta(seconds=5))
-    assert spoken(view) == [("A020", "c2", False)]
+def test_a_call_is_live_until_a_state_says_otherwise(view):
+    view.apply_event(call_event(11, "A012", "c2"), 1.0, WALL)
+    (item,) = view.take_announcements()
+    assert view.is_live(item)                      # the event is here, its state not yet
+    view.apply_state(decode(serving(make_state(11), c2="A012"), HallState), 1.01, WALL)
+    assert view.is_live(item)
+    view.apply_state(decode(serving(make_state(12), c2=None), HallState), 3.0, WALL)
+    assert not view.is_live(item)                  # served before it was said: the voice skips it
 
 
-def test_state_before_its_event_does_not_double_announce(view):
-    # the controller's state may arrive before the event of the same change
-    state = make_state(11, recent_calls=[{"number": "A012", "counter": "c1", "at": iso()},
-                                         {"number": "A011", "counter": "c1", "at": iso(-30)}])
-    view.apply_state(decode(state, HallState), 1.0, WALL)
-    assert view.take_speech() == []
-    view.apply_event(call_event(11, "A012", "c1"), 1.01, WALL)
-    assert spoken(view) == [("A012", "c1", False)]
+def test_a_zone_speaks_only_its_counters(tmp_path):
+    text = EXAMPLE.read_text("utf-8").replace('[[display]]\nid = "d1"', '[[display]]\nid = "d1"\nspeak_counters = ["c3"]')
+    path = tmp_path / "hall.toml"
+    path.write_text(text, "utf-8")
+    config = load_config(path)
+    v = HallView(config, config.display[0])
+    link(v, True, 0.0)
+    v.apply_state(decode(make_state(), HallState), 0.0, WALL)
+    step(v, 1.0, serving(make_state(12), c2="A012", c3="A013"), call_event(11, "A012", "c2"),
+         call_event(12, "A013", "c3"))
+    assert [(a.number, a.counter_id) for a in v.take_announcements()] == [("A013", "c3")]
+    assert len(v.view(1.1, WALL).calls) == 3      # every call is still shown
 
 
-def test_counter_number_for_speech_comes_from_state_or_name(view, config):
+def test_counter_number_for_speech_comes_from_state_or_name(view):
     view.apply_state(decode(make_state(11, counters=[
         {"id": "c1", "name": "VIP窗口", "status": "idle", "ticket": None, "number": 9}]), HallState), 1.0, WALL)
     view.apply_event(call_event(12, "A012", "c1"), 1.0, WALL)
     view.apply_event(call_event(13, "A013", "c2"), 1.0, WALL)
-    items = view.take_speech()
-    assert [(i.counter_number, i.counter_name) for i in items] == [(9, "VIP窗口"), (2, "2号窗口")]
+    items = view.take_announcements()
+    assert [(i.call.counter_number, i.call.counter_name) for i in items] == [(9, "VIP窗口"), (2, "2号窗口")]

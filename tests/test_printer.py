@@ -361,3 +361,25 @@ def test_qr_has_a_quiet_zone_of_four_modules_above_it():
     feed = before_qr.rindex(b"\x1bd")
     lines = before_qr[feed + 2]
     assert lines * LINE_DOTS >= 4 * 6            # 6 dots a module on 80 mm
+
+
+def test_outage_ticket_says_the_halls_own_outage_wording(tmp_path):
+    """One wording per situation: the ticket's outage line is [hall.texts] outage, as on the screens."""
+    from pathlib import Path
+
+    from hall.config import load_config
+    from hall.publish import setup_from_config
+    from hall.wire import TicketDoc
+    from kiosk.tickets import TicketPrinting
+    example = Path(__file__).resolve().parent.parent / "examples" / "hall.toml"
+    path = tmp_path / "hall.toml"
+    path.write_text(example.read_text("utf-8").replace(
+        "[[service]]", '[hall.texts]\noutage = "系统升级中，业务照常办理"\noutage_en = "Upgrading systems"\n\n[[service]]', 1),
+        "utf-8")
+    config = load_config(path)
+    printing = TicketPrinting(config, config.kiosk[0], setup_from_config(config), printer=None)  # type: ignore[arg-type]
+    ticket = TicketDoc(number="A012", service="pay", outage=True, waiting_ahead=2, est_wait_s=300)
+    layout = ticket_layout(printing.online_view(ticket, "pay", datetime(2026, 11, 23, 9, 30, tzinfo=TZ)), 80)
+    texts = [b.text for b in layout.blocks if isinstance(b, Text)]
+    assert "系统升级中，业务照常办理 Upgrading systems" in texts
+    assert not any("系统维护" in t for t in texts)

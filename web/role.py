@@ -88,6 +88,8 @@ class WebRole(DeviceRole):
             self.archive = HallArchive(self.records, self.config.hall.id, shell.request)
 
     def tick(self, now: float) -> None:
+        if self.screens is not None:
+            self.screens.tick()
         if self.archive is None:
             return
         if self.unstored:                   # stored a tick's worth at once (group commit)

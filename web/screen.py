@@ -1,7 +1,10 @@
 """The browser hall screen (``/screen/<display id>``): the same pure view model as the pygame
-screen (:class:`display.model.HallView`) for each configured display, and its calls spoken from
-WAV clips rendered here by the same :class:`hardware.audio.Speaker` (espeak-ng or a voice pack,
-offline), so a TV with a browser shows and says exactly what a hallq display Pi would.
+screen (:class:`display.model.HallView`) for each configured display, the same voice queue
+(:class:`display.voice.VoiceQueue`: what is said, in which form, what is skipped), and each
+utterance rendered here as a WAV clip by the same :class:`hardware.speech.Speaker` (espeak-ng or a
+voice pack, offline), so a TV with a browser shows and says what a hallq display Pi would. The
+browser plays clips one after another; the queue here is asked for the next one when the last
+clip's length has passed.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from display.model import HallView
+from display.voice import VoicePolicy, VoiceQueue
 from hall.config import Config
 from hall.shell import Availability
 from hall.wire import EventDoc, StateDoc
@@ -28,10 +32,16 @@ class ScreenFeeds:
     def __init__(self, config: Config, availability: Availability, voice: bool = True) -> None:
         self.config = config
         self.views: dict[str, HallView] = {}
+        self.queues: dict[str, VoiceQueue] = {}
+        self.free_at: dict[str, float] = {}          # when the browser will have finished the last clip
         for display in config.display:
             view = HallView(config, display, sound=voice and display.voice != "off")
             view.availability = availability
             self.views[display.id] = view
+            self.queues[display.id] = VoiceQueue(VoicePolicy(
+                repeats=display.repeat, english=display.english, english_max_backlog=display.english_max_backlog,
+                max_delay_s=display.voice_max_delay_s))
+            self.free_at[display.id] = 0.0
         self.voice = voice
         self._speaker: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallq-speech")
@@ -56,6 +66,10 @@ class ScreenFeeds:
         for view in self.views.values():
             view.connection_changed(time.monotonic())
 
+    def tick(self) -> None:
+        """Called every owner tick: the next utterance when the last clip has had its time."""
+        self._take_speech()
+
     # --- what the page gets ------------------------------------------------------------------------
     def view(self, display_id: str) -> dict[str, Any] | None:
         view = self.views.get(display_id)
@@ -72,28 +86,42 @@ class ScreenFeeds:
 
     # --- speech ----------------------------------------------------------------------------------
     def _take_speech(self) -> None:
+        now = time.monotonic()
         for display_id, view in self.views.items():
-            for item in view.take_speech():
-                view.speech_done(item.key)       # the browser plays it; the panel need not wait
-                if not self.voice:
-                    continue
-                clip_id = self._next_clip
-                self._next_clip += 1
-                self._clips[clip_id] = asyncio.get_running_loop().run_in_executor(self._pool, self._render, item)
-                while len(self._clips) > CLIPS_KEPT:
-                    self._clips.popitem(last=False)
-                self.spoken[display_id] = (self.spoken[display_id] + [
-                    {"id": clip_id, "number": item.number, "counter": item.counter_name,
-                     "url": f"/screen/{display_id}/audio/{clip_id}.wav"}])[-CLIPS_KEPT:]
+            queue = self.queues[display_id]
+            for item in view.take_announcements():
+                queue.add(item)
+            if not self.voice or now < self.free_at[display_id] or not len(queue):
+                continue
+            utterance = queue.next(now, view.is_live)
+            if utterance is None:
+                continue
+            clip_id = self._next_clip
+            self._next_clip += 1
+            self.free_at[display_id] = float("inf")      # until the clip is rendered and its length known
+            future = asyncio.get_running_loop().run_in_executor(self._pool, self._render, display_id, utterance)
+            future.add_done_callback(lambda f, d=display_id: self._rendered(d, f))
+            self._clips[clip_id] = future
+            while len(self._clips) > CLIPS_KEPT:
+                self._clips.popitem(last=False)
+            self.spoken[display_id] = (self.spoken[display_id] + [
+                {"id": clip_id, "number": utterance.label, "counter": utterance.calls[0].counter_name,
+                 "url": f"/screen/{display_id}/audio/{clip_id}.wav"}])[-CLIPS_KEPT:]
 
-    def _render(self, item: Any) -> bytes:
-        from hardware.audio import CallSpeech, Speaker  # noqa: PLC0415 - only when a screen speaks
+    def _rendered(self, display_id: str, future: asyncio.Future[bytes]) -> None:
+        seconds = 0.0
+        if not future.cancelled() and future.exception() is None:
+            seconds = max(0, len(future.result()) - 44) / 2 / 22050
+        self.free_at[display_id] = time.monotonic() + seconds
+        self.queues[display_id].finished(self.free_at[display_id])
+
+    def _render(self, display_id: str, utterance: Any) -> bytes:
+        from hardware.speech import Speaker  # noqa: PLC0415 - only when a screen speaks
         if self._speaker is None:
-            display = self.config.display[0]
-            self._speaker = Speaker(display.voice, display.voice_pack, display.english, display.chime,
-                                    display.voice_speed)
-        call = CallSpeech(item.number, item.counter_number, item.counter_name, item.counter_name_en, item.recall)
-        return self._speaker.render(call).to_wav()
+            display = self.config.display_by_id(display_id) or self.config.display[0]
+            self._speaker = Speaker(display.voice, display.voice_pack, display.chime, display.voice_speed,
+                                    display.voice_busy_speed)
+        return self._speaker.render(utterance).to_wav()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

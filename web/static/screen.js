@@ -29,17 +29,23 @@
     var banners = $("banners");
     banners.replaceChildren();
     vm.banners.forEach(function (b) {
-      var d = el("div", b.detail || (b.zh + "  " + b.en), "banner " + b.kind);
-      banners.appendChild(d);
+      banners.appendChild(el("div", b.zh + (b.en ? "  " + b.en : ""), "banner " + b.kind));
     });
+    // every call live right now, newest first; a new call (or recall) flashes
     var panel = $("panel");
     panel.replaceChildren();
-    if (vm.panel) {
-      panel.appendChild(el("div", vm.panel.number, "number" + (vm.panel.flashing ? " flash" : "")));
-      panel.appendChild(el("div", (vm.panel.recall ? "再次呼叫 " : "请到 ") + vm.panel.counter_name, "where"));
-      panel.appendChild(el("div", vm.panel.counter_name_en, "where-en"));
+    panel.className = "panel calls-" + Math.min(vm.calls.length, 8);
+    if (vm.calls.length) {
+      vm.calls.slice(0, 8).forEach(function (c) {
+        var card = el("div", null, "card" + (c.flashing ? " flash" : ""));
+        if (c.recall) card.appendChild(el("div", "再次呼叫 Recall", "recall"));
+        card.appendChild(el("div", c.number, "number"));
+        card.appendChild(el("div", "请到 " + c.counter_name, "where"));
+        card.appendChild(el("div", c.counter_name_en, "where-en"));
+        panel.appendChild(card);
+      });
     } else {
-      panel.appendChild(el("div", vm.screen === "closed" ? (vm.hours_zh || "暂停取号") : "欢迎光临", "idle"));
+      panel.appendChild(el("div", vm.screen === "open" ? "暂无叫号 No calls yet" : (vm.title_zh || "") + "  " + (vm.hours_zh || ""), "idle"));
     }
     var recent = $("recent");
     recent.replaceChildren();
@@ -50,6 +56,7 @@
       var t = el("div", null, "tile " + c.status);
       t.appendChild(el("div", c.name, "name"));
       t.appendChild(el("div", c.number || c.label_zh, "value"));
+      if (c.number && c.status === "suspended") t.appendChild(el("div", c.label_zh, "label"));
       counters.appendChild(t);
     });
     var services = $("services");
