@@ -154,7 +154,7 @@ class Renderer:
         if vm.screen != "open":
             self._draw_centre(layer, layout, vm)
             return
-        self._section(layer, layout.calls, "正在叫号", "Now calling", u, extra=_more(vm, layout))
+        self._section(layer, layout.calls, "正在叫号", "Now calling", u)
         if layout.recent is not None:
             self._draw_recent(layer, vm.recent, layout.recent, u)
         self._draw_counters(layer, vm.counters, layout, u)
@@ -360,6 +360,10 @@ class Renderer:
                       th["muted"], max_w=rect.w - 2 * pad, center=(rect.centerx, (top + rect.bottom) // 2))
             return
         shown = vm.calls[: grid.cells]
+        unseen = sum(1 for c in vm.calls[grid.cells:] if c.flashing)
+        if unseen:       # more new calls than cards: the rest are on their counters' tiles
+            self._put(surface, "any", f"+{unseen} 见下方窗口" + (" see counters" if self.show_english else ""), 24 * u,
+                      th["accent"], bold=True, midright=(rect.right - pad, rect.top + round(26 * u)))
         cols = min(grid.cols, len(shown))
         rows = -(-len(shown) // cols)
         cell_w = (rect.w - 2 * pad) / cols
@@ -435,9 +439,3 @@ def _ticker_pieces(notices: tuple[str, ...], width_of: Any) -> tuple[list[tuple[
         pieces.append((x, width, chunk))
         x += width
     return pieces, x
-
-
-def _more(vm: ViewModel, layout: Layout) -> str:
-    """Live calls beyond the cards that fit: all are on the counter tiles too."""
-    extra = len(vm.calls) - layout.call_grid.cells
-    return f"+{extra}" if extra > 0 else ""

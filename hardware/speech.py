@@ -199,12 +199,15 @@ class EspeakVoice:
     def say(self, call: SpokenCall, language: str, short: bool = False) -> Pcm:
         speed = self.busy_speed if short else self.speed
         if language == "zh":
-            pieces = [p for p in zh_parts(call, short) if p.strip("，")]
-            gap = silence(0.05)
+            lead, number, where = zh_parts(call, short)
+            # two joins at most: "[再次呼叫，]" + "请A零一二号" (kept per number) + "到三号窗口" (per counter)
+            recall, _, please = lead.partition("，") if call.recall else ("", "", lead)
+            pieces = [p for p in (recall, please + number, where.lstrip("，")) if p]
+            gap = silence(0.04)
             parts: list[Pcm] = []
             for piece in pieces:
-                parts += [self.speak(piece.strip("，"), "cmn-latn-pinyin", speed), gap]
-            return concat(parts)
+                parts += [self.speak(piece, "cmn-latn-pinyin", speed), gap]
+            return concat(parts[:-1])
         return self.speak(en_text(call), "en", speed)
 
 
