@@ -14,11 +14,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from gpiozero.pins import Factory
 
+from hall.clock import Clock, sim_clock_or_real
 from hall.config import Config, CounterConfig
 from hall.errors import ConfigError
 from hall.shell import DeviceRole, DeviceShell, run_device
@@ -49,8 +50,9 @@ class CounterRole(DeviceRole):
     tick_s = 0.05
 
     def __init__(self, config: Config, counter: CounterConfig, pin_factory: Factory | None, *,
-                 sign_url: str | None = None, inbox_put: Any = None) -> None:
+                 sign_url: str | None = None, inbox_put: Any = None, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock or Clock()
         self.counter = counter
         self.pin_factory = pin_factory
         self.view = CounterView(counter, texts=config.hall.texts)
@@ -233,7 +235,7 @@ class CounterRole(DeviceRole):
             self.calls += 1
         # extension: when the counter stops waiting (UTC). The counter never sends it after that;
         # a controller that checks it can refuse a copy it only reads later (it was frozen).
-        not_after = datetime.now(timezone.utc) + timedelta(seconds=self.counter.give_up_s)
+        not_after = self.clock.wall() + timedelta(seconds=self.counter.give_up_s * self.clock.speed)
         self.shell.request(
             op,
             lambda reply: self._on_reply(op, reply),
@@ -324,7 +326,7 @@ def build(config: Config, counter: CounterConfig, args: argparse.Namespace) -> C
         factory = None
     log.info("counter %s (%s); sign %s on %s", counter.id, counter.name, counter.sign.protocol,
              sign_url or counter.sign.port)
-    return CounterRole(config, counter, factory, sign_url=sign_url)
+    return CounterRole(config, counter, factory, sign_url=sign_url, clock=sim_clock_or_real(log))
 
 
 def main(args: argparse.Namespace) -> int:

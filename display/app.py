@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hall.clock import Clock, clock_from_env
+from hall.clock import Clock, sim_clock_or_real
 from hall.config import Config, DisplayConfig
 from hall.runtime import StopFlag
 from hall.shell import DeviceRole, DeviceShell, run_device
@@ -294,9 +294,7 @@ def build(config: Config, display: DisplayConfig, args: argparse.Namespace) -> D
     """The screen's bootstrap: pygame's driver (dummy when headless) and the audio player."""
     if args.snapshot and not args.headless:
         log.info("--snapshot given: frames are also written to %s", args.snapshot)
-    clock = clock_from_env()
-    if clock.simulated:
-        log.warning("running on a simulated clock (%s=%s): for demos only", "HALLQ_SIM_CLOCK", clock.text())
+    clock = sim_clock_or_real(log)
     return DisplayRole(config, display, headless=args.headless, snapshot=args.snapshot, sound=not args.no_sound,
                        clock=clock)
 

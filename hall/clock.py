@@ -12,6 +12,7 @@ its log at start: it must never happen in a real hall by accident.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -74,3 +75,11 @@ def parse_clock(text: str, where: str = ENV) -> Clock:
 def clock_from_env() -> Clock:
     text = os.environ.get(ENV, "").strip()
     return parse_clock(text) if text else Clock()
+
+
+def sim_clock_or_real(log: logging.Logger) -> Clock:
+    """A process's clock at its bootstrap; a simulated one is said loudly."""
+    clock = clock_from_env()
+    if clock.simulated:
+        log.warning("running on a simulated clock (%s=%s): for demos only", ENV, clock.text())
+    return clock

@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from . import ops, wire
+from .clock import sim_clock_or_real
 from .config import Config, load_config
 from .core import commands as c
 from .core import events as e
@@ -414,7 +415,9 @@ def lock_data_dir(folder: Path) -> Any:
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     config = load_config(args.config, args.broker)
-    controller = open_controller(config, args.data or default_data_dir(config))
+    clock = sim_clock_or_real(log)
+    parts = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
+    controller = open_controller(config, args.data or default_data_dir(config), **parts)
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

@@ -40,11 +40,14 @@ RATING_WORDS = {1: "satisfied 满意", 2: "neutral 一般", 3: "unsatisfied 不�
 # --- time frame ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TimeFrame:
-    """How recorded times are shown. The identity for a real hall; the demo maps its compressed
-    wall-clock day back onto the simulated clock (shown = origin_shown + (real - origin_real) x speed)."""
+    """How recorded times are shown. The identity for a real hall; a day recorded on a compressed
+    wall clock is mapped back onto the simulated one (shown = origin_shown + (real - origin_real) x
+    speed). ``clock_speed``: the day was recorded on a simulated clock already (``hallq demo`` runs
+    every process on it), that many times faster than real time: times are shown as recorded."""
     origin_real: datetime | None = None
     origin_shown: datetime | None = None
     speed: float = 1.0
+    clock_speed: float = 1.0
 
     def at(self, moment: datetime) -> datetime:
         if self.origin_real is None or self.origin_shown is None:
@@ -56,7 +59,11 @@ class TimeFrame:
 
     @property
     def simulated(self) -> bool:
-        return self.origin_real is not None and self.speed != 1.0
+        return (self.origin_real is not None and self.speed != 1.0) or self.clock_speed != 1.0
+
+    @property
+    def shown_speed(self) -> float:
+        return self.clock_speed if self.clock_speed != 1.0 else self.speed
 
 
 # --- the day's tickets ---------------------------------------------------------------------------
@@ -301,7 +308,7 @@ def text_table(report: Report) -> str:
     lines = [f"{report.hall_name} ({report.hall_id}) — report for {report.day}",
              f"service level target: {report.target_share * 100:.0f}% of called customers within "
              f"{report.target_wait_s // 60} min"
-             + (f"; times shown on the simulated clock (x{report.frame.speed:g})" if report.frame.simulated else ""),
+             + (f"; times shown on the simulated clock (x{report.frame.shown_speed:g})" if report.frame.simulated else ""),
              ""]
     header = ["", *[title for _, title, _ in TEXT_COLUMNS], "target"]
     body: list[list[str]] = []
@@ -399,7 +406,7 @@ def write_html(report: Report, path: Path) -> None:
         out.append("</table>")
         return "\n".join(out)
 
-    note = (f"<p class='note'>A simulated day: the hall ran {report.frame.speed:g}× faster than real time; "
+    note = (f"<p class='note'>A simulated day: the hall ran {report.frame.shown_speed:g}× faster than real time; "
             f"times and durations here are on the simulated clock.</p>" if report.frame.simulated else "")
     outages = ""
     if report.outages:

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hall.clock import Clock, sim_clock_or_real
 from hall.config import Config, KioskConfig
 from hall.errors import DeviceFault
 from hall.publish import setup_from_config
@@ -67,8 +68,9 @@ class KioskRole(DeviceRole):
     kind = "kiosk"
 
     def __init__(self, config: Config, kiosk_id: str, printer: TicketPrinter, pin_factory: Any,
-                 data_dir: str) -> None:
+                 data_dir: str, clock: Clock | None = None) -> None:
         kiosk = config.require("kiosk", kiosk_id)
+        self.clock = clock or Clock()        # the real one; the demo's simulated day
         self.config, self.kiosk, self.printer, self.pin_factory = config, kiosk, printer, pin_factory
         self.data_dir = data_dir
         self.setup = setup_from_config(config)
@@ -116,7 +118,7 @@ class KioskRole(DeviceRole):
         self.journal.close()
 
     def now(self) -> datetime:
-        return datetime.now(self.config.zone)
+        return self.clock.wall().astimezone(self.config.zone)
 
     def today(self) -> str:
         return self.now().date().isoformat()
@@ -373,7 +375,7 @@ def build(config: Config, kiosk_cfg: KioskConfig, args: argparse.Namespace) -> K
     except Exception as err:  # no GPIO library (not a Pi): run on (printer, MQTT) and say so on status
         log.error("no GPIO pin factory: %s: buttons and lamps are off", err)
         factory = None
-    return KioskRole(config, args.id, printer, factory, data_dir)
+    return KioskRole(config, args.id, printer, factory, data_dir, clock=sim_clock_or_real(log))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, hea
              prefer_broker: str = "auto") -> dict[str, Any]:
     """Play the day; return the summary (also written to out/summary.json)."""
     plan = plan_day(scenario)
-    rig = Rig(out, source_hall, headless, prefer_broker)
+    rig = Rig(out, source_hall, headless, prefer_broker, day=(scenario.open_s, speed))
     day_hours = (scenario.close_s - scenario.open_s) / 3600
     print(f"hallq demo: {scenario.day.name}\n"
           f"  {len(plan.arrivals)} customers from {scenario.day.open} to {scenario.day.close} ({day_hours:g} h simulated) "
@@ -109,12 +109,16 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
               stream: TextIO) -> dict[str, Any]:
     zone = rig.config.zone
     started = engine.started_at.astimezone(zone)
+    if rig.clock.simulated:            # every process ran on the simulated day: its times are the day's own
+        assert rig.clock.shown is not None
+        started = rig.clock.shown.astimezone(zone)
     day = started.date().isoformat()
     data = out / "data" / "controller"
     ticket_dirs = {k.id: rig.ticket_dir(k.id) for k in rig.config.kiosk}
     audit: Audit = audit_day(data / "controller.db", day, ticket_dirs, engine.stats.reprints + engine.stats.unexpected)
     shown_open = datetime.combine(started.date(), datetime.min.time(), zone) + timedelta(seconds=scenario.open_s)
-    frame = TimeFrame(origin_real=started, origin_shown=shown_open, speed=speed)
+    frame = TimeFrame(clock_speed=speed) if rig.clock.simulated else \
+        TimeFrame(origin_real=started, origin_shown=shown_open, speed=speed)
     report = make_report(rig.config, data, day, frame)
     checks = list(engine.stats.probe_results)
     days = days_recorded(data / "controller.db")

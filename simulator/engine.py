@@ -164,8 +164,16 @@ class Engine:
 
     # --- the day -----------------------------------------------------------------------------
     def run(self) -> None:
+        clock = self.rig.clock
+        if clock.simulated:
+            # the processes' clock shows the opening at clock.real: the day starts then, not earlier
+            ahead = clock.real - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+            elif ahead < -1:
+                self.say(f"the hall came up {-ahead:.1f} s after the simulated opening: catching up")
         self.started_at = datetime.now(timezone.utc)
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic() - (max(0.0, time.time() - clock.real) if clock.simulated else 0.0)
         deadline = self.t0 + self.real_limit_s if self.real_limit_s else None
         drain_until = self.scenario.close_s + self.scenario.day.drain_max_s
         while True:

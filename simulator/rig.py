@@ -14,10 +14,13 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from hall import wire
+from hall.clock import ENV as CLOCK_ENV
+from hall.clock import Clock
 from hall.config import Config, device_password, load_config
 from hall.requests import RequestTracker
 from hall.testing import (Component, HallClient, free_port, mosquitto_binary, mosquitto_folder, port_open,
@@ -26,6 +29,7 @@ from hall.topics import Topics
 
 SIM_ADMIN = "admin.sim"
 START_WAIT_S = 20.0
+START_LEAD_S = 8.0        # the simulated day opens this long after the processes are started
 
 
 def hall_for_demo(source: Path, port: int, credentials: Path | None, out: Path) -> Path:
@@ -152,14 +156,24 @@ class BrokerProcess:
 class Rig:
     """The hall's processes, by name: controller, kiosk.k1, counter.c1, display.d1 ..."""
 
-    def __init__(self, out: Path, source_hall: Path, headless: bool, prefer_broker: str = "auto") -> None:
+    def __init__(self, out: Path, source_hall: Path, headless: bool, prefer_broker: str = "auto",
+                 day: tuple[float, float] | None = None) -> None:
+        """``day`` = (opening second of the day, speed): every process runs on one simulated clock
+        (``HALLQ_SIM_CLOCK``) that shows the opening time :data:`START_LEAD_S` real seconds from now."""
         self.out = out
         self.broker = BrokerProcess(out, source_hall, prefer_broker)
         self.config = self.broker.config
         self.hall_path = self.broker.hall_path
         self.topics = Topics(self.config.hall.id)
         self.headless = headless
+        self.clock = Clock()
         env = {"SDL_AUDIODRIVER": "dummy"}
+        if day is not None:
+            open_s, speed = day
+            today = datetime.now(self.config.zone).date()
+            shown = datetime.combine(today, datetime.min.time(), self.config.zone) + timedelta(seconds=open_s)
+            self.clock = Clock(shown, time.time() + START_LEAD_S, speed)
+            env[CLOCK_ENV] = self.clock.text()
         if headless:
             env["SDL_VIDEODRIVER"] = "dummy"
         cfg = ["--config", str(self.hall_path)]
