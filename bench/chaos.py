@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from hall.core import events as e  # noqa: E402
 from hall.core.rules import fold  # noqa: E402
 from hall.publish import setup_from_config  # noqa: E402
-from hall.report import open_read_only  # noqa: E402
+from hall.records import open_read_only  # noqa: E402
 from simulator.audit import audit_day  # noqa: E402
 from hall.testing import eventually  # noqa: E402
 from simulator.rig import Rig, Watcher  # noqa: E402

@@ -153,7 +153,9 @@ def run(speed: float, minutes: float, zones: bool) -> dict:
                 first_sound[label] = (wav.stat().st_mtime - published[label]) * speed
         quiet = [first_sound[t] for t in quiet_calls if t in first_sound]
         stats = app.voice.stats
+        import resource
         return {
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "speed": speed, "minutes": minutes, "zones": zones, "real_s": round(elapsed, 1),
             "frames": len(app.metrics.frame_s), "frame_p99_ms": percentile(app.metrics.frame_s, 99) * 1000,
             "event_to_frame_p99_ms": percentile(app.metrics.event_to_frame_s, 99) * 1000,
@@ -182,6 +184,8 @@ def main() -> int:
         ("calls (quiet 2 min, then 30/min in bursts of 8)", f"{one['calls']}", ""),
         ("frame time p99", f"{one['frame_p99_ms']:.1f} ms", "< 16 ms"),
         ("event → frame p99", f"{one['event_to_frame_p99_ms']:.1f} ms", "< 50 ms"),
+        ("peak RSS of the run (screen, voice and the bench's publisher in one process)",
+         f"{max(one['peak_rss_mb'], two['peak_rss_mb']):.0f} MB", "< 120 MB"),
     ]
     for label, r in (("one speaker, whole hall", one), ("two zones, each speaker 20 counters", two)):
         rows += [

@@ -175,7 +175,7 @@ class Controller:
                       now.isoformat(timespec="seconds"), self.state.day)
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.config, self.setup, self.state, self.epoch, self.seq)
+        return state_document(self.config, self.setup, self.state, self.epoch, self.seq, now=self.now())
 
     # --- applying ----------------------------------------------------------------------------------
     @contextmanager
@@ -294,7 +294,7 @@ class Controller:
         if kind == ops.RESULT_COUNTER:
             return {"counter": counter_document(self.config, self.state, ident)}
         if kind == ops.RESULT_SERVICE:
-            return {"service": service_document(self.config, self.setup, self.state, args.service)}
+            return {"service": service_document(self.config, self.setup, self.state, args.service, self.now())}
         if kind == ops.RESULT_HALL:
             return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
                              "announcements": list(self.state.announcements)}}

@@ -11,7 +11,8 @@ import msgspec
 
 from .config import Config
 from .core.model import HallState, Ticket
-from .core.rules import CounterSetup, ServiceSetup, Setup, estimate_wait_s, open_counters, waiting_tickets, with_estimate
+from .core.rules import (CounterSetup, ServiceSetup, Setup, forecast, open_counters, waiting_tickets,
+                         with_estimate)
 
 
 def setup_from_config(config: Config) -> Setup:
@@ -37,7 +38,14 @@ def ticket_document(setup: Setup, state: HallState, ticket: Ticket, now: datetim
     return msgspec.to_builtins(with_estimate(setup, state, ticket, now))
 
 
-def service_document(config: Config, setup: Setup, state: HallState, service_id: str) -> dict[str, Any]:
+def latest_instant(state: HallState) -> datetime:
+    """The last moment the state records (a document built without a clock: tests, tools)."""
+    moments = [m for t in state.tickets.values() for m in (t.issued_at, t.called_at) if m is not None]
+    return max(moments) if moments else datetime.now().astimezone()
+
+
+def service_document(config: Config, setup: Setup, state: HallState, service_id: str,
+                     now: datetime | None = None) -> dict[str, Any]:
     svc_cfg = config.service_by_id(service_id)
     svc = state.services[service_id]
     waiting = waiting_tickets(state, service_id)
@@ -46,7 +54,8 @@ def service_document(config: Config, setup: Setup, state: HallState, service_id:
         "id": service_id, "name": svc_cfg.name, "name_en": svc_cfg.name_en, "prefix": svc_cfg.prefix,
         "suspended": svc.suspended, "waiting": len(waiting),
         "waiting_priority": sum(1 for t in waiting if t.priority == "priority"),
-        "est_wait_s": estimate_wait_s(setup, state, service_id, len(waiting)),
+        # what a customer taking a ticket now would be told (the call rules played forward)
+        "est_wait_s": forecast(setup, state, now or latest_instant(state)).newcomer.get(service_id, 0),
         "open_counters": open_counters(setup, state, service_id),
         "avg_service_s": round(svc.avg_service_s),
     }
@@ -77,8 +86,9 @@ def counter_document(config: Config, state: HallState, counter_id: str) -> dict[
 
 
 def state_document(config: Config, setup: Setup, state: HallState, epoch: int, seq: int,
-               recent: int | None = None) -> dict[str, Any]:
+               recent: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     recent = config.hall.recent_calls if recent is None else recent
+    now = now or latest_instant(state)
     counter_names = {k.id: k.name for k in config.counter}
     devices: dict[str, Any] = {}
     for device_id, device in sorted(state.devices.items()):
@@ -88,7 +98,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
         "epoch": epoch, "seq": seq, "mode": state.mode, "day": state.day,
         "message": state.outage_message if state.outage else None,
         "hours": config.hall.hours, "tz": config.hall.timezone,
-        "services": [service_document(config, setup, state, s.id) for s in config.service],
+        "services": [service_document(config, setup, state, s.id, now) for s in config.service],
         "counters": [counter_document(config, state, k.id) for k in config.counter],
         "recent_calls": [{"number": r.number, "counter": r.counter, "at": r.at, "service": r.service,
                           "counter_name": counter_names.get(r.counter, r.counter)}

@@ -18,7 +18,6 @@ import base64
 import csv
 import html
 import io
-import math
 import sqlite3
 import statistics
 import sys
@@ -30,118 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, load_config
-from .core import events as e
-from .core.model import Ticket
 from .errors import ConfigError
+from .records import (DayRecords, EstimateError, TimeFrame, estimate_error, load_day,
+                      nearest_rank)
 
 RATING_WORDS = {1: "satisfied 满意", 2: "neutral 一般", 3: "unsatisfied 不满意"}
 
 
-# --- time frame ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimeFrame:
-    """How recorded times are shown. The identity for a real hall; a day recorded on a compressed
-    wall clock is mapped back onto the simulated one (shown = origin_shown + (real - origin_real) x
-    speed). ``clock_speed``: the day was recorded on a simulated clock already (``hallq demo`` runs
-    every process on it), that many times faster than real time: times are shown as recorded."""
-    origin_real: datetime | None = None
-    origin_shown: datetime | None = None
-    speed: float = 1.0
-    clock_speed: float = 1.0
-
-    def at(self, moment: datetime) -> datetime:
-        if self.origin_real is None or self.origin_shown is None:
-            return moment
-        return self.origin_shown + (moment - self.origin_real) * self.speed
-
-    def seconds(self, real_s: float) -> float:
-        return real_s * self.speed
-
-    @property
-    def simulated(self) -> bool:
-        return (self.origin_real is not None and self.speed != 1.0) or self.clock_speed != 1.0
-
-    @property
-    def shown_speed(self) -> float:
-        return self.clock_speed if self.clock_speed != 1.0 else self.speed
-
-
-# --- the day's tickets ---------------------------------------------------------------------------
-@dataclass
-class TicketRecord:
-    ticket: Ticket                       # the last recorded form of it
-    issued_service: str                  # the service it was issued for (before any transfer)
-    first_called: datetime | None = None
-    first_counter: str | None = None
-    service_s: float | None = None       # call to finish, as the controller measured it
-
-    @property
-    def wait_s(self) -> float | None:
-        if self.first_called is None:
-            return None
-        return max(0.0, (self.first_called - self.ticket.issued_at).total_seconds())
-
-
-@dataclass
-class DayRecords:
-    day: str
-    tickets: dict[str, TicketRecord] = field(default_factory=dict)
-    outages: list[tuple[datetime, datetime | None]] = field(default_factory=list)
-    events: int = 0
-
-
-def open_read_only(db_path: Path) -> sqlite3.Connection:
-    if not db_path.exists():
-        raise FileNotFoundError(f"no controller records at {db_path} (give --data, the controller's folder)")
-    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-
-
-def load_day(db_path: Path, day: str) -> DayRecords:
-    """Every ticket event of ``day`` folded into one record per ticket."""
-    db = open_read_only(db_path)
-    try:
-        rows = db.execute("SELECT body FROM events WHERE day = ? ORDER BY seq", (day,)).fetchall()
-    finally:
-        db.close()
-    records = DayRecords(day)
-    outage_start: datetime | None = None
-    for (body,) in rows:
-        event = e.decode_event(body)
-        records.events += 1
-        if isinstance(event, e.OutageStarted):
-            outage_start = outage_start or event.at
-            continue
-        if isinstance(event, e.OutageEnded):
-            if outage_start is not None:
-                records.outages.append((outage_start, event.at))
-            outage_start = None
-            continue
-        ticket = getattr(event, "ticket", None)
-        if not isinstance(ticket, Ticket):
-            continue
-        if ticket.day != day:            # carried over from an earlier day: that day's report has it
-            continue
-        rec = records.tickets.get(ticket.id)
-        if rec is None:
-            rec = records.tickets[ticket.id] = TicketRecord(ticket, ticket.transferred_from or ticket.service)
-        rec.ticket = ticket
-        if isinstance(event, e.TicketCalled) and rec.first_called is None:
-            rec.first_called, rec.first_counter = event.at, event.counter
-        elif isinstance(event, e.TicketServed):
-            rec.service_s = event.service_s
-    if outage_start is not None:
-        records.outages.append((outage_start, None))
-    return records
-
-
 # --- figures -----------------------------------------------------------------------------------
-def nearest_rank(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
 @dataclass
 class Figures:
     scope: str                  # service | counter | clerk | hall
@@ -156,6 +51,7 @@ class Figures:
     service_times: list[float] = field(default_factory=list)
     ratings: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
     within_target: int = 0
+    out_of_order: int = 0       # tickets called by number ahead of their turn
 
     def row(self, target_share: float) -> dict[str, Any]:
         called = len(self.waits)
@@ -176,6 +72,7 @@ class Figures:
             "satisfied_share": _round(self.ratings[1] / rated, 3) if rated else None,
             "within_target_share": _round(share, 3) if share is not None else None,
             "target_met": (share >= target_share) if share is not None else None,
+            "out_of_order": self.out_of_order,
         }
 
 
@@ -185,7 +82,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 COLUMNS = ["scope", "key", "name", "issued", "served", "no_show", "voided", "open", "wait_median_s",
            "wait_p90_s", "wait_max_s", "service_median_s", "service_mean_s", "rated", "rating_1",
-           "rating_2", "rating_3", "satisfied_share", "within_target_share", "target_met"]
+           "rating_2", "rating_3", "satisfied_share", "within_target_share", "target_met", "out_of_order"]
 
 
 @dataclass
@@ -203,6 +100,8 @@ class Report:
     outages: list[tuple[datetime, datetime | None]]
     events: int
     zone: Any = None
+    estimates: EstimateError | None = None             # how far the waits told at issue were off
+    appointments: dict[str, Any] = field(default_factory=dict)   # booked, checked in, on time, no-shows, waits
 
     def clock(self, moment: datetime | None) -> str:
         if moment is None:
@@ -268,6 +167,8 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
                 fig.service_times.append(frame.seconds(rec.service_s))
             if t.rating in fig.ratings:
                 fig.ratings[t.rating] += 1
+            if rec.out_of_order:
+                fig.out_of_order += 1
         if rec.wait_s is not None and t.status in ("served", "no_show"):
             waits_by_hour.setdefault(issued_hour, []).append(frame.seconds(rec.wait_s))
 
@@ -275,7 +176,21 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
     rows = [f.row(config.hall.service_level_share) for f in figures]
     hours = sorted({h for by in arrivals.values() for h in by} | set(waits_by_hour))
     return Report(config.hall.id, config.hall.name, records.day, target_s, config.hall.service_level_share,
-                  frame, rows, hours, arrivals, waits_by_hour, records.outages, records.events, config.zone)
+                  frame, rows, hours, arrivals, waits_by_hour, records.outages, records.events, config.zone,
+                  estimate_error(records, frame), appointment_figures(records, frame))
+
+
+def appointment_figures(records: DayRecords, frame: TimeFrame) -> dict[str, Any]:
+    """Booked slots: how many came, on time, never came, and how long those who came waited."""
+    if not records.booked:
+        return {}
+    waits = [frame.seconds(r.wait_s) for r in records.tickets.values()
+             if r.ticket.appointment and r.wait_s is not None]
+    on_time = sum(1 for v in records.checked_in.values() if v)
+    return {"booked": len(records.booked), "checked_in": len(records.checked_in), "on_time": on_time,
+            "late": len(records.checked_in) - on_time, "never_came": len(set(records.booked) - set(records.checked_in)),
+            "wait_median_s": _round(statistics.median(waits)) if waits else None,
+            "wait_max_s": _round(max(waits)) if waits else None}
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -301,6 +216,7 @@ TEXT_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("wait_median_s", "wait med", _fmt_s), ("wait_p90_s", "wait p90", _fmt_s), ("wait_max_s", "wait max", _fmt_s),
     ("service_median_s", "svc med", _fmt_s), ("rated", "rated", str),
     ("satisfied_share", "satisfied", _fmt_share), ("within_target_share", "in target", _fmt_share),
+    ("out_of_order", "by number", str),
 ]
 
 
@@ -324,7 +240,23 @@ def text_table(report: Report) -> str:
         lines.append("  ".join(cells).rstrip())
     if report.outages:
         lines += ["", f"declared outages: {report.outage_spans()}"]
+    ap = report.appointments
+    if ap:
+        lines += ["", f"appointments: {ap['booked']} booked, {ap['checked_in']} checked in ({ap['on_time']} on time, "
+                      f"{ap['late']} late: walk-in tickets), {ap['never_came']} never came; those on time waited "
+                      f"median {_fmt_s(ap['wait_median_s'])}, max {_fmt_s(ap['wait_max_s'])}"]
+    if report.estimates is not None:
+        lines += ["", estimate_line(report.estimates)]
     return "\n".join(lines) + "\n"
+
+
+def estimate_line(est: EstimateError) -> str:
+    return (f"estimated waits (told at issue, {est.tickets} tickets after the first hour): |error| median "
+            f"{_fmt_s(est.median_abs_s)}, p90 {_fmt_s(est.p90_abs_s)}; {est.share_of_wait * 100:.0f}% of the median "
+            f"actual wait {_fmt_s(est.median_actual_s)}; waits were {'longer' if est.median_signed_s > 0 else 'shorter'} "
+            f"than told by {_fmt_s(abs(est.median_signed_s))} (median)"
+            + (f"; waits of 5 min or more ({est.long_waits}): median |error| {est.long_relative * 100:.0f}% of the wait"
+               if est.long_waits else ""))
 
 
 def write_csv(report: Report, path: Path) -> None:
@@ -411,6 +343,11 @@ def write_html(report: Report, path: Path) -> None:
     outages = ""
     if report.outages:
         outages = f"<p>Declared outages: {esc(report.outage_spans())}</p>"
+    text = text_table(report)
+    for prefix in ("appointments:", "estimated waits"):
+        line = next((x for x in text.splitlines() if x.startswith(prefix)), "")
+        if line:
+            outages += f"<p>{esc(line[0].upper() + line[1:])}</p>"
     doc = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{esc(report.hall_name)} {esc(report.day)}</title>
 <style>

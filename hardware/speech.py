@@ -167,7 +167,7 @@ class EspeakVoice:
     espeak's leading and trailing silence so that joined pieces sound like one sentence.
     """
 
-    CACHED = 4096
+    BUDGET_BYTES = 16 << 20         # about 200 phrases: every counter's, and the numbers called lately
 
     def __init__(self, binary: str | None = None, speed: int = 140, busy_speed: int = 175) -> None:
         found = binary or shutil.which("espeak-ng")
@@ -177,6 +177,7 @@ class EspeakVoice:
         self.speed = speed
         self.busy_speed = busy_speed
         self.cache: OrderedDict[tuple[str, str, int], Pcm] = OrderedDict()
+        self.cached_bytes = 0
         self.synthesized = 0
 
     def speak(self, text: str, voice: str, speed: int | None = None) -> Pcm:
@@ -192,8 +193,10 @@ class EspeakVoice:
         clip = trim(resample(decode_wav(proc.stdout, "espeak-ng"), SAMPLE_RATE))
         self.synthesized += 1
         self.cache[key] = clip
-        if len(self.cache) > self.CACHED:
-            self.cache.popitem(last=False)
+        self.cached_bytes += len(clip.data)
+        while self.cached_bytes > self.BUDGET_BYTES and len(self.cache) > 1:
+            _, old = self.cache.popitem(last=False)
+            self.cached_bytes -= len(old.data)
         return clip
 
     def say(self, call: SpokenCall, language: str, short: bool = False) -> Pcm:
@@ -246,14 +249,14 @@ class Speaker:
         return "espeak" if self.espeak is not None else "chime"
 
     def prepare(self, counters: Iterable[tuple[int | None, str, str]]) -> None:
-        """Synthesize ahead what every call says: the leads and each counter's "where to go"."""
+        """Synthesize ahead what every call says: the leads and each counter's "where to go" (the
+        English sentence is made whole at call time: it is said only when the hall is quiet)."""
         if self.espeak is None:
             return
         for number, name, name_en in counters:
             for recall in (False, True):
                 for short in (False, True):
                     self._say(SpokenCall("A000", number, name, name_en, recall), "zh", short)
-            self._say(SpokenCall("A000", number, name, name_en), "en")
 
     def _say(self, call: SpokenCall, language: str, short: bool = False) -> Pcm | None:
         if self.pack is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hall.core import events as e
 from hall.core.model import Ticket
-from hall.report import open_read_only
+from hall.records import open_read_only
 
 
 @dataclass

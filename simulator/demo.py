@@ -10,6 +10,7 @@ was lost or doubled or a process died on its own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,8 @@ from typing import Any, TextIO
 from hall.config import load_config
 from hall.errors import ConfigError
 from hall.testing import eventually
-from hall.report import TimeFrame, make_report, open_read_only, text_table, write_csv, write_html
+from hall.records import TimeFrame, open_read_only
+from hall.report import estimate_line, make_report, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day
 from .engine import KIOSK_GAP_S, Engine
@@ -144,6 +146,8 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
         "doubled": audit.doubled_count, "doubled_numbers": audit.doubled,
         "checks": checks, "died": died,
         "snapshots": len(engine.snapshots), "out": str(out),
+        "estimates": dataclasses.asdict(report.estimates) if report.estimates else None,
+        "estimates_text": estimate_line(report.estimates) if report.estimates else "",
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), "utf-8")
     print(summary_text(summary), file=stream, flush=True)
@@ -179,6 +183,7 @@ def summary_text(s: dict[str, Any]) -> str:
         f"still waiting         {s['still_waiting']}",
         f"wait (simulated)      median {_m(s['wait_median_s'])}  p90 {_m(s['wait_p90_s'])}  max {_m(s['wait_max_s'])}"
         + (f"  within target {s['within_target_share'] * 100:.0f}%" if s["within_target_share"] is not None else ""),
+        *([f"estimates             {s['estimates_text'].split(': ', 1)[1]}"] if s.get("estimates_text") else []),
         f"LOST tickets          {s['lost']}" + (f"  {s['lost_numbers']}" if s["lost"] else ""),
         f"DOUBLED tickets       {s['doubled']}" + (f"  {s['doubled_numbers']}" if s["doubled"] else ""),
     ]

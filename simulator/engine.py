@@ -1,10 +1,9 @@
 """The scenario runner: simulated customers and clerks driving a real hall through ``R/sim`` only.
 
-Simulated time: the processes run on real time; the scenario's day is compressed by ``speed``
-(simulated seconds per real second): ``sim = open + (monotonic - t0) x speed``. Arrivals, service
-times, lunch breaks and happenings are on the simulated clock; what the processes measure (waits,
-service times in the controller's records) is real time, which the report maps back by the same
-factor (:class:`hall.report.TimeFrame`).
+Simulated time: the scenario's day is compressed by ``speed`` (simulated seconds per real second):
+``sim = open + (monotonic - t0) x speed``. In ``hallq demo`` every process runs on the same
+simulated clock (``HALLQ_SIM_CLOCK``, :mod:`hall.clock`), so what they record (waits, service
+times, estimates) is on the day's clock too; ``t0`` is the real instant that clock shows the opening.
 
 Customers queue at a kiosk (one press at a time, as people do) and take the ticket the kiosk
 prints: the engine sees the new ``<number>.bin`` in the kiosk's ``--printer-out`` folder. Clerks
@@ -16,20 +15,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import random
 import shutil
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from .people import Clerk, ClerkPlan, Customer, Lane, Stats
 from .rig import Rig, Watcher
-from .scenario import Arrival, DayPlan, Happening, Scenario, Staff, clock, hhmm_s
+from .scenario import Arrival, DayPlan, Happening, Scenario, clock
 
 PRINTABLE = ("ok", "paper_low")
 KIOSK_TIMEOUT_S = 8.0        # real seconds a customer waits at a kiosk for a ticket before giving up
@@ -37,91 +35,6 @@ KIOSK_GAP_S = 0.35           # real seconds between two presses at one kiosk (it
 PRESS_RETRY_S = 2.0          # real seconds before a clerk presses a key again that did not take
 NEXT_RETRY_S = 0.5
 STEP_S = 0.02
-
-
-@dataclass
-class Customer:
-    plan: Arrival
-    attempts: int = 0
-    ticket: str | None = None
-    turned_away: str | None = None
-
-
-@dataclass
-class Lane:
-    """One kiosk and the people in front of it."""
-    kiosk: str
-    folder: Path
-    services: tuple[str, ...]
-    line: deque[Customer] = field(default_factory=deque)
-    current: Customer | None = None
-    pressed_at: float = 0.0
-    files: dict[str, int] = field(default_factory=dict)   # name -> mtime_ns of what it printed
-    printed: int = 0
-    slips: int = 0
-    probes: list[tuple[float, str, int]] = field(default_factory=list)  # (deadline, condition, printed then)
-
-    def scan(self) -> tuple[list[str], list[str]]:
-        """New files since the last scan, and files written again (reprints)."""
-        new, again = [], []
-        if not self.folder.is_dir():
-            return new, again
-        for entry in os.scandir(self.folder):
-            if not entry.name.endswith(".bin"):
-                continue
-            mtime = entry.stat().st_mtime_ns
-            old = self.files.get(entry.name)
-            if old is None:
-                new.append(entry.name)
-            elif old != mtime:
-                again.append(entry.name)
-            self.files[entry.name] = mtime
-        return sorted(new), again
-
-
-@dataclass
-class ClerkPlan:
-    number: str
-    called_at: float
-    show: bool
-    service_s: float
-    rating: int | None
-    recalled: bool = False
-
-
-class Clerk:
-    def __init__(self, counter: str, services: list[str], staff: Staff | None, close_s: float) -> None:
-        self.counter, self.services, self.staff, self.close_s = counter, services, staff, close_s
-        self.device = f"counter.{counter}"
-        self.current: ClerkPlan | None = None
-        self.idle_since = 0.0
-        self.last_press: dict[tuple[str, str | None], float] = {}
-        self.served = 0
-
-    def on_duty(self, now: float, closing: bool) -> bool:
-        if self.staff is None:
-            return False
-        start, end = hhmm_s(self.staff.start), hhmm_s(self.staff.end)
-        if closing:   # whoever works until closing time serves those still waiting
-            return start <= self.close_s <= end
-        if not start <= now < end:
-            return False
-        if self.staff.lunch and hhmm_s(self.staff.lunch[0]) <= now < hhmm_s(self.staff.lunch[1]):
-            return False
-        return True
-
-
-@dataclass
-class Stats:
-    arrived: int = 0
-    tickets: int = 0
-    turned_away: int = 0
-    slips: int = 0
-    presses: int = 0
-    reprints: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    probe_results: list[str] = field(default_factory=list)
-    happenings: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -163,8 +76,20 @@ class Engine:
         print(line, file=self.out, flush=True)
 
     # --- the day -----------------------------------------------------------------------------
+    def book_appointments(self) -> None:
+        """The day's booked slots, imported as a hall does before opening (admin op ``book``)."""
+        zone = self.rig.config.zone
+        day = (self.rig.clock.shown or datetime.now(zone)).astimezone(zone).date()
+        midnight = datetime.combine(day, datetime.min.time(), zone)
+        for booking in self.plan.bookings:
+            slot = midnight + timedelta(seconds=booking.slot_s)
+            self.operator("book", code=booking.code, service=booking.service, slot=slot.isoformat())
+        if self.plan.bookings:
+            self.say(f"{len(self.plan.bookings)} appointments booked for today")
+
     def run(self) -> None:
         clock = self.rig.clock
+        self.book_appointments()
         if clock.simulated:
             # the processes' clock shows the opening at clock.real: the day starts then, not earlier
             ahead = clock.real - time.time()
@@ -307,7 +232,9 @@ class Engine:
                 return
             customer = lane.line[0]
             payload: dict[str, Any] = {"press": customer.plan.service}
-            if customer.plan.priority:
+            if customer.plan.code:                   # booked: they check in with their code
+                payload = {"press": "check_in", "code": customer.plan.code}
+            elif customer.plan.priority:
                 payload["priority"] = True
             if self.watcher.sim(f"kiosk.{lane.kiosk}", payload):
                 lane.line.popleft()

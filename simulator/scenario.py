@@ -53,6 +53,16 @@ class Arrivals(Strict):
     per_hour: list[float]          # customers per hour, from opening, one value per hour
 
 
+class Appointments(Strict):
+    """Booked slots (预约): the hall imports them at opening; the customers check in at a kiosk."""
+    service: str
+    per_hour: list[float]          # slots booked per hour, from opening, spread evenly in the hour
+    early_s: list[float] = msgspec.field(default_factory=lambda: [60.0, 900.0])  # they come this long before
+    late_share: float = 0.1        # ... or after the slot began, up to late_max_s
+    late_max_s: float = 1800.0     # (later than the hall's appointment_late_s: a walk-in ticket)
+    no_show_share: float = 0.1     # booked and never came
+
+
 class ServiceTime(Strict):
     service: str
     distribution: Literal["lognormal", "exponential", "uniform", "fixed"] = "lognormal"
@@ -86,6 +96,7 @@ class Happening(Strict):
 class Scenario(Strict):
     day: DayConfig = msgspec.field(default_factory=DayConfig)
     arrivals: list[Arrivals] = []
+    appointments: list[Appointments] = []
     service_time: list[ServiceTime] = []
     staff: list[Staff] = []
     happening: list[Happening] = []
@@ -164,6 +175,15 @@ def check_scenario(s: Scenario, config: Config) -> None:
             fail(f"arrivals[{i}].per_hour", "a list of non-negative customers per hour")
         if len(a.per_hour) > hours:
             fail(f"arrivals[{i}].per_hour", f"at most {hours} values, one per opening hour")
+    for i, ap in enumerate(s.appointments):
+        if ap.service not in services:
+            fail(f"appointments[{i}].service", f"a service of the hall ({', '.join(sorted(services))})")
+        if not ap.per_hour or any(r < 0 for r in ap.per_hour) or len(ap.per_hour) > hours:
+            fail(f"appointments[{i}].per_hour", f"at most {hours} non-negative slot counts, one per opening hour")
+        if len(ap.early_s) != 2 or not 0 <= ap.early_s[0] <= ap.early_s[1]:
+            fail(f"appointments[{i}].early_s", "[least, most] seconds early, 0 <= least <= most")
+        if not (0 <= ap.late_share <= 1 and 0 <= ap.no_show_share <= 1) or ap.late_max_s < 0:
+            fail(f"appointments[{i}]", "late_share and no_show_share from 0 to 1, late_max_s not negative")
     for i, t in enumerate(s.service_time):
         if t.service not in services:
             fail(f"service_time[{i}].service", f"a service of the hall ({', '.join(sorted(services))})")
@@ -211,12 +231,21 @@ class Arrival:
     service_s: float = field(compare=False, default=300.0)  # how long the counter takes for them
     rating: int | None = field(compare=False, default=None)
     kiosk_pick: float = field(compare=False, default=0.0)   # which kiosk they walk to (0..1)
+    code: str | None = field(compare=False, default=None)   # an appointment's code: they check in
+
+
+@dataclass(frozen=True)
+class Booking:
+    code: str
+    service: str
+    slot_s: float                  # simulated seconds since midnight
 
 
 @dataclass
 class DayPlan:
     arrivals: list[Arrival]
     happenings: list[tuple[float, Happening]]
+    bookings: list[Booking] = field(default_factory=list)
 
 
 def draw_service_time(rng: random.Random, spec: ServiceTime | None) -> float:
@@ -256,6 +285,28 @@ def plan_day(s: Scenario) -> DayPlan:
                     service_s=draw_service_time(rng, times.get(a.service)), rating=rating,
                     kiosk_pick=rng.random()))
                 at += rng.expovariate(rate / 3600)
+    bookings = _book(s, rng, times, arrivals)
     arrivals.sort()
     happenings = sorted(((hhmm_s(h.at), h) for h in s.happening), key=lambda p: p[0])
-    return DayPlan(arrivals, happenings)
+    return DayPlan(arrivals, happenings, bookings)
+
+
+def _book(s: Scenario, rng: random.Random, times: dict[str, ServiceTime], arrivals: list[Arrival]) -> list[Booking]:
+    """The day's booked slots, and the arrival of each customer who comes (early, or late)."""
+    bookings: list[Booking] = []
+    for ap in s.appointments:
+        for hour, count in enumerate(ap.per_hour):
+            n = int(round(count))
+            for i in range(n):
+                slot = s.open_s + hour * 3600 + (i + 0.5) * 3600 / n
+                code = f"YY{int(slot) // 60:04d}{ap.service.upper()[:3]}{rng.randrange(10000):04d}"
+                bookings.append(Booking(code, ap.service, slot))
+                if rng.random() < ap.no_show_share:
+                    continue
+                late = rng.random() < ap.late_share
+                at = slot + rng.uniform(0, ap.late_max_s) if late else slot - rng.uniform(*ap.early_s)
+                rating = rng.choices([1, 2, 3], weights=s.day.ratings)[0] if rng.random() < s.day.rating_share else None
+                arrivals.append(Arrival(at=max(s.open_s, at), service=ap.service, show=True,
+                                        service_s=draw_service_time(rng, times.get(ap.service)), rating=rating,
+                                        kiosk_pick=rng.random(), code=code))
+    return bookings

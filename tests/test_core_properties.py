@@ -1,6 +1,8 @@
 """The pure core under random command sequences (hypothesis): the hall's invariants hold."""
 from __future__ import annotations
 
+import math
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +16,7 @@ from hall.core import commands as c
 from hall.core import events as e
 from hall.core.events import decode_event, encode_event
 from hall.core.model import HallState
+from hall.core.forecast import forecast
 from hall.core.rules import QueueRules, fold, waiting_tickets
 from hall.publish import setup_from_config, state_document
 from hall.errors import RequestError
@@ -187,18 +190,76 @@ def test_hours_close_issuing_but_counters_keep_serving():
     assert s.mode == "closed"
 
 
-def test_estimated_wait_uses_measured_service_times_and_open_counters():
+def newcomer(s, service: str, now=START) -> int:
+    doc = state_document(CONFIG, SETUP, s, 1, 0, now=now)
+    return next(x for x in doc["services"] if x["id"] == service)["est_wait_s"]
+
+
+def test_estimated_wait_plays_the_calls_forward_on_the_open_counters():
     s = fresh()
     s, _ = run(s, *[c.IssueTicket(service="biz") for _ in range(5)])
-    before = state_document(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
-    # biz is served by c1, c3, c4: suspend two of them and the wait grows
+    # biz (420 s) is served by c1, c3 and c4, all free: three called at once, two when the first
+    # three are done; a newcomer is the sixth: called at 420 s
+    assert newcomer(s, "biz") == 420
     s, _ = run(s, c.SuspendCounter(counter="c3"), c.SuspendCounter(counter="c4"))
-    after = state_document(CONFIG, SETUP, s, 1, 0)["services"][1]["est_wait_s"]
-    assert after == 3 * before
+    # one counter left: the sixth is called after five services there, or when a paused counter
+    # returns after the hall's typical pause (30 min until measured), whichever comes first
+    assert newcomer(s, "biz") == min(5 * 420, int(s.pause_s)) == 1800
+    # a pause measured at 10 minutes: the paused counters are expected back sooner
+    s, _ = run(s, c.ResumeCounter(counter="c3"), c.SuspendCounter(counter="c3"), now=START + timedelta(seconds=600))
+    assert s.pause_s < 1800
+    assert newcomer(s, "biz", START + timedelta(seconds=600)) < 1800
     # a measured service time of 60 s pulls the average (420 s) down
     s, _ = run(s, c.CallNext(counter="c1"), now=START)
     s, _ = run(s, c.Finish(counter="c1"), now=START + timedelta(seconds=60))
     assert s.services["biz"].avg_service_s < 420
+
+
+def test_a_counter_busy_for_a_while_frees_sooner_and_shared_counters_split_their_time():
+    s = fresh()
+    # c1 serves pay and biz; it called a pay customer 100 s ago (pay: 150 s measured)
+    s, _ = run(s, c.SuspendCounter(counter="c2"), c.SuspendCounter(counter="c3"), c.SuspendCounter(counter="c4"),
+               c.IssueTicket(service="pay"), c.CallNext(counter="c1"), now=START - timedelta(seconds=100))
+    pay = s.services["pay"]
+    expected = pay.occupancy_s or pay.avg_service_s
+    assert newcomer(s, "biz") == math.ceil(expected - 100)
+    # an older pay ticket waiting at the shared counter goes first: the biz newcomer waits for it too
+    s, _ = run(s, c.IssueTicket(service="pay"), now=START - timedelta(seconds=50))
+    assert newcomer(s, "biz") == math.ceil(expected - 100 + expected)
+
+
+def test_a_booked_slot_that_begins_while_you_wait_goes_ahead_of_you():
+    s = fresh()
+    s, _ = run(s, *[c.SuspendCounter(counter=k) for k in ("c3", "c4")], c.IssueTicket(service="biz"))
+    biz_only = newcomer(s, "biz")
+    s, _ = run(s, c.BookAppointment(by="admin.ctl", code="YY1", service="biz", slot=START + timedelta(seconds=60)))
+    # the slot begins before the walk-in ahead is done: the booked customer is called before a newcomer
+    assert newcomer(s, "biz") == biz_only + math.ceil(s.services["biz"].occupancy_s or s.services["biz"].avg_service_s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.booleans()), min_size=1, max_size=25),
+       st.sets(COUNTERS, max_size=3))
+def test_estimates_follow_the_calling_order_and_match_what_was_told(issues, suspended):
+    s = fresh()
+    s, _ = run(s, *[c.SuspendCounter(counter=k) for k in sorted(suspended)])
+    told = {}
+    for i, (service, priority) in enumerate(issues):
+        now = START + timedelta(seconds=i)
+        promised = newcomer(s, service, now) if not priority else None
+        s, ev = run(s, c.IssueTicket(service=service, priority="priority" if priority else "normal"), now=now)
+        ticket = ev[0].ticket
+        if promised is not None:
+            # the wait printed on the ticket is the one the screen showed a moment before
+            assert ticket.est_wait_s == promised
+        told[ticket.id] = ticket
+    now = START + timedelta(seconds=len(issues))
+    waits = forecast(SETUP, s, now).waits
+    for service in ("pay", "biz"):
+        queue = sorted((t for t in s.tickets.values() if t.service == service and t.status == "waiting"),
+                       key=lambda t: t.queue_key(now))
+        estimates = [waits[t.id] for t in queue]
+        assert estimates == sorted(estimates)          # nobody behind is told a shorter wait
 
 
 def test_rating_once_within_window_and_reinstate_window():

@@ -20,7 +20,8 @@ import pytest
 from hall.config import load_config
 from hall.controller import open_controller
 from hall.mqttlink import Inbound
-from hall.report import TimeFrame, make_report, nearest_rank, text_table
+from hall.records import TimeFrame, nearest_rank
+from hall.report import make_report, text_table
 
 from hall.testing import REPO, RecordingLink, start_controller, write_hall_config
 
@@ -198,3 +199,36 @@ def test_report_beside_a_running_controller(broker, hall_config, admin, tmp_path
         kiosk.close(), counter.close()
     finally:
         ctl.stop()
+
+
+def test_calls_by_number_appointments_and_estimates_in_the_report(tmp_path):
+    hall = write_hall_config(tmp_path / "hall.toml", 9, None)
+    config = load_config(hall)
+    clock = TestClock()
+    ctl = open_controller(config, tmp_path / "data", link_factory=RecordingLink, clock=clock)
+    ids = iter(range(1, 1000))
+
+    def at(hhmm: str, device: str, op: str, **args) -> dict:
+        h, m = (int(x) for x in hhmm.split(":"))
+        clock.at = datetime(2026, 3, 2, h, m, tzinfo=TZ)
+        payload = json.dumps({"op": op, "request_id": f"r{next(ids)}", **args}).encode()
+        (_, reply), = ctl.apply_batch([Inbound(ctl.topics.request(device), payload, False)]).replies
+        return json.loads(reply)
+
+    assert at("08:59", "counter.c1", "login", clerk="wang")["ok"]
+    for code, slot in (("AP1", "10:00"), ("AP2", "10:30")):
+        assert at("08:50", "admin.ctl", "book", code=code, service="biz",
+                  slot=f"2026-03-02T{slot}:00+08:00")["ok"]
+    assert at("09:00", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A001"
+    assert at("09:01", "kiosk.k1", "issue", service="pay")["ticket"]["number"] == "A002"
+    assert at("09:02", "counter.c1", "call", number="A002")["ticket"]["number"] == "A002"     # out of order
+    assert at("09:05", "counter.c1", "call_next")["ticket"]["number"] == "A001"
+    assert at("09:55", "kiosk.k2", "check_in", code="AP1")["ok"]                               # on time
+    assert at("10:01", "counter.c1", "call_next")["ticket"]["appointment"] is True             # waited 360 s
+    ctl.store.close()
+    report = make_report(config, tmp_path / "data", DAY)
+    assert report.hall["out_of_order"] == 1 and row(report, "clerk", "wang")["out_of_order"] == 1
+    assert report.appointments == {"booked": 2, "checked_in": 1, "on_time": 1, "late": 0, "never_came": 1,
+                                   "wait_median_s": 360.0, "wait_max_s": 360.0}
+    text = text_table(report)
+    assert "appointments: 2 booked, 1 checked in (1 on time" in text and "1 never came" in text

@@ -15,7 +15,7 @@ import msgspec
 
 from hall.core import events as e
 from hall.core.model import HallState, Ticket
-from hall.core.rules import Setup, estimate_wait_s, evolve
+from hall.core.rules import Setup, evolve, wait_of
 from hall.tokens import token_hash
 
 APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
@@ -95,7 +95,7 @@ class HallMirror:
         current = self.state.tickets.get(ticket.id, ticket)
         waiting = current.status == "waiting"
         ahead = self.ahead_of(current, now) if waiting else 0
-        est = estimate_wait_s(self.setup, self.state, current.service, ahead) if waiting else 0
+        est = wait_of(self.setup, self.state, current, now) if waiting else 0
         return {"number": current.number, "service": current.service, "status": current.status,
                 "ahead": ahead, "est_wait_s": est,
                 "counter": current.counter, "priority": current.priority == "priority",

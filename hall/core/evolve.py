@@ -13,6 +13,10 @@ RECENT_CALLS_KEPT = 20
 ANNOUNCEMENTS_KEPT = 10
 SERVICE_TIME_BOUNDS = (20.0, 3600.0)   # a measured service time outside is an outlier (forgot to finish)
 SERVICE_TIME_WEIGHT = 0.3              # weight of the newest measurement in the moving average
+GAP_BOUND_S = 120.0                    # a longer pause between finishing and calling is idleness, not turnaround
+GAP_WEIGHT = 0.1
+OCCUPANCY_WEIGHT = 0.1
+PAUSE_BOUNDS_S = (60.0, 7200.0)        # a pause outside is a slip of the key, or the end of a shift
 
 
 def evolve(state: HallState, event: e.Event) -> HallState:
@@ -35,6 +39,9 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 s.services[t.service] = replace(svc, next_number=max(svc.next_number, int(t.number[-3:]) + 1))
         case e.TicketCalled(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
+            finished = s.counters[k].last_served_at
+            if finished is not None and 0 <= (gap := (at - finished).total_seconds()) <= GAP_BOUND_S:
+                s.gap_s += GAP_WEIGHT * (gap - s.gap_s)
             s.counters[k] = replace(s.counters[k], ticket=t.id)
             _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
         case e.TicketRecalled(ticket=t, counter=k, at=at):
@@ -47,8 +54,18 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             if low <= seconds <= high:
                 svc = s.services[t.service]
                 avg = svc.avg_service_s + SERVICE_TIME_WEIGHT * (seconds - svc.avg_service_s)
-                s.services[t.service] = replace(svc, avg_service_s=avg, measured=svc.measured + 1)
-        case e.TicketNoShow(ticket=t, counter=k) | e.TicketTransferred(ticket=t, counter=k):
+                s.services[t.service] = replace(svc, avg_service_s=avg, measured=svc.measured + 1,
+                                                occupancy_s=_moved(svc.occupancy_s or svc.avg_service_s, seconds))
+        case e.TicketNoShow(ticket=t, counter=k, at=at):
+            s.tickets[t.id] = t
+            s.counters[k] = replace(s.counters[k], ticket=None)
+            if t.called_at is not None:          # the counter's time went to waiting for them
+                seconds = (at - t.called_at).total_seconds()
+                svc = s.services[t.service]
+                if SERVICE_TIME_BOUNDS[0] <= seconds <= SERVICE_TIME_BOUNDS[1]:
+                    s.services[t.service] = replace(svc, occupancy_s=_moved(svc.occupancy_s or svc.avg_service_s,
+                                                                            seconds))
+        case e.TicketTransferred(ticket=t, counter=k):
             s.tickets[t.id] = t
             s.counters[k] = replace(s.counters[k], ticket=None)
         case e.TicketVoided(ticket=t, counter=k):
@@ -57,10 +74,13 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 s.counters[k] = replace(s.counters[k], ticket=None)
         case e.TicketReinstated(ticket=t) | e.TicketRated(ticket=t):
             s.tickets[t.id] = t
-        case e.CounterSuspended(counter=k, reason=reason):
-            s.counters[k] = replace(s.counters[k], suspended=True, suspend_reason=reason)
-        case e.CounterResumed(counter=k):
-            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="")
+        case e.CounterSuspended(counter=k, reason=reason, at=at):
+            s.counters[k] = replace(s.counters[k], suspended=True, suspend_reason=reason, suspended_at=at)
+        case e.CounterResumed(counter=k, at=at):
+            began = s.counters[k].suspended_at
+            if began is not None and PAUSE_BOUNDS_S[0] <= (pause := (at - began).total_seconds()) <= PAUSE_BOUNDS_S[1]:
+                s.pause_s += SERVICE_TIME_WEIGHT * (pause - s.pause_s)
+            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="", suspended_at=None)
         case e.ClerkLoggedIn(counter=k, clerk=clerk):
             s.counters[k] = replace(s.counters[k], clerk=clerk)
         case e.ClerkLoggedOut(counter=k):
@@ -108,6 +128,12 @@ def evolve(state: HallState, event: e.Event) -> HallState:
         case _:
             raise TypeError(f"no evolve rule for {type(event).__name__}")
     return s
+
+
+def _moved(average: float, sample: float) -> float:
+    """The occupancy average moves slowly: a forecast sums many services, so it wants the mean,
+    not the last few (a service time varies by ±40 % from one customer to the next)."""
+    return average + OCCUPANCY_WEIGHT * (sample - average)
 
 
 def _push_call(s: HallState, call: RecentCall) -> None:

@@ -59,6 +59,7 @@ class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
     lease_floor: int = NO_LEASE  # lowest number leased today; online numbers stay below it
     avg_service_s: float = 300.0
     measured: int = 0
+    occupancy_s: float = 0.0    # a ticket's time at a counter, served or no-show (0: not measured yet)
 
 
 class CounterState(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +70,7 @@ class CounterState(msgspec.Struct, frozen=True, kw_only=True):
     clerk: str | None = None
     last_served: str | None = None     # for the rating pad
     last_served_at: datetime | None = None
+    suspended_at: datetime | None = None   # when its current pause began (estimates: when it returns)
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,6 +136,8 @@ class HallState(msgspec.Struct, kw_only=True):
     appointments: dict[str, Appointment] = {}
     alerts: dict[str, Alert] = {}
     arrivals: int = 0                   # tickets placed today: the `order` of the next one
+    gap_s: float = 0.0                  # measured: a clerk's time from finishing one customer to calling the next
+    pause_s: float = 1800.0             # measured: how long a counter's pause (暂停服务) lasts
 
     @property
     def is_open(self) -> bool:

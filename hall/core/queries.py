@@ -1,5 +1,5 @@
 """Queries of a hall's state shared by the rules, the controller's documents and the web: numbers,
-waiting lists, open counters, people ahead and the one wait estimate. Pure."""
+waiting lists, open counters, people ahead and each ticket's estimated wait. Pure."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,7 @@ from datetime import datetime
 
 from msgspec.structs import replace
 
+from .forecast import wait_of
 from .model import HallState, Ticket
 from .setup import Setup
 
@@ -35,17 +36,6 @@ def open_counters(setup: Setup, state: HallState, service: str) -> int:
         if cs is not None and not cs.suspended and (device is None or device.online is not False):
             count += 1
     return count
-
-
-def estimate_wait_s(setup: Setup, state: HallState, service: str, ahead: int) -> int:
-    """People ahead times the measured service time, shared by the counters open for it.
-
-    With no counter open, assume the counters configured for it will open (at least one).
-    """
-    counters = open_counters(setup, state, service)
-    if counters == 0:
-        counters = configured_counters(setup, service)
-    return wait_for(ahead, state.services[service].avg_service_s, counters)
 
 
 def configured_counters(setup: Setup, service: str) -> int:
@@ -80,13 +70,14 @@ def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
 
 
 def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
-    """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting)."""
+    """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting);
+    the wait from the call rules played forward (:mod:`hall.core.forecast`)."""
     if ticket.status != "waiting":
         if ticket.waiting_ahead or ticket.est_wait_s:
             return replace(ticket, waiting_ahead=0, est_wait_s=0)
         return ticket
     ahead = waiting_ahead(state, ticket, now)
-    return replace(ticket, waiting_ahead=ahead, est_wait_s=estimate_wait_s(setup, state, ticket.service, ahead))
+    return replace(ticket, waiting_ahead=ahead, est_wait_s=wait_of(setup, state, ticket, now))
 
 
 def find_waiting(state: HallState, number: str) -> Ticket | None:

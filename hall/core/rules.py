@@ -20,7 +20,8 @@ from . import events as e
 from .alerts import alert_changes
 from .evolve import evolve, fold
 from .model import OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
-from .queries import (configured_counters, estimate_wait_s, find_by_number, find_waiting,
+from .forecast import forecast, wait_of
+from .queries import (configured_counters, find_by_number, find_waiting,
                       format_number, open_counters, ticket_id, wait_for, waiting_ahead, waiting_tickets,
                       with_estimate)
 from .setup import CounterSetup, ServiceSetup, Setup
@@ -29,7 +30,7 @@ ONLINE_RESERVE = 50                    # a lease leaves at least this many numbe
 OFFLINE_NUMBER = re.compile(r"[A-Z]{1,2}[0-9]{3}")
 
 __all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
-           "estimate_wait_s", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
+           "forecast", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
            "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
 
 
