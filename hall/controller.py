@@ -37,6 +37,7 @@ from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import counter_document, service_document, setup_from_config, state_document, ticket_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .store import Store
+from .tokens import code_hash
 from .topics import CONTROLLER_ID, Topics, device_kind
 
 log = logging.getLogger("hallq.controller")
@@ -328,6 +329,11 @@ class Controller:
         """A read-only op's result: the whole core state as of its seq, or a page of events."""
         if op.special == "snapshot":
             return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
+        if op.special == "appointments":
+            return {"appointments": [{"code_hash": code_hash(self.config.hall.id, a.code), "service": a.service,
+                                      "slot": a.slot.isoformat(), "day": a.day}
+                                     for a in self.state.appointments.values()
+                                     if a.status == "booked" and a.day >= self.state.day]}
         page = self.store.events_page(args.after_seq, args.limit)
         events = [msgspec.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
         return {"events": events, "last_seq": self.seq}
@@ -365,7 +371,7 @@ class Controller:
         for item in args.tickets:
             command = c.PlaceOfflineTicket(by=device, number=item.number, service=item.service,
                                            issued_at=item.issued_at, priority=item.priority,
-                                           token_hash=item.token_hash)
+                                           token_hash=item.token_hash, code=item.code)
             try:
                 self._apply(command, now, out)
             except RequestError as err:

@@ -57,6 +57,8 @@ OPS: dict[str, Op] = {
     "lease": _op("kiosk", wire.LeaseArgs, lambda d, i, a: c.LeaseNumbers(by=d, service=a.service, size=a.size),
                  RESULT_LEASE),
     "sync": _op("kiosk", wire.SyncArgs, None, RESULT_TICKET, special="sync"),
+    # the day's booked slots (code hashes), for checking in while the controller is away
+    "appointments": _op("kiosk", wire.NoArgs, None, "", special="appointments", read_only=True),
     "check_in": _op("kiosk", wire.CheckInArgs, lambda d, i, a: c.CheckIn(by=d, code=a.code, token_hash=a.token_hash),
                     RESULT_ISSUED),
     # counters

@@ -25,5 +25,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()[:32]
 
 
+def code_hash(hall_id: str, code: str) -> str:
+    """How a kiosk keeps the day's appointment codes for checking in offline: salted with the
+    hall's id so a list copied from one hall proves nothing elsewhere. (Eight digits can be found
+    from a hash by trying them all: the list is as safe as the kiosk's disk, no more.)"""
+    return hashlib.sha256(f"{hall_id}:{code.strip()}".encode("utf-8", "replace")).hexdigest()[:32]
+
+
 def ticket_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/t/{token}"

@@ -43,6 +43,7 @@ from hardware.debounce import Debouncer
 from printer.status import CONDITIONS
 from printer.transport import TicketPrinter
 
+from .appointments import AppointmentBook, OfflineCheckIn
 from .journal import Journal
 from .leases import LeaseKeeper
 from .model import KioskModel
@@ -61,7 +62,8 @@ class IssueAttempt:
     service: str            # "" for a check-in (the appointment names it)
     priority: str
     token: str              # printed in the QR code; only its hash was sent
-    give_up: Callable[[], None]   # what not getting an answer means for it (issue: the lease; check-in: a slip)
+    give_up: Callable[[], None]   # what not getting an answer means for it (issue: the lease; check-in: the list)
+    code: str = ""          # a check-in's code
 
 
 class KioskRole(DeviceRole):
@@ -94,6 +96,7 @@ class KioskRole(DeviceRole):
             log.error("kiosk buttons unavailable: %s", self.panel.fault)
         self.leases = LeaseKeeper(self.kiosk, self.setup, self.journal, shell, self.today,
                                   lambda: self.now().isoformat())
+        self.appointments = AppointmentBook(self.config.hall.id, self.setup, self.journal, shell, self.today)
 
     @property
     def printed(self) -> list[str]:
@@ -157,6 +160,7 @@ class KioskRole(DeviceRole):
                 log.info("printer: %s", condition)
         if self.shell.reachable:
             self.leases.keep(now)
+            self.appointments.keep(now)
 
     # --- buttons -----------------------------------------------------------------------------------
     def on_press(self, button: str, at: float) -> None:
@@ -200,7 +204,7 @@ class KioskRole(DeviceRole):
 
     def check_in(self, code: str) -> None:
         """An appointment's code presented (scanner, keypad, or the stub): its ticket, or a slip.
-        Online only: while the controller is away the slip sends the customer to the desk."""
+        While the controller is away, from the day's bookings kept here (kiosk/appointments.py)."""
         if self.issuing is not None:
             log.info("check-in ignored: a ticket is being issued")
             return
@@ -209,23 +213,30 @@ class KioskRole(DeviceRole):
             self.model.reason = f"printer {self.model.printer_condition}"
             return
         if not self.shell.available:
-            self.model.reason = "check_in_offline"
-            self._print_refusal("check_in_offline", "")
+            self._check_in_offline(code)
             return
         request_id, token = new_request_id(), new_token()   # noted before it is sent, as an issue is
         self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
         self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64],
                            token_hash=token_hash(token))
-        self.issuing = IssueAttempt(request_id, "", "normal", token, self._on_check_in_give_up)
+        self.issuing = IssueAttempt(request_id, "", "normal", token, self._on_check_in_give_up, code=code)
 
     def _on_check_in_give_up(self) -> None:
         attempt, self.issuing = self.issuing, None
         if attempt is not None:
             self._send_void(attempt.request_id, "kiosk gave up waiting")
-            self.model.reason = "check_in_offline"
-            self._print_refusal("check_in_offline", "")
+            self._check_in_offline(attempt.code)
         self.busy_until = time.monotonic()
+
+    def _check_in_offline(self, code: str) -> None:
+        result = self.appointments.check_in_offline(code, self.now())
+        if isinstance(result, str):
+            self.model.reason = result
+            self._print_refusal(result, "")
+            return
+        log.info("appointment checked in offline (%s, %s)", result.service, "on time" if result.slot else "late")
+        self._issue_offline(result.service, "normal", result)
 
     def _on_issue_reply(self, reply: ReplyDoc) -> None:
         attempt, self.issuing = self.issuing, None
@@ -269,7 +280,7 @@ class KioskRole(DeviceRole):
             self.issuing.give_up()
 
     # --- offline issuing ---------------------------------------------------------------------------
-    def _issue_offline(self, service: str, priority: str) -> None:
+    def _issue_offline(self, service: str, priority: str, check_in: OfflineCheckIn | None = None) -> None:
         now = self.now()
         self.busy_until = time.monotonic()
         refusal = self.model.offline_refusal(service, now)
@@ -280,14 +291,17 @@ class KioskRole(DeviceRole):
         day = now.date().isoformat()
         ahead = self.model.waiting.get(service, 0) + self.journal.count("unsynced", service)
         token = new_token()
-        ticket = self.journal.take_number(service, day, priority, now.isoformat(), token_hash(token))  # durable first
+        ticket = self.journal.take_number(service, day, priority, now.isoformat(), token_hash(token),  # durable first
+                                          code=check_in.code if check_in else None,
+                                          code_hash=check_in.code_hash if check_in else None)
         if ticket is None:
             self.model.reason = "no_lease"
             self._print_refusal("no_lease", "")
             return
         log.info("offline ticket %s (%s) journaled", ticket.number, service)
         try:
-            self.tickets.ticket(self.tickets.offline_view(ticket, ahead, now, token))
+            self.tickets.ticket(self.tickets.offline_view(ticket, ahead, now, token,
+                                                          slot=check_in.slot if check_in else None))
         except DeviceFault as fault:
             # certain it did not print: the number stays unused and is never synced
             self._printer_fault(fault)
@@ -346,6 +360,7 @@ class KioskRole(DeviceRole):
             "lamps": {s: self.panel.modes.get(s, "off") for s in self.kiosk.services},
             "lease": dict(self.lease_left),
             "unsynced": self.journal.count("unsynced"),
+            "bookings": self.appointments.kept,
             "boot": self.shell.boot,
             "buttons": "fault" if self.panel.fault else "ok",
             **({"buttons_detail": self.panel.fault} if self.panel.fault else {}),

@@ -28,9 +28,12 @@ CREATE TABLE IF NOT EXISTS ticket (
     PRIMARY KEY (day, number));
 CREATE TABLE IF NOT EXISTS pending_void (
     request_id TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS appointment (
+    day TEXT NOT NULL, code_hash TEXT NOT NULL, service TEXT NOT NULL, slot TEXT NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, code_hash));
 """
 UNSYNCED = ("journaled", "printed")
-TICKET_COLUMNS = "day, number, service, priority, issued_at, state, token_hash"
+TICKET_COLUMNS = "day, number, service, priority, issued_at, state, token_hash, code"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class OfflineTicket:
     issued_at: str
     state: str
     token_hash: str | None = None      # of the token on its QR code (hall/tokens.py)
+    code: str | None = None            # an appointment checked in offline: its code, for the sync
 
 
 class Journal:
@@ -55,6 +59,8 @@ class Journal:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(ticket)")}
         if "token_hash" not in columns:      # a journal written before phone pages existed
             self.db.execute("ALTER TABLE ticket ADD COLUMN token_hash TEXT")
+        if "code" not in columns:            # ... before offline check-in
+            self.db.execute("ALTER TABLE ticket ADD COLUMN code TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -76,8 +82,10 @@ class Journal:
         return int(row[0])
 
     def take_number(self, service: str, day: str, priority: str, issued_at: str,
-                    token_hash: str | None = None) -> OfflineTicket | None:
-        """The next leased number, journaled in the same transaction; None if none is left."""
+                    token_hash: str | None = None, code: str | None = None,
+                    code_hash: str | None = None) -> OfflineTicket | None:
+        """The next leased number, journaled in the same transaction; None if none is left. With an
+        appointment's code its booking is marked used in that transaction too."""
         with sqlite_transaction(self.db):
             row = self.db.execute('SELECT start, next, prefix FROM lease WHERE service=? AND day=? AND next <= "end" '
                                   "ORDER BY start DESC LIMIT 1", (service, day)).fetchone()
@@ -87,9 +95,28 @@ class Journal:
             number = f"{prefix}{value:03d}"
             self.db.execute("UPDATE lease SET next = next + 1 WHERE service=? AND day=? AND start=?",
                             (service, day, start))
-            self.db.execute("INSERT INTO ticket (day, number, service, priority, issued_at, state, token_hash) "
-                            "VALUES (?,?,?,?,?,'journaled',?)", (day, number, service, priority, issued_at, token_hash))
-        return OfflineTicket(day, number, service, priority, issued_at, "journaled", token_hash)
+            self.db.execute("INSERT INTO ticket (day, number, service, priority, issued_at, state, token_hash, code) "
+                            "VALUES (?,?,?,?,?,'journaled',?,?)",
+                            (day, number, service, priority, issued_at, token_hash, code))
+            if code_hash is not None:
+                self.db.execute("UPDATE appointment SET used=1 WHERE day=? AND code_hash=?", (day, code_hash))
+        return OfflineTicket(day, number, service, priority, issued_at, "journaled", token_hash, code)
+
+    # --- the day's booked slots (checked in offline) -------------------------------------------------
+    def keep_appointments(self, day: str, booked: list[tuple[str, str, str]]) -> None:
+        """The controller's list of the day's unused bookings (code hash, service, slot) replaces ours;
+        a code already used here stays used."""
+        with sqlite_transaction(self.db):
+            used = {h for (h,) in self.db.execute("SELECT code_hash FROM appointment WHERE day=? AND used=1", (day,))}
+            self.db.execute("DELETE FROM appointment WHERE day=?", (day,))
+            self.db.executemany("INSERT INTO appointment VALUES (?,?,?,?,?)",
+                                [(day, h, service, slot, int(h in used)) for h, service, slot in booked])
+
+    def appointment(self, day: str, code_hash: str) -> tuple[str, str, bool] | None:
+        """(service, slot, used) of a booking, or None."""
+        row = self.db.execute("SELECT service, slot, used FROM appointment WHERE day=? AND code_hash=?",
+                              (day, code_hash)).fetchone()
+        return (row[0], row[1], bool(row[2])) if row else None
 
     # --- tickets -----------------------------------------------------------------------------
     def set_state(self, day: str, number: str, state: str, note: str = "") -> None:
@@ -133,4 +160,5 @@ class Journal:
         """Forget finished business days (leases are valid for their day only)."""
         with sqlite_transaction(self.db):
             self.db.execute("DELETE FROM lease WHERE day < ?", (before_day,))
+            self.db.execute("DELETE FROM appointment WHERE day < ?", (before_day,))
             self.db.execute("DELETE FROM ticket WHERE day < ? AND state NOT IN (?, ?)", (before_day, *UNSYNCED))

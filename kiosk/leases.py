@@ -84,7 +84,8 @@ class LeaseKeeper:
         self.probe_at = now + PROBE_S
         # an empty sync is a harmless probe: its reply says the controller answers again
         tickets = [{"number": t.number, "service": t.service, "issued_at": t.issued_at, "priority": t.priority,
-                    **({"token_hash": t.token_hash} if t.token_hash else {})} for t in batch]
+                    **({"token_hash": t.token_hash} if t.token_hash else {}),
+                    **({"code": t.code} if t.code else {})} for t in batch]
         self.sync_inflight = self.shell.request("sync", self._sync_reply(batch), give_up_after=PROBE_S,
                                                 on_give_up=self._sync_gave_up, tickets=tickets)
 

@@ -32,6 +32,7 @@ REFUSALS = {
     "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),
     "already_checked_in": ("已经签到", "此预约已签到取号 This appointment is already checked in"),
     "check_in_offline": ("暂停签到", "请到服务台 Please ask at the service desk"),
+    "too_early": ("未到签到时间", "签到尚未开始，请稍后再来 Check-in has not opened yet"),
 }
 
 
@@ -99,7 +100,8 @@ class TicketPrinting:
             qr_data=self._qr(ticket.number, token),
             appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)
 
-    def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "") -> TicketView:
+    def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "",
+                     slot: datetime | None = None) -> TicketView:
         name, name_en = self._names(ticket.service)
         service = self.setup.services.get(ticket.service)
         per = service.est_service_s if service else 300.0
@@ -108,4 +110,5 @@ class TicketPrinting:
             service_name=name, service_name_en=name_en, waiting_ahead=ahead,
             est_wait_s=wait_for(ahead, per, configured_counters(self.setup, ticket.service)),
             issued_at=now, priority=ticket.priority == "priority", offline=True, approximate=True,
-            notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token))
+            notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token),
+            appointment_slot=slot.astimezone(self.config.zone) if slot else None)

@@ -160,3 +160,52 @@ def test_the_controller_raises_and_clears_alerts_in_its_state(broker, controller
                        and d["id"] == "printer:kiosk.k1", start=mark)
     finally:
         kiosk.close()
+
+
+def test_check_in_while_the_controller_is_away_then_sync(broker, hall_config, admin, tmp_path):
+    """The kiosk keeps the day's bookings; offline it checks in from the lease; the sync marks them."""
+    from hall.testing import start_controller
+    controller = start_controller(hall_config, tmp_path, admin)
+    slot = datetime.now(TZ).replace(second=0, microsecond=0)
+    for code in ("OFF-1", "OFF-2"):
+        assert admin.request("book", service="pay", slot=slot.isoformat(), code=code)["ok"]
+    out = tmp_path / "printed"
+    proc = Process(["kiosk", "--config", str(hall_config), "--id", "k1", "--stub", "--printer-out", str(out),
+                    "--data", str(tmp_path / "k1")], tmp_path, "kiosk").start()
+    status = f"{R}/dev/kiosk.k1/status"
+    try:
+        admin.wait_for(lambda t, d: t == status and isinstance(d, dict) and d.get("bookings") == 2
+                       and all(n > 0 for n in d.get("lease", {}).values()), timeout=20)
+        mark = admin.mark()
+        controller.stop()
+        admin.wait_for(lambda t, d: t == status and isinstance(d, dict) and d.get("mode") != "online", timeout=20,
+                       start=mark)
+        admin.publish(f"{R}/sim/kiosk.k1", {"press": "check_in", "code": "OFF-1"})
+        ticket = wait_until(lambda: list(out.glob("A*.bin")), what="the offline appointment ticket", timeout=15)[0]
+        data = ticket.read_bytes()
+        assert f"预约 {slot:%H:%M}".encode("gb18030") in data and "离线取号".encode("gb18030") in data
+        admin.publish(f"{R}/sim/kiosk.k1", {"press": "check_in", "code": "OFF-1"})     # used: a slip
+        admin.publish(f"{R}/sim/kiosk.k1", {"press": "check_in", "code": "NOPE"})      # unknown here: to the desk
+        slips = wait_until(lambda: sorted(out.glob("slip-*.bin")) if len(list(out.glob("slip-*.bin"))) == 2 else None,
+                           what="two refusal slips", timeout=15)
+        texts = b"".join(s.read_bytes() for s in slips)
+        assert "已经签到".encode("gb18030") in texts and "暂停签到".encode("gb18030") in texts
+        assert len(list(out.glob("A*.bin"))) == 1
+        mark = admin.mark()
+        controller = start_controller(hall_config, tmp_path, admin)
+        admin.wait_for(lambda t, d: t == status and isinstance(d, dict) and d.get("unsynced") == 0
+                       and d.get("mode") == "online", timeout=30, start=mark)
+        # the controller took the offline check-in: the code is used, the ticket queues as the booking
+        k2 = client(broker, "kiosk.k2")
+        again = k2.request("check_in", code="OFF-1")
+        assert not again["ok"] and again["error"]["code"] == "already_checked_in"
+        assert k2.request("check_in", code="OFF-2")["ok"]                               # the other one is free
+        k2.close()
+        snap = admin.request("snapshot")
+        tickets = snap["state"]["tickets"]
+        placed = next(t for t in tickets.values() if t["number"] == ticket.stem)
+        assert placed["offline"] and placed["appointment"] and placed["slot"]
+    finally:
+        proc.stop()
+        controller.stop()
+    assert "Traceback" not in proc.output()

@@ -33,6 +33,7 @@ class PlaceOfflineTicket(Command, frozen=True):
     issued_at: datetime
     priority: Literal["normal", "priority"] = "normal"
     token_hash: str | None = None
+    code: str | None = None        # an appointment checked in at the kiosk while offline
 
 
 class CallNext(Command, frozen=True):

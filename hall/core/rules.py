@@ -164,11 +164,26 @@ class QueueRules:
         issued_at = min(cmd.issued_at.astimezone(self.setup.tz), now)
         if lease.at is not None:
             issued_at = max(issued_at, lease.at)
+        checked = self._offline_check_in(state, cmd, issued_at, now)
+        slot = state.appointments[cmd.code].slot if checked and checked.on_time and cmd.code else None
         ticket = Ticket(id=ticket_id(day, cmd.number), number=cmd.number, service=cmd.service,
                         priority=cmd.priority, issued_at=issued_at, day=day,
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
-                        token_hash=cmd.token_hash)
-        return [e.TicketIssued(at=now, ticket=ticket)]
+                        token_hash=cmd.token_hash, appointment=slot is not None, slot=slot)
+        return [*([checked] if checked else []), e.TicketIssued(at=now, ticket=ticket)]
+
+    def _offline_check_in(self, state: HallState, cmd: c.PlaceOfflineTicket, issued_at: datetime,
+                          now: datetime) -> e.AppointmentCheckedIn | None:
+        """A code checked in at a kiosk while offline: the appointment is used now. Whatever the
+        code says, the ticket is placed (someone holds it): one already used, unknown or for
+        another service or day makes it a walk-in."""
+        appointment = state.appointments.get((cmd.code or "").strip())
+        if appointment is None or appointment.status != "booked" or appointment.service != cmd.service \
+                or appointment.day != self.setup.business_day(issued_at):
+            return None
+        on_time = issued_at <= appointment.slot + timedelta(seconds=self.setup.appointment_late_s)
+        return e.AppointmentCheckedIn(at=now, code=appointment.code,
+                                      ticket=ticket_id(appointment.day, cmd.number), on_time=on_time)
 
     def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
         setup = self.setup.counters[counter]

@@ -111,6 +111,14 @@ class AppointmentDoc(msgspec.Struct):
     day: str = ""
 
 
+class BookedDoc(msgspec.Struct):
+    """One of the day's booked slots as a kiosk keeps it to check in offline (the ``appointments`` op)."""
+    code_hash: str
+    service: str
+    slot: datetime
+    day: str
+
+
 class ErrorDoc(msgspec.Struct):
     code: str
     message: str = ""
@@ -185,6 +193,7 @@ class ReplyDoc(msgspec.Struct):
     hall: HallResultDoc | None = None
     lease: LeaseDoc | None = None
     appointment: AppointmentDoc | None = None
+    appointments: list[BookedDoc] = []
     tickets: list[TicketDoc] = []
     rejected: list[RejectedDoc] = []
     # the read-only ops ``snapshot`` and ``events`` (hallq's own): kept raw for the core to decode

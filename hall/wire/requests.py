@@ -62,6 +62,7 @@ class OfflineTicket(msgspec.Struct):
     issued_at: datetime
     priority: Priority = "normal"
     token_hash: TokenHash | None = None
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None   # checked in offline
 
 
 class SyncArgs(msgspec.Struct):
