@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos system-deps clean lint
+.PHONY: demo test bench chaos system-deps clean lint pi-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP) system-deps
 
 chaos: $(STAMP) system-deps
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+# needs PyPI: every requirement of hallq[pi] has an aarch64 wheel for Raspberry Pi OS (tests/check_pi_wheels.py)
+pi-wheels: $(STAMP)
+	$(BIN)/python tests/check_pi_wheels.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -22,6 +22,7 @@ COMMANDS = {
     "ctl": "hall.ctl:main",
     "broker": "hall.embedded_broker:main",
     "broker-config": "hall.broker_config:main",
+    "bundle": "hall.bundle:main",
     "demo": "simulator.demo:main",
     "sim": "simulator.console:main",
     "report": "hall.report:main",
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write into")
     p.add_argument("--listen", default="0.0.0.0", help="address Mosquitto listens on")
     p.add_argument("--persistence-dir", default=None, help="where Mosquitto keeps its database")
+
+    p = sub.add_parser("bundle", help="everything one hall needs to install offline, in one folder")
+    _common(p)
+    p.add_argument("--out", required=True, help="the bundle's folder (empty, or an earlier bundle)")
+    p.add_argument("--offline", action="store_true",
+                   help="only this machine's wheels (the Pis' need PyPI once); exit 0 without them")
 
     p = sub.add_parser("demo", help="a whole simulated hall in one command")
     _common(p, config_required=False)
