@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("controller", help="the hall's queue authority")
     _common(p)
+    p.add_argument("--fresh-start", action="store_true",
+                   help="start although the hall remembers more than the database (numbering goes on above it)")
 
     p = sub.add_parser("kiosk", help="a ticket kiosk")
     _common(p)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,13 +30,14 @@ from .config import Config, load_config
 from .core import commands as c
 from .core import events as e
 from .core.model import HallState
-from .core.rules import QueueRules, fold, format_number, ticket_id
+from .core.rules import QueueRules, fold
 from .errors import ConfigError, RequestError
 from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from .publish import counter_document, service_document, setup_from_config, state_document, ticket_document
+from .publish import setup_from_config, state_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
+from .controller_results import RequestResults
+from .continuity import Seen, check, open_store, read_marker, retained_state, write_marker
 from .store import Store
-from .tokens import code_hash
 from .topics import CONTROLLER_ID, Topics, device_kind
 
 log = logging.getLogger("hallq.controller")
@@ -59,7 +59,7 @@ class Outbox:
     state_changed: bool = False
 
 
-class Controller:
+class Controller(RequestResults):
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
@@ -70,6 +70,9 @@ class Controller:
         self.clock = clock or (lambda: datetime.now(self.setup.tz))
         self.state, self.seq = self._recover()
         self.epoch = self.store.next_epoch()
+        self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
+        self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
+        self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.link = link_factory(
@@ -125,9 +128,22 @@ class Controller:
         finally:
             self.shutdown()
 
+    def _mark(self, force: bool = False) -> None:
+        """controller.mark: how far the hall got (at most once a second; a lost database is then
+        seen as behind it at the next start)."""
+        seq, at = self._marked
+        if self.marker_dir is None or seq == self.seq or (not force and time.monotonic() - at < 1.0):
+            return
+        try:
+            write_marker(self.marker_dir, self.epoch, self.seq, self.state.day)
+            self._marked = (self.seq, time.monotonic())
+        except OSError as err:
+            log.error("cannot write the marker in %s: %s", self.marker_dir, err)
+
     def shutdown(self) -> None:
         with self.store.transaction():
             self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+        self._mark(force=True)
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
         self.store.close()
 
@@ -140,6 +156,8 @@ class Controller:
         with self.store.transaction():
             if tick or batch:
                 self._apply(c.Tick(by=CONTROLLER_ID), now, out)
+            while self.startup:
+                self._apply(self.startup.pop(0), now, out)
             for item in batch:
                 if isinstance(item, LinkUp):
                     link_up = True
@@ -155,7 +173,8 @@ class Controller:
             if self.events_since_snapshot >= SNAPSHOT_EVERY:
                 self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
                 self.events_since_snapshot = 0
-        # durable now: tell the world
+        # durable now: note it beside the database, then tell the world
+        self._mark()
         if link_up:
             self.link.publish(self.topics.controller_presence, self._presence(True), retain=True)
             out.state_changed = True
@@ -291,108 +310,36 @@ class Controller:
         events = self._apply(op.command(device, ident, args), now, out)
         return self._result(op.result, events, args, ident, now)
 
-    def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
-        if kind == ops.RESULT_COUNTER:
-            return {"counter": counter_document(self.config, self.state, ident)}
-        if kind == ops.RESULT_SERVICE:
-            return {"service": service_document(self.config, self.setup, self.state, args.service, self.now())}
-        if kind == ops.RESULT_HALL:
-            return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
-                             "announcements": list(self.state.announcements)}}
-        if kind == ops.RESULT_LEASE:
-            leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
-            prefix = self.setup.services[leased.service].prefix
-            return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
-                              "day": leased.day, "first": format_number(prefix, leased.start),
-                              "last": format_number(prefix, leased.end)}}
-        if kind == ops.RESULT_APPOINTMENT:
-            booked = next(ev for ev in events if isinstance(ev, e.AppointmentBooked)).appointment
-            return {"appointment": {"code": booked.code, "service": booked.service,
-                                    "slot": booked.slot.isoformat(), "day": booked.day}}
-        if kind == ops.RESULT_ISSUED:
-            # its people-ahead and wait were computed against this very state when it was issued
-            return {"ticket": msgspec.to_builtins(events[-1].ticket)}
-        found = self._ticket_of(events, ident)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[found], now) if found else None}
-
-    def _ticket_of(self, events: list[e.Event], counter: str) -> str | None:
-        for event in reversed(events):
-            ticket = getattr(event, "ticket", None)
-            if ticket is not None:
-                return ticket.id
-        cs = self.state.counters.get(counter)
-        if cs is not None:   # nothing changed (e.g. rate already done): the counter's ticket
-            return cs.ticket or cs.last_served
-        return None
-
-    def _read(self, op: ops.Op, args: Any) -> dict[str, Any]:
-        """A read-only op's result: the whole core state as of its seq, or a page of events."""
-        if op.special == "snapshot":
-            return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
-        if op.special == "appointments":
-            return {"appointments": [{"code_hash": code_hash(self.config.hall.id, a.code), "service": a.service,
-                                      "slot": a.slot.isoformat(), "day": a.day}
-                                     for a in self.state.appointments.values()
-                                     if a.status == "booked" and a.day >= self.state.day]}
-        page = self.store.events_page(args.after_seq, args.limit)
-        events = [msgspec.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
-        return {"events": events, "last_seq": self.seq}
-
-    def _new_appointment_code(self) -> str:
-        """Eight random digits (easy on a keypad, not guessable), unused in the hall."""
-        while True:
-            code = f"{secrets.randbelow(10**8):08d}"
-            if code not in self.state.appointments:
-                return code
-
-    def _void_issue_request(self, device: str, args: wire.VoidArgs, now: datetime, out: Outbox) -> dict[str, Any]:
-        if args.issue_request_id is None:
-            raise RequestError("bad_request", "void needs ticket_id or issue_request_id")
-        stored = self.store.reply_for(device, args.issue_request_id)
-        if stored is None:
-            # never seen: make sure a late copy of it issues nothing
-            cancelled = wire.dumps(wire.error_reply(args.issue_request_id, "cancelled",
-                                                    "this request was cancelled by the kiosk before it arrived"))
-            self.store.save_reply(device, args.issue_request_id, "issue", now.isoformat(), cancelled)
-            return {"ticket": None}
-        previous = msgspec.json.decode(stored)
-        ticket = previous.get("ticket") if previous.get("ok") else None
-        if not ticket:
-            return {"ticket": None}
-        current = self.state.tickets.get(ticket["id"])
-        if current is not None and current.status == "voided":
-            return {"ticket": ticket_document(self.setup, self.state, current, now)}
-        self._apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[ticket["id"]], now)}
-
-    def _sync(self, device: str, args: wire.SyncArgs, now: datetime, out: Outbox) -> dict[str, Any]:
-        placed: list[dict[str, Any]] = []
-        rejected: list[dict[str, Any]] = []
-        for item in args.tickets:
-            command = c.PlaceOfflineTicket(by=device, number=item.number, service=item.service,
-                                           issued_at=item.issued_at, priority=item.priority,
-                                           token_hash=item.token_hash, code=item.code)
-            try:
-                self._apply(command, now, out)
-            except RequestError as err:
-                rejected.append({"number": item.number, "code": err.code, "message": err.message})
-                continue
-            ticket = self.state.tickets.get(ticket_id(self.setup.business_day(item.issued_at), item.number))
-            if ticket is not None:
-                placed.append(ticket_document(self.setup, self.state, ticket, now))
-        return {"tickets": placed, "rejected": rejected}
-
 
 def default_data_dir(config: Config) -> Path:
     return Path("hallq-data") / config.hall.id
 
 
-def open_controller(config: Config, data_dir: str | Path, **parts: Any) -> Controller:
+def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool = False,
+                    witnesses: list[Seen | None] | None = None, **parts: Any) -> Controller:
     """The controller's bootstrap: its store in ``data_dir`` (which it locks: one controller per
-    folder); the link and clock (``parts``) default to the real ones."""
-    lock = lock_data_dir(Path(data_dir))
-    controller = Controller(config, Store(Path(data_dir) / "controller.db"), **parts)
+    folder), checked against what the hall remembers (hall/continuity.py: the marker beside it and
+    ``witnesses`` such as the broker's retained state) unless ``fresh_start``; the link and clock
+    (``parts``) default to the real ones."""
+    folder = Path(data_dir)
+    lock = lock_data_dir(folder)
+    store = open_store(folder / "controller.db")
+    witnesses = witnesses or []
+    if fresh_start:
+        log.warning("fresh start on purpose: the database ends at seq %d; numbering goes on above what the "
+                    "hall's state shows", store.last_seq())
+    else:
+        try:
+            check(store, folder, [read_marker(folder), *witnesses])
+        except ConfigError:
+            store.close()
+            raise
+    controller = Controller(config, store, **parts)
     controller.data_lock = lock          # held for the process's life
+    controller.marker_dir = folder
+    numbers = next((w.numbers for w in witnesses if w is not None and w.numbers), None)
+    if fresh_start and numbers:
+        controller.startup.append(c.ContinueNumbering(by=CONTROLLER_ID, numbers=numbers))
     return controller
 
 
@@ -422,8 +369,12 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     config = load_config(args.config, args.broker)
     clock = sim_clock_or_real(log)
-    parts = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
-    controller = open_controller(config, args.data or default_data_dir(config), **parts)
+    parts: dict[str, Any] = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
+    data = args.data or default_data_dir(config)
+    lock_data_dir(Path(data)).close()      # a second controller is refused before anything else
+    retained = retained_state(config)      # what the broker remembers of the hall
+    controller = open_controller(config, data, fresh_start=getattr(args, "fresh_start", False),
+                                 witnesses=[retained], **parts)
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

@@ -145,3 +145,9 @@ class DevicePresence(Command, frozen=True):
 class DeviceStatus(Command, frozen=True):
     device: str
     status: dict[str, Any]
+
+
+class ContinueNumbering(Command, frozen=True):
+    """A fresh start on purpose: each service's numbers go on above the highest the hall had used
+    (prefix -> that number), so none is issued twice (hall/continuity.py)."""
+    numbers: dict[str, int]

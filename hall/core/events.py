@@ -161,13 +161,18 @@ class AlertCleared(Event, tag="alert_cleared"):
     id: str
 
 
+class NumberingContinued(Event, tag="numbering_continued"):
+    service: str
+    next_number: int               # the next online number of the service, at least
+
+
 AnyEvent = (
     DayStarted | TicketIssued | TicketCalled | TicketRecalled | TicketServed | TicketNoShow
     | TicketTransferred | TicketVoided | TicketReinstated | TicketRated | CounterSuspended
     | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
-    | AppointmentCheckedIn | AlertRaised | AlertCleared
+    | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -125,6 +125,9 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.alerts[alert.id] = alert
         case e.AlertCleared(id=alert_id):
             s.alerts.pop(alert_id, None)
+        case e.NumberingContinued(service=sid, next_number=n):
+            svc = s.services[sid]
+            s.services[sid] = replace(svc, next_number=max(svc.next_number, n))
         case _:
             raise TypeError(f"no evolve rule for {type(event).__name__}")
     return s

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from msgspec.structs import replace
@@ -21,6 +22,7 @@ from .alerts import alert_changes
 from .evolve import evolve, fold
 from .model import OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
 from .forecast import forecast, wait_of
+from .numbering import continue_numbering
 from .queries import (configured_counters, find_by_number, find_waiting,
                       format_number, open_counters, ticket_id, wait_for, waiting_ahead, waiting_tickets,
                       with_estimate)
@@ -48,6 +50,7 @@ class QueueRules:
             c.ResumeService: self._resume_service, c.SetOutage: self._outage, c.Announce: self._announce,
             c.Unannounce: self._unannounce, c.OpenHall: self._open, c.CloseHall: self._close,
             c.Tick: self._tick, c.DevicePresence: self._presence, c.DeviceStatus: self._status,
+            c.ContinueNumbering: partial(continue_numbering, self.setup),
         }
 
     def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
