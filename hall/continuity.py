@@ -88,7 +88,7 @@ def retained_state(config: Config, wait_s: float = 3.0) -> Seen | None:
             try:
                 item = inbox.get(timeout=0.1)
             except queue.Empty:
-                if connected_at is not None and time.monotonic() - connected_at > 1.0:
+                if connected_at is not None and time.monotonic() - connected_at > 0.5:
                     return None              # connected and subscribed: nothing retained
                 continue
             if isinstance(item, LinkUp):

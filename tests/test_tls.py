@@ -122,8 +122,10 @@ def test_controller_and_kiosk_over_tls_and_strangers_refused(tls_broker, tmp_pat
         watcher.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online"))
         mark = watcher.mark()
         watcher.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
+        # (A001's event may still be on its way after k2's reply: wait for the kiosk's own)
         event = watcher.wait_for(lambda t, d: t == f"{R}/event" and isinstance(d, dict)
-                                 and d.get("type") == "ticket_issued", start=mark, timeout=15)
+                                 and d.get("type") == "ticket_issued"
+                                 and d.get("ticket", {}).get("source") == "kiosk.k1", start=mark, timeout=15)
         assert event["ticket"]["number"] == "A002" and event["ticket"]["source"] == "kiosk.k1"
         deadline = time.monotonic() + 15
         while not (kiosk_out / "A002.bin").exists() and time.monotonic() < deadline:
