@@ -60,6 +60,8 @@ class CounterRole(DeviceRole):
         self.services = [s.id for s in config.service]
         self.transfer_armed_until = 0.0
         self.wanted_clerk: str | None = counter.clerk
+        self.last_refusal = ""
+        self.refusals = 0
         self.sign_health: SignHealth | None = None
         self.keys_fault: str | None = None
         self.keypad: KeyPad | None = None
@@ -226,6 +228,7 @@ class CounterRole(DeviceRole):
         if not self.view.online:
             log.warning("%s refused: controller offline; press again when the offline lamp is out", op)
             self.view.refused_offline(now)
+            self._refused(op, "offline", "the controller is not reachable; press again when the offline lamp is out")
             return
         slot = CLERK_OPS if op in CLERK_OPS else SESSION_OPS if op in SESSION_OPS else {op}
         if self.requests.busy_with(slot):
@@ -249,10 +252,17 @@ class CounterRole(DeviceRole):
         now = time.monotonic()
         if not reply.ok:
             log.info("%s refused: %s %s", op, reply.code, reply.message)
+            self._refused(op, reply.code, reply.message)
         self.view.apply_reply(op, reply, now)
         self._drain_sim(now)
 
+    def _refused(self, op: str, code: str, message: str) -> None:
+        """Said on the status (``refused``), so a supervisor or `hallq sim` sees why a key did nothing."""
+        self.refusals += 1
+        self.last_refusal = f"{op}: {code} ({message})" if message else f"{op}: {code}"
+
     def _on_give_up(self, op: str) -> None:
+        self._refused(op, "no_answer", f"not answered within {self.counter.give_up_s:g} s: dropped, never sent later")
         log.warning("%s not answered within %g s: dropped, never sent later; press again",
                     op, self.counter.give_up_s)
         self.view.gave_up(time.monotonic())
@@ -278,6 +288,8 @@ class CounterRole(DeviceRole):
             "detail": None if health is None else health.detail,
             "keys": "fault" if self.keys_fault else "ok",
         }
+        if self.last_refusal:            # numbered: the same refusal twice is news twice
+            status["refused"] = f"#{self.refusals} {self.last_refusal}"
         if self.keys_fault:
             status["keys_detail"] = self.keys_fault
         return status

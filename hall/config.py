@@ -160,7 +160,7 @@ class PrinterConfig(Strict):
     host: str | None = None
     tcp_port: int = 9100
     # printer profile for Chinese text; "raster": no Chinese font, the ticket goes out as a picture
-    chinese: Literal["fs_and", "gb18030_only", "raster"] = "fs_and"
+    chinese: Literal["fs_and", "gb18030_only", "gb2312", "raster"] = "fs_and"
     qr_url: str | None = None     # QR code on the ticket (e.g. queue status page), {ticket} filled
     notice: str = "请留意叫号，过号请到服务台 Please listen for your number"
     status_timeout_s: float = 0.5

@@ -17,7 +17,9 @@ The shell owns the rest (Home Assistant splits its MQTT protocol layer from its 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,6 +173,7 @@ class DeviceShell:
         self.link = link_factory(config, device_id, self.inbox, subscriptions,
                                  will=(t.presence(device_id), self._presence(False)))
         self.requests = RequestTracker(self._publish_request, clock=clock, forget=self.link.forget)
+        self.sim_socket = LocalSim(data_dir, t.sim(device_id), self.inbox) if stub and data_dir else None
         role.attach(self)
 
     # --- what roles use --------------------------------------------------------------------------
@@ -297,6 +300,8 @@ class DeviceShell:
             self.role.stopping()     # queued before the goodbye, which the link waits for: sent first
             goodbye = (self.topics.presence(self.device_id), self._presence(False))
         self.link.stop(last_words=goodbye)
+        if self.sim_socket is not None:
+            self.sim_socket.close()
         self.role.close()
 
     def run(self, stop: StopFlag) -> None:
@@ -305,6 +310,45 @@ class DeviceShell:
             run_owner_loop(self.inbox, self.handle, self.tick, stop, tick_s=self.role.tick_s)
         finally:
             self.stop()
+
+
+class LocalSim:
+    """A stub device's second way in for ``R/sim`` messages: a Unix datagram socket ``sim.sock`` in
+    its data folder, so a maintainer can press its buttons while the broker is down (rehearsing
+    offline issuing, `hallq sim`). Its thread only puts the message on the inbox, as paho's does."""
+
+    def __init__(self, data_dir: str, topic: str, inbox: StampedInbox) -> None:
+        import socket  # noqa: PLC0415
+        self.path = os.path.join(data_dir, "sim.sock")
+        self.sock: Any = None
+        try:
+            os.makedirs(data_dir, exist_ok=True)
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(self.path)
+        except OSError as err:
+            log.warning("no local sim socket at %s: %s (R/sim through the broker only)", self.path, err)
+            return
+        self.sock = sock
+        self.topic, self.inbox = topic, inbox
+        threading.Thread(target=self._run, name="hallq-local-sim", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return                                  # closed at stop
+            self.inbox.put(Inbound(self.topic, data, False))
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
 
 def run_device(args: Any, kind: str, build: Callable[[Config, Any, Any], DeviceRole],

@@ -7,6 +7,10 @@ Chinese profiles (``[kiosk.printer] chinese``):
   the Chinese-market printers (Xprinter, GPrinter, Epson TM-T82 Chinese models ...).
 - ``gb18030_only``: the printer is already in Chinese mode at power-on (some ship that way and
   print garbage after ``FS &``); text is GB18030 with no mode switch.
+- ``gb2312``: like ``fs_and``, for printers whose Chinese font holds GB2312 only (6,763 characters:
+  many older and cheaper models). A line with a character outside it (堃, 喆 and other characters
+  of names and places, GBK-only symbols) would print wrong, so that line alone is drawn by
+  :mod:`printer.png_render`, exactly as the preview shows it, and sent as a raster image.
 - ``raster``: for printers without a Chinese font: the whole ticket is drawn by
   :mod:`printer.png_render` and sent as a raster image (``GS v 0``).
 
@@ -26,7 +30,27 @@ CHINESE_OFF = FS + b"."
 CUT = GS + b"V" + bytes([66, 0])        # feed to the cutter, then partial cut
 ALIGN = {"left": 0, "center": 1, "right": 2}
 
-ChineseProfile = Literal["fs_and", "gb18030_only", "raster"]
+ChineseProfile = Literal["fs_and", "gb18030_only", "gb2312", "raster"]
+
+
+def in_gb2312(text: str) -> bool:
+    """Would a GB2312-only printer font print every character of ``text`` (as the layout measured it)?"""
+    try:
+        "".join(printed(ch) for ch in text if ch >= " " and ch != "\x7f").encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def line_raster(line: str, scale: int, align: str, bold: bool, dots: int) -> bytes:
+    """One text line drawn as the preview draws it, as ``GS v 0`` raster bytes."""
+    from PIL import Image
+
+    from .layout import CELL_H
+    from .png_render import _draw_line
+    image = Image.new("L", (dots, CELL_H * scale), 255)
+    _draw_line(image, line, scale, align, bold, 0, dots, 0)
+    return raster_bytes(image)
 
 
 def encode_text(text: str) -> bytes:
@@ -73,7 +97,7 @@ def render_escpos(layout: Layout, chinese: ChineseProfile = "fs_and") -> bytes:
         from .png_render import render_image
         return INIT + raster_bytes(render_image(layout, margin=0, draw_cut=False)) + (CUT if layout.cut else b"")
     out = bytearray(INIT)
-    if chinese == "fs_and":
+    if chinese in ("fs_and", "gb2312"):
         out += CHINESE_ON
     for block in layout.blocks:
         if isinstance(block, Text):
@@ -82,6 +106,10 @@ def render_escpos(layout: Layout, chinese: ChineseProfile = "fs_and") -> bytes:
             out += ESC + b"E" + bytes([1 if block.bold else 0])
             out += size_byte(scale)
             for line in wrap(block.text, layout.columns // scale):
+                if chinese == "gb2312" and not in_gb2312(line):
+                    # the picture of the line, then the same 6 dots of spacing a text line gets
+                    out += line_raster(line, scale, block.align, block.bold, layout.dots) + ESC + b"J\x06"
+                    continue
                 out += encode_text(line) + LF
             out += size_byte(1) + ESC + b"E\x00"
         elif isinstance(block, Rule):
@@ -92,7 +120,7 @@ def render_escpos(layout: Layout, chinese: ChineseProfile = "fs_and") -> bytes:
             out += ESC + b"a\x01" + qr_bytes(block.data, block.module_dots) + LF + ESC + b"a\x00"
         elif isinstance(block, Feed):
             out += ESC + b"d" + bytes([max(0, min(255, block.lines))])
-    if chinese == "fs_and":
+    if chinese in ("fs_and", "gb2312"):
         out += CHINESE_OFF
     if layout.cut:
         out += CUT

@@ -154,12 +154,33 @@ class SimConsole(cmd.Cmd):
             self.press_kiosk(device, payload)
         return False
 
+    def help_press(self) -> None:
+        """Every button of this hall, by device."""
+        lines = ["press KIOSK SERVICE [priority] | press KIOSK check_in CODE | press COUNTER KEY [SERVICE]"]
+        for k in self.rig.config.kiosk:
+            lines.append(f"  kiosk {k.id}: {' '.join(k.services)} (add priority), check_in CODE")
+        services = " ".join(s.id for s in self.rig.config.service)
+        for c in self.rig.config.counter:
+            lines.append(f"  counter {c.id}: {' '.join(COUNTER_KEYS)}; transfer then one of: {services}")
+        lines.append("With the broker down a press still reaches the stub (through its local socket): rehearse "
+                     "offline issuing with `stop broker` then `press k1 pay`.")
+        self.say("\n".join(lines))
+
+    def send(self, device: str, payload: dict[str, Any]) -> bool:
+        """R/sim through the broker; with the broker down, the stub's local socket."""
+        if self.watcher.sim(device, payload):
+            return True
+        if self.rig.sim_local(device, payload):
+            self.say(f"  (broker down: pressed through {device}'s local socket)")
+            return True
+        self.say(f"{device} is not reachable (broker down and no local socket): nothing pressed")
+        return False
+
     def press_kiosk(self, device: str, payload: dict[str, Any]) -> None:
         kiosk = device.partition(".")[2]
         folder = self.rig.ticket_dir(kiosk)
         before = set(folder.glob("*.bin")) if folder.is_dir() else set()
-        if not self.watcher.sim(device, payload):
-            self.say("the broker is not reachable: nothing pressed")
+        if not self.send(device, payload):
             return
         eventually(lambda: folder.is_dir() and set(folder.glob("*.bin")) - before, KIOSK_WAIT_S)
         new = sorted(p.stem for p in (set(folder.glob("*.bin")) if folder.is_dir() else set()) - before)
@@ -172,16 +193,23 @@ class SimConsole(cmd.Cmd):
     def press_counter(self, device: str, payload: dict[str, Any]) -> None:
         counter = device.partition(".")[2]
         start = len(self.watcher.events)
-        if not self.watcher.sim(device, payload):
-            self.say("the broker is not reachable: nothing pressed")
+        before = (self.watcher.status.get(device) or {}).get("refused")
+        if not self.send(device, payload):
             return
-        found = eventually(lambda: any(ev.get("counter") == counter for ev in self.watcher.events[start:]), COUNTER_WAIT_S)
+
+        def refused() -> Any:
+            now = (self.watcher.status.get(device) or {}).get("refused")
+            return now if now and now != before else None
+        found = eventually(lambda: any(ev.get("counter") == counter for ev in self.watcher.events[start:])
+                           or refused(), COUNTER_WAIT_S)
         events = [ev for ev in self.watcher.events[start:] if ev.get("counter") == counter]
-        if found:
+        if events:
             for ev in events:
                 self.say(f"  {describe_event(ev)}")
+        elif found and refused():
+            self.say(f"{device}: refused: {refused()}")
         else:
-            self.say(f"{device}: no change (see the counter's log: {self.rig.components[device].log})")
+            self.say(f"{device}: no change (the counter's log: {self.rig.components[device].log})")
 
     def do_printer(self, arg: str) -> bool:
         """printer KIOSK CONDITION: ok, paper_low, paper_out, cover_open or offline"""
@@ -192,7 +220,7 @@ class SimConsole(cmd.Cmd):
         device = self.device(words[0], "kiosk")
         if device is None:
             return False
-        if self.watcher.sim(device, {"printer": words[1]}):
+        if self.send(device, {"printer": words[1]}):
             eventually(lambda: (self.watcher.status.get(device) or {}).get("printer") == words[1], 3.0)
             self.say(f"{device} printer: {(self.watcher.status.get(device) or {}).get('printer')}")
         return False

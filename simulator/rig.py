@@ -193,6 +193,18 @@ class Rig:
                 args.append("--headless")
             self.components[f"display.{d.id}"] = Component(f"display.{d.id}", args, out, env)
 
+    def sim_local(self, device: str, payload: dict[str, Any]) -> bool:
+        """An R/sim message through the stub's local socket (``<data>/sim.sock``): works with the
+        broker down. False when the device has none (not running, or no socket)."""
+        import socket  # noqa: PLC0415
+        path = self.out / "data" / device / "sim.sock"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(json.dumps(payload).encode(), str(path))
+            return True
+        except OSError:
+            return False
+
     def ticket_dir(self, kiosk_id: str) -> Path:
         return self.out / "tickets" / kiosk_id
 

@@ -383,3 +383,43 @@ def test_outage_ticket_says_the_halls_own_outage_wording(tmp_path):
     texts = [b.text for b in layout.blocks if isinstance(b, Text)]
     assert "系统升级中，业务照常办理 Upgrading systems" in texts
     assert not any("系统维护" in t for t in texts)
+
+
+def _unraster(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(width bytes, rows, bits) of each GS v 0 band in ``data``."""
+    bands, i = [], 0
+    while (i := data.find(b"\x1dv0\x00", i)) >= 0:
+        wb, rows = data[i + 4] | data[i + 5] << 8, data[i + 6] | data[i + 7] << 8
+        bands.append((wb, rows, data[i + 8: i + 8 + wb * rows]))
+        i += 8 + wb * rows
+    return bands
+
+
+def test_gb2312_printer_gets_lines_it_cannot_print_as_pictures():
+    from printer.escpos_render import in_gb2312
+    assert in_gb2312("缴费 Payment 前面3人") and not in_gb2312("王喆的服务厅") and not in_gb2312("李堃")
+    ticket = ticket_layout(view(hall_name="王喆便民服务厅", notice="请李堃到服务台 Please ask at the desk"), 80)
+    bytes_gb2312 = render_escpos(ticket, "gb2312")
+    bytes_fs = render_escpos(ticket, "fs_and")
+    zhe, kun = "喆".encode("gb18030"), "堃".encode("gb18030")
+    # a GBK font prints them as text; a GB2312-only one gets those two lines as pictures
+    assert zhe in bytes_fs and kun in bytes_fs and b"\x1dv0" not in bytes_fs
+    assert zhe not in bytes_gb2312 and kun not in bytes_gb2312
+    assert len(_unraster(bytes_gb2312)) == 2
+    assert "缴费".encode("gb2312") in bytes_gb2312 and bytes_gb2312.startswith(INIT_AND_CHINESE)
+
+
+INIT_AND_CHINESE = b"\x1b@" + CHINESE_ON
+
+
+def test_a_line_sent_as_a_picture_is_the_preview_of_that_line():
+    from printer.escpos_render import line_raster
+    from printer.layout import Layout, CELL_H
+    text = Text("王喆便民服务厅", scale=2, align="center", bold=True)
+    band = _unraster(line_raster(text.text, 2, "center", True, PAPER[80][0]))
+    preview = render_image(Layout(80, (text,), cut=False), margin=0, draw_cut=False).convert("1")
+    line = preview.crop((0, 0, PAPER[80][0], CELL_H * 2))
+    expected = bytes(b ^ 0xFF for b in line.tobytes())
+    (wb, rows, bits), = band
+    assert (wb * 8, rows) == (PAPER[80][0], CELL_H * 2)
+    assert bits == expected and any(bits)             # the same dots, and there are dots

@@ -28,6 +28,11 @@ press c2 next
 state
 events 40
 op announce text=hello
+help press
+press c3 finish
+stop broker
+press k1 pay
+start broker
 bogus
 quit
 """
@@ -54,6 +59,13 @@ def test_console_script_on_a_real_hall(tmp_path: Path) -> None:
     # mistakes are explained, nothing stops
     assert "no kiosk or counter 'c9'" in out and "kiosk.k1 has buttons for pay, biz" in out
     assert "unknown command 'bogus'" in out
+    # help names every button; a refused key says why
+    assert "kiosk k1: pay biz (add priority), check_in CODE" in out and "counter c3: next recall" in out
+    assert "counter.c3: refused: #1 finish: not_serving" in out
+    # with the broker down a press still reaches the kiosk (its local socket): a ticket from its lease
+    after_stop = out.split("broker stopped")[1]
+    assert "pressed through kiosk.k1's local socket" in after_stop
+    assert any(line.startswith("kiosk.k1 printed A9") for line in after_stop.splitlines()), after_stop[:800]
     # kill and restart: the process is down, then back with a new epoch, and the queue goes on
     ps_after_kill = out.split("controller killed")[1]
     assert "controller: down" in ps_after_kill
