@@ -96,7 +96,10 @@ def write_broker_config(config: Config, out: str | os.PathLike[str], listen: str
     conf_path.write_text(template.format(
         hall_id=config.hall.id, password_file=password_path, acl_file=acl_path,
         port=port or config.broker.port, listen=listen, tls_block=tls_block,
-        persistence_dir=persistence, log_dest=log_dest), "utf-8")
+        persistence_dir=persistence, log_dest=log_dest,
+        client_id_block=("# a client's id is its user name: one device's password cannot take another's place\n"
+                         "use_username_as_clientid true" if config.broker.bind_client_ids else
+                         "# bind_client_ids = false: client ids are free (test rigs only)")), "utf-8")
     _let_mosquitto_read(password_path, acl_path, persistence)
     return BrokerFiles(conf_path, acl_path, password_path, credentials_path)
 

@@ -48,6 +48,10 @@ class BrokerConfig(Strict):
     credentials: str | None = None  # TOML file {device id = password}, written by broker-config
     tls: TlsConfig | None = None
     keepalive: int = 10           # seconds; a dead device shows offline within 1.5x this
+    # Mosquitto takes each client's id from its user name (use_username_as_clientid): a stolen
+    # kiosk password cannot connect as "controller" and push the controller off. Test rigs whose
+    # observers borrow the controller's account while it runs turn it off; a hall keeps it on.
+    bind_client_ids: bool = True
 
 
 class HallTexts(Strict, frozen=True):

@@ -118,7 +118,8 @@ def write_hall_config(path: Path, port: int, credentials: Path | None, extra: st
                       base: Path = EXAMPLE_HALL, hall_overrides: dict[str, str] | None = None) -> Path:
     """The example hall pointed at this broker; ``extra`` TOML is appended (more tables)."""
     text = base.read_text("utf-8")
-    broker = f'[broker]\nhost = "127.0.0.1"\nport = {port}\n'
+    # test observers borrow the controller's account while it runs (see [broker] bind_client_ids)
+    broker = f'[broker]\nhost = "127.0.0.1"\nport = {port}\nbind_client_ids = false\n'
     if credentials is not None:
         broker += f'credentials = "{credentials}"\n'
     head, _, rest = text.partition("[broker]")

@@ -7,6 +7,7 @@ order, so when the marker has arrived, the forbidden one would have arrived befo
 from __future__ import annotations
 
 import json
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -111,3 +112,39 @@ def test_devices_cannot_read_other_devices_replies(broker, controller):
     with spy.cond:
         assert not any(t.endswith("kiosk.k1/res") for t, _, _ in spy.messages)
     spy.close(), kiosk.close()
+
+
+def test_a_stolen_device_password_cannot_push_the_controller_off(tmp_path):
+    """[broker] bind_client_ids (on in a hall): Mosquitto takes each client's id from its user name,
+    so a kiosk's password presented with the client id "controller" connects as kiosk.k1."""
+    from hall.testing import Broker, start_controller, write_hall_config
+    broker = Broker(tmp_path / "bound")
+    cred = broker.broker_dir / "credentials.toml"
+    hall = write_hall_config(tmp_path / "bound.toml", broker.port, cred)
+    hall.write_text(hall.read_text("utf-8").replace("bind_client_ids = false", "bind_client_ids = true"), "utf-8")
+    broker.configure(hall)
+    assert "use_username_as_clientid true" in broker.conf.read_text("utf-8")
+    broker.start()
+    admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/controller"])
+    controller = start_controller(hall, tmp_path, admin)
+    try:
+        presence = f"{R}/presence/controller"
+        mark = admin.mark()
+        intruders = []
+        for _ in range(10):        # ten tries with kiosk.k1's password as "controller"
+            intruders.append(TestClient(broker.port, "controller", broker.credentials["kiosk.k1"],
+                                        username="kiosk.k1", subscribe=[]))
+        for intruder in intruders:
+            intruder.close()
+        time.sleep(1.0)
+        with admin.cond:
+            flips = [json.loads(p) for t, p, _ in admin.messages[mark:] if t == presence]
+        assert flips == [], flips                       # the controller was never pushed off
+        assert controller.alive
+        kiosk = broker.client("kiosk.k2", subscribe=[f"{R}/dev/kiosk.k2/res"])
+        assert kiosk.request("issue", service="pay")["ok"]   # and it still answers
+        kiosk.close()
+    finally:
+        controller.stop()
+        admin.close()
+        broker.cleanup()
