@@ -77,7 +77,9 @@ def broker_restart(broker: Broker, base: Path, rounds: int) -> list[float]:
 def controller_restart(broker: Broker, base: Path, admin: TestClient, rounds: int) -> tuple[list[float], list[float]]:
     kiosk = broker.client("kiosk.k2", subscribe=[f"{R}/dev/kiosk.k2/res"])
     from_start, from_kill = [], []
-    ctl = start_controller(broker.config_path, base, admin, data=base / "ctl-data")
+    # the same hall's database as the first part: a controller on another one would (rightly) be
+    # refused, its database being behind the hall's retained state (hall/continuity.py)
+    ctl = start_controller(broker.config_path, base, admin, data=base / "ctl-broker")
     try:
         for _ in range(rounds):
             assert kiosk.request("issue", service="biz")["ok"]
@@ -87,7 +89,7 @@ def controller_restart(broker: Broker, base: Path, admin: TestClient, rounds: in
             killed = time.perf_counter()
             ctl.proc.send_signal(signal.SIGKILL)
             ctl.proc.wait()
-            ctl = Process(["controller", "--config", str(broker.config_path), "--data", str(base / "ctl-data")],
+            ctl = Process(["controller", "--config", str(broker.config_path), "--data", str(base / "ctl-broker")],
                           base, "controller").start()
             started = time.perf_counter()
             deadline = time.monotonic() + 30

@@ -238,12 +238,14 @@ class CounterRole(DeviceRole):
             self.calls += 1
         # extension: when the counter stops waiting (UTC). The counter never sends it after that;
         # a controller that checks it can refuse a copy it only reads later (it was frozen).
-        not_after = self.clock.wall() + timedelta(seconds=self.counter.give_up_s * self.clock.speed)
+        sent_at = self.clock.wall()
+        not_after = sent_at + timedelta(seconds=self.counter.give_up_s * self.clock.speed)
         self.shell.request(
             op,
             lambda reply: self._on_reply(op, reply),
             give_up_after=self.counter.give_up_s,
             on_give_up=lambda: self._on_give_up(op),
+            sent_at=sent_at.isoformat(timespec="milliseconds"),
             not_after=not_after.isoformat(timespec="milliseconds"),
             **args,
         )

@@ -86,7 +86,7 @@ class TextCache:
     """
 
     def __init__(self, regular: pygame.freetype.Font, bold: pygame.freetype.Font, limit: int = 2048,
-                 budget_bytes: int = 24 << 20) -> None:
+                 budget_bytes: int = 16 << 20) -> None:
         self.regular = regular
         self.bold = bold
         self.limit = limit

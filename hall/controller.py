@@ -36,6 +36,7 @@ from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import setup_from_config, state_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .controller_results import RequestResults
+from .lateness import LateRequests
 from .continuity import Seen, check, open_store, read_marker, retained_state, write_marker
 from .store import Store
 from .topics import CONTROLLER_ID, Topics, device_kind
@@ -71,6 +72,7 @@ class Controller(RequestResults):
         self.state, self.seq = self._recover()
         self.epoch = self.store.next_epoch()
         self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
+        self.lateness = LateRequests()        # requests read after their sender gave up (hall/lateness.py)
         self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
         self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
@@ -283,6 +285,10 @@ class Controller(RequestResults):
             out.replies.append((reply_topic, stored))
             return
         try:
+            late = self._late(device, envelope, now)
+            if late is not None:
+                raise RequestError("expired", f"read {late:.1f} s after {device} stopped waiting for it: not applied "
+                                              "(the controller was held up); press again")
             with self._undoable(out):
                 result = self._perform_op(device, op, args, now, out)
                 reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
@@ -296,6 +302,14 @@ class Controller(RequestResults):
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(envelope.request_id, "internal", str(err)))))
             return
         out.replies.append((reply_topic, reply))
+
+    def _late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
+        if envelope.sent_at is None or envelope.not_after is None:
+            return None
+        sent_at, not_after = envelope.sent_at, envelope.not_after
+        if sent_at.tzinfo is None or not_after.tzinfo is None:
+            return None
+        return self.lateness.late_by(device, sent_at, not_after, now)
 
     def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
         """Apply one request's command (or its special handler); return its result fields."""

@@ -167,7 +167,7 @@ class EspeakVoice:
     espeak's leading and trailing silence so that joined pieces sound like one sentence.
     """
 
-    BUDGET_BYTES = 16 << 20         # about 200 phrases: every counter's, and the numbers called lately
+    BUDGET_BYTES = 10 << 20         # about 150 phrases: every counter's, and the numbers called lately
 
     def __init__(self, binary: str | None = None, speed: int = 140, busy_speed: int = 175) -> None:
         found = binary or shutil.which("espeak-ng")

@@ -25,6 +25,9 @@ MAX_PAYLOAD = 64 * 1024
 class Envelope(msgspec.Struct):
     op: Annotated[str, msgspec.Meta(max_length=64)]
     request_id: RequestId
+    # hallq's own (docs/protocol.md): when the device sent it and until when it waits, on its clock
+    sent_at: datetime | None = None
+    not_after: datetime | None = None
 
 
 # --- arguments, one struct per op ---------------------------------------------------------
