@@ -20,7 +20,6 @@ import resource
 import shutil
 import statistics
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 from display.app import DisplayRole  # noqa: E402
 from hall.shell import DeviceShell  # noqa: E402
 from hall.config import load_config  # noqa: E402
-from harness import start_broker  # noqa: E402
+from harness import run_screen_against, start_broker  # noqa: E402
 
 R = "hallq/v1/h1"
 
@@ -113,13 +112,7 @@ def main() -> int:
             time.sleep(0.5)
             app.stop_flag.set()
 
-        player = threading.Thread(target=controller_play, daemon=True)
-        player.start()
-        started = time.monotonic()
-        shell.run(app.stop_flag)
-        elapsed = time.monotonic() - started
-        pub.loop_stop()
-        pub.disconnect()
+        elapsed = run_screen_against(shell, app.stop_flag, controller_play, pub)
         frames = app.metrics.frame_s
         latency = app.metrics.event_to_frame_s
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -25,12 +25,11 @@ import os
 import random
 import statistics
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from harness import percentile, start_broker, write_result
+from harness import percentile, run_screen_against, start_broker, write_result
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -139,13 +138,7 @@ def run(speed: float, minutes: float, zones: bool) -> dict:
             sim_sleep(40)                            # the voice finishes what it still says
             app.stop_flag.set()
 
-        player = threading.Thread(target=controller_play, daemon=True)
-        player.start()
-        started = time.monotonic()
-        shell.run(app.stop_flag)
-        elapsed = time.monotonic() - started
-        pub.loop_stop()
-        pub.disconnect()
+        elapsed = run_screen_against(shell, app.stop_flag, controller_play, pub)
         first_sound: dict[str, float] = {}
         for wav in (work / "spoken").glob("*.wav"):
             label = wav.stem.split("-", 1)[1]

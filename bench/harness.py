@@ -87,3 +87,18 @@ def start_broker(name: str) -> Broker:
     broker.configure()
     broker.start()
     return broker
+
+
+def run_screen_against(shell: Any, stop_flag: Any, play: Any, publisher: Any) -> float:
+    """Run a screen's shell until ``play`` (a thread playing the controller) sets ``stop_flag``;
+    then close the publisher. The real seconds it ran."""
+    import threading  # noqa: PLC0415
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    started = time.monotonic()
+    shell.run(stop_flag)
+    elapsed = time.monotonic() - started
+    publisher.loop_stop()
+    publisher.disconnect()
+    return elapsed
+

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STUB_SIGN_URL = "loop://"
 UNPLUGGED_URL = "/dev/hallq-sign-unplugged"   # the stub's "unplugged" sign: a port that does not exist
+CALL_ENTRY_S = 10.0            # the keyed call's next key must come within this
 CLERK_OPS = {"call_next", "call", "recall", "finish", "no_show", "transfer", "suspend", "resume"}
 SESSION_OPS = {"login", "logout"}
 SIM_BACKLOG = 20       # sim presses waiting behind a request in flight
@@ -62,6 +63,7 @@ class CounterRole(DeviceRole):
         self.wanted_clerk: str | None = counter.clerk
         self.last_refusal = ""
         self.refusals = 0
+        self.keyed_call: tuple[str, str, float] | None = None   # (service, digits so far, until)
         self.sign_health: SignHealth | None = None
         self.keys_fault: str | None = None
         self.keypad: KeyPad | None = None
@@ -94,7 +96,7 @@ class CounterRole(DeviceRole):
     def on_input(self, item: Any) -> None:
         now = time.monotonic()
         if isinstance(item, KeyEdge):
-            if self.debouncer.accept(item.key, item.at):
+            if self.debouncer.accept(item.key, item.at, repeats=item.key.startswith("digit_")):
                 self.press(item.key, item.service, now)
             else:
                 log.debug("key %s: bounce or double press ignored", item.key)
@@ -157,8 +159,8 @@ class CounterRole(DeviceRole):
                 self._request("resume", now)
             elif press == "suspend":
                 self._request("suspend", now)
-            elif press in CLERK_KEYS or press in RATE_KEYS:
-                self.press(press, None, now)
+            elif press in CLERK_KEYS or press in RATE_KEYS or press == "call_key" or press.startswith("digit_"):
+                self.press("call" if press == "call_key" else press, None, now)
             elif press in self.services:
                 self.press("transfer_to", press, now)
             else:
@@ -176,7 +178,42 @@ class CounterRole(DeviceRole):
         log.warning("sim: nothing to do with %s", payload)
 
     # --- keys -------------------------------------------------------------------------------
+    def _keyed_call(self, key: str, service: str | None, now: float) -> bool:
+        """The numeric keypad's sequence: call, optionally a service key (its prefix; default the
+        counter's first service), then three digits: that ticket is called out of order. True when
+        the key belonged to the sequence."""
+        entry = self.keyed_call
+        if entry is not None and now > entry[2]:
+            log.info("call by number: no digits for %g s, abandoned", CALL_ENTRY_S)
+            entry = self.keyed_call = None
+        if key == "call":
+            if entry is not None:
+                self.keyed_call = None
+                log.info("call by number cancelled")
+            else:
+                self.keyed_call = (self.counter.services[0], "", now + CALL_ENTRY_S)
+                log.info("call by number: a service key (optional), then three digits")
+            return True
+        if entry is None:
+            return False
+        if key == "transfer_to" and service is not None:
+            self.keyed_call = (service, entry[1], now + CALL_ENTRY_S)
+            return True
+        if key.startswith("digit_"):
+            digits = entry[1] + key[-1]
+            if len(digits) < 3:
+                self.keyed_call = (entry[0], digits, now + CALL_ENTRY_S)
+                return True
+            self.keyed_call = None
+            prefix = next((s.prefix for s in self.config.service if s.id == entry[0]), "")
+            self._request("call", now, number=f"{prefix}{digits}")
+            return True
+        self.keyed_call = None          # any other key ends the entry, and does what it does
+        return False
+
     def press(self, key: str, service: str | None, now: float) -> None:
+        if self._keyed_call(key, service, now):
+            return
         armed = now < self.transfer_armed_until
         self.transfer_armed_until = 0.0
         if armed:
@@ -323,6 +360,13 @@ def check_counter_config(config: Config, counter: CounterConfig) -> None:
     for name in ("answer_timeout_s", "retry_s", "refresh_s"):
         if getattr(sign, name) <= 0:
             fail(f"sign.{name}", "a positive number of seconds")
+    if counter.keys.digits and len(counter.keys.digits) != 10:
+        fail("keys.digits", "ten BCM pins, for the keys 0 to 9 in order (or none)")
+    if counter.keys.digits and counter.keys.call is None:
+        fail("keys.call", "a BCM pin for the call key, when the keypad has digits")
+    for name, pin in [("keys.call", counter.keys.call), *((f"keys.digits[{i}]", p) for i, p in enumerate(counter.keys.digits))]:
+        if pin is not None and not 0 <= pin <= 27:
+            fail(name, f"a BCM pin 0-27, not {pin}")
     if counter.give_up_s <= 0 or counter.transfer_window_s <= 0:
         fail("give_up_s" if counter.give_up_s <= 0 else "transfer_window_s", "a positive number of seconds")
     if any(not clerk.strip() or len(clerk) > 64 for clerk in counter.clerks):

@@ -40,6 +40,10 @@ def key_pins(keys: CounterKeys) -> dict[str, tuple[int, str | None]]:
     pins: dict[str, tuple[int, str | None]] = {name: (getattr(keys, name), None) for name in CLERK_KEYS + RATE_KEYS}
     for service, pin in keys.transfer_to.items():
         pins[f"to:{service}"] = (pin, service)
+    if keys.call is not None:
+        pins["call"] = (keys.call, None)
+    for digit, pin in enumerate(keys.digits):
+        pins[f"digit_{digit}"] = (pin, None)
     return pins
 
 

@@ -126,6 +126,8 @@ class CounterKeys(Strict):
     suspend: int = 26             # toggles suspend / resume
     transfer: int = 21            # then a service key (transfer_to)
     transfer_to: dict[str, int] = {}
+    call: int | None = None       # a numeric keypad's call key: call, [a service key], three digits
+    digits: list[int] = []        # that keypad's keys 0-9 (ten pins, in order)
     rate_1: int = 16              # 满意
     rate_2: int = 20              # 一般
     rate_3: int = 12              # 不满意

@@ -19,11 +19,12 @@ class Debouncer:
         self._last_edge: dict[str, float] = {}
         self._last_accepted: dict[str, float] = {}
 
-    def accept(self, key: str, at: float, quiet_s: float | None = None) -> bool:
+    def accept(self, key: str, at: float, quiet_s: float | None = None, repeats: bool = False) -> bool:
         """Record an edge of ``key`` at time ``at``; True if it is a new press.
 
         ``quiet_s`` shortens ``bounce_s`` for this edge (the kiosk shortens it to the contact
         chatter time once the previous ticket is out: pressing again then means another ticket).
+        ``repeats``: the key may be pressed again at once (a keypad's digits: "003").
         """
         last_edge = self._last_edge.get(key)
         if last_edge is not None and at < last_edge:
@@ -33,7 +34,7 @@ class Debouncer:
         if last_edge is not None and at - last_edge < window:
             return False
         last_accepted = self._last_accepted.get(key)
-        if last_accepted is not None and at - last_accepted < self.repeat_s:
+        if not repeats and last_accepted is not None and at - last_accepted < self.repeat_s:
             return False
         self._last_accepted[key] = at
         return True

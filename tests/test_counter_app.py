@@ -496,3 +496,35 @@ def test_no_gpio_is_a_keys_fault_on_status_not_a_crash(broker, hall_config, cont
         assert admin.wait_for(lambda t, d: t == f"{R}/presence/counter.c3", start=mark)["online"] is True
     finally:
         assert proc.stop() == 0
+
+
+def test_a_numeric_keypad_calls_a_ticket_out_of_order(broker, controller, admin, rig_factory) -> None:
+    """call, a service key, three digits: that ticket is called ahead of its turn (contract v1.1 `call`)."""
+    for _ in range(3):
+        issue(broker, "pay")                                  # A001 A002 A003
+    issue(broker, "biz")                                      # B001
+
+    def keypad(counter: Any) -> None:
+        counter.keys.call = 24
+        counter.keys.digits = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+        counter.keys.transfer_to = {"biz": 25}
+    rig = rig_factory(tweak=keypad)
+    rig.wait_lamp("idle")
+    digit = rig.counter.keys.digits
+    mark = admin.mark()
+    rig.press("call")
+    for d in (0, 0, 3):                                      # the counter's first service: pay -> A003
+        rig.bounce(f"digit_{d}", pin=digit[d])
+        time.sleep(0.1)
+    called = await_event(admin, "ticket_called", "A003", mark)
+    assert called.get("out_of_order") is True
+    rig.sign_shows("请A003号")
+    rig.press("finish")
+    mark = admin.mark()
+    rig.press("call")
+    rig.press("transfer", pin=25)                             # the biz key chooses the prefix: B001
+    for d in (0, 0, 1):
+        rig.bounce(f"digit_{d}", pin=digit[d])
+        time.sleep(0.1)
+    await_event(admin, "ticket_called", "B001", mark)
+    assert [e["ticket"]["number"] for e in events_of(admin, "ticket_called", mark)] == ["B001"]
