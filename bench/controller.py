@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=400, help="issues in each of three bursts (numbers per day allow 3 x 400)")
     args = parser.parse_args()
 
-    broker = start_broker("controller")
+    # the controller's own speed: one client plays many kiosks, faster than a kiosk may ask
+    broker = start_broker("controller", hall_overrides={"kiosk_rate_per_s": "0"})
     base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/controller"])
     ctl = start_controller(broker.config_path, base, admin)

@@ -80,11 +80,11 @@ def workdir(prefix: str) -> Path:
     return folder
 
 
-def start_broker(name: str) -> Broker:
+def start_broker(name: str, hall_overrides: dict[str, str] | None = None) -> Broker:
     """A running Mosquitto with the project's generated config, in a fresh scratch folder
     (``broker.workdir``); the caller calls ``broker.cleanup()``."""
     broker = Broker(workdir(name))
-    broker.configure()
+    broker.configure(hall_overrides=hall_overrides)
     broker.start()
     return broker
 

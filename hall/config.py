@@ -85,6 +85,10 @@ class HallConfig(Strict):
     service_level_wait_s: int = 900   # report: share served within this wait
     service_level_share: float = 0.8  # report: the target share
     texts: HallTexts = HallTexts()
+    # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
+    # a person presses and a printer prints far slower; 0 turns the limit off (benchmarks)
+    kiosk_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 4.0
+    kiosk_burst: Annotated[int, msgspec.Meta(ge=1)] = 40
 
 
 class ServiceConfig(Strict):

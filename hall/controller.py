@@ -36,6 +36,7 @@ from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import setup_from_config, state_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .controller_results import RequestResults
+from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .continuity import Seen, check, open_store, read_marker, retained_state, write_marker
 from .store import Store
@@ -44,6 +45,7 @@ from .topics import CONTROLLER_ID, Topics, device_kind
 log = logging.getLogger("hallq.controller")
 
 BATCH_MAX = 128              # messages applied in one transaction
+DRAIN_MAX = 20_000           # messages taken off the inbox to be shared out fairly
 TICK_S = 1.0                 # how often hours and the business day are checked
 SNAPSHOT_EVERY = 500         # events between snapshots
 REPLIES_KEPT_DAYS = 14
@@ -73,6 +75,8 @@ class Controller(RequestResults):
         self.epoch = self.store.next_epoch()
         self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
         self.lateness = LateRequests()        # requests read after their sender gave up (hall/lateness.py)
+        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hall/fairness.py)
+        self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
         self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
         self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
@@ -115,13 +119,14 @@ class Controller(RequestResults):
         next_tick = 0.0
         try:
             while not stop.is_set():
-                batch: list[Any] = []
                 try:
-                    batch.append(self.inbox.get(timeout=max(0.0, min(0.5, next_tick - time.monotonic()))))
-                    while len(batch) < BATCH_MAX:
-                        batch.append(self.inbox.get_nowait())
+                    wait = 0.0 if self.fair.size else max(0.0, min(0.5, next_tick - time.monotonic()))
+                    self.fair.add(self.inbox.get(timeout=wait))
+                    while self.fair.size < DRAIN_MAX:
+                        self.fair.add(self.inbox.get_nowait())
                 except queue.Empty:
                     pass
+                batch = self.fair.take(BATCH_MAX)   # round-robin by sender (hall/fairness.py)
                 tick = time.monotonic() >= next_tick
                 if tick:
                     next_tick = time.monotonic() + TICK_S
@@ -283,6 +288,12 @@ class Controller(RequestResults):
         stored = self.store.reply_for(device, envelope.request_id)
         if stored is not None:
             out.replies.append((reply_topic, stored))
+            return
+        if not self.rates.allow(device, envelope.op, time.monotonic()):
+            # not stored: a retry later is judged again
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(
+                envelope.request_id, "rate_limited", f"{envelope.op} from {device} faster than a kiosk can print: "
+                                                     "refused; try again in a moment"))))
             return
         try:
             late = self._late(device, envelope, now)

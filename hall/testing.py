@@ -142,11 +142,12 @@ class Broker:
     config_path: Path | None = None
     broker_dir: Path = field(default_factory=lambda: mosquitto_folder("hallq-broker-"))
 
-    def configure(self, hall_toml: Path | None = None) -> Path:
+    def configure(self, hall_toml: Path | None = None, hall_overrides: dict[str, str] | None = None) -> Path:
         """Write the hall TOML and Mosquitto's files; return the hall TOML path."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         cred = self.broker_dir / "credentials.toml"
-        self.config_path = hall_toml or write_hall_config(self.workdir / "hall.toml", self.port, cred)
+        self.config_path = hall_toml or write_hall_config(self.workdir / "hall.toml", self.port, cred,
+                                                          hall_overrides=hall_overrides)
         files = write_mosquitto_files(load_config(self.config_path), self.broker_dir, self.port)
         self.conf = files.conf
         self.credentials = tomllib.loads(files.credentials.read_text("utf-8"))
