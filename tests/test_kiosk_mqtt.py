@@ -361,3 +361,31 @@ def test_kiosk_killed_before_the_reply_voids_that_ticket_on_restart(broker, hall
         admin.state(lambda s: next(x for x in s["services"] if x["id"] == "pay")["waiting"] == 0)
     finally:
         again.stop()
+
+
+def test_a_malformed_reply_leaves_no_ghost_ticket(broker, hall_config, admin, run_kiosk, tmp_path):
+    """Issue 11, finding 10: a reply with a NUL in the number and an absurd wait is refused whole; the
+    kiosk issues from its lease as for no answer, and voids the request it gave up on."""
+    ctl = start_controller(hall_config, tmp_path, admin)
+    k = run_kiosk()
+    k.wait_leases(20)
+    ctl.stop()
+    fake = broker.client("controller", subscribe=[f"{R}/dev/kiosk.k1/req"])
+    try:
+        fake.publish(f"{R}/presence/controller", {"online": True, "epoch": 99}, retain=True)
+        until(lambda: k.shell.availability.controller_online, what="the kiosk sees the (fake) controller")
+        mark = fake.mark()
+        admin.publish(SIM, {"press": "pay"})
+        issue = fake.wait_for(lambda t, d: isinstance(d, dict) and d.get("op") == "issue", start=mark)
+        rid = issue["request_id"]
+        fake.c.publish(f"{R}/dev/kiosk.k1/res", (
+            '{"request_id": "%s", "ok": true, "ticket": {"id": "x", "number": "A\\u0000001", "service": "pay",'
+            ' "est_wait_s": 1e400, "waiting_ahead": 0}}' % rid).encode(), qos=1)
+        until(lambda: k.tickets() == ["A980"], what="a ticket from the lease instead")
+        void = fake.wait_for(lambda t, d: isinstance(d, dict) and d.get("op") == "void"
+                             and d.get("issue_request_id") == rid, start=mark)
+        assert void["reason"]
+        assert k.thread.is_alive() and not any("\x00" in t for t in k.kiosk.printed)
+    finally:
+        fake.publish(f"{R}/presence/controller", {"online": False, "epoch": 99}, retain=True)
+        fake.close()
