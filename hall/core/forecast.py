@@ -68,7 +68,8 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
             continue
         cs = state.counters[counter.id]
         ticket = state.tickets.get(cs.ticket) if cs.ticket else None
-        free_in = returns_in
+        # an idle clerk still takes a moment to call the next (the measured turnaround)
+        free_in = returns_in + state.gap_s
         if ticket is not None and ticket.called_at is not None:
             expected = per_ticket_s(state, ticket.service)
             passed = (now - ticket.called_at).total_seconds()
