@@ -46,6 +46,7 @@ log = logging.getLogger("hallq.controller")
 
 BATCH_MAX = 128              # messages applied in one transaction
 DRAIN_MAX = 20_000           # messages taken off the inbox to be shared out fairly
+STATUS_EVERY_S = 2.0         # a device's status is recorded at most this often (the newest kept)
 TICK_S = 1.0                 # how often hours and the business day are checked
 SNAPSHOT_EVERY = 500         # events between snapshots
 REPLIES_KEPT_DAYS = 14
@@ -76,6 +77,8 @@ class Controller(RequestResults):
         self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
         self.lateness = LateRequests()        # requests read after their sender gave up (hall/lateness.py)
         self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hall/fairness.py)
+        self.status_at: dict[str, float] = {}        # when each device's status was last recorded
+        self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
         self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
         self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
         self._marked = (-1, 0.0)
@@ -165,6 +168,10 @@ class Controller(RequestResults):
                 self._apply(c.Tick(by=CONTROLLER_ID), now, out)
             while self.startup:
                 self._apply(self.startup.pop(0), now, out)
+            if tick:
+                for device in [d for d in self.status_held
+                               if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
+                    self._on_status(device, self.status_held.pop(device), now, out)
             for item in batch:
                 if isinstance(item, LinkUp):
                     link_up = True
@@ -258,6 +265,13 @@ class Controller(RequestResults):
     def _on_status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         if not self.config.knows_device(device) or not payload:
             return
+        # at most one status of a device recorded every STATUS_EVERY_S; a newer one meanwhile waits
+        # and replaces the one waiting (a device flapping its status cannot fill the disk)
+        at = time.monotonic()
+        if at - self.status_at.get(device, -1e9) < STATUS_EVERY_S:
+            self.status_held[device] = payload
+            return
+        self.status_at[device] = at
         try:
             if len(payload) > MAX_STATUS_BYTES:
                 raise RequestError("bad_request", f"status of {len(payload)} bytes is too large")

@@ -57,3 +57,21 @@ def test_a_flood_from_one_kiosk_does_not_use_the_day_up(broker, controller, admi
     finally:
         flood.close()
         counter.close()
+
+
+def test_a_flapping_device_status_is_recorded_at_most_every_two_seconds(broker, controller, admin):
+    """Issue 11, finding 5 (in part): 500 status changes in a moment are not 500 stored events; the
+    newest is the one the hall ends up with."""
+    kiosk = broker.client("kiosk.k1", subscribe=[])
+    mark = admin.mark()
+    try:
+        for i in range(500):
+            kiosk.c.publish(f"{R}/dev/kiosk.k1/status",
+                            json.dumps({"printer": "ok" if i % 2 else "paper_low", "n": i}).encode(), qos=1, retain=True)
+        state = admin.state(lambda s: (s.get("devices", {}).get("kiosk.k1") or {}).get("n") == 499,
+                            start=mark, timeout=15)
+        assert state["devices"]["kiosk.k1"]["printer"] == "ok"
+        stored = [e for e in admin.events(mark) if e["type"] == "device_status" and e.get("device") == "kiosk.k1"]
+        assert 1 <= len(stored) <= 6, len(stored)
+    finally:
+        kiosk.close()
