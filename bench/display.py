@@ -38,6 +38,9 @@ from harness import run_screen_against, start_broker  # noqa: E402
 R = "hallq/v1/h1"
 
 
+LONG_NOTICES: list[str] = []      # --long-notices: ten notices of 500 characters (issue 11, finding 11)
+
+
 def state(seq: int, calls: list[dict], serving: dict[str, str]) -> dict:
     return {
         "hall": "h1", "epoch": 1, "seq": seq, "mode": "open", "message": None,
@@ -50,7 +53,7 @@ def state(seq: int, calls: list[dict], serving: dict[str, str]) -> dict:
                       "ticket": {"number": serving[f"c{i}"], "service": "pay"} if f"c{i}" in serving else None}
                      for i in range(1, 5)],
         "recent_calls": calls[:8],
-        "announcements": ["今日16:00起暂停办理过户业务，敬请谅解 Transfers are not handled after 16:00 today",
+        "announcements": LONG_NOTICES or ["今日16:00起暂停办理过户业务，敬请谅解 Transfers are not handled after 16:00 today",
                           "请保管好随身物品 Please keep your belongings with you",
                           "办理业务请携带身份证原件 Please bring your original ID card"],
     }
@@ -67,8 +70,12 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between bursts of three calls")
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--no-sound", action="store_true", help="leave the audio worker (espeak-ng) out")
+    parser.add_argument("--long-notices", action="store_true", help="ten notices of 500 characters each")
     opts = parser.parse_args()
     width, height = (int(v) for v in opts.size.split("x"))
+    if opts.long_notices:
+        LONG_NOTICES.extend(f"第{i + 1}条通知：" + "请保管好随身物品，办理业务请携带身份证原件。" * 24 + f" Notice {i + 1}"
+                            for i in range(10))
 
     broker = start_broker("display")          # Mosquitto with the hall's generated config
     work = broker.workdir
