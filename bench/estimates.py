@@ -26,7 +26,7 @@ from harness import REPO, workdir, write_result
 from hall.config import load_config  # noqa: E402
 from hall.core import events as e  # noqa: E402
 from hall.core.evolve import evolve  # noqa: E402
-from hall.core.queries import configured_counters, open_counters  # noqa: E402
+from hall.core.rules import configured_counters, open_counters  # noqa: E402
 from hall.publish import setup_from_config  # noqa: E402
 
 

@@ -33,12 +33,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SpeechStarted:
-    key: Any
-    at: float          # real monotonic time the first sample went to the player
-
-
-@dataclass(frozen=True)
 class SpeechDone:
     key: Any
 
@@ -47,7 +41,6 @@ class SpeechDone:
 class Metrics:
     frame_s: list[float] = field(default_factory=list)         # draw + flip per frame
     event_to_frame_s: list[float] = field(default_factory=list)
-    call_to_sound_s: list[float] = field(default_factory=list)  # call heard -> its first sample played
     keep: int = 100_000
 
 
@@ -125,7 +118,6 @@ class DisplayRole(DeviceRole):
                                             english_max_backlog=display.english_max_backlog,
                                             max_delay_s=display.voice_max_delay_s))
         self.speaking: Any = None            # the key of the utterance being said
-        self._heard_real: dict[Any, float] = {}   # call key -> real time it arrived (metrics)
         self._unshown_since: list[float] = []   # arrival times of news not yet on a frame
         self.snapshot_every_s = 1.0
         self._last_snapshot = 0.0
@@ -169,7 +161,6 @@ class DisplayRole(DeviceRole):
             counters = [(self.config.counter_number(c.id), c.name, f"Counter {self.config.counter_number(c.id)}")
                         for c in self.config.counter]
             self.audio = AudioWorker(speaker, player,
-                                     on_started=lambda k: shell.inbox.put(SpeechStarted(k, time.monotonic())),
                                      on_done=lambda k: shell.inbox.put(SpeechDone(k)),
                                      warm_up=lambda: speaker.prepare(counters))
             log.info("calls spoken with voice=%s through %s", speaker.voice_name, player.name)
@@ -200,11 +191,7 @@ class DisplayRole(DeviceRole):
             self._force_snapshot = True
 
     def on_input(self, item: Any) -> None:
-        if isinstance(item, SpeechStarted):
-            heard = self._heard_real.pop(item.key, None)
-            if heard is not None and len(self.metrics.call_to_sound_s) < self.metrics.keep:
-                self.metrics.call_to_sound_s.append(item.at - heard)
-        elif isinstance(item, SpeechDone):
+        if isinstance(item, SpeechDone):
             self.speaking = None
             self.voice.finished(self.clock.now())
 
@@ -227,9 +214,7 @@ class DisplayRole(DeviceRole):
     def _feed_voice(self) -> None:
         """New calls to the voice queue; the next utterance to the speaker when it is free (the
         queue decides then, with the hall as it is at that moment)."""
-        arrived = self.shell.arrived if self.shell is not None else time.monotonic()
         for item in self.view.take_announcements():
-            self._heard_real.setdefault(item.key, arrived)
             self.voice.add(item)
         if self.audio is None or not len(self.voice):
             return
@@ -240,8 +225,6 @@ class DisplayRole(DeviceRole):
         if utterance is not None:
             self.speaking = utterance.key
             self.audio.submit(utterance)
-        if len(self._heard_real) > 4096:          # calls never said (skipped): forget them
-            self._heard_real.clear()
 
     # --- frames ---------------------------------------------------------------------------------
     def tick(self, now: float) -> None:

@@ -20,7 +20,7 @@ when the speaker is free, so every decision is made with the hall as it is at th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hardware.speech import SpokenCall, Utterance
 
@@ -55,7 +55,6 @@ class VoiceStats:
     skipped_answered: int = 0
     skipped_late: int = 0
     merged: int = 0
-    delays_s: list[float] = field(default_factory=list)     # heard -> chosen to be said
     longest_backlog: int = 0                                 # calls waiting at once
 
 
@@ -92,7 +91,6 @@ class VoiceQueue:
             busy = sum(1 for p in self.pending if now - p.heard_at <= self.policy.max_delay_s)
             quiet = busy == 0
             self.stats.said += 1
-            self.stats.delays_s.append(now - item.heard_at)
             return Utterance(
                 calls=(item.call,), repeats=self.policy.repeats if quiet else 1,
                 english=self.policy.english and busy <= self.policy.english_max_backlog,

@@ -25,6 +25,7 @@ import platform
 import re
 import shutil
 import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -126,11 +127,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     prepare(out)
     files = write_broker_config(config, out / "broker", persistence_dir=str(out / "broker" / "data"))
-    passwords = {}
-    for line in files.credentials.read_text("utf-8").splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = (x.strip().strip('"') for x in line.split("=", 1))
-            passwords[key] = value
+    passwords = tomllib.loads(files.credentials.read_text("utf-8"))
     devices = write_devices(config, out, passwords)
     script = resources.files("hardware").joinpath("install.sh").read_text("utf-8")
     (out / "install.sh").write_text(script, "utf-8")

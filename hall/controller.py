@@ -355,15 +355,15 @@ def default_data_dir(config: Config) -> Path:
 
 
 def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool = False,
-                    witnesses: list[Seen | None] | None = None, **parts: Any) -> Controller:
-    """The controller's bootstrap: its store in ``data_dir`` (which it locks: one controller per
-    folder), checked against what the hall remembers (hall/continuity.py: the marker beside it and
-    ``witnesses`` such as the broker's retained state) unless ``fresh_start``; the link and clock
+                    retained: Callable[[Config], Seen | None] | None = None, **parts: Any) -> Controller:
+    """The controller's bootstrap: its store in ``data_dir`` (which it locks first: one controller per
+    folder), checked against what the hall remembers (hall/continuity.py: the marker beside it and,
+    with ``retained``, the broker's retained state) unless ``fresh_start``; the link and clock
     (``parts``) default to the real ones."""
     folder = Path(data_dir)
     lock = lock_data_dir(folder)
+    witnesses = [retained(config)] if retained is not None else []
     store = open_store(folder / "controller.db")
-    witnesses = witnesses or []
     if fresh_start:
         log.warning("fresh start on purpose: the database ends at seq %d; numbering goes on above what the "
                     "hall's state shows", store.last_seq())
@@ -409,11 +409,8 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     clock = sim_clock_or_real(log)
     parts: dict[str, Any] = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
-    data = args.data or default_data_dir(config)
-    lock_data_dir(Path(data)).close()      # a second controller is refused before anything else
-    retained = retained_state(config)      # what the broker remembers of the hall
-    controller = open_controller(config, data, fresh_start=getattr(args, "fresh_start", False),
-                                 witnesses=[retained], **parts)
+    controller = open_controller(config, args.data or default_data_dir(config),
+                                 fresh_start=getattr(args, "fresh_start", False), retained=retained_state, **parts)
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -29,10 +30,8 @@ class RequestResults:
     store: Any
     epoch: int
     seq: int
-
-    def now(self) -> datetime: ...
-
-    def _apply(self, command: c.Command, now: datetime, out: Outbox) -> list[e.Event]: ...
+    now: Callable[[], datetime]
+    _apply: Callable[[c.Command, datetime, Outbox], list[e.Event]]
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.RESULT_COUNTER:

@@ -50,13 +50,19 @@ def requirement_closure(root: str = "hallq", extras: Iterable[str] = ()) -> list
             continue
         dist = md.distribution(name)
         seen[key] = dist
-        for text in dist.requires or []:
-            req = Requirement(text)
-            if req.marker is not None and not any(
-                    req.marker.evaluate({**env, "extra": extra}) for extra in (wanted or {""})):
-                continue
+        for req in _wanted(dist, wanted, env):
             todo.append((req.name, frozenset(req.extras)))
     return [d for k, d in sorted(seen.items()) if k != canonicalize_name(root)]
+
+
+def _wanted(dist: md.Distribution, extras: frozenset[str], env: dict[str, str]) -> list[Requirement]:
+    """The requirements of ``dist`` that apply here with ``extras`` (markers evaluated)."""
+    wanted = []
+    for text in dist.requires or []:
+        req = Requirement(text)
+        if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in (extras or {""})):
+            wanted.append(req)
+    return wanted
 
 
 def _record_line(arcname: str, data: bytes) -> list[str]:
@@ -125,13 +131,8 @@ def hallq_wheel(repo: Path, out: Path) -> Path:
 
 def requirements_of_hallq(extras: Iterable[str] = ()) -> list[str]:
     """hallq's own requirement lines (with ``extras``), as pip download wants them."""
-    env = default_environment()
-    lines = []
-    for text in md.distribution("hallq").requires or []:
-        req = Requirement(text)
-        if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in extras):
-            lines.append(str(Requirement(text)).split(";")[0].strip())
-    return lines
+    return [str(req).split(";")[0].strip()
+            for req in _wanted(md.distribution("hallq"), frozenset(extras), default_environment())]
 
 
 def download_for(requirements: list[str], out: Path, platforms: list[str] = PI_PLATFORMS,

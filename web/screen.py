@@ -19,6 +19,7 @@ from typing import Any
 
 from display.model import HallView
 from display.voice import VoicePolicy, VoiceQueue
+from hardware.audio import SAMPLE_RATE
 from hall.config import Config
 from hall.shell import Availability
 from hall.wire import EventDoc, StateDoc
@@ -26,6 +27,7 @@ from hall.wire import EventDoc, StateDoc
 log = logging.getLogger(__name__)
 
 CLIPS_KEPT = 64
+WAV_HEADER = 44          # bytes before the samples in the WAVs Pcm.to_wav writes
 
 
 class ScreenFeeds:
@@ -111,7 +113,7 @@ class ScreenFeeds:
     def _rendered(self, display_id: str, future: asyncio.Future[bytes]) -> None:
         seconds = 0.0
         if not future.cancelled() and future.exception() is None:
-            seconds = max(0, len(future.result()) - 44) / 2 / 22050
+            seconds = max(0, len(future.result()) - WAV_HEADER) / 2 / SAMPLE_RATE   # mono, 16-bit
         self.free_at[display_id] = time.monotonic() + seconds
         self.queues[display_id].finished(self.free_at[display_id])
 

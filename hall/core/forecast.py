@@ -133,9 +133,20 @@ def _queues(state: HallState, now: datetime) -> dict[str, list[tuple[tuple, str,
     return queues
 
 
+def configured_counters(setup: Setup, service: str) -> int:
+    """Counters configured to serve ``service`` (at least one, so estimates never divide by 0)."""
+    return max(1, sum(1 for k in setup.counters.values() if service in k.services))
+
+
+def wait_for(ahead: int, service_s: float, counters: int) -> int:
+    """The one estimate rule: people ahead times the service time, shared by the counters.
+    The kiosk uses it too when it issues from its lease (with the configured service time)."""
+    return int(math.ceil(ahead * service_s / max(1, counters)))
+
+
 def _fallback(setup: Setup, state: HallState, service: str, ahead: int) -> int:
-    counters = max(1, sum(1 for k in setup.counters.values() if service in k.services))
-    return int(math.ceil(ahead * per_ticket_s(state, service) / counters))
+    """A service no open counter serves: its configured counters will open."""
+    return wait_for(ahead, per_ticket_s(state, service), configured_counters(setup, service))
 
 
 _last: tuple[HallState, datetime, Forecast] | None = None

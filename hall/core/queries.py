@@ -2,7 +2,6 @@
 waiting lists, open counters, people ahead and each ticket's estimated wait. Pure."""
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from msgspec.structs import replace
@@ -36,17 +35,6 @@ def open_counters(setup: Setup, state: HallState, service: str) -> int:
         if cs is not None and not cs.suspended and (device is None or device.online is not False):
             count += 1
     return count
-
-
-def configured_counters(setup: Setup, service: str) -> int:
-    """Counters configured to serve ``service`` (at least one, so estimates never divide by 0)."""
-    return max(1, sum(1 for k in setup.counters.values() if service in k.services))
-
-
-def wait_for(ahead: int, service_s: float, counters: int) -> int:
-    """The one estimate rule: people ahead times the service time, shared by the counters.
-    The kiosk uses it too when it issues from its lease (with the configured service time)."""
-    return int(math.ceil(ahead * service_s / max(1, counters)))
 
 
 def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:

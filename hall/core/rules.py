@@ -21,10 +21,10 @@ from . import events as e
 from .alerts import alert_changes
 from .evolve import evolve, fold
 from .model import OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
-from .forecast import forecast, wait_of
+from .forecast import configured_counters, forecast, wait_for, wait_of
 from .numbering import continue_numbering
-from .queries import (configured_counters, find_by_number, find_waiting,
-                      format_number, open_counters, ticket_id, wait_for, waiting_ahead, waiting_tickets,
+from .queries import (find_by_number, find_waiting,
+                      format_number, open_counters, ticket_id, waiting_ahead, waiting_tickets,
                       with_estimate)
 from .setup import CounterSetup, ServiceSetup, Setup
 
