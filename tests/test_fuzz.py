@@ -294,6 +294,10 @@ def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> No
             doc = json.loads(replies[0])
             assert doc["request_id"] == rid
             key = (device, rid)
+            if doc.get("error", {}).get("code") == "rate_limited":
+                # refused for speed, not remembered: the same id later is a fresh attempt
+                assert fingerprint(controller) == before
+                continue
             if key in first:
                 # the same id again: the identical reply, nothing changed, nothing announced
                 assert replies[0] == first[key]
