@@ -16,7 +16,7 @@ from .errors import ConfigError
 # sub-command -> "module:function"
 COMMANDS = {
     "controller": "hall.controller:main",
-    "kiosk": "kiosk.app:main",
+    "kiosk": "kiosk.main:main",
     "counter": "counter.app:main",
     "display": "display.app:main",
     "ctl": "hall.ctl:main",

@@ -134,3 +134,24 @@ def check(store: Store, folder: Path, seen: list[Seen | None]) -> None:
                 "numbers people hold. Restore the database (docs/deploy.md, backup and restore), or, to start "
                 "over on purpose, run `hallq controller --fresh-start` once (numbering continues above the "
                 "highest number the hall's state shows)"))
+
+
+def lock_data_dir(folder: Path) -> Any:
+    """An exclusive lock on ``folder``: two controllers on one database would each believe they
+    own the queue. ConfigError (exit 2) naming the folder and the holder otherwise."""
+    import fcntl  # noqa: PLC0415 - POSIX only, as hallq is
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "controller.lock", "a+", encoding="ascii")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise ConfigError(str(folder), "--data", f"a folder no other controller uses; controller pid {holder} "
+                                                 "holds it (stop it first, or give another --data)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -38,7 +38,8 @@ from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .controller_results import RequestResults
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
-from .continuity import Seen, check, open_store, read_marker, retained_state, write_marker
+from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state, write_marker
+from .storage_faults import StorageFault, StorageFaultHandling, storage_fault
 from .store import Store
 from .topics import CONTROLLER_ID, Topics, device_kind
 
@@ -63,7 +64,7 @@ class Outbox:
     state_changed: bool = False
 
 
-class Controller(RequestResults):
+class Controller(RequestResults, StorageFaultHandling):
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
@@ -83,6 +84,7 @@ class Controller(RequestResults):
         self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
         self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
+        self.fault: StorageFault | None = None   # the storage cannot be written (hall/storage_faults.py)
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.link = link_factory(
             config, client_id, self.inbox,
@@ -114,7 +116,9 @@ class Controller(RequestResults):
         return self.clock()
 
     def _presence(self, online: bool) -> bytes:
-        return wire.dumps(wire.PresenceDoc(online=online, epoch=getattr(self, "epoch", 0)))
+        fault = getattr(self, "fault", None)
+        return wire.dumps(wire.PresenceDoc(online=online and fault is None, epoch=getattr(self, "epoch", 0),
+                                           fault=fault.message if fault is not None else None))
 
     # --- the owner loop -----------------------------------------------------------------------------
     def run(self, stop: StopFlag) -> None:
@@ -151,42 +155,36 @@ class Controller(RequestResults):
             log.error("cannot write the marker in %s: %s", self.marker_dir, err)
 
     def shutdown(self) -> None:
-        with self.store.transaction():
-            self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+        try:
+            with self.store.transaction():
+                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+        except Exception as err:
+            if storage_fault(err) is None:
+                raise
+            log.error("no snapshot at shutdown (%s): the next start replays the events instead", storage_fault(err))
         self._mark(force=True)
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
         self.store.close()
 
     def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
+        if self.fault is not None:
+            return self._while_faulted(batch, tick) or Outbox()
         out = Outbox()
         now = self.now()
         if tick and self.state.day and self.setup.business_day(now) < self.state.day:
             self._clock_behind(now)
-        link_up = False
-        with self.store.transaction():
-            if tick or batch:
-                self._apply(c.Tick(by=CONTROLLER_ID), now, out)
-            while self.startup:
-                self._apply(self.startup.pop(0), now, out)
-            if tick:
-                for device in [d for d in self.status_held
-                               if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
-                    self._on_status(device, self.status_held.pop(device), now, out)
-            for item in batch:
-                if isinstance(item, LinkUp):
-                    link_up = True
-                elif isinstance(item, LinkDown):
-                    log.warning("lost the broker: %s", item.reason)
-                elif isinstance(item, Inbound):
-                    try:
-                        self._on_message(item, now, out)
-                    except Exception:
-                        # a bug must not stop the hall: what this message changed is undone
-                        # (see _undoable), the rest of the batch goes on
-                        log.exception("message on %s failed; rolled back", item.topic)
-            if self.events_since_snapshot >= SNAPSHOT_EVERY:
-                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
-                self.events_since_snapshot = 0
+        before = (self.state, self.seq, self.events_since_snapshot)
+        try:
+            link_up = self._record_batch(batch, tick, now, out)
+        except Exception as err:
+            what = storage_fault(err)
+            if what is None:
+                raise
+            # nothing of this batch is on disk: nothing of it stays in memory, nothing is answered
+            self.state, self.seq, self.events_since_snapshot = before
+            self._storage_failed(what, batch)
+            return Outbox()
+        self.startup.clear()
         # durable now: note it beside the database, then tell the world
         self._mark()
         if link_up:
@@ -199,6 +197,37 @@ class Controller(RequestResults):
         if out.state_changed:
             self.link.publish(self.topics.state, wire.dumps(self.state_document()), retain=True)
         return out
+
+    def _record_batch(self, batch: list[Any], tick: bool, now: datetime, out: Outbox) -> bool:
+        """The batch's changes in one transaction; True when the broker link came (back) up."""
+        link_up = False
+        with self.store.transaction():
+            if tick or batch:
+                self._apply(c.Tick(by=CONTROLLER_ID), now, out)
+            for command in self.startup:       # cleared once committed
+                self._apply(command, now, out)
+            if tick:
+                for device in [d for d in self.status_held
+                               if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
+                    self._on_status(device, self.status_held.pop(device), now, out)
+            for item in batch:
+                if isinstance(item, LinkUp):
+                    link_up = True
+                elif isinstance(item, LinkDown):
+                    log.warning("lost the broker: %s", item.reason)
+                elif isinstance(item, Inbound):
+                    try:
+                        self._on_message(item, now, out)
+                    except Exception as err:
+                        if storage_fault(err):
+                            raise           # the store, not this message: the whole batch waits
+                        # a bug must not stop the hall: what this message changed is undone
+                        # (see _undoable), the rest of the batch goes on
+                        log.exception("message on %s failed; rolled back", item.topic)
+            if self.events_since_snapshot >= SNAPSHOT_EVERY:
+                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+                self.events_since_snapshot = 0
+        return link_up
 
     def _clock_behind(self, now: datetime) -> None:
         """Logged once a minute while it lasts: the day stays, numbers go on, nothing is reissued."""
@@ -322,32 +351,13 @@ class Controller(RequestResults):
             reply = wire.dumps(wire.error_reply(envelope.request_id, err.code, err.message))
             self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
         except Exception as err:
+            if storage_fault(err):
+                raise               # not this request's fault: the batch is undone, the request unanswered
             log.exception("request %s from %s failed", envelope.op, device)
             # state untouched: events are only kept when the whole request succeeded
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(envelope.request_id, "internal", str(err)))))
             return
         out.replies.append((reply_topic, reply))
-
-    def _late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
-        if envelope.sent_at is None or envelope.not_after is None:
-            return None
-        sent_at, not_after = envelope.sent_at, envelope.not_after
-        if sent_at.tzinfo is None or not_after.tzinfo is None:
-            return None
-        return self.lateness.late_by(device, sent_at, not_after, now)
-
-    def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
-        """Apply one request's command (or its special handler); return its result fields."""
-        _, _, ident = device.partition(".")
-        if op.special == "sync":
-            return self._sync(device, args, now, out)
-        if op.special == "void" and args.ticket_id is None:
-            return self._void_issue_request(device, args, now, out)
-        if op.special == "book" and not args.code:
-            args = msgspec.structs.replace(args, code=self._new_appointment_code())
-        assert op.command is not None
-        events = self._apply(op.command(device, ident, args), now, out)
-        return self._result(op.result, events, args, ident, now)
 
 
 def default_data_dir(config: Config) -> Path:
@@ -382,35 +392,21 @@ def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool =
     return controller
 
 
-def lock_data_dir(folder: Path) -> Any:
-    """An exclusive lock on ``folder``: two controllers on one database would each believe they
-    own the queue. ConfigError (exit 2) naming the folder and the holder otherwise."""
-    import fcntl  # noqa: PLC0415 - POSIX only, as hallq is
-    import os  # noqa: PLC0415
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / "controller.lock", "a+", encoding="ascii")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "?"
-        handle.close()
-        raise ConfigError(str(folder), "--data", f"a folder no other controller uses; controller pid {holder} "
-                                                 "holds it (stop it first, or give another --data)") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     config = load_config(args.config, args.broker)
     clock = sim_clock_or_real(log)
     parts: dict[str, Any] = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
-    controller = open_controller(config, args.data or default_data_dir(config),
-                                 fresh_start=getattr(args, "fresh_start", False), retained=retained_state, **parts)
+    try:
+        controller = open_controller(config, args.data or default_data_dir(config),
+                                     fresh_start=getattr(args, "fresh_start", False), retained=retained_state, **parts)
+    except Exception as err:
+        if storage_fault(err) is None:
+            raise
+        # not a traceback: one line, and exit 1 so that systemd tries again (RestartSec) until it can
+        log.error("cannot start: %s writing %s/controller.db (%s)", storage_fault(err),
+                  args.data or default_data_dir(config), err)
+        return 1
     stop = StopFlag()
     install_signal_handlers(stop)
     controller.run(stop)

@@ -32,6 +32,28 @@ class RequestResults:
     seq: int
     now: Callable[[], datetime]
     _apply: Callable[[c.Command, datetime, Outbox], list[e.Event]]
+    lateness: Any
+
+    def _late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
+        if envelope.sent_at is None or envelope.not_after is None:
+            return None
+        sent_at, not_after = envelope.sent_at, envelope.not_after
+        if sent_at.tzinfo is None or not_after.tzinfo is None:
+            return None
+        return self.lateness.late_by(device, sent_at, not_after, now)
+
+    def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+        """Apply one request's command (or its special handler); return its result fields."""
+        _, _, ident = device.partition(".")
+        if op.special == "sync":
+            return self._sync(device, args, now, out)
+        if op.special == "void" and args.ticket_id is None:
+            return self._void_issue_request(device, args, now, out)
+        if op.special == "book" and not args.code:
+            args = msgspec.structs.replace(args, code=self._new_appointment_code())
+        assert op.command is not None
+        events = self._apply(op.command(device, ident, args), now, out)
+        return self._result(op.result, events, args, ident, now)
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.RESULT_COUNTER:

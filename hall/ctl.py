@@ -96,8 +96,10 @@ def _faults(detail: dict[str, object]) -> list[str]:
     return found
 
 
-def render_status(state: wire.StateDoc, controller_online: bool | None) -> str:
+def render_status(state: wire.StateDoc, controller_online: bool | None, fault: str | None = None) -> str:
     who = {None: "?", True: "online", False: "OFFLINE (this is the last state it published)"}[controller_online]
+    if fault:
+        who = f"RUNNING BUT NOT TAKING WORK: {clean(fault)} (this is the last state it published)"
     lines = [f"hall {clean(state.hall)} {clean(state.hall_name or '')}  mode: {clean(state.mode)}  "
              f"day: {clean(state.day)}  epoch {state.epoch} seq {state.seq}  controller: {who}"]
     if state.message:
@@ -141,6 +143,7 @@ class Session:
         self.link_up = False
         self.state: wire.StateDoc | None = None
         self.controller_online: bool | None = None
+        self.controller_fault: str | None = None       # alive but unable to take work (disk full ...)
         self.tracker = RequestTracker(self._publish_request, forget=self.link.forget)
 
     def __enter__(self) -> Session:
@@ -166,7 +169,8 @@ class Session:
                 if what == "state":
                     self.state = wire.read(item.payload, wire.StateDoc)
                 elif what == "presence" and device == CONTROLLER_ID:
-                    self.controller_online = wire.read(item.payload, wire.PresenceDoc).online
+                    presence = wire.read(item.payload, wire.PresenceDoc)
+                    self.controller_online, self.controller_fault = presence.online, presence.fault
                 elif what == "res" and device == self.device:
                     self.tracker.on_reply(wire.read(item.payload, wire.ReplyDoc))
             except wire.BadDocument as err:
@@ -300,9 +304,10 @@ def main(args: argparse.Namespace) -> int:
             session.wait_connected(args.timeout)
             if op_args is None:
                 state = session.wait_state(args.timeout)
-                print(render_status(state, session.controller_online))
+                print(render_status(state, session.controller_online, session.controller_fault))
                 if session.controller_online is not True:
-                    print("hallq ctl status: the controller is offline", file=sys.stderr)
+                    print(f"hallq ctl status: the controller is {'not taking work' if session.controller_fault else 'offline'}",
+                          file=sys.stderr)
                     return 1
                 return 0
             op, fields = op_args

@@ -58,6 +58,7 @@ class Availability:
     hold_s: float = UNANSWERED_HOLD_S
     link_up: bool = False
     controller_online: bool | None = None     # None: no presence seen yet
+    controller_fault: str | None = None       # why a running controller takes no work (disk full ...)
     unanswered_since: float | None = None
 
     @property
@@ -75,6 +76,7 @@ class Availability:
         if doc.online != self.controller_online:
             self.unanswered_since = None      # it went away or came back: a fresh start
         self.controller_online = doc.online
+        self.controller_fault = doc.fault
 
     def heard(self) -> None:
         self.unanswered_since = None

@@ -46,10 +46,13 @@ def sqlite_transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # SQLite may already have rolled back by itself (disk full, I/O error): the original error
+        # is what matters, not a second one from a ROLLBACK with nothing to undo
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 class Store:
@@ -78,8 +81,9 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK TO one")
-            self.db.execute("RELEASE one")
+            if self.db.in_transaction:       # else SQLite rolled the whole transaction back itself
+                self.db.execute("ROLLBACK TO one")
+                self.db.execute("RELEASE one")
             raise
         self.db.execute("RELEASE one")
 

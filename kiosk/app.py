@@ -21,23 +21,23 @@ docs/kiosk.md, "Print failures").
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from hall.clock import Clock, sim_clock_or_real
-from hall.config import Config, KioskConfig
+from hall.clock import Clock
+from hall.config import Config
 from hall.errors import DeviceFault
 from hall.publish import setup_from_config
 from hall.requests import new_request_id
 from hall.tokens import new_token, token_hash
-from hall.shell import DeviceRole, DeviceShell, run_device
+from hall.shell import DeviceRole, DeviceShell
+from hall.storage_faults import storage_fault
 from hall.wire import ReplyDoc, StateDoc
 from hardware.debounce import Debouncer
 from printer.status import CONDITIONS
@@ -52,6 +52,7 @@ from .stub import drive_sim
 from .tickets import TicketPrinting
 
 log = logging.getLogger(__name__)
+NOT_JOURNALED = object()          # a journal write the storage refused
 
 CHATTER_S = 0.05        # a contact's bounce settles within this
 
@@ -196,7 +197,9 @@ class KioskRole(DeviceRole):
         # the queue. The note goes once the reply is here, before printing: a ticket that may
         # be in a customer's hand is never voided.
         request_id, token = new_request_id(), new_token()
-        self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
+        if self._journaled(self.journal.add_pending_void, request_id, "kiosk stopped before printing",
+                           self.now().isoformat()) is NOT_JOURNALED:
+            return
         self.shell.request("issue", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_issue_give_up, request_id=request_id, service=service,
                            priority=priority, token_hash=token_hash(token))
@@ -216,7 +219,9 @@ class KioskRole(DeviceRole):
             self._check_in_offline(code)
             return
         request_id, token = new_request_id(), new_token()   # noted before it is sent, as an issue is
-        self.journal.add_pending_void(request_id, "kiosk stopped before printing", self.now().isoformat())
+        if self._journaled(self.journal.add_pending_void, request_id, "kiosk stopped before printing",
+                           self.now().isoformat()) is NOT_JOURNALED:
+            return
         self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64],
                            token_hash=token_hash(token))
@@ -242,7 +247,11 @@ class KioskRole(DeviceRole):
         attempt, self.issuing = self.issuing, None
         if attempt is None:
             return
-        self.journal.remove_pending_void(attempt.request_id)
+        if self._journaled(self.journal.remove_pending_void, attempt.request_id) is NOT_JOURNALED:
+            if reply.ok and reply.ticket is not None:
+                # printed without this note, a restart would void it in a customer's hand: void it now
+                self._send_void(attempt.request_id, "not printed: the kiosk's journal cannot be written")
+            return
         self.busy_until = time.monotonic()
         if not reply.ok or reply.ticket is None:
             code = reply.code if not reply.ok else "internal"
@@ -291,9 +300,11 @@ class KioskRole(DeviceRole):
         day = now.date().isoformat()
         ahead = self.model.waiting.get(service, 0) + self.journal.count("unsynced", service)
         token = new_token()
-        ticket = self.journal.take_number(service, day, priority, now.isoformat(), token_hash(token),  # durable first
-                                          code=check_in.code if check_in else None,
-                                          code_hash=check_in.code_hash if check_in else None)
+        ticket = self._journaled(self.journal.take_number, service, day, priority, now.isoformat(),  # durable first
+                                 token_hash(token), code=check_in.code if check_in else None,
+                                 code_hash=check_in.code_hash if check_in else None)
+        if ticket is NOT_JOURNALED:
+            return
         if ticket is None:
             self.model.reason = "no_lease"
             self._print_refusal("no_lease", "")
@@ -305,12 +316,30 @@ class KioskRole(DeviceRole):
         except DeviceFault as fault:
             # certain it did not print: the number stays unused and is never synced
             self._printer_fault(fault)
-            self.journal.set_state(ticket.day, ticket.number, "void", f"not printed: {fault}")
+            self._journaled(self.journal.set_state, ticket.day, ticket.number, "void", f"not printed: {fault}", slip=False)
             log.error("offline ticket %s not printed (%s): voided", ticket.number, fault)
         else:
-            self.journal.set_state(ticket.day, ticket.number, "printed")
+            # not noted (disk full): it stays "journaled", which is synced all the same
+            self._journaled(self.journal.set_state, ticket.day, ticket.number, "printed", slip=False)
             self.model.reason = None
         self.busy_until = time.monotonic()
+
+    def _journaled(self, write: Callable[..., Any], *args: Any, slip: bool = True, **kwargs: Any) -> Any:
+        """A journal write's result, or NOT_JOURNALED with a status and a slip when the storage cannot
+        take it (disk full, read-only): a ticket is on disk before it is printed, so none is printed then."""
+        try:
+            result = write(*args, **kwargs)
+        except sqlite3.Error as err:
+            what = storage_fault(err)
+            if what is None:
+                raise
+            log.error("cannot write the journal in %s: %s%s", self.data_dir, what, ": no ticket" if slip else "")
+            self.model.reason = "storage"
+            if slip:
+                self._print_refusal("storage", "")
+                self.busy_until = time.monotonic()
+            return NOT_JOURNALED
+        return result
 
     def _send_void(self, request_id: str, reason: str) -> None:
         if request_id in self.voids_inflight:
@@ -323,7 +352,7 @@ class KioskRole(DeviceRole):
                 log.warning("void of issue %s: %s %s", request_id, reply.code, reply.message)
             else:
                 log.info("issue %s voided (%s)", request_id, reply.ticket.number if reply.ticket else "never issued")
-            self.journal.remove_pending_void(request_id)
+            self._journaled(self.journal.remove_pending_void, request_id, slip=False)   # else resent, same answer
 
         self.shell.requests.send("void", on_reply, issue_request_id=request_id, reason=reason[:200])
 
@@ -365,33 +394,3 @@ class KioskRole(DeviceRole):
             "buttons": "fault" if self.panel.fault else "ok",
             **({"buttons_detail": self.panel.fault} if self.panel.fault else {}),
         }
-
-
-def default_data_dir(config: Config, kiosk_id: str) -> str:
-    return str(Path("hallq-data") / config.hall.id / f"kiosk.{kiosk_id}")
-
-
-def build(config: Config, kiosk_cfg: KioskConfig, args: argparse.Namespace) -> KioskRole:
-    """The kiosk's bootstrap: its printer and pin factory chosen once, in hardware/."""
-    from hardware.pins import make_pin_factory
-    from hardware.printers import make_printer
-    data_dir = args.data = args.data or default_data_dir(config, args.id)
-    os.makedirs(data_dir, exist_ok=True)
-    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", os.path.join(data_dir, "escpos-cache"))
-    printer_out = getattr(args, "printer_out", None)
-    if printer_out and not args.stub:
-        log.warning("--printer-out is for --stub kiosks; ignored")
-        printer_out = None
-    printer = make_printer(kiosk_cfg.printer, args.stub, printer_out, config.path,
-                           f"kiosk[{config.kiosk.index(kiosk_cfg)}].printer")
-    log.info("kiosk %s: %s printer, %s", kiosk_cfg.id, printer.description, "stub GPIO" if args.stub else "GPIO")
-    try:
-        factory = make_pin_factory(args.stub)
-    except Exception as err:  # no GPIO library (not a Pi): run on (printer, MQTT) and say so on status
-        log.error("no GPIO pin factory: %s: buttons and lamps are off", err)
-        factory = None
-    return KioskRole(config, args.id, printer, factory, data_dir, clock=sim_clock_or_real(log))
-
-
-def main(args: argparse.Namespace) -> int:
-    return run_device(args, "kiosk", build)

@@ -29,6 +29,7 @@ REFUSALS = {
     "outage": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
     "no_lease": ("暂停取号", "请到服务台 Please ask at the service desk"),
+    "storage": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),
     "already_checked_in": ("已经签到", "此预约已签到取号 This appointment is already checked in"),
     "check_in_offline": ("暂停签到", "请到服务台 Please ask at the service desk"),

@@ -41,6 +41,9 @@ def board(config: Config, role: WebRole, availability: Availability, now: dateti
         "hall": None, "services": [], "counters": [], "devices": [],
         "waiting": mirror.waiting_numbers(now), "alerts": _alerts(role),
     }
+    if availability.controller_fault:      # alive but taking no work: the reason first
+        out["alerts"].insert(0, {"severity": "critical", "id": "controller:storage",
+                                 "text": f"controller: {availability.controller_fault}", "since": ""})
     if state is None:
         return out
     out["hall"] = {"id": state.hall, "name": state.hall_name or config.hall.name, "mode": state.mode,

@@ -180,6 +180,7 @@ class PresenceDoc(msgspec.Struct, omit_defaults=True):
     online: bool
     boot: int = 0
     epoch: int = 0
+    fault: str | None = None     # the controller's, when it is alive but cannot take work (e.g. disk full)
 
 
 class ReplyDoc(msgspec.Struct):
