@@ -65,6 +65,15 @@ class HallArchive:
             if not reply.ok:
                 log.error("hall %s refused events after %d: %s %s", self.hall, after, reply.code, reply.message)
                 return
+            if reply.first_seq and reply.first_seq > after + 1 and self.contiguous < reply.first_seq - 1:
+                # the hall no longer keeps these (its retention policy): they cannot be fetched, go on after them
+                log.warning("hall %s no longer keeps events %d-%d: the records go on from %d", self.hall, after + 1,
+                            reply.first_seq - 1, reply.first_seq)
+                self.contiguous = reply.first_seq - 1
+                self.above = {seq for seq in self.above if seq > self.contiguous}
+                while self.contiguous + 1 in self.above:
+                    self.contiguous += 1
+                    self.above.discard(self.contiguous)
             self.store_rows([event_row(self.hall, bytes(raw)) for raw in reply.events])
             if reply.last_seq is not None:
                 self.hall_has(reply.last_seq)

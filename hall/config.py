@@ -89,6 +89,10 @@ class HallConfig(Strict):
     # a person presses and a printer prints far slower; 0 turns the limit off (benchmarks)
     kiosk_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 4.0
     kiosk_burst: Annotated[int, msgspec.Meta(ge=1)] = 40
+    # what the controller's database keeps (hall/retention.py): events this many days, and the oldest
+    # days beyond the last 31 go first once the records take more than keep_records_mb
+    keep_events_days: Annotated[int, msgspec.Meta(ge=31)] = 400
+    keep_records_mb: Annotated[int, msgspec.Meta(ge=50)] = 2000
 
 
 class ServiceConfig(Strict):

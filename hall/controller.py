@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state, write_marker
 from .storage_faults import StorageFault, StorageFaultHandling, storage_fault
+from .retention import RecordKeeping
 from .store import Store
 from .topics import CONTROLLER_ID, Topics, device_kind
 
@@ -50,7 +51,6 @@ DRAIN_MAX = 20_000           # messages taken off the inbox to be shared out fai
 STATUS_EVERY_S = 2.0         # a device's status is recorded at most this often (the newest kept)
 TICK_S = 1.0                 # how often hours and the business day are checked
 SNAPSHOT_EVERY = 500         # events between snapshots
-REPLIES_KEPT_DAYS = 14
 MAX_STATUS_BYTES = 4096
 
 _state_decoder = msgspec.json.Decoder(HallState)
@@ -64,7 +64,7 @@ class Outbox:
     state_changed: bool = False
 
 
-class Controller(RequestResults, StorageFaultHandling):
+class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
@@ -91,8 +91,7 @@ class Controller(RequestResults, StorageFaultHandling):
             [self.topics.all_requests, self.topics.all_presence, self.topics.all_status],
             will=(self.topics.controller_presence, self._presence(False)),
         )
-        cutoff = (self.now() - timedelta(days=REPLIES_KEPT_DAYS)).isoformat()
-        self.store.forget_replies_before(cutoff)
+        self._keep_records(force=True)        # what is kept and for how long: hall/retention.py
         log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
                  config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
 
@@ -165,6 +164,8 @@ class Controller(RequestResults, StorageFaultHandling):
         self._mark(force=True)
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
         self.store.close()
+        if getattr(self, "data_lock", None) is not None:
+            self.data_lock.close()            # the folder is free for the next controller
 
     def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
         if self.fault is not None:
@@ -185,6 +186,8 @@ class Controller(RequestResults, StorageFaultHandling):
             self._storage_failed(what, batch)
             return Outbox()
         self.startup.clear()
+        if tick:
+            self._keep_records()
         # durable now: note it beside the database, then tell the world
         self._mark()
         if link_up:

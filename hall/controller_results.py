@@ -100,7 +100,8 @@ class RequestResults:
                                      if a.status == "booked" and a.day >= self.state.day]}
         page = self.store.events_page(args.after_seq, args.limit)
         events = [msgspec.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
-        return {"events": events, "last_seq": self.seq}
+        # first_seq: older events are no longer kept here (hall/retention.py); askers stop asking for them
+        return {"events": events, "last_seq": self.seq, "first_seq": self.store.first_seq()}
 
     def _new_appointment_code(self) -> str:
         """Eight random digits (easy on a keypad, not guessable), unused in the hall."""

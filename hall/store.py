@@ -130,7 +130,28 @@ class Store:
         self.db.execute("INSERT INTO requests(device, request_id, op, at, reply) VALUES (?,?,?,?,?)",
                         (device, request_id, op, at, reply))
 
-    def forget_replies_before(self, at: str) -> int:
-        """Old request ids (weeks) can go: no device resends a request that long."""
+    def forget_replies(self, ok_before: str, refused_before: str) -> int:
+        """Old request ids can go (hall/retention.py): accepted ones after weeks, refusals sooner."""
         with self.transaction():
-            return self.db.execute("DELETE FROM requests WHERE at < ?", (at,)).rowcount
+            return self.db.execute("DELETE FROM requests WHERE at < ? OR (at < ? AND instr(reply, ?) > 0)",
+                                   (ok_before, refused_before, b'"ok":false')).rowcount
+
+    # --- retention (hall/retention.py) -----------------------------------------------------------
+    def forget_events(self, before_day: str, up_to_seq: int) -> int:
+        """Events of days before ``before_day``, never above ``up_to_seq`` nor the latest one."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM events WHERE day < ? AND seq <= ? AND seq < (SELECT MAX(seq) FROM events)",
+                                   (before_day, up_to_seq)).rowcount
+
+    def first_seq(self) -> int:
+        row = self.db.execute("SELECT MIN(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def oldest_day(self) -> str | None:
+        row = self.db.execute("SELECT MIN(day) FROM events WHERE day != ''").fetchone()
+        return row[0] if row else None
+
+    def size_mb(self) -> float:
+        """What the records take inside the file (free pages are reused, not counted)."""
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0] - self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return pages * self.db.execute("PRAGMA page_size").fetchone()[0] / 1e6

@@ -203,6 +203,7 @@ class ReplyDoc(msgspec.Struct):
     state: msgspec.Raw = msgspec.Raw(b"null")
     events: list[msgspec.Raw] = []
     last_seq: int | None = None
+    first_seq: int | None = None        # ``events``: the oldest event the controller still keeps
 
     @property
     def code(self) -> str:
