@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import signal
@@ -23,8 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +29,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hall.core import events as e  # noqa: E402
-from hall.core.rules import fold  # noqa: E402
-from hall.publish import setup_from_config  # noqa: E402
 from hall.records import open_read_only  # noqa: E402
 from simulator.audit import audit_day  # noqa: E402
 from hall.testing import eventually  # noqa: E402
 from simulator.rig import Rig, Watcher  # noqa: E402
+from chaos_checks import ChaosResult, PrintWatch, check_events, display_mismatch  # noqa: E402,F401
+from chaos_faults import KINDS, Faults  # noqa: E402
 
 HALL = REPO / "examples" / "hall.toml"
 SETTLE_S = 60.0          # after the last kill: everything back, kiosks synced
@@ -45,80 +42,8 @@ CONVERGE_S = 20.0        # the display shows the controller's state within this
 VICTIM_WEIGHTS = {"controller": 3, "broker": 2, "kiosk": 2, "counter": 2, "display": 1}
 
 
-@dataclass
-class ChaosResult:
-    kills: Counter[str] = field(default_factory=Counter)
-    power_cuts: int = 0
-    presses: int = 0
-    tickets: int = 0
-    printed: int = 0
-    offline_tickets: int = 0
-    called: int = 0
-    served: int = 0
-    events: int = 0
-    requests: int = 0
-    reprints: list[str] = field(default_factory=list)
-    ghosts: list[str] = field(default_factory=list)          # explained by a kiosk SIGKILL (see check_records)
-    violations: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    out: str = ""
-
-    @property
-    def total_kills(self) -> int:
-        return sum(self.kills.values())
-
-    def table(self) -> list[tuple[str, str]]:
-        kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items()))
-        return [
-            ("SIGKILLs (by component)", f"{self.total_kills} ({kills})"),
-            ("power cuts (all processes at once)", str(self.power_cuts)),
-            ("run time", f"{self.seconds:.0f} s"),
-            ("button presses sent", str(self.presses)),
-            ("tickets recorded (of which from a lease while offline)", f"{self.tickets} ({self.offline_tickets})"),
-            ("tickets printed (.bin)", str(self.printed)),
-            ("calls / served", f"{self.called} / {self.served}"),
-            ("events (seq 1..N, no gap)", str(self.events)),
-            ("requests answered (stored replies)", str(self.requests)),
-            ("issued, then the kiosk SIGKILLed before it printed (ghosts; kiosk gap)", str(len(self.ghosts))),
-            ("invariant violations", str(len(self.violations))),
-        ]
-
-
-class PrintWatch(threading.Thread):
-    """Notices a ticket file written twice (a reprint would overwrite ``<number>.bin``)."""
-
-    def __init__(self, folders: list[Path]) -> None:
-        super().__init__(daemon=True, name="print-watch")
-        self.folders = folders
-        self.seen: dict[Path, int] = {}
-        self.rewritten: list[str] = []
-        self.stop_flag = threading.Event()
-
-    def scan(self) -> None:
-        for folder in self.folders:
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                if not entry.name.endswith(".bin") or entry.name.startswith("slip-"):
-                    continue
-                path = Path(entry.path)
-                try:
-                    mtime = entry.stat().st_mtime_ns
-                except FileNotFoundError:
-                    continue
-                old = self.seen.setdefault(path, mtime)
-                if old != mtime:
-                    # a file still being written can change once; a second ticket means a second print
-                    self.seen[path] = mtime
-                    self.rewritten.append(f"{folder.name}/{entry.name}")
-
-    def run(self) -> None:
-        while not self.stop_flag.wait(0.2):
-            self.scan()
-
-
 class Chaos:
-    def __init__(self, out: Path, seed: int, headless: bool = True) -> None:
+    def __init__(self, out: Path, seed: int, headless: bool = True, faults: tuple[str, ...] = KINDS) -> None:
         self.out = out
         self.rng = random.Random(seed)
         self.rig = Rig(out, HALL, headless=headless, prefer_broker="mosquitto")
@@ -133,6 +58,7 @@ class Chaos:
         self.lock = threading.Lock()
         self.stop_traffic = threading.Event()
         self.print_watch = PrintWatch([self.rig.ticket_dir(k.id) for k in self.config.kiosk])
+        self.faults = Faults(self, faults)
 
     # --- processes ------------------------------------------------------------------------
     def kill(self, name: str) -> None:
@@ -224,8 +150,11 @@ class Chaos:
 
     # --- the run ----------------------------------------------------------------------------
     def run(self, kills: int, power_cuts: int, tickets_per_s: float, gap_s: tuple[float, float],
-            max_seconds: float) -> ChaosResult:
+            max_seconds: float, faults_per_kind: int = 0) -> ChaosResult:
         t0 = time.monotonic()
+        if faults_per_kind:
+            self.faults.prepare()
+        plan = self.faults.plan(kills, faults_per_kind) if faults_per_kind else {}
         self.rig.start()
         self.watcher.start()
         self.print_watch.start()
@@ -246,6 +175,9 @@ class Chaos:
                     cut_at.discard(done)
                     self.power_cut()
                     continue
+                if plan.get(done):
+                    self.faults.inject(plan[done].pop(0))
+                    continue
                 victim = self.pick_victim()
                 if victim in self.down or not self.alive(victim):
                     continue
@@ -254,6 +186,9 @@ class Chaos:
                 done += 1
                 pause = self.rng.uniform(0.3, 2.0) if victim == "broker" else self.rng.uniform(0.0, 1.5)
                 self.down[victim] = time.monotonic() + pause
+            left = [kind for kinds in plan.values() for kind in kinds]
+            if left:
+                self.result.violations.append(f"time limit: faults not injected: {left}")
             if done < kills:
                 self.result.violations.append(f"time limit: only {done} of {kills} kills in {max_seconds:.0f} s")
             # the day goes on a little without faults, then everyone goes home
@@ -271,6 +206,8 @@ class Chaos:
         self.watcher.close()
         self.rig.stop()
         self.check_records()
+        self.faults.figures()
+        self.faults.cleanup()
         self.result.seconds = time.monotonic() - t0
         return self.result
 
@@ -334,7 +271,9 @@ class Chaos:
                 result.violations.append(f"{day}: printed or issued twice: {audit.doubled[:10]}")
             for number in audit.ghosts:
                 ticket = audit.tickets[number]
-                if self.kiosk_killed_around(ticket.source, ticket.issued_at.timestamp()):
+                if self.faults.flood_ticket(ticket.source, ticket.issued_at.timestamp()):
+                    result.flood_tickets.append(number)
+                elif self.kiosk_killed_around(ticket.source, ticket.issued_at.timestamp()):
                     result.ghosts.append(number)
                 else:
                     result.violations.append(f"{day}: {number} issued to {ticket.source}, never printed nor "
@@ -347,82 +286,18 @@ class Chaos:
         return any(name == kiosk and issued_at - 0.5 <= at <= issued_at + 3.0 for name, at in self.kill_log)
 
 
-def display_mismatch(state: dict[str, Any], shown: dict[str, Any]) -> str:
-    """'' when the display shows what the state says (counters, waiting counts, mode)."""
-    if shown.get("screen") == "connecting":
-        return "display still connecting"
-    want_counters = {c["id"]: ((c.get("ticket") or {}).get("number") or "", c["status"]) for c in state["counters"]}
-    got_counters = {c["id"]: (c.get("number") or "", c["status"]) for c in shown.get("counters", [])}
-    if want_counters != got_counters:
-        return f"counters {got_counters} != {want_counters}"
-    want_waiting = {s["id"]: s["waiting"] for s in state["services"]}
-    got_waiting = {s["id"]: s["waiting"] for s in shown.get("services", [])}
-    if want_waiting != got_waiting:
-        return f"waiting {got_waiting} != {want_waiting}"
-    return ""
-
-
-def check_events(config, events: list[e.Event], replies: list[tuple[str, str, str, bytes]],
-                 result: ChaosResult) -> None:
-    """From the durable records alone: numbers unique, one counter per ticket, requests exactly once."""
-    v = result.violations
-    issued: Counter[str] = Counter()
-    numbers: Counter[tuple[str, str, str]] = Counter()
-    called: Counter[str] = Counter()
-    setup = setup_from_config(config)
-    state = setup.initial_state()
-    for ev in events:
-        if isinstance(ev, e.TicketIssued):
-            issued[ev.ticket.id] += 1
-            numbers[(ev.ticket.day, ev.ticket.service, ev.ticket.number)] += 1
-            result.tickets += 1
-            result.offline_tickets += bool(ev.ticket.offline)
-        elif isinstance(ev, e.TicketCalled):
-            called[ev.ticket.id] += 1
-            result.called += 1
-        elif isinstance(ev, e.TicketServed):
-            result.served += 1
-        state = fold(state, [ev])
-        # no ticket in the hands of two counters at any moment
-        held = [cs.ticket for cs in state.counters.values() if cs.ticket]
-        if len(held) != len(set(held)):
-            v.append(f"seq {ev.at}: one ticket at two counters: {held}")
-        for cid, cs in state.counters.items():
-            if cs.ticket and (state.tickets[cs.ticket].counter != cid or state.tickets[cs.ticket].status != "called"):
-                v.append(f"{cs.ticket} held by {cid} but recorded as {state.tickets[cs.ticket].status} "
-                         f"at {state.tickets[cs.ticket].counter}")
-    v += [f"ticket {t} issued {n} times" for t, n in issued.items() if n > 1]
-    v += [f"number {k} used {n} times" for k, n in numbers.items() if n > 1]
-    # every request in effect once: each stored ok reply matches exactly one event, and back
-    issue_replies: Counter[str] = Counter()
-    call_replies: Counter[str] = Counter()
-    keys: Counter[tuple[str, str]] = Counter()
-    for device, rid, op, body in replies:
-        keys[(device, rid)] += 1
-        doc = json.loads(body)
-        ticket = doc.get("ticket") if doc.get("ok") else None
-        if op == "issue" and ticket:
-            issue_replies[ticket["id"]] += 1
-        elif op == "call_next" and ticket:
-            call_replies[ticket["id"]] += 1
-    online_issued = Counter({ev.ticket.id: 1 for ev in events if isinstance(ev, e.TicketIssued) and not ev.ticket.offline})
-    if issue_replies != online_issued:
-        v.append(f"issue replies and issued tickets differ: {sorted((issue_replies - online_issued) + (online_issued - issue_replies))[:10]}")
-    if call_replies != called:
-        v.append(f"call_next replies and calls differ: {sorted((call_replies - called) + (called - call_replies))[:10]}")
-    v += [f"request {k} stored {n} times" for k, n in keys.items() if n > 1]
-
-
 def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 4.0,
-        gap_s: tuple[float, float] = (0.5, 2.0), max_seconds: float = 1800, keep: bool = False) -> ChaosResult:
+        gap_s: tuple[float, float] = (0.5, 2.0), max_seconds: float = 1800, keep: bool = False,
+        faults_per_kind: int = 0, faults: tuple[str, ...] = KINDS) -> ChaosResult:
     folder = out or Path(tempfile.mkdtemp(prefix="hallq-chaos-"))
     folder.mkdir(parents=True, exist_ok=True)
-    chaos = Chaos(folder, seed)
+    chaos = Chaos(folder, seed, faults=faults)
     try:
-        result = chaos.run(kills, power_cuts, tickets_per_s, gap_s, max_seconds)
+        result = chaos.run(kills, power_cuts, tickets_per_s, gap_s, max_seconds, faults_per_kind)
     finally:
         chaos.stop_traffic.set()
         chaos.rig.stop()
+        chaos.faults.cleanup()
     if not keep and not result.violations:
         shutil.rmtree(folder, ignore_errors=True)
     return result
@@ -434,16 +309,22 @@ def main() -> int:
     parser.add_argument("--power-cuts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--rate", type=float, default=4.0, help="tickets per second asked for")
-    parser.add_argument("--max-seconds", type=float, default=1800)
+    parser.add_argument("--max-seconds", type=float, default=2400)
+    parser.add_argument("--faults-per-kind", type=int, default=8,
+                        help="stalls, floods, clock jumps and disk-full spells, each this many times (0: kills only)")
     parser.add_argument("--out", type=Path, default=None, help="keep the run's folder here")
     args = parser.parse_args()
     print(f"chaos: {args.kills} kills, {args.power_cuts} power cuts, seed {args.seed}", flush=True)
     result = run(args.kills, args.power_cuts, args.seed, args.out, args.rate, max_seconds=args.max_seconds,
-                 keep=args.out is not None)
+                 keep=args.out is not None, faults_per_kind=args.faults_per_kind)
     sys.path.insert(0, str(REPO / "bench"))
     from harness import write_result  # noqa: PLC0415
     rows = [(m, val, "0" if "violations" in m or "ghosts" in m else "—") for m, val in result.table()]
     write_result("chaos", rows, {"seed": args.seed, "kills": dict(result.kills), "power_cuts": result.power_cuts,
+                                 "faults": dict(result.faults), "stalls": dict(result.stalls),
+                                 "flood_requests": result.flood_requests, "flood_answers": result.flood_answers,
+                                 "flood_tickets": len(result.flood_tickets), "skipped": result.skipped,
+                                 "flood_worst_delay_s": result.flood_worst_delay_s,
                                  "tickets": result.tickets, "printed": result.printed, "events": result.events,
                                  "violations": result.violations, "ghosts": result.ghosts,
                                  "seconds": round(result.seconds)})

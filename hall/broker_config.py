@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .config import Config, load_config, resolve_path
-from .topics import CONTROLLER_ID, Topics
+from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics
 
 log = logging.getLogger("hallq.broker_config")
 
@@ -38,6 +38,8 @@ def acl_text(config: Config) -> str:
     t = Topics(config.hall.id)
     lines = [f"# hallq ACL for hall {config.hall.id}: each user is a device id", ""]
     lines += [f"user {CONTROLLER_ID}", f"topic readwrite {t.everything}", ""]
+    lines += [f"user {CONTROLLER_LANE_ID}", f"topic read {t.root}/dev/+/req", f"topic read {t.root}/dev/+/status",
+              f"topic read {t.root}/presence/#", ""]
     for device in config.device_ids():
         kind = device.partition(".")[0]
         lines += [
@@ -76,7 +78,7 @@ def write_broker_config(config: Config, out: str | os.PathLike[str], listen: str
     existing: dict[str, str] = {}
     if credentials_path.exists():
         existing = {k: v for k, v in tomllib.loads(credentials_path.read_text("utf-8")).items() if isinstance(v, str)}
-    users = [CONTROLLER_ID, *config.device_ids()]
+    users = [CONTROLLER_ID, CONTROLLER_LANE_ID, *config.device_ids()]
     passwords = {user: existing.get(user) or secrets.token_urlsafe(18) for user in users}
     cred_lines = ["# hallq device passwords (clear text): copy each line to its device; keep this file private"]
     cred_lines += [f'"{user}" = "{pw}"' for user, pw in passwords.items()]

@@ -32,7 +32,7 @@ from pathlib import Path
 from .broker_config import write_broker_config
 from .config import Config, load_config
 from .errors import ConfigError
-from .topics import CONTROLLER_ID
+from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID
 from .wheelhouse import download_for, hallq_wheel, repack_installed, requirement_closure, requirements_of_hallq
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +82,8 @@ def write_devices(config: Config, out: Path, passwords: dict[str, str]) -> list[
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "hall.toml").write_text(device_toml(text), "utf-8")
         cred = folder / "credentials.toml"
-        cred.write_text(f'# {device}\'s own password only\n"{device}" = "{passwords[device]}"\n', "utf-8")
+        own = [device, CONTROLLER_LANE_ID] if device == CONTROLLER_ID and CONTROLLER_LANE_ID in passwords else [device]
+        cred.write_text(f"# {device}'s own password only\n" + "".join(f'"{d}" = "{passwords[d]}"\n' for d in own), "utf-8")
         cred.chmod(0o600)
         kind = device.split(".")[0]
         unit = UNITS[kind]

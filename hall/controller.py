@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ import msgspec
 
 from . import ops, wire
 from .clock import sim_clock_or_real
-from .config import Config, load_config
+from .config import Config, device_password, load_config
 from .core import commands as c
 from .core import events as e
 from .core.model import HallState
@@ -36,22 +37,23 @@ from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import setup_from_config, state_document
 from .runtime import StopFlag, install_signal_handlers, setup_logging
 from .controller_results import RequestResults
+from .controller_devices import STATUS_EVERY_S, DeviceReports
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state, write_marker
 from .storage_faults import StorageFault, StorageFaultHandling, storage_fault
 from .retention import RecordKeeping
 from .store import Store
-from .topics import CONTROLLER_ID, Topics, device_kind
+from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind
 
 log = logging.getLogger("hallq.controller")
 
 BATCH_MAX = 128              # messages applied in one transaction
-DRAIN_MAX = 20_000           # messages taken off the inbox to be shared out fairly
-STATUS_EVERY_S = 2.0         # a device's status is recorded at most this often (the newest kept)
+DRAIN_MAX = 2_048            # messages taken off the inbox per turn to be shared out fairly (a flood
+                             # keeps the inbox full: the turn must end for a batch to be applied)
+GIL_SWITCH_S = 0.001
 TICK_S = 1.0                 # how often hours and the business day are checked
 SNAPSHOT_EVERY = 500         # events between snapshots
-MAX_STATUS_BYTES = 4096
 
 _state_decoder = msgspec.json.Decoder(HallState)
 
@@ -64,7 +66,7 @@ class Outbox:
     state_changed: bool = False
 
 
-class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
+class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeeping):
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
@@ -86,11 +88,18 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
         self.events_since_snapshot = 0
         self.fault: StorageFault | None = None   # the storage cannot be written (hall/storage_faults.py)
         self.inbox: queue.Queue[Any] = queue.Queue()
-        self.link = link_factory(
-            config, client_id, self.inbox,
-            [self.topics.all_requests, self.topics.all_presence, self.topics.all_status],
-            will=(self.topics.controller_presence, self._presence(False)),
-        )
+        # two connections when the broker knows controller.lane: counters', screens' and operators'
+        # messages come by their own, never behind a flooding kiosk's in the broker or the socket
+        t = self.topics
+        self.priority = {d for d in config.device_ids() if device_kind(d) != "kiosk"}
+        has_lane = device_password(config, CONTROLLER_LANE_ID) is not None
+        self.link = link_factory(config, client_id, self.inbox,
+                                 [t.all_requests, t.all_status] + ([] if has_lane else [t.all_presence]),
+                                 will=(t.controller_presence, self._presence(False)))
+        self.lane = link_factory(config, CONTROLLER_LANE_ID, self.inbox, [t.all_presence, *(
+            topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
+            if has_lane else None
+        self.lane_up = False
         self._keep_records(force=True)        # what is kept and for how long: hall/retention.py
         log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
                  config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
@@ -122,17 +131,20 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
     # --- the owner loop -----------------------------------------------------------------------------
     def run(self, stop: StopFlag) -> None:
         self.link.start()
+        if self.lane is not None:
+            self.lane.start()
         next_tick = 0.0
         try:
             while not stop.is_set():
                 try:
                     wait = 0.0 if self.fair.size else max(0.0, min(0.5, next_tick - time.monotonic()))
                     self.fair.add(self.inbox.get(timeout=wait))
-                    while self.fair.size < DRAIN_MAX:
+                    for _ in range(DRAIN_MAX):
                         self.fair.add(self.inbox.get_nowait())
                 except queue.Empty:
                     pass
                 batch = self.fair.take(BATCH_MAX)   # round-robin by sender (hall/fairness.py)
+                self.fair.say_dropped(log, time.monotonic())
                 tick = time.monotonic() >= next_tick
                 if tick:
                     next_tick = time.monotonic() + TICK_S
@@ -162,6 +174,8 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
                 raise
             log.error("no snapshot at shutdown (%s): the next start replays the events instead", storage_fault(err))
         self._mark(force=True)
+        if self.lane is not None:
+            self.lane.stop()
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
         self.store.close()
         if getattr(self, "data_lock", None) is not None:
@@ -214,7 +228,9 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
                                if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
                     self._on_status(device, self.status_held.pop(device), now, out)
             for item in batch:
-                if isinstance(item, LinkUp):
+                if isinstance(item, (LinkUp, LinkDown)) and item.lane:
+                    self.lane_up = isinstance(item, LinkUp)
+                elif isinstance(item, LinkUp):
                     link_up = True
                 elif isinstance(item, LinkDown):
                     log.warning("lost the broker: %s", item.reason)
@@ -273,49 +289,14 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
 
     def _on_message(self, msg: Inbound, now: datetime, out: Outbox) -> None:
         what, device = self.topics.parse(msg.topic)
+        if not msg.lane and self.lane_up and device in self.priority:
+            return              # the copy that came the bulk way: the lane brought (or brings) it
         if what == "req" and device:
             self._on_request(device, msg.payload, now, out)
         elif what == "presence" and device and device != CONTROLLER_ID:
             self._on_presence(device, msg.payload, now, out)
         elif what == "status" and device:
             self._on_status(device, msg.payload, now, out)
-
-    def _on_presence(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
-        if not self.config.knows_device(device):
-            log.info("presence of unknown device %s ignored", device)
-            return
-        if not payload:          # retained presence cleared
-            return
-        try:
-            presence = wire.read(payload, wire.PresenceDoc)
-        except wire.BadDocument as err:
-            log.warning("bad presence from %s ignored: %s", device, err)
-            return
-        with self._undoable(out):
-            self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
-
-    def _on_status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
-        if not self.config.knows_device(device) or not payload:
-            return
-        # at most one status of a device recorded every STATUS_EVERY_S; a newer one meanwhile waits
-        # and replaces the one waiting (a device flapping its status cannot fill the disk)
-        at = time.monotonic()
-        if at - self.status_at.get(device, -1e9) < STATUS_EVERY_S:
-            self.status_held[device] = payload
-            return
-        self.status_at[device] = at
-        try:
-            if len(payload) > MAX_STATUS_BYTES:
-                raise RequestError("bad_request", f"status of {len(payload)} bytes is too large")
-            status = wire.loads_object(payload)
-        except RequestError as err:
-            log.warning("bad status from %s ignored: %s", device, err.message)
-            return
-        # only flat values: the state document shows them as they are
-        flat = {k: v for k, v in status.items() if isinstance(v, (str, int, float, bool)) or v is None}
-        flat.pop("online", None)
-        with self._undoable(out):
-            self._apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
 
     def _on_request(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         reply_topic = self.topics.reply(device)
@@ -336,7 +317,9 @@ class Controller(RequestResults, StorageFaultHandling, RecordKeeping):
             out.replies.append((reply_topic, stored))
             return
         if not self.rates.allow(device, envelope.op, time.monotonic()):
-            # not stored: a retry later is judged again
+            # not stored: a retry later is judged again; a flood's refusals mostly go unanswered
+            if not self.rates.answer_refusal(device, time.monotonic()):
+                return
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(
                 envelope.request_id, "rate_limited", f"{envelope.op} from {device} faster than a kiosk can print: "
                                                      "refused; try again in a moment"))))
@@ -396,6 +379,9 @@ def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool =
 
 
 def main(args: argparse.Namespace) -> int:
+    # three threads share the GIL (two paho links, the owner): with Python's 5 ms default a counter's
+    # request waited ~300 ms behind a kiosk flood being read; 1 ms: ~100 ms (docs/controller.md)
+    sys.setswitchinterval(GIL_SWITCH_S)
     setup_logging(args.verbose)
     config = load_config(args.config, args.broker)
     clock = sim_clock_or_real(log)

@@ -10,10 +10,16 @@ service in 6.9 s. Now:
   sender's own order is kept.
 - :class:`RateLimits`: a token bucket per device and op for what a kiosk can only do as fast as a
   person presses and a printer prints (``issue``, ``check_in``, ``lease``, ``void``); beyond it the
-  reply is ``rate_limited`` (not stored: a retry later is judged again).
+  reply is ``rate_limited`` (not stored: a retry later is judged again), at most
+  ``REFUSALS_PER_S`` a second per device: the rest of a flood goes unanswered (an honest device
+  sends one request at a time and resends it unanswered), so the replies to a flood cannot fill
+  the controller's outgoing queue ahead of everyone else's.
+- a sender with more than ``MAX_WAITING`` requests waiting is flooding (an honest one has a few):
+  what comes beyond is dropped before any work is done, counted and logged.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,8 @@ from .mqttlink import Inbound
 from .topics import Topics
 
 PER_SENDER = 8
+MAX_WAITING = 256          # requests of one sender waiting to be applied; beyond: a flood, dropped
+REFUSALS_PER_S = 2.0       # rate_limited answers per device and second
 
 
 class FairInbox:
@@ -29,6 +37,8 @@ class FairInbox:
         self.topics = topics
         self.queues: OrderedDict[str, deque[Any]] = OrderedDict()
         self.size = 0
+        self.dropped: dict[str, int] = {}           # sender -> requests dropped as a flood, not yet logged
+        self.said_at = -1e18
 
     def _sender(self, item: Any) -> str:
         if isinstance(item, Inbound):
@@ -40,12 +50,23 @@ class FairInbox:
     def add(self, item: Any) -> None:
         sender = self._sender(item)
         queue = self.queues.get(sender)
+        if queue is not None and sender and len(queue) >= MAX_WAITING:
+            self.dropped[sender] = self.dropped.get(sender, 0) + 1
+            return
         if queue is None:
             queue = self.queues[sender] = deque()
             if sender == "":
                 self.queues.move_to_end(sender, last=False)
         queue.append(item)
         self.size += 1
+
+    def say_dropped(self, log: logging.Logger, now: float) -> None:
+        """What a flood lost, in the log every 5 s at most while it lasts."""
+        if self.dropped and now - self.said_at >= 5.0:
+            self.said_at = now
+            log.warning("flood: dropped unread %s (more than %d waiting from one device)",
+                        ", ".join(f"{n} requests of {d}" for d, n in sorted(self.dropped.items())), MAX_WAITING)
+            self.dropped.clear()
 
     def take(self, limit: int) -> list[Any]:
         batch: list[Any] = []
@@ -83,6 +104,14 @@ class RateLimits:
     def __init__(self, limits: dict[str, tuple[float, float]]) -> None:
         self.limits = limits
         self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.answered: dict[str, float] = {}      # device -> when a refusal was last answered
+
+    def answer_refusal(self, device: str, now: float) -> bool:
+        """Whether this ``rate_limited`` refusal is answered (at most REFUSALS_PER_S a second)."""
+        if now - self.answered.get(device, -1e18) < 1.0 / REFUSALS_PER_S:
+            return False
+        self.answered[device] = now
+        return True
 
     def allow(self, device: str, op: str, now: float) -> bool:
         limit = self.limits.get(op)

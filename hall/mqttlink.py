@@ -34,16 +34,19 @@ class Inbound:
     topic: str
     payload: bytes
     retained: bool
+    lane: str = ""            # which of its owner's connections it came by ("" the main one)
 
 
 @dataclass(frozen=True)
 class LinkUp:
     """The client (re)connected and subscribed; the owner republishes what it owns."""
+    lane: str = ""
 
 
 @dataclass(frozen=True)
 class LinkDown:
     reason: str
+    lane: str = ""
 
 
 def set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -81,9 +84,11 @@ class MqttLink:
         inbox: queue.Queue[Any],
         subscriptions: list[str],
         will: tuple[str, bytes] | None = None,
+        lane: str = "",
     ) -> None:
         self.config = config
         self.client_id = client_id
+        self.lane = lane
         self.inbox = inbox
         self.subscriptions = subscriptions
         self._paho_connected = False    # paho's thread only: to put one LinkDown per LinkUp
@@ -143,16 +148,16 @@ class MqttLink:
         if self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
         self._paho_connected = True
-        self.inbox.put(LinkUp())
+        self.inbox.put(LinkUp(self.lane))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         was = self._paho_connected
         self._paho_connected = False
         if was:
-            self.inbox.put(LinkDown(str(reason)))
+            self.inbox.put(LinkDown(str(reason), self.lane))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Inbound(message.topic, message.payload, bool(message.retain)))
+        self.inbox.put(Inbound(message.topic, message.payload, bool(message.retain), self.lane))
 
     # --- owner side --------------------------------------------------------------------------
     def start(self) -> None:

@@ -381,8 +381,9 @@ class RecordingLink:
     what the owner publishes. ``up()`` / ``down()`` put the link events a real link would."""
 
     def __init__(self, config: Config, client_id: str, inbox: Any, subscriptions: list[str],
-                 will: tuple[str, bytes] | None = None) -> None:
+                 will: tuple[str, bytes] | None = None, lane: str = "") -> None:
         self.client_id, self.inbox, self.subscriptions, self.will = client_id, inbox, subscriptions, will
+        self.lane = lane
         self.published: list[tuple[str, bytes, bool]] = []
         self.forgotten: list[int] = []
         self.started = False

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 VERSION = "v1"
 DEVICE_KINDS = ("kiosk", "counter", "display", "admin")
 CONTROLLER_ID = "controller"
+# the controller's second connection: counters', screens' and operators' messages, so that they never
+# wait in the broker or the socket behind a flooding kiosk's (docs/controller.md)
+CONTROLLER_LANE_ID = "controller.lane"
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def test_a_hall_installs_from_its_bundle_with_no_network_and_runs(tmp_path):
                          ("counter.c2", "hallq-counter@.service"), ("display.d1", "hallq-display@.service")):
         folder = out / "devices" / device
         cred = tomllib.loads((folder / "credentials.toml").read_text("utf-8"))
-        assert cred == {device: passwords[device]}
+        # the controller's Pi also holds its second connection's (read-only) password
+        own = [device, "controller.lane"] if device == "controller" else [device]
+        assert cred == {d: passwords[d] for d in own}
         assert (folder / "credentials.toml").stat().st_mode & 0o077 == 0
         assert 'credentials = "/etc/hallq/credentials.toml"' in (folder / "hall.toml").read_text("utf-8")
         assert (folder / unit).is_file()
@@ -75,7 +77,8 @@ def test_a_hall_installs_from_its_bundle_with_no_network_and_runs(tmp_path):
     where = subprocess.run([str(python), "-c", "import hall, kiosk.app, counter.app, display.app, web.server; "
                             "print(hall.__file__)"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert where.returncode == 0 and "site-packages" in where.stdout, where.stderr   # the bundle's copy
-    assert tomllib.loads((etc / "credentials.toml").read_text("utf-8")) == {"controller": passwords["controller"]}
+    assert tomllib.loads((etc / "credentials.toml").read_text("utf-8")) == {
+        d: passwords[d] for d in ("controller", "controller.lane")}
 
     # and the hall runs from what was installed: Mosquitto with its files, the installed controller
     mosquitto = subprocess.Popen([mosquitto_binary(), "-c", str(etc / "mosquitto" / "mosquitto.conf")],

@@ -289,6 +289,10 @@ def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> No
             controller.apply_batch([request(device, op, rid, **args)])
             sent = recorder.take()
             replies = [p for t, p, _ in sent if t == T.reply(device)]
+            if not replies and op == "issue":
+                # refused for speed and not answered (at most two refusals a second are): nothing changed
+                assert fingerprint(controller) == before and not sent
+                continue
             assert len(replies) == 1
             assert all(t in (T.reply(device), T.event, T.state) for t, _, _ in sent)
             doc = json.loads(replies[0])

@@ -56,3 +56,23 @@ def test_invariant_checks_catch_a_doubled_call() -> None:
     chaos.check_events(config, events + [forged], [], result)
     assert any("two counters" in v for v in result.violations), result.violations
     assert any("call_next replies and calls differ" in v for v in result.violations)
+
+
+def test_stalls_a_flood_a_clock_jump_and_a_full_disk_keep_every_invariant(tmp_path: Path) -> None:
+    """Issue 11: faults beyond SIGKILL among the kills, the same invariants (bench/chaos_faults.py)."""
+    try:
+        mosquitto_binary()
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    result = chaos.run(kills=8, power_cuts=0, seed=20261126, out=tmp_path / "run", tickets_per_s=4.0,
+                       gap_s=(0.5, 1.5), max_seconds=300, keep=True, faults_per_kind=1)
+    print("\n".join(f"{m}: {v}" for m, v in result.table()))
+    assert result.violations == []
+    done = set(result.faults)
+    skipped = {s.split(":")[0] for s in result.skipped}
+    assert {"stall", "flood"} <= done                       # these need nothing from the machine
+    assert ("clock" in done) != ("clock jumps" in skipped) and ("disk" in done) != ("disk full" in skipped), \
+        (result.faults, result.skipped)
+    # the flood got a burst and 4 a second, not the day's numbers, and another device was answered meanwhile
+    assert 0 < len(result.flood_tickets) < 100 and result.flood_worst_delay_s is not None
+    assert result.tickets >= 15 and result.called >= 5, result.table()
