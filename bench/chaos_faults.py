@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 KINDS = ("stall", "flood", "clock", "disk")
 STALL_WEIGHTS = {"controller": 3, "broker": 2, "kiosk": 2, "counter": 2, "display": 1}
 FLOOD_MAX_MESSAGES = 20_000
-FLOOD_GRACE_S = 10.0        # tickets issued to the flooder up to this long after it stopped are its own
+FLOOD_PREFIX = "flood-"      # the flooding client's request ids (its tickets are told apart by them)
 
 
 class FloodClient(HallClient):
@@ -64,7 +64,6 @@ class Faults:
         self.kinds = list(kinds)
         self.mount: Path | None = None
         self.libfaketime: str | None = None
-        self.flood_windows: list[tuple[str, float, float]] = []    # (kiosk, start, end) wall clock
         self.baseline: list[float] = []
         self.flooded: list[float] = []
 
@@ -165,7 +164,7 @@ class Faults:
         root = f"hallq/v1/{config.hall.id}/dev/{victim}"
         while time.monotonic() < until and sent < FLOOD_MAX_MESSAGES:
             sent += 1
-            flooder.publish(f"{root}/req", {"op": "issue", "request_id": f"flood-{wall:.0f}-{sent}",
+            flooder.publish(f"{root}/req", {"op": "issue", "request_id": f"{FLOOD_PREFIX}{wall:.0f}-{sent}",
                                             "service": chaos.config.service[sent % len(chaos.config.service)].id},
                             wait=False)
             if sent % 20 == 0:
@@ -177,7 +176,6 @@ class Faults:
         prober.join(timeout=70)
         flooder.close()
         probe.close()
-        self.flood_windows.append((victim, wall, wall + (ended - began) + FLOOD_GRACE_S))
         chaos.start(victim)
         self.baseline += [d for at, d in delays if at < began]
         self.flooded += [d for at, d in delays if began <= at <= ended + 3.0]
@@ -232,9 +230,6 @@ class Faults:
             filler.unlink()
 
     # --- figures ------------------------------------------------------------------------------------
-    def flood_ticket(self, source: str, issued_at: float) -> bool:
-        return any(source == kiosk and start - 0.5 <= issued_at <= end for kiosk, start, end in self.flood_windows)
-
     def figures(self) -> None:
         result = self.chaos.result
         if self.flooded:

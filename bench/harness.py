@@ -17,6 +17,9 @@ sys.path.insert(0, str(REPO))
 
 from hall.testing import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
 
+# what the bench scripts take from here besides the functions below
+__reexported__ = (Broker, Process, TestClient, start_controller, wait_until)
+
 RESULTS = REPO / "bench" / "results"
 # python-escpos leaves a temp folder per import unless told where to keep its capabilities cache
 os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(REPO / ".venv" / "escpos-cache"))

@@ -5,7 +5,6 @@ the tests can read the printed bytes; one test runs ``hallq kiosk --stub`` as a 
 """
 from __future__ import annotations
 
-import json
 import os
 import pty
 import threading

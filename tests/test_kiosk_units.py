@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import queue
-import threading
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +15,7 @@ from hall.shell import DeviceShell
 from hall.testing import RecordingLink
 from hardware.debounce import Debouncer
 from kiosk.app import KioskRole
-from kiosk.panel import ButtonPressed, resolve_pins
+from kiosk.panel import resolve_pins
 from kiosk.journal import Journal
 from printer.transport import StubPrinter
 
@@ -119,7 +117,7 @@ def offline_kiosk(tmp_path):
         config = parse_config(hall, str(tmp_path / "hall.toml"))
         printer = StubPrinter(str(tmp_path / "out"))
         role = KioskRole(config, "k1", printer, make_pin_factory(True), str(tmp_path / "data"))
-        shell = DeviceShell(config, "kiosk.k1", role, stub=True, data_dir=str(tmp_path / "data"),
+        DeviceShell(config, "kiosk.k1", role, stub=True, data_dir=str(tmp_path / "data"),   # attaches the role
                             link_factory=RecordingLink)
         if lease:
             role.journal.add_lease("pay", role.today(), 980, 999, "A", "t")

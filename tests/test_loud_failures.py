@@ -6,10 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-from hall.testing import EXAMPLE_HALL, Process, free_port, start_controller, wait_until, write_hall_config
+from hall.testing import EXAMPLE_HALL, Process, free_port, start_controller, wait_until
 
 R = "hallq/v1/h1"
 

@@ -73,6 +73,6 @@ def test_stalls_a_flood_a_clock_jump_and_a_full_disk_keep_every_invariant(tmp_pa
     assert {"stall", "flood"} <= done                       # these need nothing from the machine
     assert ("clock" in done) != ("clock jumps" in skipped) and ("disk" in done) != ("disk full" in skipped), \
         (result.faults, result.skipped)
-    # the flood got a burst and 4 a second, not the day's numbers, and another device was answered meanwhile
-    assert 0 < len(result.flood_tickets) < 100 and result.flood_worst_delay_s is not None
+    # the flood got a burst, then 4 a second while its backlog was read: not the day's numbers
+    assert 0 < len(result.flood_tickets) < 200 and result.flood_worst_delay_s is not None   # 40, then 4 a second
     assert result.tickets >= 15 and result.called >= 5, result.table()
