@@ -98,7 +98,9 @@ class Chaos:
         for name, comp in self.rig.components.items():
             if name not in self.down and comp.proc is not None and not comp.alive:
                 code = comp.proc.returncode
-                if code not in (-signal.SIGKILL,):
+                if name == "controller" and code == 1 and self.faults.refused_start_on_full_disk(comp):
+                    self.result.refused_starts += 1     # as designed: systemd starts it again (RestartSec)
+                elif code not in (-signal.SIGKILL,):
                     self.result.violations.append(f"{name} exited by itself with status {code}")
                 comp.start()
 

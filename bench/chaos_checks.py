@@ -41,6 +41,7 @@ class ChaosResult:
     flood_answers: dict[str, int] = field(default_factory=dict)
     flood_tickets: list[str] = field(default_factory=list)
     flood_worst_delay_s: float | None = None
+    refused_starts: int = 0                  # the controller started on a full disk: exit 1, one line
     probe_median_s: float | None = None
 
     @property
@@ -71,7 +72,8 @@ class ChaosResult:
         answers = ", ".join(f"{k} {n}" for k, n in sorted(self.flood_answers.items()))
         rows = [("stalls, SIGSTOP 1-8 s (by component)", f"{self.faults['stall']} ({stalls})"),
                 ("clock jumps back across midnight, then forward (controller, libfaketime)", str(self.faults["clock"])),
-                ("disk full, 2-6 s (controller's tmpfs)", str(self.faults["disk"])),
+                ("disk full, 2-6 s (controller's tmpfs); starts refused meanwhile (exit 1, restarted)",
+                 f"{self.faults['disk']}; {self.refused_starts}"),
                 ("floods by a haywire kiosk, 3-6 s", str(self.faults["flood"])),
                 ("flood requests sent (answers)", f"{self.flood_requests} ({answers})"),
                 ("tickets the flooding kiosk got (rate limited, not ghosts)", str(len(self.flood_tickets)))]

@@ -64,6 +64,7 @@ class Faults:
         self.kinds = list(kinds)
         self.mount: Path | None = None
         self.libfaketime: str | None = None
+        self.disk_full_until = 0.0          # monotonic end of the last disk-full spell
         self.baseline: list[float] = []
         self.flooded: list[float] = []
 
@@ -228,6 +229,18 @@ class Faults:
             time.sleep(self.rng.uniform(2.0, 6.0))
         finally:
             filler.unlink()
+            self.disk_full_until = time.monotonic()
+
+    def refused_start_on_full_disk(self, comp: Any) -> bool:
+        """A controller (re)started while the disk was full exits 1 with one line: as designed (under
+        systemd it is started again 2 s later), not a crash."""
+        if time.monotonic() - self.disk_full_until > 60:
+            return False
+        try:
+            tail = comp.log.read_bytes()[-600:].decode("utf-8", "replace")
+        except OSError:
+            return False
+        return "cannot start: the disk is full" in tail and "Traceback" not in tail
 
     # --- figures ------------------------------------------------------------------------------------
     def figures(self) -> None:
