@@ -76,7 +76,7 @@ class ChaosResult:
                  f"{self.faults['disk']}; {self.refused_starts}"),
                 ("floods by a haywire kiosk, 3-6 s", str(self.faults["flood"])),
                 ("flood requests sent (answers)", f"{self.flood_requests} ({answers})"),
-                ("tickets the flooding kiosk got (rate limited, not ghosts)", str(len(self.flood_tickets)))]
+                ("tickets the flooding kiosk got (a burst of 40, then 4 a second)", str(len(self.flood_tickets)))]
         if self.flood_worst_delay_s is not None:
             rows.append(("another device's request during a flood: worst delay (probe before floods, median)",
                          f"{self.flood_worst_delay_s * 1000:.0f} ms ({(self.probe_median_s or 0) * 1000:.1f} ms)"))
