@@ -22,6 +22,7 @@ from hall.mqttlink import Inbound
 from hall.testing import EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, start_controller, wait_until
 
 R = "hallq/v1/h1"
+STATUS = f"{R}/dev/kiosk.k1/status"
 BETWEEN_CUSTOMERS_S = 0.5     # a kiosk takes presses within its bounce time (0.3 s) as one
 
 
@@ -57,6 +58,14 @@ def controller_run(hall_config: Path, data: Path) -> subprocess.CompletedProcess
                            "--data", str(data)], capture_output=True, text=True, timeout=60)
 
 
+def start_kiosk(hall_config: Path, tmp_path: Path, out: Path, data: Path, admin) -> Process:
+    """A stub kiosk process printing to ``out``, once it holds its leases."""
+    kiosk = Process(["kiosk", "--config", str(hall_config), "--id", "k1", "--stub", "--printer-out", str(out),
+                     "--data", str(data)], tmp_path, "kiosk").start()
+    admin.wait_for(lambda t, d: t == STATUS and isinstance(d, dict) and d.get("lease", {}).get("pay"), timeout=30)
+    return kiosk
+
+
 def printed(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.bin") if not p.name.startswith("slip-"))
 
@@ -66,11 +75,8 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
     data = small_disk / "controller-data"
     controller = start_controller(hall_config, tmp_path, admin, data=data)
     out = tmp_path / "printed"
-    kiosk = Process(["kiosk", "--config", str(hall_config), "--id", "k1", "--stub", "--printer-out", str(out),
-                     "--data", str(tmp_path / "kd")], tmp_path, "kiosk").start()
-    status = f"{R}/dev/kiosk.k1/status"
+    kiosk = start_kiosk(hall_config, tmp_path, out, tmp_path / "kd", admin)
     try:
-        admin.wait_for(lambda t, d: t == status and isinstance(d, dict) and d.get("lease", {}).get("pay"), timeout=30)
         admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
         wait_until(lambda: printed(out) == ["A001"], what="A001 online")
 
@@ -103,7 +109,7 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
         filler.unlink()
         admin.wait_for(lambda t, d: t == f"{R}/presence/controller" and d.get("online") is True
                        and not d.get("fault"), start=mark, timeout=30)
-        admin.wait_for(lambda t, d: t == status and d.get("unsynced") == 0, start=mark, timeout=30)
+        admin.wait_for(lambda t, d: t == STATUS and d.get("unsynced") == 0, start=mark, timeout=30)
         state = admin.state(lambda s: [x for x in s["services"] if x["id"] == "pay"][0]["waiting"] == presses + 2,
                             timeout=30)
         issued = [e for e in admin.events() if e["type"] == "ticket_issued"]
@@ -124,7 +130,7 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
         mark = admin.mark()
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
         controller = start_controller(hall_config, tmp_path, admin, data=data)
-        admin.wait_for(lambda t, d: t == status and d.get("unsynced") == 0, start=mark, timeout=30)
+        admin.wait_for(lambda t, d: t == STATUS and d.get("unsynced") == 0, start=mark, timeout=30)
         numbers = [e["ticket"]["number"] for e in admin.events() if e["type"] == "ticket_issued"]
         assert sorted(numbers) == sorted(printed(out)) and len(numbers) == presses + 3 == len(set(numbers))
     finally:
@@ -148,11 +154,8 @@ def test_a_kiosk_whose_disk_is_full_prints_a_slip_and_says_why_then_issues_again
     """A ticket is journaled before it is printed: with no room for the journal, no ticket; a slip,
     a status, no traceback; space back, tickets again."""
     out = tmp_path / "printed"
-    kiosk = Process(["kiosk", "--config", str(hall_config), "--id", "k1", "--stub", "--printer-out", str(out),
-                     "--data", str(small_disk / "kd")], tmp_path, "kiosk").start()
-    status = f"{R}/dev/kiosk.k1/status"
+    kiosk = start_kiosk(hall_config, tmp_path, out, small_disk / "kd", admin)
     try:
-        admin.wait_for(lambda t, d: t == status and isinstance(d, dict) and d.get("lease", {}).get("pay"), timeout=30)
         filler = fill(small_disk)
         # a full disk often still takes a small write (free pages in the file, a WAL reused from its
         # start): customers keep pressing until the journal truly cannot grow
@@ -161,7 +164,7 @@ def test_a_kiosk_whose_disk_is_full_prints_a_slip_and_says_why_then_issues_again
             time.sleep(BETWEEN_CUSTOMERS_S)
             admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
             try:
-                admin.wait_for(lambda t, d: t == status and d.get("reason") == "storage", start=mark, timeout=3)
+                admin.wait_for(lambda t, d: t == STATUS and d.get("reason") == "storage", start=mark, timeout=3)
                 break
             except TimeoutError:
                 continue
