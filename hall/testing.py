@@ -153,9 +153,11 @@ class Broker:
         self.credentials = tomllib.loads(files.credentials.read_text("utf-8"))
         return self.config_path
 
-    def start(self) -> None:
+    def start(self, nofile: int | None = None) -> None:
+        """``nofile``: Mosquitto's descriptor limit (``prlimit``), as systemd's LimitNOFILE would set it."""
         assert self.conf is not None, "configure() first"
-        self.proc = subprocess.Popen([require_mosquitto(), "-c", str(self.conf)],
+        limit = ["prlimit", f"--nofile={nofile}:{nofile}"] if nofile else []
+        self.proc = subprocess.Popen([*limit, require_mosquitto(), "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_port(self.port)
 

@@ -50,6 +50,12 @@ if [ "$DEVICE" = controller ]; then
     "$PREFIX/.venv/bin/hallq" broker-config --config "$ETC/hall.toml" --out "$ETC/mosquitto" \
         --persistence-dir "${HALLQ_MOSQUITTO_DATA:-/var/lib/mosquitto}"
     say "Mosquitto's files are in $ETC/mosquitto: include them (include_dir) and restart mosquitto"
+    if [ "$SYSTEMD" = 1 ]; then
+        # Debian's mosquitto gets 1024 descriptors; sockets that never send CONNECT can hold them all
+        # (broker_config/README.md, "Connections"): 4096 leaves the hall's devices room
+        mkdir -p /etc/systemd/system/mosquitto.service.d
+        printf '[Service]\nLimitNOFILE=4096\n' > /etc/systemd/system/mosquitto.service.d/hallq.conf
+    fi
 fi
 
 if [ -f "$SRC/60-hallq.rules" ] && [ "$SYSTEMD" = 1 ]; then
