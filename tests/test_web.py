@@ -239,3 +239,29 @@ def test_nightly_copy_is_a_csv_for_excel(tmp_path):
     assert text.startswith("\ufeffday,hall,service,issued") and "2026-11-25,h1,pay,1,0,0,0" in text
     assert reports.nightly_files() == ["h1-2026-11-25.csv"]
     store.close()
+
+
+def test_a_controller_that_cannot_write_is_a_critical_alert_on_the_board(hall):
+    """The controller's presence carries why it takes no work (disk full: hall/storage_faults.py);
+    the console says so first, and stops saying it when the controller is back."""
+    from hall.testing import HallClient
+
+    client, _ = hall.login()
+    voice = HallClient(hall.broker.port, "fault-test", hall.broker.credentials["controller"], subscribe=[],
+                       username="controller")
+    fault = "cannot write /var/lib/hallq/controller/controller.db: the disk is full (0.0 MB free)"
+
+    def board_alerts() -> list[dict]:
+        return client.get("/api/board").json()["alerts"]
+
+    try:
+        voice.publish(f"{R}/presence/controller", {"online": False, "epoch": 99, "fault": fault}, retain=True)
+        alerts = wait_until(lambda: [a for a in board_alerts() if a["id"] == "controller:storage"], timeout=20,
+                            what="the storage alert")
+        assert alerts[0]["severity"] == "critical" and "disk is full" in alerts[0]["text"]
+        assert board_alerts()[0]["id"] == "controller:storage"               # first
+        voice.publish(f"{R}/presence/controller", {"online": True, "epoch": 99}, retain=True)
+        wait_until(lambda: not [a for a in board_alerts() if a["id"] == "controller:storage"], timeout=20,
+                   what="the alert gone")
+    finally:
+        voice.close()
