@@ -189,7 +189,8 @@ def test_idle_sockets_lock_devices_out_only_when_the_descriptor_limit_leaves_no_
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             held = int(holder.stdout.readline())
-            assert held == idle or not room, held          # all 1,500 held: the room is real
+            # as many as this machine lets one process hold (1,500 here): far more than 64, so the room is real
+            assert held >= min(idle, 900) or not room, held
             assert kiosk_connects() is room, (nofile, held)
         finally:
             holder.kill()
