@@ -22,11 +22,9 @@ A kind that this machine cannot do (no libfaketime, no mount) is skipped and nam
 """
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import statistics
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hall.config import device_password
 from hall.testing import HallClient, eventually
+from hall.testing_faults import faketime_env, fill_disk, mount_tmpfs, seconds_back_across_midnight, unmount
 
 if TYPE_CHECKING:
     from chaos import Chaos
@@ -63,7 +62,8 @@ class Faults:
         self.rng = chaos.rng
         self.kinds = list(kinds)
         self.mount: Path | None = None
-        self.libfaketime: str | None = None
+        self.clock_file = chaos.out / "faketime"
+        self.faketime = faketime_env(self.clock_file)          # None: not installed
         self.disk_full_until = 0.0          # monotonic end of the last disk-full spell
         self.baseline: list[float] = []
         self.flooded: list[float] = []
@@ -72,27 +72,21 @@ class Faults:
     def prepare(self) -> None:
         """Before the hall starts: what each kind needs, or it is skipped with the reason."""
         result = self.chaos.result
-        if "clock" in self.kinds:
-            found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-            if found:
-                self.libfaketime = found[0]
-            else:
-                self.kinds.remove("clock")
-                result.skipped.append("clock jumps: Debian's faketime is not installed")
+        if "clock" in self.kinds and self.faketime is None:
+            self.kinds.remove("clock")
+            result.skipped.append("clock jumps: Debian's faketime is not installed")
         if "disk" in self.kinds:
             folder = self.chaos.out / "data" / "controller"
-            folder.mkdir(parents=True, exist_ok=True)
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(folder)],
-                                  capture_output=True, text=True)
-            if done.returncode == 0:
+            why_not = mount_tmpfs(folder, "512m")
+            if why_not is None:
                 self.mount = folder
             else:
                 self.kinds.remove("disk")
-                result.skipped.append(f"disk full: no tmpfs mount here ({done.stderr.strip()[:80]})")
+                result.skipped.append(f"disk full: no tmpfs mount here ({why_not[:80]})")
 
     def cleanup(self) -> None:
         if self.mount is not None:
-            subprocess.run(["umount", "-l", str(self.mount)], capture_output=True)
+            unmount(self.mount)
             self.mount = None
 
     def plan(self, kills: int, per_kind: int) -> dict[int, list[str]]:
@@ -188,43 +182,27 @@ class Faults:
     def clock_jump(self) -> None:
         chaos = self.chaos
         self._all_up()
-        assert self.libfaketime is not None
+        assert self.faketime is not None
         comp = chaos.rig.components["controller"]
-        clock_file = chaos.out / "faketime"
         hours = self.rng.uniform(1.0, 30.0)
-        clock_file.write_text(f"-{self._back_across_midnight(hours)}\n")
+        self.clock_file.write_text(f"-{seconds_back_across_midnight(chaos.config.zone, hours)}\n")
         plain_env = comp.env
-        comp.env = {**plain_env, "LD_PRELOAD": self.libfaketime, "FAKETIME_TIMESTAMP_FILE": str(clock_file),
-                    "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        comp.env = {**plain_env, **self.faketime}
         try:
             chaos.kill("controller")                           # the Pi reboots with a stale clock
             comp.start()
             eventually(chaos.watcher.controller_online, 30)
             time.sleep(self.rng.uniform(2.0, 6.0))
-            clock_file.write_text("+0\n")                      # NTP corrects it, while it runs
+            self.clock_file.write_text("+0\n")                 # NTP corrects it, while it runs
             time.sleep(self.rng.uniform(1.0, 3.0))
             comp.stop()
         finally:
             comp.env = plain_env
         comp.start()
 
-    def _back_across_midnight(self, extra_hours: float) -> int:
-        """Seconds back so that the hall's clock shows a time before today's midnight."""
-        from datetime import datetime  # noqa: PLC0415
-        local = datetime.now(self.chaos.config.zone)
-        since_midnight = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
-        return int(since_midnight + extra_hours * 3600)
-
     def disk_full(self) -> None:
         assert self.mount is not None
-        filler = self.mount / "filler"
-        with open(filler, "wb") as out:
-            try:
-                while True:
-                    out.write(b"\0" * (1 << 20))
-                    out.flush()
-            except OSError:
-                pass
+        filler = fill_disk(self.mount)
         try:
             time.sleep(self.rng.uniform(2.0, 6.0))
         finally:

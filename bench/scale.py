@@ -52,7 +52,7 @@ def hall_toml(n: int, port: int) -> str:
 def run_controller(config_path: str, data: str) -> int:
     sys.path.insert(0, str(REPO))
     from hall.config import load_config
-    from hall.controller import open_controller
+    from hall.controller_main import open_controller
     from hall.runtime import StopFlag, install_signal_handlers, setup_logging
 
     setup_logging(False)

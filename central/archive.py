@@ -35,10 +35,13 @@ class HallArchive:
         if seq <= self.contiguous:
             return
         self.above.add(seq)
+        self._advance()
+        self.newest = max(self.newest, seq)
+
+    def _advance(self) -> None:
         while self.contiguous + 1 in self.above:
             self.contiguous += 1
             self.above.discard(self.contiguous)
-        self.newest = max(self.newest, seq)
 
     def store_rows(self, rows: list[tuple[Any, ...]]) -> None:
         self.store.add_events(rows)
@@ -71,9 +74,7 @@ class HallArchive:
                             reply.first_seq - 1, reply.first_seq)
                 self.contiguous = reply.first_seq - 1
                 self.above = {seq for seq in self.above if seq > self.contiguous}
-                while self.contiguous + 1 in self.above:
-                    self.contiguous += 1
-                    self.above.discard(self.contiguous)
+                self._advance()
             self.store_rows([event_row(self.hall, bytes(raw)) for raw in reply.events])
             if reply.last_seq is not None:
                 self.hall_has(reply.last_seq)

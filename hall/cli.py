@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 # sub-command -> "module:function"
 COMMANDS = {
-    "controller": "hall.controller:main",
+    "controller": "hall.controller_main:main",
     "kiosk": "kiosk.main:main",
     "counter": "counter.app:main",
     "display": "display.app:main",

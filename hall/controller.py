@@ -5,16 +5,15 @@ them through the pure rules inside one SQLite transaction (group commit), and on
 commit publishes the replies, the events and the new state. A crash at any moment leaves either
 nothing or everything of a batch on disk; devices resend unanswered requests with the same id.
 
-Its parts are passed in (:func:`open_controller` is the bootstrap): the store, the link (any
-object shaped like :class:`~hall.mqttlink.MqttLink`; tests pass :class:`~hall.testing.RecordingLink`)
-and the clock. Which ops exist, who may send them and what they do is one table, :mod:`hall.ops`.
+Its parts are passed in (:func:`hall.controller_main.open_controller` is the bootstrap): the store,
+the link (any object shaped like :class:`~hall.mqttlink.MqttLink`; tests pass
+:class:`~hall.testing.RecordingLink`) and the clock. Which ops exist, who may send them and what
+they do is one table, :mod:`hall.ops`.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import queue
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,21 +25,20 @@ from typing import Any
 import msgspec
 
 from . import ops, wire
-from .clock import sim_clock_or_real
-from .config import Config, device_password, load_config
+from .config import Config, device_password
 from .core import commands as c
 from .core import events as e
 from .core.model import HallState
 from .core.rules import QueueRules, fold
-from .errors import ConfigError, RequestError
+from .errors import RequestError
 from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from .publish import setup_from_config, state_document
-from .runtime import StopFlag, install_signal_handlers, setup_logging
+from .runtime import StopFlag
 from .controller_results import RequestResults
 from .controller_devices import STATUS_EVERY_S, DeviceReports
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
-from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state, write_marker
+from .continuity import write_marker
 from .storage_faults import StorageFault, StorageFaultHandling, storage_fault
 from .retention import RecordKeeping
 from .store import Store
@@ -51,7 +49,6 @@ log = logging.getLogger("hallq.controller")
 BATCH_MAX = 128              # messages applied in one transaction
 DRAIN_MAX = 2_048            # messages taken off the inbox per turn to be shared out fairly (a flood
                              # keeps the inbox full: the turn must end for a batch to be applied)
-GIL_SWITCH_S = 0.001
 TICK_S = 1.0                 # how often hours and the business day are checked
 SNAPSHOT_EVERY = 500         # events between snapshots
 
@@ -124,7 +121,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         return self.clock()
 
     def _presence(self, online: bool) -> bytes:
-        fault = getattr(self, "fault", None)
+        fault = self.fault
         return wire.dumps(wire.PresenceDoc(online=online and fault is None, epoch=getattr(self, "epoch", 0),
                                            fault=fault.message if fault is not None else None))
 
@@ -170,9 +167,10 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             with self.store.transaction():
                 self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
         except Exception as err:
-            if storage_fault(err) is None:
+            what = storage_fault(err)
+            if what is None:
                 raise
-            log.error("no snapshot at shutdown (%s): the next start replays the events instead", storage_fault(err))
+            log.error("no snapshot at shutdown (%s): the next start replays the events instead", what)
         self._mark(force=True)
         if self.lane is not None:
             self.lane.stop()
@@ -182,6 +180,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             self.data_lock.close()            # the folder is free for the next controller
 
     def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
+        batch = self._lane_news(batch)
         if self.fault is not None:
             return self._while_faulted(batch, tick) or Outbox()
         out = Outbox()
@@ -228,9 +227,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
                                if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
                     self._on_status(device, self.status_held.pop(device), now, out)
             for item in batch:
-                if isinstance(item, (LinkUp, LinkDown)) and item.lane:
-                    self.lane_up = isinstance(item, LinkUp)
-                elif isinstance(item, LinkUp):
+                if isinstance(item, LinkUp):
                     link_up = True
                 elif isinstance(item, LinkDown):
                     log.warning("lost the broker: %s", item.reason)
@@ -247,6 +244,17 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
                 self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
                 self.events_since_snapshot = 0
         return link_up
+
+    def _lane_news(self, batch: list[Any]) -> list[Any]:
+        """The lane's own ups and downs (whether bulk copies of its devices' messages count), taken
+        out of the batch: the presence to republish on a new connection is the main link's alone."""
+        rest = []
+        for item in batch:
+            if isinstance(item, (LinkUp, LinkDown)) and item.lane:
+                self.lane_up = isinstance(item, LinkUp)
+            else:
+                rest.append(item)
+        return rest
 
     def _clock_behind(self, now: datetime) -> None:
         """Logged once a minute while it lasts: the day stays, numbers go on, nothing is reissued."""
@@ -344,59 +352,3 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(envelope.request_id, "internal", str(err)))))
             return
         out.replies.append((reply_topic, reply))
-
-
-def default_data_dir(config: Config) -> Path:
-    return Path("hallq-data") / config.hall.id
-
-
-def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool = False,
-                    retained: Callable[[Config], Seen | None] | None = None, **parts: Any) -> Controller:
-    """The controller's bootstrap: its store in ``data_dir`` (which it locks first: one controller per
-    folder), checked against what the hall remembers (hall/continuity.py: the marker beside it and,
-    with ``retained``, the broker's retained state) unless ``fresh_start``; the link and clock
-    (``parts``) default to the real ones."""
-    folder = Path(data_dir)
-    lock = lock_data_dir(folder)
-    witnesses = [retained(config)] if retained is not None else []
-    store = open_store(folder / "controller.db")
-    if fresh_start:
-        log.warning("fresh start on purpose: the database ends at seq %d; numbering goes on above what the "
-                    "hall's state shows", store.last_seq())
-    else:
-        try:
-            check(store, folder, [read_marker(folder), *witnesses])
-        except ConfigError:
-            store.close()
-            raise
-    controller = Controller(config, store, **parts)
-    controller.data_lock = lock          # held for the process's life
-    controller.marker_dir = folder
-    numbers = next((w.numbers for w in witnesses if w is not None and w.numbers), None)
-    if fresh_start and numbers:
-        controller.startup.append(c.ContinueNumbering(by=CONTROLLER_ID, numbers=numbers))
-    return controller
-
-
-def main(args: argparse.Namespace) -> int:
-    # three threads share the GIL (two paho links, the owner): with Python's 5 ms default a counter's
-    # request waited ~300 ms behind a kiosk flood being read; 1 ms: ~100 ms (docs/controller.md)
-    sys.setswitchinterval(GIL_SWITCH_S)
-    setup_logging(args.verbose)
-    config = load_config(args.config, args.broker)
-    clock = sim_clock_or_real(log)
-    parts: dict[str, Any] = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
-    try:
-        controller = open_controller(config, args.data or default_data_dir(config),
-                                     fresh_start=getattr(args, "fresh_start", False), retained=retained_state, **parts)
-    except Exception as err:
-        if storage_fault(err) is None:
-            raise
-        # not a traceback: one line, and exit 1 so that systemd tries again (RestartSec) until it can
-        log.error("cannot start: %s writing %s/controller.db (%s)", storage_fault(err),
-                  args.data or default_data_dir(config), err)
-        return 1
-    stop = StopFlag()
-    install_signal_handlers(stop)
-    controller.run(stop)
-    return 0

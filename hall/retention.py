@@ -82,6 +82,7 @@ class RecordKeeping:
     """The controller's side (a mixin of :class:`hall.controller.Controller`): at start, then hourly."""
     store: Store
     config: Any
+    setup: Any
     state: Any
     seq: int
     events_since_snapshot: int
@@ -98,7 +99,7 @@ class RecordKeeping:
                 self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
             self.events_since_snapshot = 0
             now = self.now()
-            today = date.fromisoformat(max(self.state.day or "", now.date().isoformat()))
+            today = date.fromisoformat(max(self.state.day or "", self.setup.business_day(now)))
             return keep_within(self.store, Policy(hall.keep_events_days, hall.keep_records_mb), now, today, self.seq)
         except Exception as err:
             if storage_fault(err) is None:

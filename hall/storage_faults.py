@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .mqttlink import Inbound, LinkUp
+from .store import sqlite_transaction
 
 log = logging.getLogger("hallq.controller")
 
@@ -97,18 +98,12 @@ class StorageFault:
 def probe(db: sqlite3.Connection) -> str | None:
     """One small durable write; None when it went through, else what is still wrong."""
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_transaction(db):
             # room for a batch's worth of pages, not just one row: a full disk often still takes
             # one row (free pages inside the file, a WAL reused from its start)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('storage_probe', CAST(zeroblob(?) AS TEXT))",
                        (PROBE_BYTES,))
-            db.execute("COMMIT")
-            db.execute("DELETE FROM meta WHERE key = 'storage_probe'")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        db.execute("DELETE FROM meta WHERE key = 'storage_probe'")
     except sqlite3.Error as err:
         what = storage_fault(err)
         if what is None:

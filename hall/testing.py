@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from .broker_config import BrokerFiles, write_broker_config
 from .config import Config, load_config
-from .mqttlink import set_nodelay
+from .mqttlink import Inbound, set_nodelay
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_HALL = REPO / "examples" / "hall.toml"
@@ -242,11 +242,13 @@ class Process(Component):
         super().__init__(name, args, workdir, {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})})
 
 
-def start_controller(config_path: Path, workdir: Path, watcher: HallClient, data: Path | None = None) -> Process:
+def start_controller(config_path: Path, workdir: Path, watcher: HallClient, data: Path | None = None,
+                     env: dict[str, str] | None = None) -> Process:
     """Start ``hallq controller`` and wait until it says it is online (a new epoch)."""
     data = data or workdir / "controller-data"
     start = watcher.mark()
-    proc = Process(["controller", "--config", str(config_path), "--data", str(data)], workdir, "controller").start()
+    proc = Process(["controller", "--config", str(config_path), "--data", str(data)], workdir, "controller",
+                   env=env).start()
     topic = f"{watcher.root}/presence/controller"
     try:
         watcher.wait_for(lambda t, d: t == topic and isinstance(d, dict) and d.get("online") is True, start=start)
@@ -254,6 +256,18 @@ def start_controller(config_path: Path, workdir: Path, watcher: HallClient, data
         proc.kill()
         raise RuntimeError("controller did not come online:\n" + proc.output()) from None
     return proc
+
+
+def run_controller(config_path: Path, data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``hallq controller`` run to its end (one that refuses to start), its output kept."""
+    return subprocess.run([sys.executable, "-m", "hall.cli", "controller", "--config", str(config_path),
+                           "--data", str(data), *extra], capture_output=True, text=True, timeout=60)
+
+
+def request_message(device: str, op: str, request_id: str, hall_id: str = "h1", **args: Any) -> Inbound:
+    """A device's request as the controller's link hands it over (for controllers without a broker)."""
+    return Inbound(f"hallq/v1/{hall_id}/dev/{device}/req",
+                   json.dumps({"op": op, "request_id": request_id, **args}).encode(), False)
 
 
 # --- clients ---------------------------------------------------------------------------------

@@ -197,8 +197,7 @@ class KioskRole(DeviceRole):
         # the queue. The note goes once the reply is here, before printing: a ticket that may
         # be in a customer's hand is never voided.
         request_id, token = new_request_id(), new_token()
-        if self._journaled(self.journal.add_pending_void, request_id, "kiosk stopped before printing",
-                           self.now().isoformat()) is NOT_JOURNALED:
+        if not self._noted_before_sending(request_id):
             return
         self.shell.request("issue", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_issue_give_up, request_id=request_id, service=service,
@@ -219,8 +218,7 @@ class KioskRole(DeviceRole):
             self._check_in_offline(code)
             return
         request_id, token = new_request_id(), new_token()   # noted before it is sent, as an issue is
-        if self._journaled(self.journal.add_pending_void, request_id, "kiosk stopped before printing",
-                           self.now().isoformat()) is NOT_JOURNALED:
+        if not self._noted_before_sending(request_id):
             return
         self.shell.request("check_in", self._on_issue_reply, give_up_after=self.kiosk.offline_after_s,
                            on_give_up=self._on_check_in_give_up, request_id=request_id, code=code[:64],
@@ -323,6 +321,12 @@ class KioskRole(DeviceRole):
             self._journaled(self.journal.set_state, ticket.day, ticket.number, "printed", slip=False)
             self.model.reason = None
         self.busy_until = time.monotonic()
+
+    def _noted_before_sending(self, request_id: str) -> bool:
+        """The pending void of an ``issue``/``check_in`` about to be sent (a kiosk killed before the
+        reply voids it at restart); False when the journal cannot take it (no request then)."""
+        return self._journaled(self.journal.add_pending_void, request_id, "kiosk stopped before printing",
+                               self.now().isoformat()) is not NOT_JOURNALED
 
     def _journaled(self, write: Callable[..., Any], *args: Any, slip: bool = True, **kwargs: Any) -> Any:
         """A journal write's result, or NOT_JOURNALED with a status and a slip when the storage cannot

@@ -5,49 +5,31 @@ Debian's libfaketime (its clock read from a file we rewrite), real Mosquitto, a 
 Business days only move forward: no second ``day_started``, no number issued twice, numbering
 goes on, also across a restart while the clock is behind.
 
-libfaketime 0.9.10 breaks Python 3.11's ``time.sleep`` (wolfcw/libfaketime#426, EINVAL from
-``clock_nanosleep`` with ``TIMER_ABSTIME``); the controller never sleeps while the broker is up (paho
-sleeps only between reconnects), so the broker stays up here.
+The broker stays up throughout: see hall/testing_faults.faketime_env on libfaketime and Python 3.11.
 """
 from __future__ import annotations
 
-import glob
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from hall.config import load_config
-from hall.testing import Process
+from hall.testing import start_controller
+from hall.testing_faults import faketime_env, seconds_back_across_midnight
 
 R = "hallq/v1/h1"
-
-
-def libfaketime() -> str:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-    if not found:
-        pytest.skip("Debian's faketime is not installed (make test installs it: .ci/system-deps)")
-    return found[0]
-
-
-def start(hall_config: Path, tmp_path: Path, admin, env: dict[str, str]) -> Process:
-    mark = admin.mark()
-    proc = Process(["controller", "--config", str(hall_config), "--data", str(tmp_path / "controller-data")],
-                   tmp_path, "controller", env=env).start()
-    admin.wait_for(lambda t, d: t == f"{R}/presence/controller" and isinstance(d, dict) and d.get("online"),
-                   start=mark, timeout=30)
-    return proc
 
 
 def test_a_clock_back_across_midnight_then_forward_never_starts_a_day_twice(broker, hall_config, admin, device,
                                                                             tmp_path):
     clock_file = tmp_path / "faketime"
     clock_file.write_text("+0\n")
-    env = {"LD_PRELOAD": libfaketime(), "FAKETIME_TIMESTAMP_FILE": str(clock_file), "FAKETIME_NO_CACHE": "1",
-           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    env = faketime_env(clock_file)
+    if env is None:
+        pytest.skip("Debian's faketime is not installed (make test installs it: .ci/system-deps)")
     zone = load_config(hall_config).zone
     local = datetime.now(zone)
-    back_s = int((local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()) + 3 * 3600
+    back_s = seconds_back_across_midnight(zone, 3.0)
     kiosk = device("kiosk.k1", subscribe=[f"{R}/dev/kiosk.k1/res"])
 
     def issue() -> dict:
@@ -55,7 +37,7 @@ def test_a_clock_back_across_midnight_then_forward_never_starts_a_day_twice(brok
         assert reply["ok"], reply
         return reply["ticket"]
 
-    controller = start(hall_config, tmp_path, admin, env)
+    controller = start_controller(hall_config, tmp_path, admin, env=env)
     try:
         today = [issue() for _ in range(3)]
         assert [t["number"] for t in today] == ["A001", "A002", "A003"]
@@ -66,7 +48,7 @@ def test_a_clock_back_across_midnight_then_forward_never_starts_a_day_twice(brok
         assert all(t["issued_at"] >= today[-1]["issued_at"] for t in behind)   # never ahead of earlier ones
         # the Pi reboots while its clock is still behind
         assert controller.stop() == 0
-        controller = start(hall_config, tmp_path, admin, env)
+        controller = start_controller(hall_config, tmp_path, admin, env=env)
         assert issue()["number"] == "A006"
         # NTP corrects it: forward again, the same day goes on
         clock_file.write_text("+0\n")

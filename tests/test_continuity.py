@@ -5,16 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-from hall.testing import start_controller
+from hall.testing import run_controller, start_controller
 
 R = "hallq/v1/h1"
-
-
-def controller_run(hall_config: Path, data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "controller", "--config", str(hall_config),
-                           "--data", str(data), *extra], capture_output=True, text=True, timeout=60)
 
 
 def issue_some(broker, n: int) -> list[str]:
@@ -34,12 +28,12 @@ def test_an_emptied_data_folder_is_refused_then_a_fresh_start_numbers_on(broker,
     # the database is lost (a failed mount, a wiped card): only the marker beside it is left
     for name in ("controller.db", "controller.db-wal", "controller.db-shm"):
         (data / name).unlink(missing_ok=True)
-    refused = controller_run(hall_config, data)
+    refused = run_controller(hall_config, data)
     assert refused.returncode == 2, refused.stderr
     assert "seq" in refused.stderr and "--fresh-start" in refused.stderr and "Traceback" not in refused.stderr
     # the marker gone too (an empty folder): the broker's retained state still remembers the hall
     shutil.rmtree(data)
-    refused = controller_run(hall_config, data)
+    refused = run_controller(hall_config, data)
     assert refused.returncode == 2 and "retained state" in refused.stderr, refused.stderr
     # starting over on purpose: numbering goes on above what the hall used, nothing is issued twice
     mark = admin.mark()
@@ -60,6 +54,6 @@ def test_a_corrupt_database_is_one_clear_refusal(broker, hall_config, tmp_path):
     data = tmp_path / "controller-data"
     data.mkdir()
     (data / "controller.db").write_bytes(b"this is not a SQLite database at all" * 100)
-    refused = controller_run(hall_config, data)
+    refused = run_controller(hall_config, data)
     assert refused.returncode == 2
     assert "readable controller database" in refused.stderr and "Traceback" not in refused.stderr

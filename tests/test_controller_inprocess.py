@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 
 from hall.config import load_config
-from hall.controller import open_controller
-from hall.mqttlink import Inbound
-from hall.testing import EXAMPLE_HALL, RecordingLink
+from hall.controller_main import open_controller
+from hall.testing import EXAMPLE_HALL, RecordingLink, request_message
 
 R = "hallq/v1/h1"
 
@@ -36,13 +35,9 @@ class Sent:
         self.link.published.clear()
 
 
-def request(device: str, op: str, rid: str, **args) -> Inbound:
-    return Inbound(f"{R}/dev/{device}/req", json.dumps({"op": op, "request_id": rid, **args}).encode(), False)
-
-
 def test_a_failure_after_the_rules_undoes_rows_and_state(tmp_path, monkeypatch):
     ctl, sent = make(tmp_path)
-    ctl.apply_batch([request("kiosk.k1", "issue", "ok-1", service="pay")])
+    ctl.apply_batch([request_message("kiosk.k1", "issue", "ok-1", service="pay")])
     state, seq = ctl.state, ctl.seq
     rows = ctl.store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
@@ -51,14 +46,14 @@ def test_a_failure_after_the_rules_undoes_rows_and_state(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ctl.store, "save_reply", broken_save)
     sent.clear()
-    out = ctl.apply_batch([request("kiosk.k1", "issue", "bad-1", service="pay")])
+    out = ctl.apply_batch([request_message("kiosk.k1", "issue", "bad-1", service="pay")])
     monkeypatch.undo()
     assert ctl.state is state and ctl.seq == seq and out.events == []
     assert ctl.store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == rows
     replies = [json.loads(p) for t, p in sent if t.endswith("/res")]
     assert replies[0]["error"]["code"] == "internal"
     # the same request id, resent once the bug is gone, is applied once, with the next number
-    ctl.apply_batch([request("kiosk.k1", "issue", "bad-1", service="pay")])
+    ctl.apply_batch([request_message("kiosk.k1", "issue", "bad-1", service="pay")])
     assert ctl.state.services["pay"].next_number == 3 and ctl.seq == seq + 1
 
 
@@ -73,9 +68,9 @@ def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypat
         return result
 
     monkeypatch.setattr(ctl, "_perform_op", fails_for_biz)
-    ctl.apply_batch([request("kiosk.k1", "issue", "a", service="pay"),
-                     request("kiosk.k1", "issue", "b", service="biz"),
-                     request("kiosk.k1", "issue", "c", service="pay")])
+    ctl.apply_batch([request_message("kiosk.k1", "issue", "a", service="pay"),
+                     request_message("kiosk.k1", "issue", "b", service="biz"),
+                     request_message("kiosk.k1", "issue", "c", service="pay")])
     numbers = sorted(t.number for t in ctl.state.tickets.values())
     assert numbers == ["A001", "A002"]
     stored = [r[0] for r in ctl.store.db.execute("SELECT request_id FROM requests ORDER BY request_id")]
@@ -86,14 +81,14 @@ def test_sync_takes_ascii_numbers_only_rejects_one_by_one_and_keeps_times_within
     """Issue 11, finding 8: `sync` must not trust the kiosk's digits or its clock."""
     ctl, sent = make(tmp_path)
     ctl.apply_batch([], tick=True)
-    ctl.apply_batch([request("kiosk.k1", "issue", "i1", service="biz")])           # a walk-in, online
-    ctl.apply_batch([request("kiosk.k1", "lease", "l1", service="biz", size=20)])
+    ctl.apply_batch([request_message("kiosk.k1", "issue", "i1", service="biz")])           # a walk-in, online
+    ctl.apply_batch([request_message("kiosk.k1", "lease", "l1", service="biz", size=20)])
     lease = json.loads([p for t, p in sent if t.endswith("/res") and b'"l1"' in p][-1])["lease"]
     day = lease["day"]
     early = f"{day}T00:00:01+08:00"                                                 # before anyone came
     good = f"B{lease['end']:03d}"
     sent.clear()
-    ctl.apply_batch([request("kiosk.k1", "sync", "s1", tickets=[
+    ctl.apply_batch([request_message("kiosk.k1", "sync", "s1", tickets=[
         {"number": "B９９０", "service": "biz", "issued_at": early},
         {"number": "B٩٩٠", "service": "biz", "issued_at": early},
         {"number": "B𝟗𝟗𝟎", "service": "biz", "issued_at": early},

@@ -111,7 +111,7 @@ def test_counters_screens_and_operators_come_by_their_own_connection(hall_config
     flooding kiosk's backlog, because it is not in that connection at all. A bulk copy of a counter's
     request is dropped while the lane is up, and taken when it is down (nothing is lost)."""
     from hall.config import load_config
-    from hall.controller import open_controller
+    from hall.controller_main import open_controller
     from hall.mqttlink import LinkDown
     from hall.testing import RecordingLink
 

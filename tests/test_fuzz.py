@@ -24,14 +24,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hall.config import SignConfig, load_config
-from hall.controller import Controller, open_controller
+from hall.controller import Controller
+from hall.controller_main import open_controller
 from hall.errors import DeviceFault
 from hall.mqttlink import Inbound
 from hall.topics import Topics
 from hall.ops import OPS
 from hardware.signs import Sign, SignView
 from printer.status import CONDITIONS, is_status_byte, query_status
-from hall.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient
+from hall.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient, request_message
 
 R = "hallq/v1/h1"
 T = Topics("h1")
@@ -213,14 +214,10 @@ def hall(tmp_path: Path):
                                             ("kiosk.k2", "issue", {"service": "biz", "priority": "priority"}),
                                             ("kiosk.k1", "issue", {"service": "pay"}),
                                             ("counter.c1", "call_next", {})]):
-        controller.apply_batch([request(device, op, f"setup-{i}", **args)])
+        controller.apply_batch([request_message(device, op, f"setup-{i}", **args)])
     recorder.take()
     yield controller, recorder
     controller.store.close()
-
-
-def request(device: str, op: str, rid: str, **args: Any) -> Inbound:
-    return Inbound(T.request(device), json.dumps({"op": op, "request_id": rid, **args}).encode(), False)
 
 
 def fingerprint(controller: Controller) -> tuple[bytes, int, int]:
@@ -286,7 +283,7 @@ def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> No
         for device, op, args in steps:
             rid = f"{args.pop('rid')}-{salt}"
             before = fingerprint(controller)
-            controller.apply_batch([request(device, op, rid, **args)])
+            controller.apply_batch([request_message(device, op, rid, **args)])
             sent = recorder.take()
             replies = [p for t, p, _ in sent if t == T.reply(device)]
             if not replies and op == "issue":

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hall.config import load_config
-from hall.controller import open_controller
+from hall.controller_main import open_controller
 from hall.mqttlink import Inbound
 from hall.records import TimeFrame, nearest_rank
 from hall.report import make_report, text_table

@@ -15,10 +15,9 @@ from central.archive import HallArchive
 from central.store import CentralStore
 from hall import wire
 from hall.config import load_config
-from hall.controller import open_controller
-from hall.mqttlink import Inbound
+from hall.controller_main import open_controller
 from hall.retention import Policy, keep_within
-from hall.testing import EXAMPLE_HALL, RecordingLink
+from hall.testing import EXAMPLE_HALL, RecordingLink, request_message
 
 R = "hallq/v1/h1"
 
@@ -43,8 +42,7 @@ def hall(tmp_path: Path, clock: Day, **hall_settings: Any):
 
 def request(ctl, device: str, op: str, rid: str, **args: Any) -> dict[str, Any]:
     ctl.link.published.clear()
-    ctl.apply_batch([Inbound(f"{R}/dev/{device}/req", json.dumps({"op": op, "request_id": rid, **args}).encode(),
-                             False)])
+    ctl.apply_batch([request_message(device, op, rid, **args)])
     [reply] = [json.loads(p) for t, p, _ in ctl.link.published if t == f"{R}/dev/{device}/res"]
     return reply
 

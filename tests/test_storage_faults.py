@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from hall.config import load_config
-from hall.controller import open_controller
-from hall.mqttlink import Inbound
-from hall.testing import EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, start_controller, wait_until
+from hall.controller_main import open_controller
+from hall.testing import EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, request_message, run_controller, \
+    start_controller, wait_until
+from hall.testing_faults import fill_disk, mount_tmpfs, unmount
 
 R = "hallq/v1/h1"
 STATUS = f"{R}/dev/kiosk.k1/status"
@@ -30,32 +31,13 @@ BETWEEN_CUSTOMERS_S = 0.5     # a kiosk takes presses within its bounce time (0.
 @pytest.fixture
 def small_disk(tmp_path: Path):
     mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}); the in-process test below still runs")
+    why_not = mount_tmpfs(mount, "6m")
+    if why_not is not None:
+        pytest.skip(f"cannot mount a small tmpfs here ({why_not}); the in-process test below still runs")
     try:
         yield mount
     finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def fill(folder: Path) -> Path:
-    """Every free byte taken, as a log or a camera's files would."""
-    filler = folder / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
-    return filler
-
-
-def controller_run(hall_config: Path, data: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "controller", "--config", str(hall_config),
-                           "--data", str(data)], capture_output=True, text=True, timeout=60)
+        unmount(mount)
 
 
 def start_kiosk(hall_config: Path, tmp_path: Path, out: Path, data: Path, admin) -> Process:
@@ -80,7 +62,7 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
         admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
         wait_until(lambda: printed(out) == ["A001"], what="A001 online")
 
-        filler = fill(small_disk)
+        filler = fill_disk(small_disk)
         mark = admin.mark()
         # customers keep coming; once the controller cannot record (a full disk may still take a
         # few small writes first) the kiosk issues from its lease
@@ -121,7 +103,7 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
         # on it says so in one line and exits 1 (systemd tries again every 2 s); the hall goes on offline
         assert controller.stop() == 0
         subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-        run = controller_run(hall_config, data)
+        run = run_controller(hall_config, data)
         assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
         assert "cannot start" in run.stderr and "read-only" in run.stderr, run.stderr
         time.sleep(BETWEEN_CUSTOMERS_S)
@@ -143,8 +125,8 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
 def test_a_full_disk_at_start_is_one_line_and_exit_1_so_systemd_tries_again(hall_config, small_disk):
     data = small_disk / "controller-data"
     data.mkdir()
-    fill(small_disk)
-    run = controller_run(hall_config, data)
+    fill_disk(small_disk)
+    run = run_controller(hall_config, data)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert "cannot start" in run.stderr and ("disk is full" in run.stderr or "cannot be opened" in run.stderr), run.stderr
 
@@ -156,7 +138,7 @@ def test_a_kiosk_whose_disk_is_full_prints_a_slip_and_says_why_then_issues_again
     out = tmp_path / "printed"
     kiosk = start_kiosk(hall_config, tmp_path, out, small_disk / "kd", admin)
     try:
-        filler = fill(small_disk)
+        filler = fill_disk(small_disk)
         # a full disk often still takes a small write (free pages in the file, a WAL reused from its
         # start): customers keep pressing until the journal truly cannot grow
         for _ in range(60):
@@ -190,9 +172,8 @@ def test_a_kiosk_whose_disk_is_full_prints_a_slip_and_says_why_then_issues_again
 
 
 # --- SQLite itself full: runs anywhere ----------------------------------------------------------
-def issue(device: str, rid: str) -> Inbound:
-    return Inbound(f"{R}/dev/{device}/req", json.dumps({"op": "issue", "request_id": rid, "service": "pay"}).encode(),
-                   False)
+def issue(device: str, rid: str):
+    return request_message(device, "issue", rid, service="pay")
 
 
 def test_sqlite_full_undoes_the_batch_answers_nothing_then_resumes_by_itself(tmp_path, monkeypatch):
