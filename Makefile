@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos system-deps clean lint pi-wheels
+.PHONY: demo test bench chaos system-deps clean lint pi-wheels bundle
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py
 
+# the kill-and-restart proof on one machine, then the network faults between the worked hall's machines
 chaos: $(STAMP) system-deps
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+	$(BIN)/python bench/chaos_hosts.py $(CHAOS_HOSTS_ARGS)
+
+# the hall's bundle for its machines (docs/deploy.md): make bundle CONFIG=hall.toml OUT=hall-bundle
+CONFIG ?= hall.toml
+OUT    ?= hall-bundle
+bundle: $(STAMP)
+	$(BIN)/hallq bundle --config $(CONFIG) --out $(OUT) $(BUNDLE_ARGS)
 
 # needs PyPI: every requirement of hallq[pi] has an aarch64 wheel for Raspberry Pi OS (tests/check_pi_wheels.py)
 pi-wheels: $(STAMP)

@@ -84,12 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write into")
     p.add_argument("--listen", default="0.0.0.0", help="address Mosquitto listens on")
     p.add_argument("--persistence-dir", default=None, help="where Mosquitto keeps its database")
+    p.add_argument("--debian", action="store_true",
+                   help="hallq.conf for Debian's packaged Mosquitto (/etc/mosquitto/conf.d; its main file unchanged)")
 
     p = sub.add_parser("bundle", help="everything one hall needs to install offline, in one folder")
     _common(p)
     p.add_argument("--out", required=True, help="the bundle's folder (empty, or an earlier bundle)")
     p.add_argument("--offline", action="store_true",
                    help="only this machine's wheels (the Pis' need PyPI once); exit 0 without them")
+    p.add_argument("--one-machine", action="store_true",
+                   help="every device runs on the broker's machine (a loopback [broker] host is then allowed)")
+    p.add_argument("--credentials", default=None,
+                   help="the hall's passwords in clear, kept off the bundle (default: [broker] credentials, "
+                        "else <config>.credentials.toml beside the hall's file)")
 
     p = sub.add_parser("demo", help="a whole simulated hall in one command")
     _common(p, config_required=False)
@@ -119,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
     _common(p)
-    p.add_argument("--date", help="business day YYYY-MM-DD (default: today)")
-    p.add_argument("--csv", help="write the tables as CSV here")
-    p.add_argument("--html", help="write an HTML report with charts here")
+    p.add_argument("--date", help="business day YYYY-MM-DD, today or yesterday (the hall's; default: today)")
+    p.add_argument("--csv", help="write the tables as CSV here ({date} is replaced by the day)")
+    p.add_argument("--html", help="write an HTML report with charts here ({date} is replaced by the day)")
     return parser
 
 

@@ -24,7 +24,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -386,11 +386,7 @@ def make_report(config: Config, data_dir: Path, day: str, frame: TimeFrame = Tim
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     data_dir = Path(args.data) if args.data else Path("hallq-data") / config.hall.id
-    day = args.date or datetime.now(config.zone).date().isoformat()
-    try:
-        datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        raise ConfigError("--date", "date", f"a day as YYYY-MM-DD, not {day!r}") from None
+    day = business_day_named(args.date, config)
     try:
         report = make_report(config, data_dir, day)
     except (FileNotFoundError, sqlite3.Error) as err:
@@ -398,9 +394,25 @@ def main(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(text_table(report))
     if args.csv:
-        write_csv(report, Path(args.csv))
-        print(f"wrote {args.csv}")
+        csv_path = Path(args.csv.replace("{date}", day))
+        write_csv(report, csv_path)
+        print(f"wrote {csv_path}")
     if args.html:
-        write_html(report, Path(args.html))
-        print(f"wrote {args.html}")
+        html_path = Path(args.html.replace("{date}", day))
+        write_html(report, html_path)
+        print(f"wrote {html_path}")
     return 0
+
+
+def business_day_named(value: str | None, config: Config) -> str:
+    """``--date``: YYYY-MM-DD, ``today`` or ``yesterday`` (the hall's, in its time zone: a report
+    run by a timer needs no time zone of its own)."""
+    today = datetime.now(config.zone).date()
+    if value in (None, "today"):
+        return today.isoformat()
+    if value == "yesterday":
+        return (today - timedelta(days=1)).isoformat()
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise ConfigError("--date", "date", f"a day as YYYY-MM-DD, today or yesterday, not {value!r}") from None

@@ -32,9 +32,10 @@ from packaging.utils import canonicalize_name
 PACKAGES = ["hall", "kiosk", "counter", "display", "printer", "hardware", "simulator", "broker_config", "web",
             "central"]
 DATA = re.compile(r".*\.(py|toml|conf|template|md|wav|js|css|service|timer|sh)$")
-# Raspberry Pi OS Bookworm: glibc 2.36, Python 3.11
+# Raspberry Pi OS Bookworm (glibc 2.36, Python 3.11) and Trixie (glibc 2.41, Python 3.13): wheels
+# for 2.36 run on both
 PI_PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{v}_aarch64" for v in range(17, 37)), "linux_aarch64"]
-PI_PYTHON = "3.11"
+PI_PYTHONS = ("3.11", "3.13")
 SKIP_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
@@ -135,8 +136,14 @@ def requirements_of_hallq(extras: Iterable[str] = ()) -> list[str]:
             for req in _wanted(md.distribution("hallq"), frozenset(extras), default_environment())]
 
 
+def python_tag(version: str | None = None) -> str:
+    """``cp311`` for "3.11" (default: the running Python): the name of a wheel folder in a bundle."""
+    major, minor = (version.split(".")[:2] if version else (str(sys.version_info[0]), str(sys.version_info[1])))
+    return f"cp{major}{minor}"
+
+
 def download_for(requirements: list[str], out: Path, platforms: list[str] = PI_PLATFORMS,
-                 python: str = PI_PYTHON) -> subprocess.CompletedProcess[str]:
+                 python: str = PI_PYTHONS[0]) -> subprocess.CompletedProcess[str]:
     """``pip download`` binary wheels of ``requirements`` (and what they need) for another platform."""
     args = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", python,
             "--implementation", "cp", "-d", str(out), "--quiet"]

@@ -233,8 +233,10 @@ class Watcher(HallClient):
     statuses and presences; publishes ``R/sim`` presses and sends operator requests, resent by
     the one rule of :class:`~hall.requests.RequestTracker` (owned by the thread that drives)."""
 
-    def __init__(self, config: Config, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, config: Config, on_event: Callable[[dict[str, Any]], None] | None = None,
+                 identity: str = SIM_ADMIN) -> None:
         self.config = config
+        self.identity = identity
         self.topics = Topics(config.hall.id)
         self.state: dict[str, Any] | None = None
         self.state_count = 0
@@ -244,8 +246,8 @@ class Watcher(HallClient):
         self.replies: list[wire.ReplyDoc] = []
         self.on_event = on_event
         t = self.topics
-        super().__init__(config.broker.port, SIM_ADMIN, device_password(config, SIM_ADMIN),
-                         subscribe=[t.state, t.event, t.all_presence, t.all_status, t.reply(SIM_ADMIN)],
+        super().__init__(config.broker.port, identity, device_password(config, identity),
+                         subscribe=[t.state, t.event, t.all_presence, t.all_status, t.reply(identity)],
                          hall_id=config.hall.id, connect=False, host=config.broker.host, keepalive=5,
                          record=False)
         self.tracker = RequestTracker(self._publish_request)
@@ -293,7 +295,7 @@ class Watcher(HallClient):
     def _publish_request(self, payload: bytes) -> int | None:
         if not self.connected.is_set():
             return None
-        return self.c.publish(self.topics.request(SIM_ADMIN), payload, qos=1).mid
+        return self.c.publish(self.topics.request(self.identity), payload, qos=1).mid
 
     def send(self, op: str, on_reply: Callable[[wire.ReplyDoc], None], **args: Any) -> str:
         """An operator request, resent by :meth:`pump` until answered."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -165,7 +166,7 @@ def test_cli_writes_csv_html_and_table(known_day, tmp_path):
 def test_cli_refuses_bad_date_and_missing_data(known_day, tmp_path):
     config, data = known_day
     bad = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
-                          "--date", "yesterday"], cwd=REPO, capture_output=True, text=True, timeout=60)
+                          "--date", "2026-13-01"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
     missing = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path,
                               "--data", str(tmp_path / "nowhere"), "--date", DAY],
@@ -232,3 +233,16 @@ def test_calls_by_number_appointments_and_estimates_in_the_report(tmp_path):
                                    "wait_median_s": 360.0, "wait_max_s": 360.0}
     text = text_table(report)
     assert "appointments: 2 booked, 1 checked in (1 on time" in text and "1 never came" in text
+
+
+def test_the_timers_yesterday_is_the_halls_and_names_the_files(known_day, tmp_path):
+    """The report unit asks for ``--date yesterday`` and ``{date}`` in the file names: the hall's
+    yesterday (its time zone from hall.toml, none of the unit's own)."""
+    from datetime import datetime, timedelta
+    config, data = known_day
+    yesterday = (datetime.now(config.zone).date() - timedelta(days=1)).isoformat()
+    run = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+                          "--date", "yesterday", "--csv", str(tmp_path / "{date}.csv")],
+                         cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "UTC"})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / f"{yesterday}.csv").is_file()
