@@ -44,7 +44,7 @@ def ingest(estate, pg_url: str, n: int, tmp: Path) -> tuple[float, int, int]:
     central = Process(["central", "--config", str(estate.central_toml(tmp / "central.toml", pg_url))], tmp, "central")
     central.start()
     store = CentralStore(pg_url)
-    bridge = HallClient(estate.port, "bench-bridge", estate.password, subscribe=[], username="hall-b1",
+    bridge = HallClient(estate.port, "hall-b1", estate.passwords["hall-b1"], subscribe=[], username="hall-b1",
                         connect=False)
     import ssl
     bridge.c.tls_set(ca_certs=str(estate.certs["ca"]), tls_version=ssl.PROTOCOL_TLS_CLIENT)

@@ -30,7 +30,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.append(str(REPO / "bench"))     # after the packages: bench/display.py is no package
 
 from chaos_checks import ChaosResult, check_events  # noqa: E402
 from hall.config import load_config  # noqa: E402

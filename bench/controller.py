@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # the controller's own speed: one client plays many kiosks, faster than a kiosk may ask
-    broker = start_broker("controller", hall_overrides={"kiosk_rate_per_s": "0"})
+    broker = start_broker("controller", hall_overrides={"kiosk_rate_per_s": "0", "kiosk_day_share": "1.0"})
     base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/controller"])
     ctl = start_controller(broker.config_path, base, admin)

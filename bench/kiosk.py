@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # presses as fast as the debounce allows, faster than a kiosk may ask for long: no rate limit here
-    broker = start_broker("kiosk", hall_overrides={"kiosk_rate_per_s": "0"})
+    broker = start_broker("kiosk", hall_overrides={"kiosk_rate_per_s": "0", "kiosk_day_share": "1.0"})
     base = broker.workdir
     admin = broker.client("admin.ctl", subscribe=[f"{R}/presence/#", f"{R}/event"])
     ctl = start_controller(broker.config_path, base, admin, base / "ctl-data")

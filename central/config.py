@@ -8,6 +8,7 @@ hall's ``[broker]``) and ``[central]``::
     page = 500               # events asked for at once when repairing a gap
     service_level_wait_s = 900   # figures: share of customers called within this wait
     listen = "0.0.0.0:8090"  # the multi-hall dashboard (behind a login; `hallq central user add`)
+    halls = ["h1", "h2"]     # the halls bridged in (`hallq central broker-config` makes their users)
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class CentralSection(Strict):
     page: int = 500
     service_level_wait_s: int = 900   # figures: share of customers called within this wait
     listen: str | None = None         # HOST:PORT of the dashboard (``--listen`` overrides); none: no dashboard
+    halls: list[str] = []             # the halls bridged in: one broker user each (``central broker-config``)
+    viewers: list[str] = []           # other users of the central broker that may only read
 
 
 class CentralConfig(Strict):
@@ -65,6 +68,10 @@ def load_central_config(path: str | os.PathLike[str], broker: str | None = None)
     for key in ("admin", "id"):
         if not ID.match(getattr(central, key)):
             raise ConfigError(str(path), f"central.{key}", "an id of 1 to 32 characters from a-z 0-9 _ -")
+    for key in ("halls", "viewers"):
+        for i, value in enumerate(getattr(central, key)):
+            if not ID.match(value) or value in getattr(central, key)[:i]:
+                raise ConfigError(str(path), f"central.{key}[{i}]", f"a unique id from a-z 0-9 _ -, not {value!r}")
     if not 10 <= central.page <= 1000:
         raise ConfigError(str(path), "central.page", "a page size from 10 to 1000 events")
     config.path = str(path)

@@ -28,7 +28,8 @@ from starlette.staticfiles import StaticFiles
 from web.accounts import Accounts
 from web.pages import login_page, page
 from web.reports import chart_svg
-from web.server import COOKIE, STATIC, SecurityHeaders, login
+from hall.config import WebConfig
+from web.server import COOKIE, STATIC, LoginGuard, SecurityHeaders, login
 
 from .report import COLUMNS, csv_text, day_report
 from .store import CentralStore
@@ -49,16 +50,33 @@ def estate_board(store: CentralStore) -> list[dict[str, Any]]:
                              (hall, state.get("day") or ""))
         since = oldest[0][0] if oldest else None
         wait_s = int((datetime.now(timezone.utc) - datetime.fromisoformat(since)).total_seconds()) if since else 0
+        alerts = quarantine_alerts(store, hall) + alerts
         halls.append({"hall": hall, "name": state.get("hall_name") or hall, "mode": state.get("mode", "?"),
                       "online": bool(online), "waiting": waiting, "longest_wait_s": max(0, wait_s),
                       "devices_offline": len(offline), "alerts": alerts, "seq": seq, "updated": updated})
     return halls
 
 
+def quarantine_alerts(store: CentralStore, hall: str) -> list[str]:
+    """A hall's messages that could not be read: the one its records stop before, and the latest
+    others (never skipped in silence)."""
+    mark = store.contiguous(hall)
+    out = []
+    for _hall, seq, reason, _at in store.quarantined(hall)[:20]:
+        if seq is not None and seq > mark:
+            out.append(f"记录停在第{seq}条之前 records stop before event {seq}: {reason}")
+            break
+    unnumbered = [r for r in store.quarantined(hall)[:20] if r[1] is None]
+    if unnumbered:
+        out.append(f"无法读取的消息 {len(unnumbered)} unreadable message(s), latest: {unnumbered[0][2]}")
+    return out
+
+
 class Dashboard:
     def __init__(self, url: str, data_dir: str, version: Callable[[], int], target_s: int) -> None:
         self.url, self.version, self.target_s = url, version, target_s
         self.accounts = Accounts(str(Path(data_dir) / "central-users.db"))
+        self.guard = LoginGuard.of(WebConfig().hall_networks)   # head office's own network
         self.store: CentralStore | None = None
         self.app = SecurityHeaders(Starlette(routes=[
             Route("/", self.board_page), Route("/login", self.login_form, methods=["GET"]),
@@ -79,7 +97,7 @@ class Dashboard:
         return HTMLResponse(_login_form())
 
     async def login(self, request: Request) -> Response:
-        return await login(request, self.accounts, _login_form, "/", secure=False)
+        return await login(request, self.accounts, self.guard, _login_form, "/", secure=False)
 
     async def board_page(self, request: Request) -> Response:
         if not self.signed_in(request):

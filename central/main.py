@@ -19,6 +19,9 @@ def main(args: argparse.Namespace) -> int:
         return report(config, args)
     if args.words[:2] == ["user", "add"]:
         return add_user(args)
+    if args.words == ["broker-config"]:
+        from .broker import main as broker_main  # noqa: PLC0415
+        return broker_main(config, args)
     if args.words:
         print(f"hallq central: unknown words {' '.join(args.words)!r}; try: hallq central report --date 2026-11-26",
               file=sys.stderr)

@@ -19,13 +19,14 @@ from typing import Any
 import msgspec
 
 from hall import wire
+from hall.config import ID_PATTERN
 from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hall.requests import RequestTracker
 from hall.runtime import StopFlag
 
 from .archive import HallArchive
 from .config import CentralConfig
-from .store import CentralStore, event_row
+from .store import CentralStore
 
 log = logging.getLogger("hallq.central")
 
@@ -46,6 +47,7 @@ class CentralService:
         self.halls: dict[str, HallArchive] = {}
         self.trackers: dict[str, RequestTracker] = {}
         self.ingested = 0
+        self.bad_halls: set[str] = set()
         for hall in store.halls():
             copy = self._hall(hall)
             log.info("hall %s: %d events in order, %d beyond a gap", hall, copy.contiguous, len(copy.above))
@@ -101,11 +103,29 @@ class CentralService:
             copy.repair()
 
     def _store(self, rows: list[tuple[Any, ...]], halls: list[tuple[Any, ...]] | None = None) -> None:
+        """One transaction for the batch; should it fail (a store's limit no check foresaw), each
+        hall's rows on their own, and a row that still fails kept aside: one hall's message never
+        costs another hall its events, nor the service its life."""
         if not rows and not halls:
             return
-        self.store.add_events(rows, halls)
-        self.ingested += len(rows)
-        for row in rows:
+        try:
+            self.store.add_events(rows, halls)
+            stored = rows
+        except Exception as err:  # the store refused the batch: find the row, keep the others
+            log.error("a batch of %d events could not be stored (%s): storing them one by one", len(rows), err)
+            stored = []
+            for row in rows:
+                try:
+                    self.store.add_events([row])
+                    stored.append(row)
+                except Exception as row_err:
+                    self._hall(row[0]).refuse(row[14].encode(), f"the store refused it: {row_err}")
+            try:
+                self.store.add_events([], halls)
+            except Exception as hall_err:
+                log.error("the halls' latest states could not be stored: %s", hall_err)
+        self.ingested += len(stored)
+        for row in stored:
             self._hall(row[0]).stored(row[1])
 
     def _inbound(self, msg: Inbound, rows: list[tuple[Any, ...]], halls: dict[str, list[Any]]) -> None:
@@ -113,10 +133,17 @@ class CentralService:
         if len(parts) < 4 or parts[:2] != ["hallq", "v1"] or not msg.payload:
             return
         hall, what = parts[2], parts[3:]
+        if not ID_PATTERN.match(hall):
+            if hall not in self.bad_halls:
+                self.bad_halls.add(hall)
+                log.warning("ignored messages of %r: not a hall id ([a-z0-9_-], at most 32)", hall[:40])
+            return
         copy = self._hall(hall)
         now = datetime.now(timezone.utc).isoformat()
         if what == ["event"]:
-            rows.append(event_row(hall, msg.payload))
+            row = copy.take(msg.payload)
+            if row is not None:
+                rows.append(row)
         elif what == ["state"]:
             state = wire.read(msg.payload, wire.StateDoc)
             copy.hall_has(state.seq)

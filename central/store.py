@@ -17,7 +17,10 @@ from typing import Any
 
 import msgspec
 
-from hall.store import sqlite_transaction
+from hall.core import events as e
+from hall.core.model import Ticket
+from hall.store import private_database, sqlite_transaction
+from hall.wire import WireEvent
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -36,35 +39,15 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS tickets_day ON tickets (day, hall, service)",
     """CREATE TABLE IF NOT EXISTS halls (
         hall TEXT PRIMARY KEY, state TEXT, state_seq BIGINT, online INTEGER, updated TEXT)""",
+    # messages of a hall that could not be read or stored: kept (an excerpt) with the reason, never
+    # skipped in silence; the hall's records stop before such an event (its seq) until it is read
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        hall TEXT NOT NULL, seq BIGINT, reason TEXT NOT NULL, excerpt TEXT NOT NULL, at TEXT NOT NULL)""",
 ]
 INSERT = ("INSERT INTO events (hall, seq, epoch, type, at, day, ticket, ticket_day, service, issued_service, "
           "status, clerk, issued_at, rating, body, counter, service_s, appointment) "
           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (hall, seq) DO NOTHING")
 
-
-class _Ticket(msgspec.Struct):
-    id: str
-    service: str
-    status: str
-    day: str = ""
-    issued_at: str = ""
-    clerk: str | None = None
-    rating: int | None = None
-    transferred_from: str | None = None
-    counter: str | None = None
-    appointment: bool = False
-
-
-class _Event(msgspec.Struct):
-    epoch: int
-    seq: int
-    type: str
-    at: str
-    ticket: _Ticket | None = None
-    service_s: float | None = None      # ticket_served: call to finish
-
-
-_event = msgspec.json.Decoder(_Event)
 
 # idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
 UPSERT_TICKET = """
@@ -119,15 +102,24 @@ def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
             service_s if kind == "ticket_served" else None, appointment, wait)
 
 
-def event_row(hall: str, payload: bytes) -> tuple[Any, ...]:
-    """The row of one event (``R/event`` JSON); msgspec.DecodeError if it is not one."""
-    ev = _event.decode(payload)
-    t = ev.ticket
-    return (hall, ev.seq, ev.epoch, ev.type, ev.at, ev.at[:10],
+def _iso(moment: datetime | None) -> str | None:
+    """A time as the event's JSON writes it (msgspec's RFC 3339), so stored text equals the wire's."""
+    return None if moment is None else msgspec.json.encode(moment)[1:-1].decode()
+
+
+def event_row(hall: str, wired: WireEvent, payload: bytes) -> tuple[Any, ...]:
+    """The row of one event, from the controller's own struct (``hall.wire.read_event``)."""
+    ev = wired.event
+    t = getattr(ev, "ticket", None)
+    if not isinstance(t, Ticket):          # appointment_checked_in names its ticket by id only
+        t = None
+    at = _iso(ev.at) or ""
+    return (hall, wired.seq, wired.epoch, wired.type, at, at[:10],
             t.id if t else None, t.day if t else None, t.service if t else None,
             (t.transferred_from or t.service) if t else None, t.status if t else None,
-            t.clerk if t else None, t.issued_at if t else None, t.rating if t else None,
-            payload.decode("utf-8"), t.counter if t else None, ev.service_s, int(t.appointment) if t else None)
+            t.clerk if t else None, _iso(t.issued_at) if t else None, t.rating if t else None,
+            payload.decode("utf-8"), t.counter if t else None,
+            ev.service_s if isinstance(ev, e.TicketServed) else None, int(t.appointment) if t else None)
 
 
 @dataclass
@@ -152,6 +144,7 @@ class CentralStore:
             self.kind = "sqlite"
             self.db: Any = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
+            private_database(url.removeprefix("sqlite:///"))
             self.db.execute("PRAGMA synchronous=FULL")
         else:
             import psycopg  # noqa: PLC0415 - only head offices on PostgreSQL need it
@@ -196,6 +189,18 @@ class CentralStore:
                 else:
                     with self.db.cursor() as cur:
                         cur.executemany(self._sql(statement), params)
+
+    def quarantine(self, hall: str, seq: int | None, reason: str, payload: bytes) -> None:
+        """Keep a message that could not be read or stored, with why (the dashboard shows it)."""
+        excerpt = payload[:400].decode("utf-8", "replace")
+        with self.transaction():
+            self.db.execute(self._sql("INSERT INTO quarantine (hall, seq, reason, excerpt, at) VALUES (?,?,?,?,?)"),
+                            (hall, seq, reason[:500], excerpt, datetime.now().astimezone().isoformat()))
+
+    def quarantined(self, hall: str | None = None) -> list[tuple[Any, ...]]:
+        """(hall, seq, reason, at) of the messages kept aside, newest first."""
+        where, params = ("WHERE hall = ?", (hall,)) if hall else ("", ())
+        return self.query(f"SELECT hall, seq, reason, at FROM quarantine {where} ORDER BY at DESC", params)
 
     def contiguous(self, hall: str) -> int:
         """The highest seq up to which every event of ``hall`` is stored (0: not even seq 1)."""

@@ -24,7 +24,7 @@ from hall.clock import Clock, sim_clock_or_real
 from hall.config import Config, DisplayConfig
 from hall.runtime import StopFlag
 from hall.shell import DeviceRole, DeviceShell, run_device
-from hall.wire import EventDoc, StateDoc
+from hall.wire import StateDoc, WireEvent
 
 from .model import HallView
 from .voice import VoicePolicy, VoiceQueue
@@ -173,7 +173,7 @@ class DisplayRole(DeviceRole):
         self.view.apply_state(state, self.clock.now(), self.clock.wall())
         self._news()
 
-    def on_event(self, event: EventDoc) -> None:
+    def on_event(self, event: WireEvent) -> None:
         if self.view.apply_event(event, self.clock.now(), self.clock.wall()):
             self._news()
 

@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 from hall.config import Config, DisplayConfig
 from hall.shell import Availability
-from hall.wire import CounterDoc, CounterRefDoc, EventDoc, ServiceDoc, StateDoc
+from hall.core import events as e
+from hall.wire import CounterDoc, ServiceDoc, StateDoc, WireEvent
 from hardware.speech import SpokenCall
 
 from .i18n import both, date_text, t
@@ -40,7 +41,7 @@ from .voice import Announcement
 
 log = logging.getLogger(__name__)
 
-CALL_EVENTS = ("ticket_called", "ticket_recalled")
+CALL_EVENTS = (e.TicketCalled, e.TicketRecalled)
 _MEMORY = 4096   # event keys remembered for deduplication
 CallKey = tuple[str, str, int]      # (counter id, ticket number, recalls)
 
@@ -187,18 +188,17 @@ class HallView:
             del self.first_seen[key]
             self.event_seq.pop(key, None)
 
-    def apply_event(self, event: EventDoc, now: float, wall: datetime) -> bool:
+    def apply_event(self, wired: WireEvent, now: float, wall: datetime) -> bool:
         """True if the event was new (not a QoS 1 repeat)."""
-        if not self.seen_events.add((event.epoch, event.seq)):
+        if not self.seen_events.add((wired.epoch, wired.seq)):
             return False
-        if event.type in CALL_EVENTS and event.ticket is not None:
-            counter_id = event.counter.id if isinstance(event.counter, CounterRefDoc) else (event.counter or "")
-            key = (counter_id, event.ticket.number, event.ticket.recalls)
-            if key not in self.first_seen and counter_id:
+        event = wired.event
+        if isinstance(event, CALL_EVENTS):
+            key = (event.counter, event.ticket.number, event.ticket.recalls)
+            if key not in self.first_seen and event.counter:
                 self._seen(key, now)
-                self.event_seq[key] = event.seq
-                self._announce(key, event.ticket.service, now, self._fresh(event.at, wall),
-                               self._hint(event))
+                self.event_seq[key] = wired.seq
+                self._announce(key, event.ticket.service, now, self._fresh(event.at.isoformat(), wall))
         return True
 
     def connection_changed(self, now: float) -> None:
@@ -271,21 +271,14 @@ class HallView:
         self._heard += 1
         self.first_seen[key] = (at, self._heard)
 
-    def _announce(self, key: CallKey, service: str, now: float, fresh: bool,
-                  hint: tuple[str, int | None] = ("", None)) -> None:
+    def _announce(self, key: CallKey, service: str, now: float, fresh: bool) -> None:
         counter_id, number, recalls = key
         if not (self.sound and fresh) or (self.zone_counters and counter_id not in self.zone_counters):
             return
-        counter_number = self._counter_number(counter_id, hint[1])
+        counter_number = self._counter_number(counter_id)
         self.announcements.append(Announcement(key, SpokenCall(
-            number, counter_number, self._counter_name(counter_id, hint[0]),
+            number, counter_number, self._counter_name(counter_id),
             self._counter_name_en(counter_id, counter_number), recall=recalls > 0), now))
-
-    @staticmethod
-    def _hint(event: EventDoc) -> tuple[str, int | None]:
-        if isinstance(event.counter, CounterRefDoc):
-            return event.counter.name, event.counter.number
-        return "", None
 
     def _live_calls(self, state: StateDoc, now: float) -> tuple[CallView, ...]:
         found = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .config import Config, load_config, resolve_path
+from .config import APPOINTMENT_KEY, Config, load_config, resolve_path
 from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics
 
 log = logging.getLogger("hallq.broker_config")
@@ -86,14 +86,22 @@ def keep_credentials(config: Config, path: Path) -> dict[str, str]:
         existing = {k: v for k, v in tomllib.loads(path.read_text("utf-8")).items() if isinstance(v, str)}
     users = [CONTROLLER_ID, CONTROLLER_LANE_ID, *config.device_ids()]
     passwords = {user: existing.get(user) or secrets.token_urlsafe(18) for user in users}
+    key = existing.get(APPOINTMENT_KEY) or secrets.token_urlsafe(32)
     lines = ["# hallq device passwords (clear text): copy each line to its device; keep this file private"]
     lines += [f'"{user}" = "{pw}"' for user, pw in passwords.items()]
+    lines += ["# the key of appointment codes' hashes: the controller's and the kiosks' only",
+              f'"{APPOINTMENT_KEY}" = "{key}"']
+    private_write(path, "\n".join(lines) + "\n")
+    return {**passwords, APPOINTMENT_KEY: key}
+
+
+def private_write(path: Path, text: str) -> None:
+    """A file only its owner reads (0600 from its first byte: never readable for a moment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
+        out.write(text)
     path.chmod(0o600)
-    return passwords
 
 
 def mosquitto_conf(config: Config, password_file: str, acl_file: str, listen: str = "0.0.0.0",
@@ -140,7 +148,8 @@ def write_mosquitto_files(config: Config, passwords: dict[str, str], out_dir: Pa
     """The hashed password file and the ACL (mode 0640; group mosquitto where it exists)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     password_path = out_dir / "passwords"
-    password_path.write_text("".join(f"{u}:{hash_password(pw)}\n" for u, pw in passwords.items()), "utf-8")
+    password_path.write_text("".join(f"{u}:{hash_password(pw)}\n" for u, pw in passwords.items()
+                                     if u != APPOINTMENT_KEY), "utf-8")
     password_path.chmod(0o640)
     acl_path = out_dir / "acl"
     acl_path.write_text(acl_text(config), "utf-8")

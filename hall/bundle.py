@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 
 from .broker_config import keep_credentials, write_debian_include
-from .config import Config, load_config
+from .config import APPOINTMENT_KEY, Config, load_config
 from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID
 from .wheelhouse import PI_PYTHONS, download_for, hallq_wheel, python_tag, repack_installed, \
     requirement_closure, requirements_of_hallq
@@ -125,12 +125,15 @@ def machines(config: Config) -> list[tuple[str, str]]:
 
 def own_identities(config: Config, device: str, passwords: dict[str, str]) -> list[str]:
     """The passwords a machine keeps: its own; the controller's also its second connection's and the
-    operators' (``hallq ctl`` is run on the controller's machine)."""
+    operators' (``hallq ctl`` is run on the controller's machine); the controller and the kiosks
+    also the appointment key."""
+    if device.startswith("kiosk."):
+        return [device, APPOINTMENT_KEY]        # it checks appointment codes in offline
     if device != CONTROLLER_ID:
         return [device]
     web = f"admin.{config.web.id}" if config.web else ""
     admins = [d for d in config.device_ids() if d.startswith("admin.") and d != web]
-    return [d for d in (CONTROLLER_ID, CONTROLLER_LANE_ID, *admins) if d in passwords]
+    return [d for d in (CONTROLLER_ID, CONTROLLER_LANE_ID, *admins, APPOINTMENT_KEY) if d in passwords]
 
 
 def udev_rules(config: Config, device: str) -> str:

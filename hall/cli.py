@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -122,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="with `report`: also write the figures as CSV (UTF-8 with BOM) here")
     p.add_argument("--listen", help="HOST:PORT of the dashboard (default: [central] listen; none: no dashboard)")
     p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
-    p.add_argument("words", nargs="*", help="`report` prints a day's figures; `user add NAME` adds a dashboard user")
+    p.add_argument("--out", help="with `broker-config`: the folder for the central broker's files")
+    p.add_argument("words", nargs="*", help="`report` prints a day's figures; `user add NAME` adds a dashboard user; "
+                                            "`broker-config --out DIR` writes the central broker's files")
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
     _common(p)
@@ -133,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # every file a hallq command makes (databases and their WAL, journals, credentials, reports) is
+    # its user's alone: they hold tickets, session ids and appointment codes
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     module_name, _, func_name = COMMANDS[args.command].partition(":")
     try:

@@ -7,6 +7,8 @@ silently ignored.
 """
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -86,9 +88,14 @@ class HallConfig(Strict):
     service_level_share: float = 0.8  # report: the target share
     texts: HallTexts = HallTexts()
     # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
-    # a person presses and a printer prints far slower; 0 turns the limit off (benchmarks)
-    kiosk_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 4.0
-    kiosk_burst: Annotated[int, msgspec.Meta(ge=1)] = 40
+    # a printer prints a ticket in about 2 s and a person presses every few seconds; a queue at
+    # opening time presses faster for a moment (the burst); 0 turns the limit off (benchmarks)
+    kiosk_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    kiosk_burst: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # the share of a service's 999 numbers one kiosk may issue a day, or twice what the busiest
+    # other kiosk of the service issued if more (`kiosk_quota` beyond, and an alert); the hall's
+    # only kiosk for a service, or 1, has no limit
+    kiosk_day_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     # what the controller's database keeps (hall/retention.py): events this many days, and the oldest
     # days beyond the last 31 go first once the records take more than keep_records_mb
     keep_events_days: Annotated[int, msgspec.Meta(ge=31)] = 400
@@ -240,6 +247,9 @@ class AdminConfig(Strict):
     id: str
 
 
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10")
+
+
 class WebConfig(Strict):
     """``hallq web``: the console, the customers' phone pages and the browser hall screen."""
     public_url: str | None = None     # with it, every ticket's QR code opens <public_url>/t/<token>
@@ -247,7 +257,15 @@ class WebConfig(Strict):
     id: str = "web"                   # its MQTT identity is admin.<id> (it sends operators' requests)
     near: int = 3                     # the phone page says "your turn is near" with this many ahead
     session_hours: float = 12.0       # a console login lasts this long
-    secure_cookies: bool | None = None  # Secure cookie flag; default: when public_url is https
+    secure_cookies: bool | None = None  # Secure cookie flag (and HSTS); default: when public_url is https
+    # the addresses of proxies in front of hallq web whose X-Forwarded-For is believed (none: the
+    # peer's address is the client's, whatever a request claims)
+    trusted_proxies: list[str] = []
+    # the hall's own network: wrong passwords from here never make an address wait as a whole
+    # (web/accounts.py), so a supervisor in the hall can always log in
+    hall_networks: list[str] = msgspec.field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    streams_per_client: Annotated[int, msgspec.Meta(ge=1)] = 64   # open pages that follow the hall, per address
+    max_streams: Annotated[int, msgspec.Meta(ge=1)] = 4000        # ... in all (also bounded by the descriptors)
 
 
 class Config(Strict):
@@ -395,6 +413,12 @@ def _check_semantics(config: Config, path: str) -> None:
             fail("web.listen", "HOST:PORT such as 0.0.0.0:8080")
         if config.web.near < 0:
             fail("web.near", "a number of people, 0 or more")
+        for key in ("trusted_proxies", "hall_networks"):
+            for i, value in enumerate(getattr(config.web, key)):
+                try:
+                    ipaddress.ip_network(value, strict=False)
+                except ValueError:
+                    fail(f"web.{key}[{i}]", f"an address or network such as 192.168.10.0/24, not {value!r}")
     for table in ("counter", "kiosk", "display", "admin"):
         ids: set[str] = set()
         for i, item in enumerate(getattr(config, table)):
@@ -453,18 +477,38 @@ def resolve_path(config: Config, value: str) -> str:
     return str(path)
 
 
+APPOINTMENT_KEY = "appointment_key"    # the credentials file's line that is no device's password
+
+
+def appointment_key(config: Config) -> bytes:
+    """The hall's key for appointment codes (``appointment_key`` in the credentials file); without
+    one (an older install), a key anyone can derive, with a warning: codes are then only as safe
+    as the kiosks' disks."""
+    from .tokens import fallback_key
+    value = _credentials(config).get(APPOINTMENT_KEY)
+    if isinstance(value, str) and len(value) >= 16:
+        return value.encode()
+    logging.getLogger("hallq.config").warning(
+        "%s: no %s in the credentials file: appointment codes are hashed with a key anyone can derive "
+        "(make the bundle again: it adds one)", config.path or "<config>", APPOINTMENT_KEY)
+    return fallback_key(config.hall.id)
+
+
+def _credentials(config: Config) -> dict[str, object]:
+    if not config.broker.credentials:
+        return {}
+    cred_path = Path(config.broker.credentials)
+    if not cred_path.is_absolute() and config.path:
+        cred_path = Path(config.path).parent / cred_path
+    try:
+        return tomllib.loads(cred_path.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(str(cred_path), "broker.credentials", f"a readable credentials TOML ({err})") from None
+
+
 def device_password(config: Config, device_id: str) -> str | None:
     """The password this device presents: [broker] password, else its line in the credentials file."""
     if config.broker.password is not None:
         return config.broker.password
-    if config.broker.credentials:
-        cred_path = Path(config.broker.credentials)
-        if not cred_path.is_absolute() and config.path:
-            cred_path = Path(config.path).parent / cred_path
-        try:
-            table = tomllib.loads(cred_path.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError(str(cred_path), "broker.credentials", f"a readable credentials TOML ({err})") from None
-        value = table.get(device_id)
-        return value if isinstance(value, str) else None
-    return None
+    value = _credentials(config).get(device_id)
+    return value if isinstance(value, str) else None

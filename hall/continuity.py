@@ -28,6 +28,7 @@ from typing import Any
 
 from . import wire
 from .config import Config
+from .core.model import NUMBER
 from .errors import ConfigError
 from .mqttlink import Inbound, LinkUp, MqttLink
 from .store import Store
@@ -114,9 +115,9 @@ def highest_numbers(doc: wire.StateDoc) -> dict[str, int]:
     seen: dict[str, int] = {}
     numbers = [c.number for c in doc.recent_calls] + [c.ticket.number for c in doc.counters if c.ticket]
     for number in numbers:
-        prefix, digits = number[:-3], number[-3:]
-        if digits.isascii() and digits.isdigit():
-            seen[prefix] = max(seen.get(prefix, 0), int(digits))
+        parts = NUMBER.fullmatch(number)
+        if parts is not None:
+            seen[parts.group(1)] = max(seen.get(parts.group(1), 0), int(parts.group(2)))
     for service in doc.services:
         prefix = prefixes[service.id]
         seen[prefix] = seen.get(prefix, 0) + service.waiting

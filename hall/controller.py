@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from . import ops, wire
-from .config import Config, device_password
+from .config import Config, appointment_key, device_password
 from .core import commands as c
 from .core import events as e
 from .core.model import HallState
@@ -80,6 +80,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         self.status_at: dict[str, float] = {}        # when each device's status was last recorded
         self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
         self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
+        self.appointment_key = appointment_key(config)   # the day's bookings go to kiosks as keyed hashes
         self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
         self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
@@ -219,7 +220,9 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         link_up = False
         with self.store.transaction():
             if tick or batch:
-                self._apply(c.Tick(by=CONTROLLER_ID), now, out)
+                # the day and the hours at every batch; the alerts (a pass over the day's tickets)
+                # on the once-a-second tick only: a burst of requests does not pay for them each time
+                self._apply(c.Tick(by=CONTROLLER_ID, alerts=tick), now, out)
             for command in self.startup:       # cleared once committed
                 self._apply(command, now, out)
             if tick:
@@ -288,7 +291,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             body = e.encode_event(event)
             self.store.append_event(self.seq, self.epoch, e.event_type(event), event.at.isoformat(),
                                     new_state.day, body)
-            out.events.append(b'{"epoch":%d,"seq":%d,' % (self.epoch, self.seq) + body[1:])
+            out.events.append(wire.event_bytes(self.epoch, self.seq, body))
         if events:
             self.state = new_state
             self.events_since_snapshot += len(events)
@@ -324,7 +327,8 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         if stored is not None:
             out.replies.append((reply_topic, stored))
             return
-        if not self.rates.allow(device, envelope.op, time.monotonic()):
+        # the hall's clock: a demo's day at 300 times speed is paced as the day it plays
+        if not self.rates.allow(device, envelope.op, now.timestamp()):
             # not stored: a retry later is judged again; a flood's refusals mostly go unanswered
             if not self.rates.answer_refusal(device, time.monotonic()):
                 return

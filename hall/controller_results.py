@@ -33,6 +33,7 @@ class RequestResults:
     now: Callable[[], datetime]
     _apply: Callable[[c.Command, datetime, Outbox], list[e.Event]]
     lateness: Any
+    appointment_key: bytes
 
     def _late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
         if envelope.sent_at is None or envelope.not_after is None:
@@ -52,8 +53,10 @@ class RequestResults:
         if op.special == "book" and not args.code:
             args = msgspec.structs.replace(args, code=self._new_appointment_code())
         assert op.command is not None
-        events = self._apply(op.command(device, ident, args), now, out)
-        return self._result(op.result, events, args, ident, now)
+        command = op.command(device, ident, args)
+        events = self._apply(command, now, out)
+        # the counter the op was for: a clerk's own, or the one a supervisor named
+        return self._result(op.result, events, args, getattr(command, "counter", None) or ident, now)
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.RESULT_COUNTER:
@@ -94,19 +97,19 @@ class RequestResults:
         if op.special == "snapshot":
             return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
         if op.special == "appointments":
-            return {"appointments": [{"code_hash": code_hash(self.config.hall.id, a.code), "service": a.service,
+            return {"appointments": [{"code_hash": code_hash(self.appointment_key, a.code), "service": a.service,
                                       "slot": a.slot.isoformat(), "day": a.day}
                                      for a in self.state.appointments.values()
                                      if a.status == "booked" and a.day >= self.state.day]}
         page = self.store.events_page(args.after_seq, args.limit)
-        events = [msgspec.Raw(b'{"epoch":%d,"seq":%d,' % (epoch, seq) + body[1:]) for seq, epoch, body in page]
+        events = [msgspec.Raw(wire.event_bytes(epoch, seq, body)) for seq, epoch, body in page]
         # first_seq: older events are no longer kept here (hall/retention.py); askers stop asking for them
         return {"events": events, "last_seq": self.seq, "first_seq": self.store.first_seq()}
 
     def _new_appointment_code(self) -> str:
-        """Eight random digits (easy on a keypad, not guessable), unused in the hall."""
+        """Ten random digits (a keypad's, not guessable: 10^10), unused in the hall."""
         while True:
-            code = f"{secrets.randbelow(10**8):08d}"
+            code = f"{secrets.randbelow(10**10):010d}"
             if code not in self.state.appointments:
                 return code
 

@@ -120,7 +120,8 @@ class RateLimits:
         bucket = self.buckets.get((device, op))
         if bucket is None:
             bucket = self.buckets[(device, op)] = Bucket(limit[0], limit[1], limit[1], now)
-        bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.at) * bucket.rate)
+        # a clock that went back takes nothing away
+        bucket.tokens = min(bucket.burst, bucket.tokens + max(0.0, now - bucket.at) * bucket.rate)
         bucket.at = now
         if bucket.tokens < 1:
             return False

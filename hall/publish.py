@@ -11,7 +11,7 @@ import msgspec
 
 from .config import Config
 from .core.model import HallState, Ticket
-from .core.rules import (CounterSetup, ServiceSetup, Setup, forecast, open_counters, waiting_tickets,
+from .core.rules import (CounterSetup, ServiceSetup, Setup, latest_issue, newcomer_waits, open_counters, waiting_tickets,
                          with_estimate)
 
 
@@ -30,6 +30,7 @@ def setup_from_config(config: Config) -> Setup:
         appointment_early_s=config.hall.appointment_early_s,
         appointment_late_s=config.hall.appointment_late_s,
         service_level_wait_s=config.hall.service_level_wait_s,
+        kiosk_day_share=config.hall.kiosk_day_share,
     )
 
 
@@ -45,7 +46,11 @@ def latest_instant(state: HallState) -> datetime:
 
 
 def service_document(config: Config, setup: Setup, state: HallState, service_id: str,
-                     now: datetime | None = None) -> dict[str, Any]:
+                     now: datetime | None = None, newcomer: dict[str, int] | None = None) -> dict[str, Any]:
+    """A service as the state shows it; ``newcomer``: every service's wait for a walk-in now, when
+    the caller has it (the state document asks once for all services)."""
+    now = now or latest_instant(state)
+    newcomer = newcomer if newcomer is not None else newcomer_waits(setup, state, now, latest_issue(state, now))
     svc_cfg = config.service_by_id(service_id)
     svc = state.services[service_id]
     waiting = waiting_tickets(state, service_id)
@@ -55,7 +60,7 @@ def service_document(config: Config, setup: Setup, state: HallState, service_id:
         "suspended": svc.suspended, "waiting": len(waiting),
         "waiting_priority": sum(1 for t in waiting if t.priority == "priority"),
         # what a customer taking a ticket now would be told (the call rules played forward)
-        "est_wait_s": forecast(setup, state, now or latest_instant(state)).newcomer.get(service_id, 0),
+        "est_wait_s": newcomer.get(service_id, 0),
         "open_counters": open_counters(setup, state, service_id),
         "avg_service_s": round(svc.avg_service_s),
     }
@@ -89,6 +94,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
                recent: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     recent = config.hall.recent_calls if recent is None else recent
     now = now or latest_instant(state)
+    waits = newcomer_waits(setup, state, now, latest_issue(state, now))
     counter_names = {k.id: k.name for k in config.counter}
     devices: dict[str, Any] = {}
     for device_id, device in sorted(state.devices.items()):
@@ -98,7 +104,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
         "epoch": epoch, "seq": seq, "mode": state.mode, "day": state.day,
         "message": state.outage_message if state.outage else None,
         "hours": config.hall.hours, "tz": config.hall.timezone,
-        "services": [service_document(config, setup, state, s.id, now) for s in config.service],
+        "services": [service_document(config, setup, state, s.id, now, waits) for s in config.service],
         "counters": [counter_document(config, state, k.id) for k in config.counter],
         "recent_calls": [{"number": r.number, "counter": r.counter, "at": r.at, "service": r.service,
                           "counter_name": counter_names.get(r.counter, r.counter)}

@@ -118,7 +118,7 @@ class DeviceRole:
     def on_state(self, state: wire.StateDoc) -> None:
         """A hall state no older than the last one."""
 
-    def on_event(self, event: wire.EventDoc) -> None:
+    def on_event(self, event: wire.WireEvent) -> None:
         """One event (QoS 1: possibly a repeat)."""
 
     def on_availability(self, available: bool) -> None:
@@ -276,7 +276,7 @@ class DeviceShell:
                 self.state_key = key
                 self.role.on_state(state)
             elif what == "event":
-                self.role.on_event(wire.read(message.payload, wire.EventDoc))
+                self.role.on_event(wire.read_event(message.payload))
             elif what == "sim" and device == self.device_id and self.stub:
                 self.role.on_sim(wire.loads_object(message.payload))
         except (wire.BadDocument, RequestError) as err:

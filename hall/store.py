@@ -7,6 +7,7 @@ the same reply and changes nothing, also after a crash.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -39,6 +40,16 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
+def private_database(path: str | os.PathLike[str]) -> None:
+    """A database, its WAL and shared memory readable by their owner only (an older install's 0644
+    files too): they hold tickets, tokens' hashes, session ids and appointment codes' hashes."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(f"{os.fspath(path)}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
 @contextmanager
 def sqlite_transaction(db: sqlite3.Connection) -> Iterator[None]:
     """All or nothing on a connection opened with ``isolation_level=None`` (the controller's store,
@@ -62,6 +73,7 @@ class Store:
         # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        private_database(self.path)
         # FULL: a reply goes out only after the WAL is on disk (power cuts happen in halls)
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=5000")

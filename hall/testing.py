@@ -22,6 +22,7 @@ import tomllib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +189,10 @@ class Broker:
 class Component:
     """One ``hallq`` command as a real process (killable with SIGKILL, restartable)."""
 
-    def __init__(self, name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.name, self.args, self.workdir = name, args, workdir
+    def __init__(self, name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None,
+                 wrap: list[str] | None = None) -> None:
+        """``wrap``: a command the process runs under, e.g. ``["prlimit", "--nofile=1024:1024"]``."""
+        self.name, self.args, self.workdir, self.wrap = name, args, workdir, wrap or []
         # each process its own escpos capabilities cache: two writing one pickle at once corrupt it
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1",
                     "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "data" / "escpos-cache" / name), **(env or {})}
@@ -206,7 +209,7 @@ class Component:
         with open(self.log, "ab") as log:
             log.write(f"--- start {self.starts + 1}: hallq {' '.join(self.args)}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "hall.cli", *self.args], cwd=self.workdir,
+            self.proc = subprocess.Popen([*self.wrap, sys.executable, "-m", "hall.cli", *self.args], cwd=self.workdir,
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          start_new_session=True)
         self.starts += 1
@@ -238,8 +241,10 @@ class Component:
 class Process(Component):
     """A hallq command for a test: headless and silent (SDL dummy drivers)."""
 
-    def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
-        super().__init__(name, args, workdir, {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})})
+    def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str] | None = None,
+                 wrap: list[str] | None = None) -> None:
+        super().__init__(name, args, workdir, {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})},
+                         wrap)
 
 
 def start_controller(config_path: Path, workdir: Path, watcher: HallClient, data: Path | None = None,
@@ -262,6 +267,18 @@ def run_controller(config_path: Path, data: Path, *extra: str) -> subprocess.Com
     """``hallq controller`` run to its end (one that refuses to start), its output kept."""
     return subprocess.run([sys.executable, "-m", "hall.cli", "controller", "--config", str(config_path),
                            "--data", str(data), *extra], capture_output=True, text=True, timeout=60)
+
+
+def call_event(epoch: int, seq: int, counter: str, number: str, service: str, at: datetime,
+               recalls: int = 0) -> Any:
+    """A ``ticket_called`` (``ticket_recalled`` with ``recalls``) as readers get it from the wire."""
+    from .core import events as e
+    from .core.model import Ticket
+    from .wire import WireEvent
+    ticket = Ticket(id=f"{at.date():%Y%m%d}-{number}", number=number, service=service, status="called",
+                    issued_at=at, day=at.date().isoformat(), counter=counter, recalls=recalls, called_at=at)
+    kind = e.TicketRecalled if recalls else e.TicketCalled
+    return WireEvent(epoch, seq, kind(at=at, ticket=ticket, counter=counter))
 
 
 def request_message(device: str, op: str, request_id: str, hall_id: str = "h1", **args: Any) -> Inbound:

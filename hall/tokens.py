@@ -9,6 +9,7 @@ the controller was away carries its own token from the start.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -25,11 +26,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()[:32]
 
 
-def code_hash(hall_id: str, code: str) -> str:
-    """How a kiosk keeps the day's appointment codes for checking in offline: salted with the
-    hall's id so a list copied from one hall proves nothing elsewhere. (Eight digits can be found
-    from a hash by trying them all: the list is as safe as the kiosk's disk, no more.)"""
-    return hashlib.sha256(f"{hall_id}:{code.strip()}".encode("utf-8", "replace")).hexdigest()[:32]
+def code_hash(key: bytes, code: str) -> str:
+    """How a kiosk keeps the day's appointment codes for checking in offline: an HMAC-SHA256 keyed
+    with the hall's appointment key (``appointment_key`` in the credentials file, held only by the
+    controller and the kiosks, mode 0600). Without the key a copied list, or a kiosk's journal,
+    cannot be searched for the codes: all 10^10 codes would have to be tried against the hall
+    itself, whose kiosks answer a few a second."""
+    return hmac.new(key, code.strip().encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+
+
+def fallback_key(hall_id: str) -> bytes:
+    """The key of a hall whose credentials file has no ``appointment_key`` (an older install, a
+    rig without passwords): its id, as before; as safe as the list's disk, no more (a warning says so)."""
+    return f"hallq-appointments:{hall_id}".encode()
 
 
 def ticket_url(public_url: str, token: str) -> str:

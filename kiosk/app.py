@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from hall.clock import Clock
-from hall.config import Config
+from hall.config import Config, appointment_key
 from hall.errors import DeviceFault
 from hall.publish import setup_from_config
 from hall.requests import new_request_id
@@ -97,7 +97,7 @@ class KioskRole(DeviceRole):
             log.error("kiosk buttons unavailable: %s", self.panel.fault)
         self.leases = LeaseKeeper(self.kiosk, self.setup, self.journal, shell, self.today,
                                   lambda: self.now().isoformat())
-        self.appointments = AppointmentBook(self.config.hall.id, self.setup, self.journal, shell, self.today)
+        self.appointments = AppointmentBook(appointment_key(self.config), self.setup, self.journal, shell, self.today)
 
     @property
     def printed(self) -> list[str]:

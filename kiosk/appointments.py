@@ -39,9 +39,9 @@ class OfflineCheckIn:
 
 
 class AppointmentBook:
-    def __init__(self, hall_id: str, setup: Setup, journal: Journal, shell: DeviceShell,
+    def __init__(self, key: bytes, setup: Setup, journal: Journal, shell: DeviceShell,
                  today: Callable[[], str]) -> None:
-        self.hall_id, self.setup, self.journal, self.shell, self.today = hall_id, setup, journal, shell, today
+        self.key, self.setup, self.journal, self.shell, self.today = key, setup, journal, shell, today
         self.inflight: str | None = None
         self.next_at = 0.0
         self.kept = 0                  # bookings of today in the list (status: ``bookings``)
@@ -70,7 +70,7 @@ class AppointmentBook:
 
     def check_in_offline(self, code: str, now: datetime) -> OfflineCheckIn | str:
         """The check-in, or the refusal's code (its slip says why)."""
-        hashed = code_hash(self.hall_id, code)
+        hashed = code_hash(self.key, code)
         found = self.journal.appointment(now.date().isoformat(), hashed)
         if found is None:
             return "check_in_offline"          # unknown here: maybe booked after our last refresh

@@ -15,7 +15,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
-from hall.store import sqlite_transaction
+from hall.store import private_database, sqlite_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease (
@@ -54,6 +54,7 @@ class Journal:
         os.makedirs(folder, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        private_database(path)
         self.db.execute("PRAGMA synchronous=FULL")   # a committed ticket survives a power cut
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(ticket)")}

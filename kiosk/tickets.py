@@ -28,6 +28,8 @@ REFUSALS = {
     "service_suspended": ("暂停办理", "本业务暂停办理 This service is suspended"),
     "outage": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
+    "kiosk_quota": ("本机暂停取号", "请到其他取号机取号 Please use another ticket machine"),
+    "rate_limited": ("请稍候", "请稍候再按 Please press again in a moment"),
     "no_lease": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "storage": ("暂停取号", "请到服务台 Please ask at the service desk"),
     "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),

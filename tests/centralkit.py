@@ -4,7 +4,9 @@ hallq's generated config plus the shipped bridge section, and their controllers)
 from __future__ import annotations
 
 import glob
+import json
 import os
+import tomllib
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from hall.broker_config import hash_password
 from hall.testing import (EXAMPLE_HALL, Broker, HallClient, Process, free_port, mosquitto_folder, port_open,
                           start_controller, wait_port, write_hall_config)
 from test_tls import make_ca_and_server_cert
@@ -79,26 +80,24 @@ class Estate:
     folder: Path
     port: int
     certs: dict[str, Path]
-    password: str
     halls: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
 
     def conf(self) -> Path:
-        f = self.folder
-        users = [*(f"hall-{h}" for h in self.halls), "central", "hq-operator"]
-        (f / "passwords").write_text("".join(f"{u}:{hash_password(self.password)}\n" for u in users))
-        acl = "".join(f"user hall-{h}\ntopic write hallq/v1/{h}/#\ntopic read hallq/v1/{h}/dev/admin.hq/req\n\n"
-                      for h in self.halls)
-        acl += "user central\ntopic read hallq/v1/#\ntopic write hallq/v1/+/dev/admin.hq/req\n\n"
-        acl += "user hq-operator\ntopic read hallq/v1/#\n"
-        (f / "acl").write_text(acl)
-        for name in ("passwords", "acl"):
-            (f / name).chmod(0o644)
-        conf = f / "central.conf"
-        conf.write_text(f"per_listener_settings false\nallow_anonymous false\npassword_file {f / 'passwords'}\n"
-                        f"acl_file {f / 'acl'}\nlistener {self.port} 127.0.0.1\ncafile {self.certs['ca']}\n"
-                        f"certfile {self.certs['server']}\nkeyfile {self.certs['server_key']}\npersistence false\n"
-                        "max_queued_messages 100000\n")
+        """The central broker's files as `hallq central broker-config` writes them (one user per
+        hall, each writing only its own hall), with the test's CA."""
+        from central.broker import write_central_broker
+        from central.config import load_central_config
+        toml = self.folder / "broker-central.toml"
+        toml.write_text(f'[broker]\nport = {self.port}\n[broker.tls]\nca = "{self.certs["ca"]}"\n'
+                        f'server_cert = "{self.certs["server"]}"\nserver_key = "{self.certs["server_key"]}"\n'
+                        f'[central]\nadmin = "hq"\nhalls = {json.dumps(self.halls)}\nviewers = ["hq-operator"]\n', "utf-8")
+        conf, acl, passwords, credentials = write_central_broker(load_central_config(toml), self.folder, "127.0.0.1")
+        for path in (acl, passwords):
+            path.chmod(0o644)
+        (self.folder / "data").chmod(0o777)
+        self.passwords = tomllib.loads(credentials.read_text("utf-8"))
         return conf
 
     def start(self) -> None:
@@ -107,6 +106,14 @@ class Estate:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
+    def client(self, user: str, subscribe: list[str] | None = None) -> HallClient:
+        """A client of the central broker as ``user`` (TLS with the test CA)."""
+        import ssl
+        client = HallClient(self.port, user, self.passwords[user], subscribe=subscribe or [], connect=False)
+        client.c.tls_set(ca_certs=str(self.certs["ca"]), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.connect()
+        return client
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -114,7 +121,8 @@ class Estate:
 
     def central_toml(self, path: Path, db: str | None) -> Path:
         text = (f'[broker]\nhost = "127.0.0.1"\nport = {self.port}\nusername = "central"\n'
-                f'password = "{self.password}"\n[broker.tls]\nca = "{self.certs["ca"]}"\n\n[central]\nadmin = "hq"\n')
+                f'password = "{self.passwords["central"]}"\n[broker.tls]\nca = "{self.certs["ca"]}"\n\n'
+                f'[central]\nadmin = "hq"\n')
         if db:
             text += f'db = "{db}"\n'
         path.write_text(text, "utf-8")
@@ -123,7 +131,7 @@ class Estate:
 
 def start_estate(halls: list[str]) -> Estate:
     folder = mosquitto_folder("hallq-central-")
-    estate = Estate(folder, free_port(), make_ca_and_server_cert(folder), "central-" + os.urandom(6).hex(), halls)
+    estate = Estate(folder, free_port(), make_ca_and_server_cert(folder), halls)
     estate.start()
     return estate
 
@@ -160,13 +168,14 @@ def start_bridged_hall(hall_id: str, workdir: Path, estate: Estate) -> BridgedHa
     broker = Broker(workdir)
     base = workdir / "base.toml"
     base.write_text(EXAMPLE_HALL.read_text("utf-8").replace('id = "h1"', f'id = "{hall_id}"', 1), "utf-8")
+    # one test client plays every customer of the kiosk, faster than a kiosk may ask: no rate limit
     config = write_hall_config(workdir / "hall.toml", broker.port, broker.broker_dir / "credentials.toml",
-                               extra='[[admin]]\nid = "hq"\n', base=base)
+                               extra='[[admin]]\nid = "hq"\n', base=base, hall_overrides={"kiosk_rate_per_s": "0"})
     broker.configure(config)
     template = resources.files("broker_config").joinpath("bridge.conf.template").read_text("utf-8")
     bridge = template.format(hall_id=hall_id, remote_root=f"hallq/v1/{hall_id}", central_host="127.0.0.1",
                              central_port=estate.port, central_ca=estate.certs["ca"],
-                             remote_username=f"hall-{hall_id}", remote_password=estate.password, central_admin="hq",
+                             remote_username=f"hall-{hall_id}", remote_password=estate.passwords[f"hall-{hall_id}"], central_admin="hq",
                              local_password=broker.credentials["admin.hq"])
     assert broker.conf is not None
     broker.conf.write_text(broker.conf.read_text() + "\n" + bridge)

@@ -26,7 +26,8 @@ from display.fonts import find_font  # noqa: E402
 from display.model import HallView  # noqa: E402
 from display.render import Renderer, make_theme  # noqa: E402
 from hall.config import load_config  # noqa: E402
-from hall.wire import EventDoc, PresenceDoc, StateDoc, convert  # noqa: E402
+from hall.testing import call_event  # noqa: E402
+from hall.wire import PresenceDoc, StateDoc, convert  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hall.toml"
 WALL = datetime(2026, 11, 26, 2, 31, 12, tzinfo=timezone.utc)      # 10:31 in the hall
@@ -89,8 +90,7 @@ def small_hall(out: Path) -> None:
     view.apply_state(state_doc(config, 40, at, suspended=("c4",), notices=notices), 0.0, WALL)
     draw(config, view, (1920, 1080), out / "normal.png", 100.0)
     at["c3"] = ("A032", "pay", 0)
-    view.apply_event(convert({"epoch": 3, "seq": 41, "type": "ticket_called", "at": WALL.isoformat(), "counter": "c3",
-                              "ticket": {"number": "A032", "service": "pay"}}, EventDoc), 200.0, WALL)
+    view.apply_event(call_event(3, 41, "c3", "A032", "pay", WALL), 200.0, WALL)
     view.apply_state(state_doc(config, 41, at, suspended=("c4",), notices=notices), 200.0, WALL)
     draw(config, view, (1920, 1080), out / "calling.png", 200.5)
     view.apply_state(state_doc(config, 42, at, mode="outage", message="系统维护，业务照常取号，请耐心等候",
@@ -118,10 +118,8 @@ def busy_hall(out: Path, tmp: Path) -> None:
         number = f"{service[3]}{numbers[service[0]]:03d}"
         at[counter] = (number, service[0], 1 if k == 5 else 0)
         seq += 1
-        kind = "ticket_recalled" if k == 5 else "ticket_called"
-        view.apply_event(convert({"epoch": 3, "seq": seq, "type": kind, "at": WALL.isoformat(), "counter": counter,
-                                  "ticket": {"number": number, "service": service[0], "recalls": at[counter][2]}},
-                                 EventDoc), 100.0 + 0.1 * k, WALL)
+        view.apply_event(call_event(3, seq, counter, number, service[0], WALL, recalls=at[counter][2]),
+                         100.0 + 0.1 * k, WALL)
         view.apply_state(state_doc(config, seq, at, suspended=suspended, waiting=61), 100.0 + 0.1 * k, WALL)
     draw(config, view, (1920, 1080), out / "busy-40.png", 101.0)
     draw(config, view, (1080, 1920), out / "busy-40-portrait.png", 101.6)

@@ -6,28 +6,37 @@ equal each hall's own `hallq report`, exactly, and nothing is stored twice."""
 from __future__ import annotations
 
 import csv
+import itertools
 import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from centralkit import Postgres, start_bridged_hall, start_estate
-from hall.testing import Process, free_port, wait_until
+from hall.testing import HallClient, Process, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
 COMPARED = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
 
 
+BOOKINGS = itertools.count(10_000_000)
+
+
 def traffic(hall, rounds: int) -> None:
-    """Tickets issued, called, finished, a no-show, a transfer: every kind of figure moves."""
+    """Tickets issued, called, finished, a no-show, a transfer, an appointment checked in (whose
+    event names its ticket by id): every kind of figure moves."""
     kiosk, c1, c2 = hall.client("kiosk.k1"), hall.client("counter.c1"), hall.client("counter.c2")
     try:
         for _ in range(rounds):
+            code = str(next(BOOKINGS))
+            slot = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(minutes=5)).replace(second=0, microsecond=0)
+            assert hall.admin.request("book", service="biz", slot=slot.isoformat(), code=code)["ok"]
+            assert kiosk.request("check_in", code=code)["ok"]
             for service in ("pay", "biz", "pay"):
                 assert kiosk.request("issue", service=service)["ok"]
             c1.request("call_next")
@@ -136,6 +145,76 @@ def check_dashboard(port: int, central_toml: Path, data: Path, day: str, expecte
     assert page.status_code == 200 and "<svg" in page.text
     rows = list(csv.DictReader(web.get(f"/figures.csv?date={day}").text.lstrip("\ufeff").splitlines()))
     assert {(r["hall"], r["service"]): r["issued"] for r in rows} == {k: v["issued"] for k, v in expected.items()}
+
+
+def test_one_halls_unreadable_events_are_kept_aside_and_every_other_figure_stays_exact(tmp_path):
+    """A broken controller of hall h2 sends an event whose seq no database holds and one of a type
+    nobody knows: head office keeps them aside with the reason (its dashboard says so), stays up,
+    and both halls' figures stay exact (h2's real events all stored)."""
+    from central.dashboard import estate_board
+    from central.store import CentralStore
+    estate = start_estate(["h1", "h2"])
+    halls = [start_bridged_hall(h, tmp_path / h, estate) for h in ("h1", "h2")]
+    central_toml = estate.central_toml(tmp_path / "central.toml", None)
+    data = tmp_path / "central-data"
+    service = Process(["central", "--config", str(central_toml), "--data", str(data)], tmp_path, "central").start()
+    broken = HallClient(halls[1].broker.port, "broken", halls[1].broker.credentials["controller"],
+                        username="controller", subscribe=[], hall_id="h2")
+    try:
+        traffic(halls[0], 1)
+        traffic(halls[1], 1)
+        day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        # head office is up and listening once it holds the first round of both halls
+        wait_until(lambda: {h for h, *_ in central_figures(central_toml, data, day, tmp_path / "c0.csv")} == {"h1", "h2"},
+                   timeout=60, what="head office up", poll_s=0.5)
+        at = datetime.now(ZoneInfo("Asia/Shanghai")).isoformat()
+        assert broken.publish("hallq/v1/h2/event", {"epoch": 1, "seq": 2**63, "type": "announcement", "at": at, "text": "x"})
+        assert broken.publish("hallq/v1/h2/event", {"epoch": 1, "seq": 900_000, "type": "queue_rules_changed", "at": at})
+        traffic(halls[0], 1)
+        traffic(halls[1], 1)
+        expected = {(h.hall_id, s): row for h in halls
+                    for s, row in hall_figures(h, day, tmp_path / f"{h.hall_id}.csv").items()
+                    if row["issued"] != "0" or row["served"] != "0"}
+
+        def converged():
+            got = central_figures(central_toml, data, day, tmp_path / "central.csv")
+            return got if got == expected else None
+        wait_until(converged, timeout=60, what="every hall's figures exact at head office", poll_s=0.5)
+        store = CentralStore(f"sqlite:///{data / 'central.db'}")
+        try:
+            try:
+                kept = wait_until(lambda: len(store.quarantined("h2")) == 2 and store.quarantined("h2"), timeout=20,
+                                  what="both bad events kept aside")
+            except TimeoutError:
+                raise AssertionError(f"{store.quarantined()}\n{service.output()[-3000:]}") from None
+            assert {r[1] for r in kept} == {None, 900_000}, kept
+            assert store.quarantined("h1") == []
+            alerts = {h["hall"]: h["alerts"] for h in estate_board(store)}
+            assert any("queue_rules_changed" in a for a in alerts["h2"]), alerts
+            assert any("unreadable" in a for a in alerts["h2"]) and not any("unreadable" in a for a in alerts["h1"])
+        finally:
+            store.close()
+        # and at the central broker, h2's own password cannot write as h1 (its generated ACL)
+        watcher = estate.client("hq-operator", subscribe=["hallq/v1/#"])
+        impostor = estate.client("hall-h2")
+        try:
+            impostor.publish("hallq/v1/h1/event", {"epoch": 1, "seq": 999, "type": "outage_ended", "at": at})
+            impostor.publish("hallq/v1/h2/presence/impostor-check", {"online": True})
+            wait_until(lambda: any(t == "hallq/v1/h2/presence/impostor-check" for t, *_ in watcher.messages),
+                       what="h2's own topic")
+            assert not any(t == "hallq/v1/h1/event" and b'"seq": 999' in p for t, p, _ in watcher.messages)
+        finally:
+            watcher.close()
+            impostor.close()
+        assert service.alive
+        assert "Traceback" not in service.output()
+    finally:
+        broken.close()
+        service.stop()
+        for hall in halls:
+            hall.close()
+        estate.kill()
+        shutil.rmtree(estate.folder, ignore_errors=True)
 
 
 def test_central_config_errors_name_the_key(tmp_path):

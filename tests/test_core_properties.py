@@ -18,6 +18,8 @@ from hall.core.events import decode_event, encode_event
 from hall.core.model import HallState
 from hall.core.forecast import forecast
 from hall.core.rules import QueueRules, fold, waiting_tickets
+from hall.core.forecast import newcomer_waits
+from hall.core.queries import latest_issue, waiting_ahead
 from hall.publish import setup_from_config, state_document
 from hall.errors import RequestError
 from hall.testing import EXAMPLE_HALL
@@ -455,3 +457,41 @@ def test_a_clock_going_back_and_forth_never_reissues_a_number_nor_starts_a_day_t
     for tickets in by_day.values():          # within a day, issue order is never reversed by the clock
         ordered = sorted(tickets, key=lambda t: t.order)
         assert all(a.issued_at <= b.issued_at for a, b in zip(ordered, ordered[1:]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(commands, st.integers(0, 900)), min_size=1, max_size=40),
+       burst=st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.sampled_from(["normal", "normal", "priority"]),
+                                KIOSKS, st.sampled_from([0, 0, 0, 1, 30])), min_size=1, max_size=25),
+       gap=st.integers(0, 3))
+def test_walk_ins_issued_in_a_burst_get_the_wait_a_whole_play_gives(steps, burst, gap):
+    """The controller estimates a burst of walk-ins issued at one instant by following one play
+    (hall/core/forecast.py, Newcomers); each estimate is the one a play of the whole queue gives,
+    whatever the hall's counters, pauses, calls, appointments and priority tickets are, also when
+    the burst goes on over several batches."""
+    from hall.core.forecast import play_wait
+    state, now = RULES.handle(SETUP.initial_state(), c.Tick(), START)[0], START
+    for command, advance in steps:
+        now += timedelta(seconds=advance)
+        state, _ = RULES.handle(state, c.Tick(), now)
+        try:
+            state, _ = RULES.handle(state, command, now)
+        except RequestError:
+            continue
+    now += timedelta(seconds=gap)
+    for service, priority, kiosk, later in burst:
+        if later:                       # the next batch: time moved on (its Tick as the controller runs it)
+            now += timedelta(seconds=later)
+            state, _ = RULES.handle(state, c.Tick(), now)
+        before = state
+        # what the state document tells a newcomer is what a play of the whole queue tells it
+        if latest_issue(state, now) == now:
+            assert newcomer_waits(SETUP, state, now, now) == forecast(SETUP, state, now).newcomer
+        try:
+            state, events = RULES.handle(state, c.IssueTicket(service=service, priority=priority, by=kiosk), now)
+        except RequestError:
+            continue
+        issued = events[-1].ticket
+        bare = msgspec.structs.replace(issued, waiting_ahead=0, est_wait_s=0)
+        assert issued.est_wait_s == play_wait(SETUP, before, bare, now), (service, priority)
+        assert issued.waiting_ahead == waiting_ahead(before, bare, now)

@@ -19,7 +19,7 @@ from hall.testing import REPO, HallClient, wait_until
 from hall.testing_deploy import DeployedHall, Guide
 from hall.testing_hosts import in_netns, netns_available, parse_unit
 
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.append(str(REPO / "bench"))     # after the packages: bench/display.py is no package
 
 import chaos_hosts  # noqa: E402
 

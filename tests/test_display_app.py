@@ -61,7 +61,8 @@ def colour_share(img: Image.Image, box: tuple[int, int, int, int], colour: tuple
 def test_headless_png_is_produced_and_shows_the_call(tmp_path):
     app = headless_app(tmp_path)
     feed(app, make_state(seq=10), {"epoch": 2, "seq": 11, "type": "ticket_called", "at": now_iso(),
-                                   "ticket": {"number": "A012", "service": "pay"}, "counter": "c2"})
+                                   "ticket": {"id": "t-A012", "number": "A012", "service": "pay", "status": "called",
+                                              "issued_at": now_iso(), "day": now_iso()[:10]}, "counter": "c2"})
     app.view.apply_state(decode(serving(make_state(seq=11), c2="A012"), HallState), time.monotonic(),
                          datetime.now(timezone.utc))
     try:

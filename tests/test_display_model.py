@@ -7,13 +7,17 @@ from pathlib import Path
 import pytest
 
 from display.model import HallView
-from hall.wire import BadDocument, PresenceDoc, convert, read
-from hall.wire import EventDoc as Event
+import json
+
+from hall.wire import BadDocument, PresenceDoc, convert, read, read_event
 from hall.wire import StateDoc as HallState
+from hall.wire import WireEvent as Event
 
 
 def decode(payload, kind):
     """A document as the shell decodes it (bytes) or from a dict (tests)."""
+    if kind is Event:
+        return read_event(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
     return read(payload, kind) if isinstance(payload, bytes) else convert(payload, kind)
 
 
@@ -67,7 +71,8 @@ def call_event(seq: int, number: str, counter: str, *, kind: str = "ticket_calle
     recalls = (1 if kind == "ticket_recalled" else 0) if recalls is None else recalls
     return decode({"epoch": epoch, "seq": seq, "type": kind, "at": at,
                    "ticket": {"id": f"t-{number}", "number": number, "service": "pay", "status": "called",
-                              "called_at": called_at or at, "recalls": recalls},
+                              "called_at": called_at or at, "recalls": recalls, "issued_at": iso(-600),
+                              "day": "2025-03-04"},
                    "counter": counter}, Event)
 
 
@@ -239,7 +244,9 @@ def test_a_call_leaves_the_screen_when_its_ticket_leaves_the_counter(view, how):
     assert live(view.view(1.1, WALL))[0] == ("A012", "c2")
     done = {"epoch": 2, "seq": 12, "type": {"served": "ticket_served", "no_show": "ticket_no_show",
                                               "transferred": "ticket_transferred"}[how],
-            "at": iso(5), "ticket": {"number": "A012", "service": "pay"}, "counter": "c2"}
+            "at": iso(5), "ticket": {"id": "t-A012", "number": "A012", "service": "pay", "issued_at": iso(-600),
+                                   "day": "2025-03-04", "status": "served" if how == "served" else "waiting"},
+            "counter": "c2", "service_s": 60.0, "from_service": "pay"}
     step(view, 5.0, serving(make_state(12), c2=None), decode(done, Event))
     vm = view.view(5.01, WALL)
     assert ("A012", "c2") not in live(vm)              # within the frame after the state

@@ -78,7 +78,7 @@ def test_book_and_check_in_through_the_contract(broker, controller, admin):
         booked = admin.request("book", service="biz", slot=(now - timedelta(minutes=5)).isoformat(), code="A-77")
         assert booked["ok"] and booked["appointment"]["code"] == "A-77" and booked["appointment"]["service"] == "biz"
         made = admin.request("book", service="pay", slot=(now + timedelta(minutes=20)).isoformat())
-        assert made["ok"] and len(made["appointment"]["code"]) == 8, made     # the controller made the code
+        assert made["ok"] and len(made["appointment"]["code"]) == 10, made    # the controller made the code
         assert admin.request("book", service="biz", slot=now.isoformat(), code="A-77")["error"]["code"] == "not_allowed"
         walk_in = kiosk.request("issue", service="biz")["ticket"]
         checked = kiosk.request("check_in", code="A-77")

@@ -226,13 +226,14 @@ def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
 def test_nightly_copy_is_a_csv_for_excel(tmp_path):
     import json as _json
     from central.store import CentralStore, event_row
+    from hall.wire import read_event
     from web.reports import Reports
     store = CentralStore(f"sqlite:///{tmp_path / 'records.db'}")
     at = "2026-11-25T10:00:00+08:00"
     ticket = {"id": "20261125-A001", "number": "A001", "service": "pay", "status": "waiting", "day": "2026-11-25",
               "issued_at": at}
-    store.add_events([event_row("h1", _json.dumps({"epoch": 1, "seq": 1, "type": "ticket_issued", "at": at,
-                                                   "ticket": ticket}).encode())])
+    payload = _json.dumps({"epoch": 1, "seq": 1, "type": "ticket_issued", "at": at, "ticket": ticket}).encode()
+    store.add_events([event_row("h1", read_event(payload), payload)])
     reports = Reports(store, "h1", tmp_path / "reports")
     path = reports.nightly("2026-11-25")
     text = path.read_text("utf-8")

@@ -3,9 +3,15 @@
 Passwords are hashed with scrypt (hashlib; n=2^14, r=8, p=1, a random 16-byte salt each) and
 compared in constant time. A session is a random 256-bit id in an HttpOnly, SameSite=Strict cookie,
 kept here with its expiry and its CSRF token (every POST must carry it in ``X-CSRF-Token`` or a
-``csrf`` form field). Logins are throttled per user name and per client address: after
-``MAX_FAILURES`` failures within ``FAILURE_WINDOW_S`` further attempts are refused until the window
-has passed, whether the password is right or not.
+``csrf`` form field).
+
+Wrong passwords slow down whoever sends them, not the user they name: after ``FREE_FAILURES``
+failures for one user name from one address, that address waits before trying that name again,
+twice as long after each further failure (``BACKOFF_S`` up to ``MAX_BACKOFF_S``); after
+``ADDRESS_FREE_FAILURES`` failures from one address for any names, the same for the address as a
+whole, except for addresses of the hall's own network (``[web] hall_networks``), from which a
+supervisor can always log in. Someone guessing from elsewhere therefore never locks the real user
+out, and guesses from one machine become too slow to matter.
 """
 from __future__ import annotations
 
@@ -19,11 +25,16 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from hall.store import private_database
+
 ROLES = ("supervisor", "manager")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 8
-MAX_FAILURES = 5
-FAILURE_WINDOW_S = 900.0
+FREE_FAILURES = 5                # one user name from one address, before any wait
+ADDRESS_FREE_FAILURES = 30       # any names from one address (not the hall's network), before any wait
+BACKOFF_S = 30.0                 # the first wait; doubled at each further failure
+MAX_BACKOFF_S = 900.0
+FAILURE_WINDOW_S = 3600.0        # failures older than this are forgotten
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 SCHEMA = """
@@ -71,7 +82,7 @@ class Accounts:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
-        os.chmod(path, 0o600)             # password hashes and session ids
+        private_database(path)            # password hashes, session ids and CSRF tokens (also in the WAL)
         self.session_s = session_s
         self.clock = clock
         # a fixed hash to compare against when the user does not exist (same time either way)
@@ -96,25 +107,51 @@ class Accounts:
         return list(self.db.execute("SELECT name, role FROM user ORDER BY name"))
 
     # --- logging in ------------------------------------------------------------------------------
-    def throttled(self, *keys: str) -> bool:
-        since = self.clock() - FAILURE_WINDOW_S
-        return any(self.db.execute("SELECT COUNT(*) FROM failure WHERE key=? AND at>?", (k, since)).fetchone()[0]
-                   >= MAX_FAILURES for k in keys)
+    @staticmethod
+    def _keys(name: str, client: str, hall_network: bool) -> list[tuple[str, int]]:
+        keys = [(f"pair:{name[:64]}|{client}", FREE_FAILURES)]
+        if not hall_network:
+            keys.append((f"addr:{client}", ADDRESS_FREE_FAILURES))
+        return keys
 
-    def login(self, name: str, password: str, client: str) -> Session | None:
-        """A new session, or None (wrong name or password, or throttled: the caller checks
-        :meth:`throttled` first to say which)."""
-        keys = (f"user:{name[:64]}", f"addr:{client}")
-        if self.throttled(*keys):
-            return None
+    def wait_s(self, name: str, client: str, hall_network: bool = False) -> float:
+        """Seconds before ``client`` may try ``name`` again (0: now)."""
+        now = self.clock()
+        wait = 0.0
+        for key, free in self._keys(name, client, hall_network):
+            count, last = self.db.execute("SELECT COUNT(*), MAX(at) FROM failure WHERE key=? AND at>?",
+                                          (key, now - FAILURE_WINDOW_S)).fetchone()
+            if count >= free:
+                until = last + min(BACKOFF_S * 2 ** (count - free), MAX_BACKOFF_S)
+                wait = max(wait, until - now)
+        return wait
+
+    def stored(self, name: str) -> tuple[str | None, str]:
+        """(role or None, the hash to check against): a user that does not exist gets a fixed hash,
+        so that checking takes the same time either way."""
         row = self.db.execute("SELECT role, hash FROM user WHERE name=?", (name,)).fetchone()
-        ok = check_password(password, row[1] if row else self._dummy) and row is not None
-        if not ok:
-            now = self.clock()
-            self.db.executemany("INSERT INTO failure VALUES (?,?)", [(k, now) for k in keys])
-            self.db.execute("DELETE FROM failure WHERE at < ?", (now - FAILURE_WINDOW_S,))
+        return (row[0], row[1]) if row else (None, self._dummy)
+
+    def failed(self, name: str, client: str, hall_network: bool = False) -> None:
+        now = self.clock()
+        self.db.executemany("INSERT INTO failure VALUES (?,?)",
+                            [(k, now) for k, _ in self._keys(name, client, hall_network)])
+        self.db.execute("DELETE FROM failure WHERE at < ?", (now - FAILURE_WINDOW_S,))
+
+    def login(self, name: str, password: str, client: str, hall_network: bool = False) -> Session | None:
+        """A new session, or None (wrong name or password, or waiting: the caller asks
+        :meth:`wait_s` first to say which). The web service runs the same steps with the hash on a
+        worker thread (web/server.py, ``login``)."""
+        if self.wait_s(name, client, hall_network) > 0:
             return None
-        session = Session(secrets.token_urlsafe(32), name, row[0], secrets.token_urlsafe(24))
+        role, stored = self.stored(name)
+        if not (check_password(password, stored) and role is not None):
+            self.failed(name, client, hall_network)
+            return None
+        return self.open_session(name, role)
+
+    def open_session(self, name: str, role: str) -> Session:
+        session = Session(secrets.token_urlsafe(32), name, role, secrets.token_urlsafe(24))
         self.db.execute("INSERT INTO session VALUES (?,?,?,?)",
                         (session.id, name, session.csrf, self.clock() + self.session_s))
         return session

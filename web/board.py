@@ -41,6 +41,10 @@ def board(config: Config, role: WebRole, availability: Availability, now: dateti
         "hall": None, "services": [], "counters": [], "devices": [],
         "waiting": mirror.waiting_numbers(now), "alerts": _alerts(role),
     }
+    if role.records_blocked is not None:  # the copy of the records stopped: what pages show is old
+        seq, why = role.records_blocked
+        out["alerts"].insert(0, {"severity": "critical", "id": "records:blocked",
+                                 "text": f"records stop before event {seq}: {why}", "since": ""})
     if availability.controller_fault:      # alive but taking no work: the reason first
         out["alerts"].insert(0, {"severity": "critical", "id": "controller:storage",
                                  "text": f"controller: {availability.controller_fault}", "since": ""})

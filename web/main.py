@@ -76,13 +76,22 @@ def main(args: argparse.Namespace) -> int:
 async def serve(config: Config, data_dir: str, host: str, port: int, voice: bool = True) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from .limits import DESCRIPTORS_KEPT, raise_descriptor_limit  # noqa: PLC0415
     from .server import WebService  # noqa: PLC0415
-    service = WebService(config, data_dir, voice=voice)
+    descriptors = raise_descriptor_limit()
+    # every open page holds a connection: bounded below the descriptors, so plain pages (and the
+    # broker link, the databases) always find one; beyond, uvicorn answers 503 at once
+    service = WebService(config, data_dir, voice=voice, max_streams=max(16, descriptors - 2 * DESCRIPTORS_KEPT))
     if not service.accounts.users():
         log.warning("no console user yet: add one with `hallq web user add NAME --role supervisor --config %s`",
                     config.path)
-    server = uvicorn.Server(uvicorn.Config(service.asgi, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+    web = config.web
+    assert web is not None
+    server = uvicorn.Server(uvicorn.Config(
+        service.asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+        timeout_graceful_shutdown=2, limit_concurrency=max(32, descriptors - DESCRIPTORS_KEPT),
+        # X-Forwarded-For only from the proxies the hall names: otherwise anyone could claim any address
+        proxy_headers=bool(web.trusted_proxies), forwarded_allow_ips=",".join(web.trusted_proxies) or None))
     stopping = asyncio.Event()
     owner = asyncio.create_task(service.run_shell(stopping))
     log.info("hallq web for hall %s on http://%s:%d (phone pages: %s)", config.hall.id, host, port,

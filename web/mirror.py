@@ -42,13 +42,12 @@ class HallMirror:
         self._by_hash = {t.token_hash: t.id for t in self.state.tickets.values() if t.token_hash}
         self._order = None
 
-    def apply(self, seq: int, payload: bytes) -> str:
-        """Fold one event (``R/event`` JSON or a page of ``events``); APPLIED, REPEATED or GAP."""
+    def apply(self, seq: int, event: e.Event) -> str:
+        """Fold one event (read by ``hall.wire.read_event``); APPLIED, REPEATED or GAP."""
         if self.state is None or seq > self.seq + 1:
             return GAP
         if seq <= self.seq:
             return REPEATED
-        event = e.decode_event(payload)
         self.state = evolve(self.state, event)
         self.seq = seq
         ticket = getattr(event, "ticket", None)

@@ -82,7 +82,7 @@ def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) ->
             f'<p id="headline" class="headline">{html.escape(first["headline"])}</p>'
             f'<p id="detail" class="detail">{html.escape(first["detail"])}</p>'
             f'<p id="offline" class="offline" hidden>{html.escape(labels["offline"])}</p></main>')
-    return page(first["number"], body, lang=lang, scripts=("phone.js",), css="phone.css",
+    return page(first["number"], body, lang=lang, scripts=("dom.js", "phone.js"), css="phone.css",
                 data={"stream": f"/t/{token}/stream", "first": first})
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
-import msgspec
-
 from central.archive import HallArchive
-from central.store import CentralStore, event_row
+from central.store import CentralStore
+from hall import wire
 from hall.config import Config
 from hall.publish import setup_from_config
 from hall.shell import DeviceRole
-from hall.wire import EventDoc, ReplyDoc, StateDoc
+from hall.wire import ReplyDoc, StateDoc, WireEvent
 
 from .mirror import GAP, HallMirror
 
@@ -28,8 +28,7 @@ PAGE = 500              # events asked for at once when catching up
 CATCH_UP_GIVE_UP_S = 15.0
 
 
-class _Seq(msgspec.Struct):
-    seq: int
+BLOCKED_RETRY_S = 300.0   # records stopped before an event that cannot be read: asked for again this often
 
 
 class Hub:
@@ -81,6 +80,10 @@ class WebRole(DeviceRole):
         self.on_day_ended = on_day_ended
         self.day: str | None = None
         self.nightly_due: set[str] = set()
+        # the controller's records stop before an event this hallq cannot read: (seq, why), said on
+        # the console; never skipped (the events after it only make sense with it)
+        self.records_blocked: tuple[int, str] | None = None
+        self.blocked_at = 0.0
 
     def attach(self, shell: Any) -> None:
         super().attach(shell)
@@ -121,10 +124,12 @@ class WebRole(DeviceRole):
             self._catch_up()
         self.hub.changed()
 
-    def on_event(self, event: EventDoc) -> None:
+    def on_event(self, event: WireEvent) -> None:
         if self.archive is not None:
-            self.unstored.append(event_row(self.config.hall.id, self.shell.payload))
-        if self.mirror.apply(event.seq, self.shell.payload) == GAP:
+            row = self.archive.take(self.shell.payload)
+            if row is not None:
+                self.unstored.append(row)
+        if self.mirror.apply(event.seq, event.event) == GAP:
             self._catch_up()
         if self.screens is not None:
             self.screens.on_event(event)
@@ -145,6 +150,8 @@ class WebRole(DeviceRole):
     # --- catching up: a snapshot, then pages of events ------------------------------------------------
     def _catch_up(self) -> None:
         if self.catching_up or not self.shell.available:
+            return
+        if self.records_blocked is not None and time.monotonic() - self.blocked_at < BLOCKED_RETRY_S:
             return
         self.catching_up = True
         if not self.mirror.ready:
@@ -174,11 +181,34 @@ class WebRole(DeviceRole):
         for raw in reply.events:
             payload = bytes(raw)
             if self.archive is not None:          # the hall's events: the records keep them too
-                self.unstored.append(event_row(self.config.hall.id, payload))
-            if self.mirror.apply(msgspec.json.decode(payload, type=_Seq).seq, payload) == GAP:
+                row = self.archive.take(payload)
+                if row is not None:
+                    self.unstored.append(row)
+            try:
+                wired = wire.read_event(payload)
+            except wire.BadDocument as err:
+                self._blocked(payload, str(err))
+                break
+            if self.mirror.apply(wired.seq, wired.event) == GAP:
                 self.mirror.state = None          # the controller's records have a hole: start over
                 break
-        self._after_page(reply.last_seq or 0)
+        else:
+            if self.records_blocked is not None and self.mirror.seq >= self.records_blocked[0]:
+                log.info("the hall's records go on past seq %d", self.records_blocked[0])
+                self.records_blocked = None
+        if self.records_blocked is None:
+            self._after_page(reply.last_seq or 0)
+        else:
+            self.hub.changed(records=True)
+
+    def _blocked(self, payload: bytes, reason: str) -> None:
+        """An event this hallq cannot read: the records stop before it, loudly, once."""
+        seq = self.mirror.seq + 1
+        if self.records_blocked is None or self.records_blocked[0] != seq:
+            log.error("the hall's records stop before seq %d: %s (the console says so; asked again every "
+                      "%.0f minutes)", seq, reason, BLOCKED_RETRY_S / 60)
+        self.records_blocked = (seq, reason)
+        self.blocked_at = time.monotonic()
 
     def _after_page(self, last_seq: int) -> None:
         self.hub.changed(records=True)

@@ -22,7 +22,7 @@ from display.voice import VoicePolicy, VoiceQueue
 from hardware.audio import SAMPLE_RATE
 from hall.config import Config
 from hall.shell import Availability
-from hall.wire import EventDoc, StateDoc
+from hall.wire import StateDoc, WireEvent
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ScreenFeeds:
             view.apply_state(state, now, wall)
         self._take_speech()
 
-    def on_event(self, event: EventDoc) -> None:
+    def on_event(self, event: WireEvent) -> None:
         now, wall = time.monotonic(), datetime.now(timezone.utc)
         for view in self.views.values():
             view.apply_event(event, now, wall)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -25,15 +28,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central.store import CentralStore
+from hall import ops
 from hall.config import Config
 from hall.shell import DeviceShell, StampedInbox
 from hall.tokens import TOKEN_PATTERN
 from hall.wire import ReplyDoc
 
 from . import pages
-from .accounts import Accounts, Session
-from .reports import Reports, chart_svg
+from .accounts import Accounts, Session, check_password
 from .board import board
+from .limits import MAX_BODY, BodyLimit, HashingGate, Overloads, StreamGate
+from .reports import Reports, chart_svg
 from .role import Hub, WebRole
 from .screen import ScreenFeeds
 
@@ -65,18 +70,20 @@ class LoopInbox(StampedInbox):
 
 
 class SecurityHeaders:
-    """Every answer: CSP, no sniffing, no framing, no referrer."""
+    """Every answer: CSP, no sniffing, no framing, no referrer; HSTS when served over https."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, https: bool = False) -> None:
         self.app = app
+        self.headers = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                        (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
+        if https:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] += [(b"content-security-policy", CSP.encode()),
-                                       (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                                       (b"referrer-policy", b"no-referrer")]
+                message["headers"] += self.headers
             await send(message)
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
@@ -95,23 +102,51 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in pairs}
 
 
-TOO_MANY = "尝试过多，请稍后再试 Too many attempts: try again later"
+TOO_MANY = "尝试过多，请{minutes}分钟后再试 Too many attempts: try again in {minutes} min"
+BUSY = "登录的人太多，请稍后再试 Too many logins at once: try again in a moment"
 WRONG = "用户名或密码错误 Wrong user name or password"
 
 
-async def login(request: Request, accounts: Accounts, form_page: Callable[[str, str], str], home: str,
-                secure: bool) -> Response:
-    """POST /login for the console and head office's dashboard alike: throttled, checked, and on
+@dataclass
+class LoginGuard:
+    """What a login form needs besides the accounts: the hashing gate and the hall's own network."""
+    gate: HashingGate
+    hall_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+    def in_hall(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(address in net for net in self.hall_networks if net.version == address.version)
+
+    @classmethod
+    def of(cls, networks: list[str]) -> LoginGuard:
+        return cls(HashingGate(), [ipaddress.ip_network(n, strict=False) for n in networks])
+
+
+async def login(request: Request, accounts: Accounts, guard: LoginGuard, form_page: Callable[[str, str], str],
+                home: str, secure: bool) -> Response:
+    """POST /login for the console and head office's dashboard alike: slowed down per user and
+    address (web/accounts.py), the password checked on a worker thread (web/limits.py), and on
     success a session cookie (HttpOnly, SameSite=Strict, Secure with https) and a redirect home.
     ``form_page(message, name)`` draws the form again with why it failed."""
     form = await form_fields(request)
     name, password = form.get("name", "")[:64], form.get("password", "")[:256]
     client = request.client.host if request.client else "?"
-    if accounts.throttled(f"user:{name}", f"addr:{client}"):
-        return HTMLResponse(form_page(TOO_MANY, name), status_code=429)
-    session = accounts.login(name, password, client)
-    if session is None:
+    in_hall = guard.in_hall(client)
+    wait = accounts.wait_s(name, client, in_hall)
+    if wait > 0:
+        return HTMLResponse(form_page(TOO_MANY.format(minutes=max(1, round(wait / 60))), name), status_code=429,
+                            headers={"Retry-After": str(int(wait) + 1)})
+    role, stored = accounts.stored(name)
+    answered, ok = await guard.gate.run(lambda: check_password(password, stored))
+    if not answered:
+        return HTMLResponse(form_page(BUSY, name), status_code=429, headers={"Retry-After": "2"})
+    if not ok or role is None:
+        accounts.failed(name, client, in_hall)
         return HTMLResponse(form_page(WRONG, name), status_code=401)
+    session = accounts.open_session(name, role)
     response = RedirectResponse(home, 303)
     response.set_cookie(COOKIE, session.id, max_age=int(accounts.session_s), httponly=True, samesite="strict",
                         secure=secure, path="/")
@@ -119,7 +154,7 @@ async def login(request: Request, accounts: Accounts, form_page: Callable[[str, 
 
 
 class WebService:
-    def __init__(self, config: Config, data_dir: str, voice: bool = True) -> None:
+    def __init__(self, config: Config, data_dir: str, voice: bool = True, max_streams: int | None = None) -> None:
         self.config = config
         web = config.web
         assert web is not None
@@ -135,7 +170,11 @@ class WebService:
         self.role.screens = self.screens
         self.secure = web.secure_cookies if web.secure_cookies is not None else \
             bool(web.public_url and web.public_url.startswith("https://"))
-        self.app = Starlette(routes=[
+        self.overloads = Overloads()
+        self.streams = StreamGate(web.streams_per_client, min(web.max_streams, max_streams or web.max_streams),
+                                  self.overloads)
+        self.guard = LoginGuard.of(web.hall_networks)
+        self.app = Starlette(exception_handlers={Exception: self.failed}, routes=[
             Route("/", lambda r: RedirectResponse("/console", 303)),
             Route("/healthz", self.healthz),
             Route("/login", self.login_form, methods=["GET"]),
@@ -155,7 +194,7 @@ class WebService:
             Route("/screen/{display}/audio/{clip:int}.wav", self.screen_audio),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ])
-        self.asgi = SecurityHeaders(self.app)
+        self.asgi = BodyLimit(SecurityHeaders(self.app, https=self.secure), MAX_BODY, self.overloads)
 
     # --- the owner loop ------------------------------------------------------------------------
     async def run_shell(self, stopping: asyncio.Event) -> None:
@@ -190,27 +229,47 @@ class WebService:
     def now(self) -> datetime:
         return datetime.now(self.config.zone)
 
-    async def stream(self, request: Request, render: Callable[[], Any], channel: str = "all") -> StreamingResponse:
+    async def failed(self, request: Request, err: Exception) -> Response:
+        """Whatever no handler foresaw: one log line, a plain answer (never a traceback per request)."""
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err)
+        return PlainTextResponse("服务器内部错误 internal error", status_code=500)
+
+    async def stream(self, request: Request, render: Callable[[], Any], channel: str = "all") -> Response:
         """SSE: the view now, then again whenever it changed; a comment line as heartbeat.
         After a wake-up it waits ``SETTLE_S``: a call's events (served, called) and the new state
-        arrive together and are rendered once."""
+        arrive together and are rendered once. Open streams are bounded per address and in all
+        (web/limits.py): beyond, 429 or 503 with Retry-After (the pages try again later)."""
+        client = request.client.host if request.client else "?"
+        refused = self.streams.enter(client)
+        if refused:
+            return PlainTextResponse("打开的页面太多，请稍后再试 too many open pages: try again later",
+                                     status_code=429 if refused == "client" else 503,
+                                     headers={"Retry-After": "30", "Connection": "close"})
+
         async def events() -> AsyncIterator[str]:
-            seen, last = -1, None
-            while True:
-                woken = await self.hub.wait(seen, HEARTBEAT_S, channel)
-                if woken != seen and seen != -1:
-                    await asyncio.sleep(SETTLE_S)
-                    woken = self.hub.versions[channel]
-                seen = woken
-                doc = render()
-                text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-                if text != last:
-                    last = text
-                    yield f"data: {text}\n\n"
-                else:
-                    yield ": ping\n\n"
+            try:
+                async for chunk in self._events(render, channel):
+                    yield chunk
+            finally:
+                self.streams.leave(client)
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _events(self, render: Callable[[], Any], channel: str) -> AsyncIterator[str]:
+        seen, last = -1, None
+        while True:
+            woken = await self.hub.wait(seen, HEARTBEAT_S, channel)
+            if woken != seen and seen != -1:
+                await asyncio.sleep(SETTLE_S)
+                woken = self.hub.versions[channel]
+            seen = woken
+            doc = render()
+            text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            if text != last:
+                last = text
+                yield f"data: {text}\n\n"
+            else:
+                yield ": ping\n\n"
 
     # --- public: health, a ticket's page, a hall screen -----------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -271,7 +330,7 @@ class WebService:
         return pages.login_page(self.config.hall.name, "管理控制台 Console", message, name)
 
     async def login(self, request: Request) -> Response:
-        return await login(request, self.accounts, self._login_form, "/console", self.secure)
+        return await login(request, self.accounts, self.guard, self._login_form, "/console", self.secure)
 
     def _csrf_ok(self, request: Request, session: Session, form_value: str | None = None) -> bool:
         sent = request.headers.get("x-csrf-token") or form_value or ""
@@ -352,16 +411,9 @@ class WebService:
             return JSONResponse({"error": "login required"}, status_code=401)
         if not self._csrf_ok(request, session):
             return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"ok": False, "code": "bad_request", "message": "the body is not JSON"}, status_code=400)
-        op, args = (body.get("op"), body.get("args") or {}) if isinstance(body, dict) else (None, None)
-        if op not in ACTIONS or not isinstance(args, dict) or \
-                not all(isinstance(v, (str, bool, int)) and not isinstance(k, bool) for k, v in args.items()):
-            return JSONResponse({"ok": False, "code": "bad_request",
-                                 "message": f"op must be one of {', '.join(sorted(ACTIONS))} with simple args"},
-                                status_code=400)
+        op, args, problem = console_action(await request.body())
+        if problem:
+            return JSONResponse({"ok": False, "code": "bad_request", "message": problem}, status_code=400)
         if not self.shell.available:
             return JSONResponse({"ok": False, "code": "controller_offline",
                                  "message": "the controller does not answer: try again when it is back"}, status_code=503)
@@ -375,3 +427,35 @@ class WebService:
                                 status_code=504)
         log.info("%s by %s: %s %s", op, session.name, "ok" if reply.ok else reply.code, args)
         return JSONResponse({"ok": reply.ok, "code": reply.code, "message": reply.message})
+
+
+class _Action(msgspec.Struct, forbid_unknown_fields=True):
+    op: str
+    args: dict[str, str | bool | int] = {}
+
+
+_action = msgspec.json.Decoder(_Action)
+
+
+def console_action(body: bytes) -> tuple[str, dict[str, Any], str]:
+    """(op, args, '') from a console action's JSON, or ('', {}, what is wrong): the op must be one
+    the console offers and its args exactly those of the op's own struct (hall/ops.py), checked
+    here as the controller will check them, so that nothing the controller would refuse as
+    malformed, nor anything too big for the broker, is sent."""
+    try:
+        action = _action.decode(body)
+    except msgspec.DecodeError as err:
+        return "", {}, f"not a console action: {str(err).replace('$.', '')}"
+    except RecursionError:
+        return "", {}, "not a console action: nested too deeply"
+    if action.op not in ACTIONS:
+        return "", {}, f"op must be one of {', '.join(sorted(ACTIONS))}"
+    struct = ops.OPS[action.op].args
+    unknown = sorted(set(action.args) - set(struct.__struct_fields__))
+    if unknown:
+        return "", {}, f"{action.op} takes {', '.join(struct.__struct_fields__) or 'no arguments'}, not {', '.join(unknown)}"
+    try:
+        msgspec.convert(action.args, struct)
+    except msgspec.ValidationError as err:
+        return "", {}, f"{action.op}: {str(err).replace('$.', '')}"
+    return action.op, action.args, ""

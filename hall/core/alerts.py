@@ -9,7 +9,8 @@ Texts are stable while an alert lasts (no counts or minutes in them): a change o
 Kinds: ``unserved`` (people wait for a service no open counter serves), ``long_wait`` (someone has
 waited beyond ``[hall] service_level_wait_s``), ``idle_counter`` (an open counter idle for
 ``idle_alert_s`` while its services have people waiting), ``printer`` (a kiosk's printer not ready;
-paper low is info), ``offline`` (a known device is offline).
+paper low is info), ``offline`` (a known device is offline), ``kiosk_quota`` (a kiosk has issued its share of a
+service's day: a stuck button or a stolen password; the others go on).
 """
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def current_alerts(setup: Setup, state: HallState, now: datetime) -> dict[str, t
         if (now - idle_since).total_seconds() >= setup.idle_alert_s:
             found[f"idle_counter:{counter.id}"] = ("idle_counter", "warning",
                                                    f"counter {counter.id} idle while its services have people waiting")
+    for key, issued in state.kiosk_issued.items():
+        kiosk_device, _, service = key.partition("|")
+        cap = setup.kiosk_cap(kiosk_device.partition(".")[2], service, state.kiosk_issued)
+        if cap is not None and issued >= cap:
+            found[f"kiosk_quota:{kiosk_device}:{service}"] = (
+                "kiosk_quota", "warning", f"{kiosk_device} issued its share of {service} today ({cap}): look at it")
     for device_id, device in state.devices.items():
         if device.online is False:
             found[f"offline:{device_id}"] = ("offline", "warning", f"{device_id} is offline")

@@ -133,7 +133,9 @@ class CloseHall(Command, frozen=True):
 
 
 class Tick(Command, frozen=True):
-    """Time passed: opening hours and the business day are checked."""
+    """Time passed: opening hours and the business day are checked; and the supervisors' alerts,
+    unless ``alerts`` is False (the controller checks them once a second, not at every batch)."""
+    alerts: bool = True
 
 
 class DevicePresence(Command, frozen=True):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from msgspec.structs import replace
 
 from . import events as e
-from .model import NO_LEASE, DeviceState, HallState, Lease, RecentCall
+from .model import NO_LEASE, NO_OVERFLOW_LEASE, TOP_NUMBER, DeviceState, HallState, Lease, RecentCall, number_value
 
 RECENT_CALLS_KEPT = 20
 ANNOUNCEMENTS_KEPT = 10
@@ -25,7 +25,9 @@ def evolve(state: HallState, event: e.Event) -> HallState:
         case e.DayStarted(day=day, carried=carried):
             keep = set(carried)
             s.tickets = {k: t for k, t in s.tickets.items() if k in keep}
-            s.services = {k: replace(v, next_number=1, lease_floor=NO_LEASE) for k, v in s.services.items()}
+            s.services = {k: replace(v, next_number=1, lease_floor=NO_LEASE, overflow_floor=NO_OVERFLOW_LEASE)
+                          for k, v in s.services.items()}
+            s.kiosk_issued = {}
             s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
                                      last_served=None, last_served_at=None)
                           for k, v in s.counters.items()}
@@ -36,7 +38,10 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.arrivals += 1
             if not t.offline:
                 svc = s.services[t.service]
-                s.services[t.service] = replace(svc, next_number=max(svc.next_number, int(t.number[-3:]) + 1))
+                s.services[t.service] = replace(svc, next_number=max(svc.next_number, number_value(t.number) + 1))
+            if t.source.startswith("kiosk.") and t.day == s.day:
+                key = f"{t.source}|{t.service}"
+                s.kiosk_issued[key] = s.kiosk_issued.get(key, 0) + 1
         case e.TicketCalled(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
             finished = s.counters[k].last_served_at
@@ -115,7 +120,10 @@ def evolve(state: HallState, event: e.Event) -> HallState:
         case e.NumbersLeased(kiosk=kiosk, service=sid, start=start, end=end, day=day, at=at):
             s.leases.append(Lease(kiosk=kiosk, service=sid, start=start, end=end, day=day, at=at))
             svc = s.services[sid]
-            s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
+            if start > TOP_NUMBER:
+                s.services[sid] = replace(svc, overflow_floor=min(svc.overflow_floor, start))
+            else:
+                s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
         case e.AppointmentBooked(appointment=a):
             s.appointments[a.code] = a
         case e.AppointmentCheckedIn(code=code, ticket=tid, on_time=on_time, at=at):

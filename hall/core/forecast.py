@@ -25,9 +25,10 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .model import HallState, Ticket
-from .setup import Setup
+from .setup import CounterSetup, Setup
 
 MIN_RESIDUAL_SHARE = 0.2       # a customer past the expected time still takes a fifth of it
 LAST = "\uffff"                 # sorts after every ticket id: a newcomer queued at the very end
@@ -58,9 +59,8 @@ def _returns_in(state: HallState, counter: str, now: datetime) -> float | None:
     return max(state.pause_s - (now - began).total_seconds(), MIN_RESIDUAL_SHARE * state.pause_s)
 
 
-def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[tuple[tuple, str, str]]],
-          watch: str | None = None) -> dict[str, float]:
-    """Seconds until each queued id is called; ``watch``: stop once that id is reached."""
+def _start(setup: Setup, state: HallState, now: datetime) -> list[tuple[float, str]]:
+    """The heap of open counters, each at the time it calls next."""
     heap: list[tuple[float, str]] = []
     for counter in setup.counters.values():
         returns_in = _returns_in(state, counter.id, now)
@@ -75,27 +75,41 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
             passed = (now - ticket.called_at).total_seconds()
             free_in = max(free_in, max(expected - passed, MIN_RESIDUAL_SHARE * expected) + state.gap_s)
         heapq.heappush(heap, (free_in, counter.id))
+    return heap
+
+
+def _choose(counter: CounterSetup, at: float, queues: dict[str, list[tuple[tuple, str, str]]],
+            heads: dict[str, int], booked: dict[str, list[float]]) -> tuple[tuple, str, bool] | None:
+    """What ``call_next`` at this counter would take at ``at``: (its order, the service, a booked
+    slot?), or None: nothing it serves is waiting."""
+    best: tuple | None = None
+    for rank, service in enumerate(counter.services):
+        slots = booked.get(service)
+        if slots and slots[0] <= at:          # a booked customer whose slot has begun
+            order: tuple = (1, rank) if counter.call_order == "service_order" else (1,)
+            if best is None or order < best[0]:
+                best = (order, service, True)
+            continue
+        queue = queues.get(service)
+        if not queue or heads[service] >= len(queue):
+            continue
+        key = queue[heads[service]][0]
+        order = (key[0], rank, key[1:]) if counter.call_order == "service_order" else key
+        if best is None or order < best[0]:
+            best = (order, service, False)
+    return best
+
+
+def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[tuple[tuple, str, str]]],
+          watch: str | None = None) -> dict[str, float]:
+    """Seconds until each queued id is called; ``watch``: stop once that id is reached."""
+    heap = _start(setup, state, now)
     heads = {service: 0 for service in queues}
     booked = _booked(state, now)                  # slots still to come: they go ahead once begun
     reached: dict[str, float] = {}
     while heap:
         at, counter_id = heapq.heappop(heap)
-        counter = setup.counters[counter_id]
-        best: tuple | None = None
-        for rank, service in enumerate(counter.services):
-            slots = booked.get(service)
-            if slots and slots[0] <= at:          # a booked customer whose slot has begun
-                order: tuple = (1, rank) if counter.call_order == "service_order" else (1,)
-                if best is None or order < best[0]:
-                    best = (order, service, True)
-                continue
-            queue = queues.get(service)
-            if not queue or heads[service] >= len(queue):
-                continue
-            key = queue[heads[service]][0]
-            order = (key[0], rank, key[1:]) if counter.call_order == "service_order" else key
-            if best is None or order < best[0]:
-                best = (order, service, False)
+        best = _choose(setup.counters[counter_id], at, queues, heads, booked)
         if best is None:
             continue                              # nothing left this counter serves: it stays idle
         service = best[1]
@@ -110,6 +124,152 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
             break
         heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
     return reached
+
+
+@dataclass
+class _Divergence:
+    """The play just after a counter popped at ``at`` and would take a newcomer of a service (its
+    queue ran out there, and nothing it prefers waits): where a walk-in issued now is called."""
+    at: float
+    counter: str
+    index: int
+    heap: list[tuple[float, str]]
+    heads: dict[str, int]
+    booked: dict[str, list[float]]
+
+
+NEWCOMER_KEY_RANK = 2                     # a walk-in: (2, issued_at, order); after every older one
+
+
+class Newcomers:
+    """The waits of walk-ins issued one after another at one instant (a kiosk's burst in one batch),
+    each in O(counters) instead of a play of the whole queue.
+
+    The play of the waiting queues is kept with, per service, the point where a walk-in issued
+    now would be called: the first counter that, when it frees, finds that service's queue run out
+    and nothing it prefers waiting. Issuing such a walk-in changes the play only from that point:
+    the play goes back there, the counter takes the new ticket, and goes on from there when asked.
+    It follows the state it was made for through :func:`note_evolved`; any other change (a call,
+    a void, a counter's pause, another instant) starts it anew.
+    """
+
+    def __init__(self, setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> None:
+        self.setup, self.state, self.now = setup, state, now
+        self.issued_at = issued_at            # every walk-in of a batch is issued at this time
+        self.queues = _queues(state, now)
+        self.heap = _start(setup, state, now)
+        self.start = list(self.heap)          # the counters as the play began (see ``follows``)
+        # the first slot still to come of a waiting appointment's ticket: its place changes then
+        self.next_slot = min((t.slot for t in state.tickets.values() if t.status == "waiting" and t.appointment
+                              and t.slot is not None and t.slot > now), default=None)
+        self.heads = {service: 0 for service in setup.services}
+        for service in setup.services:
+            self.queues.setdefault(service, [])
+        self.booked = _booked(state, now)
+        self.points: dict[str, _Divergence] = {}
+        self.index = 0
+        self.pending: str | None = None       # the ticket whose wait was just given (issued next)
+
+    def follows(self, setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> bool:
+        """Can this play serve ``state`` at ``now`` (a later batch)? Exactly when nothing the play
+        starts from moved: the same state, the counters free at the same moments from now (idle
+        ones, after the turnaround), no booked slot still to come, no waiting appointment's slot
+        passed meanwhile. Then every wait is the same, and the play goes on as it was."""
+        if self.state is not state or self.setup is not setup:
+            return False
+        if now != self.now:
+            if self.booked or (self.next_slot is not None and now >= self.next_slot) or \
+                    _start(setup, state, now) != self.start:
+                return False
+            self.now = now
+        self.issued_at = issued_at
+        return True
+
+    def _step(self) -> None:
+        at, counter_id = heapq.heappop(self.heap)
+        counter = self.setup.counters[counter_id]
+        best = _choose(counter, at, self.queues, self.heads, self.booked)
+        for rank, service in enumerate(counter.services):
+            if service in self.points or self.heads[service] < len(self.queues[service]):
+                continue
+            # its queue ran out: a walk-in issued now would be taken here unless what the counter
+            # takes comes first by its order (an older ticket; a better-ranked service's)
+            mine = (NEWCOMER_KEY_RANK, rank, self.issued_at, math.inf) if counter.call_order == "service_order" \
+                else (NEWCOMER_KEY_RANK, self.issued_at, math.inf)
+            if best is None or mine < best[0]:
+                self.points[service] = _Divergence(at, counter_id, self.index, list(self.heap), dict(self.heads),
+                                                   {k: list(v) for k, v in self.booked.items()})
+        self.index += 1
+        if best is None:
+            return
+        service = best[1]
+        if best[2]:
+            self.booked[service].pop(0)
+        else:
+            self.heads[service] += 1
+        heapq.heappush(self.heap, (at + per_ticket_s(self.state, service) + self.state.gap_s, counter_id))
+
+    def wait(self, service: str) -> float | None:
+        """Seconds until a walk-in of ``service`` issued now is called (None: no open counter serves it)."""
+        while service not in self.points and self.heap:
+            self._step()
+        point = self.points.get(service)
+        return point.at if point is not None else None
+
+    def issued(self, ticket: Ticket) -> None:
+        """``ticket`` (the walk-in whose wait was just given) joined its queue: the play from its
+        divergence point on is played again when asked."""
+        point = self.points[ticket.service]
+        self.queues[ticket.service].append((ticket.queue_key(self.now), ticket.id, ticket.service))
+        kept = {s: p for s, p in self.points.items() if p.index < point.index}
+        # at that very pop, a walk-in of a service the counter ranks higher would still be taken
+        # before the one just issued (service order; oldest first it never is: it came later)
+        counter = self.setup.counters[point.counter]
+        if counter.call_order == "service_order":
+            mine = counter.services.index(ticket.service)
+            for rank, service in enumerate(counter.services[:mine]):
+                if service not in kept and point.heads[service] >= len(self.queues[service]):
+                    kept[service] = point
+        self.points = kept
+        self.heap, self.heads = list(point.heap), dict(point.heads)
+        self.booked = {k: list(v) for k, v in point.booked.items()}
+        self.heads[ticket.service] += 1
+        heapq.heappush(self.heap, (point.at + per_ticket_s(self.state, ticket.service) + self.state.gap_s,
+                                   point.counter))
+        self.index = point.index + 1
+
+
+_newcomers: Newcomers | None = None
+
+
+def _is_walk_in(state: HallState, ticket: Ticket, now: datetime) -> bool:
+    """A walk-in issued now (its queue place: its issue time, after every ticket issued before)."""
+    return (ticket.priority == "normal" and not ticket.appointment and not ticket.offline
+            and ticket.issued_at >= now and ticket.order >= state.arrivals and ticket.id not in state.tickets)
+
+
+# what changes neither the counters, nor the waiting tickets, nor the times the play uses
+_BESIDE_THE_PLAY = frozenset({"AlertRaised", "AlertCleared", "Announcement", "AnnouncementRemoved",
+                              "DeviceStatusChanged", "NumbersLeased", "HallOpened", "HallClosed", "OutageStarted",
+                              "OutageEnded", "ServiceSuspended", "ServiceResumed", "NumberingContinued"})
+
+
+def note_evolved(before: HallState, after: HallState, event: Any) -> None:
+    """The rules folded ``event`` into ``before``: the walk-in play follows a ticket it gave the
+    wait of, and events beside the play; anything else makes it start anew when next asked."""
+    global _newcomers
+    memo = _newcomers
+    if memo is None or memo.state is not before:
+        return
+    ticket = getattr(event, "ticket", None)
+    kind = type(event).__name__
+    if kind == "TicketIssued" and ticket is not None and ticket.id == memo.pending:
+        memo.issued(ticket)
+        memo.state, memo.pending = after, None
+    elif kind in _BESIDE_THE_PLAY:
+        memo.state = after
+    else:
+        _newcomers = None
 
 
 def _booked(state: HallState, now: datetime) -> dict[str, list[float]]:
@@ -175,10 +335,57 @@ def forecast(setup: Setup, state: HallState, now: datetime) -> Forecast:
     return result
 
 
+def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tuple[int, int] | None:
+    """(people ahead, wait) of a walk-in being issued now (:class:`Newcomers`), or None if ``ticket``
+    is not one (a priority ticket, an appointment, one placed from a lease)."""
+    global _newcomers
+    if not _is_walk_in(state, ticket, now):
+        return None
+    memo = _newcomers
+    if memo is None or not memo.follows(setup, state, now, ticket.issued_at):
+        memo = _newcomers = Newcomers(setup, state, now, ticket.issued_at)
+    queue = memo.queues[ticket.service]
+    if queue and not queue[-1][0] < ticket.queue_key(now):
+        return None                # an appointment's ticket queued by a slot still to come is after it
+    at = memo.wait(ticket.service)
+    memo.pending = ticket.id
+    ahead = len(memo.queues[ticket.service])
+    return ahead, (int(math.ceil(at)) if at is not None else _fallback(setup, state, ticket.service, ahead))
+
+
+def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> dict[str, int]:
+    """What a walk-in taking a ticket now (issued at ``issued_at``) would be told, per service: the
+    walk-in play (:class:`Newcomers`), kept from the batch's last issue when there was one;
+    :func:`forecast`'s where a ticket queued by a slot still to come would be behind it."""
+    global _newcomers
+    memo = _newcomers
+    if memo is None or not memo.follows(setup, state, now, issued_at):
+        memo = _newcomers = Newcomers(setup, state, now, issued_at)
+    out: dict[str, int] = {}
+    last = (NEWCOMER_KEY_RANK, issued_at, math.inf)
+    for service in setup.services:
+        queue = memo.queues[service]
+        if queue and not queue[-1][0] < last:
+            out[service] = forecast(setup, state, now).newcomer.get(service, 0)
+            continue
+        at = memo.wait(service)
+        out[service] = int(math.ceil(at)) if at is not None else _fallback(setup, state, service, len(queue))
+    return out
+
+
 def wait_of(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int:
     """The wait of ``ticket``: one of the state's, or one about to join it (being issued)."""
     if ticket.id in state.tickets and state.tickets[ticket.id].status == "waiting":
         return forecast(setup, state, now).waits.get(ticket.id, 0)
+    fast = walk_in(setup, state, ticket, now)
+    if fast is not None:
+        return fast[1]
+    return play_wait(setup, state, ticket, now)
+
+
+def play_wait(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int:
+    """The wait of a ticket about to join the state, by a play of the whole queue (what
+    :class:`Newcomers` gives a walk-in without one)."""
     queues = _queues(state, now)
     queue = queues.setdefault(ticket.service, [])
     queue.append((ticket.queue_key(now), ticket.id, ticket.service))

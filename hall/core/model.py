@@ -2,20 +2,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 TicketStatus = Literal["waiting", "called", "served", "no_show", "voided"]
 OPEN_STATUSES = ("waiting", "called")
-TOP_NUMBER = 999           # numbers are the prefix plus three digits
+TOP_NUMBER = 999           # numbers are the prefix plus three digits ...
 NO_LEASE = TOP_NUMBER + 1  # lease floor when nothing is leased
+OVERFLOW_TOP = 9999        # ... and a fourth digit once a service's three-digit numbers are used up
+NO_OVERFLOW_LEASE = OVERFLOW_TOP + 1
+NUMBER = re.compile(r"([A-Z]{1,2})([0-9]{3}|[1-9][0-9]{3})")   # A001-A999, then A1000-A9999
+# a ticket number as printed, shown and spoken: printable, short (readers refuse anything else)
+Number = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def number_value(number: str) -> int:
+    """The digits of a number after its prefix (A012 -> 12, A1003 -> 1003); 0 if it has none."""
+    digits = number.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return int(digits) if digits.isascii() and digits.isdigit() else 0
 
 
 class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     # contract fields
     id: str
-    number: str
+    number: Number
     service: str
     priority: Literal["normal", "priority"] = "normal"
     status: TicketStatus = "waiting"
@@ -57,6 +69,7 @@ class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
     suspended: bool = False
     next_number: int = 1        # next online number
     lease_floor: int = NO_LEASE  # lowest number leased today; online numbers stay below it
+    overflow_floor: int = NO_OVERFLOW_LEASE   # the same in the four-digit numbers
     avg_service_s: float = 300.0
     measured: int = 0
     occupancy_s: float = 0.0    # a ticket's time at a counter, served or no-show (0: not measured yet)
@@ -136,6 +149,7 @@ class HallState(msgspec.Struct, kw_only=True):
     appointments: dict[str, Appointment] = {}
     alerts: dict[str, Alert] = {}
     arrivals: int = 0                   # tickets placed today: the `order` of the next one
+    kiosk_issued: dict[str, int] = {}   # "kiosk.k1|pay" -> tickets that kiosk issued today (its share)
     gap_s: float = 0.0                  # measured: a clerk's time from finishing one customer to calling the next
     pause_s: float = 1800.0             # measured: how long a counter's pause (暂停服务) lasts
 
@@ -164,4 +178,5 @@ class HallState(msgspec.Struct, kw_only=True):
             recent_calls=list(self.recent_calls),
             appointments=dict(self.appointments),
             alerts=dict(self.alerts),
+            kiosk_issued=dict(self.kiosk_issued),
         )

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from . import commands as c
 from . import events as e
-from .model import HallState
+from .model import OVERFLOW_TOP, HallState
 from .setup import Setup
 
 
@@ -16,5 +16,5 @@ def continue_numbering(setup: Setup, state: HallState, cmd: c.ContinueNumbering,
         used = cmd.numbers.get(service.prefix, 0)
         svc = state.services[service.id]
         if used + 1 > svc.next_number:
-            out.append(e.NumberingContinued(at=now, service=service.id, next_number=min(used + 1, 999)))
+            out.append(e.NumberingContinued(at=now, service=service.id, next_number=min(used + 1, OVERFLOW_TOP)))
     return out

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from msgspec.structs import replace
 
-from .forecast import wait_of
+from .forecast import wait_of, walk_in
 from .model import HallState, Ticket
 from .setup import Setup
 
@@ -57,6 +57,15 @@ def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
     return ahead
 
 
+def latest_issue(state: HallState, now: datetime) -> datetime:
+    """When a ticket issued online at ``now`` is issued: never before the last one issued online
+    today (a clock that went back must not put it ahead of them). Each is issued no earlier than
+    the one before, so that is the last placed: a few steps back at most, not the day's tickets."""
+    latest = next((t.issued_at for t in reversed(state.tickets.values()) if t.day == state.day and not t.offline),
+                  now)
+    return max(now, latest)
+
+
 def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
     """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting);
     the wait from the call rules played forward (:mod:`hall.core.forecast`)."""
@@ -64,6 +73,9 @@ def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime)
         if ticket.waiting_ahead or ticket.est_wait_s:
             return replace(ticket, waiting_ahead=0, est_wait_s=0)
         return ticket
+    fast = walk_in(setup, state, ticket, now)       # a walk-in issued now: O(counters), not O(queue)
+    if fast is not None:
+        return replace(ticket, waiting_ahead=fast[0], est_wait_s=fast[1])
     ahead = waiting_ahead(state, ticket, now)
     return replace(ticket, waiting_ahead=ahead, est_wait_s=wait_of(setup, state, ticket, now))
 

@@ -7,7 +7,6 @@ state. The hall's setup (setup.py) and the queries (queries.py) are re-exported 
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -20,19 +19,18 @@ from . import commands as c
 from . import events as e
 from .alerts import alert_changes
 from .evolve import evolve, fold
-from .model import OPEN_STATUSES, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
-from .forecast import configured_counters, forecast, wait_for, wait_of
+from .model import NUMBER, OPEN_STATUSES, OVERFLOW_TOP, TOP_NUMBER, Appointment, CounterState, HallState, ServiceState, Ticket
+from .forecast import configured_counters, forecast, newcomer_waits, note_evolved, wait_for, wait_of
 from .numbering import continue_numbering
-from .queries import (find_by_number, find_waiting,
+from .queries import (find_by_number, find_waiting, latest_issue,
                       format_number, open_counters, ticket_id, waiting_ahead, waiting_tickets,
                       with_estimate)
 from .setup import CounterSetup, ServiceSetup, Setup
 
 ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing
-OFFLINE_NUMBER = re.compile(r"[A-Z]{1,2}[0-9]{3}")
 
 __all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
-           "forecast", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
+           "forecast", "newcomer_waits", "latest_issue", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
            "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
 
 
@@ -63,7 +61,9 @@ class QueueRules:
             raise RequestError("unknown_op", f"no rule for {type(command).__name__}")
         events: list[e.Event] = []
         for event in decide(state, command, now):
-            state = evolve(state, event)
+            after = evolve(state, event)
+            note_evolved(state, after, event)        # the walk-in estimates follow (forecast.py)
+            state = after
             events.append(event)
         return state, events
 
@@ -75,7 +75,7 @@ class QueueRules:
 
     def _counter(self, state: HallState, counter: str) -> CounterState:
         if counter not in self.setup.counters:
-            raise RequestError("not_allowed", f"unknown counter {counter!r}")
+            raise RequestError("unknown_counter", f"no counter {counter!r} in this hall")
         return state.counters[counter]
 
     def _current(self, state: HallState, counter: str) -> Ticket:
@@ -84,15 +84,30 @@ class QueueRules:
             raise RequestError("not_serving", f"counter {counter} has no ticket called")
         return state.tickets[cs.ticket]
 
-    def _kiosk_may_issue(self, kiosk_device: str, service: str) -> None:
+    def _kiosk_may_issue(self, state: HallState, kiosk_device: str, service: str) -> None:
         kind, _, kiosk = kiosk_device.partition(".")
-        if kind == "kiosk" and kiosk in self.setup.kiosks and service not in self.setup.kiosks[kiosk]:
+        if kind != "kiosk" or kiosk not in self.setup.kiosks:
+            return
+        if service not in self.setup.kiosks[kiosk]:
             raise RequestError("not_allowed", f"kiosk {kiosk} does not issue tickets for {service!r}")
+        cap = self.setup.kiosk_cap(kiosk, service, state.kiosk_issued)
+        if cap is not None and state.kiosk_issued.get(f"{kiosk_device}|{service}", 0) >= cap:
+            # one kiosk (a stuck button, a stolen password) cannot use up a service's day: the others,
+            # and the service desk, go on; the supervisors get an alert (hall/core/alerts.py)
+            raise RequestError("kiosk_quota", f"kiosk {kiosk} has issued its share of {service!r} today ({cap})")
+
+    def _next_value(self, svc: ServiceState, value: int) -> int | None:
+        """``value`` or the next online number after it that is free of leases; the three-digit
+        numbers first, then four digits (A1000 on): a hall never runs out of numbers in a day."""
+        if value < svc.lease_floor and value <= TOP_NUMBER:
+            return value
+        value = max(value, TOP_NUMBER + 1)
+        return value if value < svc.overflow_floor and value <= OVERFLOW_TOP else None
 
     # -- tickets --
     def _issue(self, state: HallState, cmd: c.IssueTicket, now: datetime) -> list[e.Event]:
         self._service(state, cmd.service)          # unknown_service before the kiosk's own list
-        self._kiosk_may_issue(cmd.by, cmd.service)
+        self._kiosk_may_issue(state, cmd.by, cmd.service)
         ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now, token_hash=cmd.token_hash)
         return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket, now))]
 
@@ -106,20 +121,17 @@ class QueueRules:
             raise RequestError("hall_closed", "the hall is closed: no tickets are issued now")
         if svc.suspended:
             raise RequestError("service_suspended", f"service {service!r} is suspended (暂停办理)")
-        if svc.next_number >= svc.lease_floor or svc.next_number > TOP_NUMBER:
+        value = self._next_value(svc, svc.next_number)
+        if value is None:
             raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
-        value = svc.next_number
         number = format_number(self.setup.services[service].prefix, value)
         while ticket_id(state.day, number) in state.tickets:    # an id is never issued twice, whatever happened
-            value += 1
-            if value >= svc.lease_floor or value > TOP_NUMBER:
+            value = self._next_value(svc, value + 1)
+            if value is None:
                 raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
             number = format_number(self.setup.services[service].prefix, value)
-        # a clock that went back must not put a new ticket ahead of those issued before it
-        latest = max((t.issued_at for t in state.tickets.values() if t.day == state.day and not t.offline),
-                     default=now)
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
-                      priority=priority, issued_at=max(now, latest), day=state.day, source=by,  # type: ignore[arg-type]
+                      priority=priority, issued_at=latest_issue(state, now), day=state.day, source=by,  # type: ignore[arg-type]
                       outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
                       token_hash=token_hash)
 
@@ -138,9 +150,12 @@ class QueueRules:
 
     def _lease(self, state: HallState, cmd: c.LeaseNumbers, now: datetime) -> list[e.Event]:
         svc = self._service(state, cmd.service)
-        self._kiosk_may_issue(cmd.by, cmd.service)
+        self._kiosk_may_issue(state, cmd.by, cmd.service)
         end = svc.lease_floor - 1
         start = max(end - cmd.size + 1, svc.next_number + ONLINE_RESERVE)
+        if start > end:         # no block left in the three-digit numbers: one from the top of four
+            end = svc.overflow_floor - 1
+            start = max(end - cmd.size + 1, max(svc.next_number, TOP_NUMBER + 1) + ONLINE_RESERVE)
         if start > end:
             raise RequestError("numbers_exhausted", f"no block of numbers left to lease for {cmd.service!r}")
         return [e.NumbersLeased(at=now, kiosk=cmd.by, service=cmd.service, start=start, end=end, day=state.day)]
@@ -149,10 +164,11 @@ class QueueRules:
         self._service(state, cmd.service)
         setup = self.setup.services[cmd.service]
         # ASCII digits only: "B９９０", "B٩٩٠", "B𝟗𝟗𝟎" and "B²³¹" are not numbers a kiosk prints
-        if not OFFLINE_NUMBER.fullmatch(cmd.number) or cmd.number[:-3] != setup.prefix:
+        parts = NUMBER.fullmatch(cmd.number)
+        if parts is None or parts.group(1) != setup.prefix:
             raise RequestError("bad_request", f"number {cmd.number!r} is not a {cmd.service!r} number")
         day = self.setup.business_day(cmd.issued_at)
-        value = int(cmd.number[-3:])
+        value = int(parts.group(2))
         lease = next((l for l in state.leases if l.kiosk == cmd.by and l.service == cmd.service
                       and l.day == day and l.start <= value <= l.end), None)
         if lease is None:
@@ -392,7 +408,7 @@ class QueueRules:
             events.append(e.HallOpened(at=now, by="schedule") if scheduled else e.HallClosed(at=now, by="schedule"))
         for event in events:
             state = evolve(state, event)
-        return events + alert_changes(self.setup, state, now)
+        return events + (alert_changes(self.setup, state, now) if cmd.alerts else [])
 
     def _presence(self, state: HallState, cmd: c.DevicePresence, now: datetime) -> list[e.Event]:
         old = state.devices.get(cmd.device)

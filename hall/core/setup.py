@@ -38,6 +38,19 @@ class Setup:
     appointment_late_s: int = 900
     service_level_wait_s: int = 900    # alert: someone has waited longer than this
     idle_alert_s: int = 120            # alert: a counter idle this long while its services have people waiting
+    kiosk_day_share: float = 0.5       # of a service's 999 numbers one kiosk may issue a day (see kiosk_cap)
+
+    def kiosk_cap(self, kiosk: str, service: str, issued: dict[str, int]) -> int | None:
+        """The tickets of ``service`` one kiosk may issue today, given what each kiosk issued
+        (``HallState.kiosk_issued``): its share of the 999 three-digit numbers, or twice what the
+        busiest other kiosk of the service issued, whichever is more (a busy day spread over the
+        kiosks never meets it; one kiosk flooding alone does). None: no limit (the hall's only
+        kiosk for the service, or a share of 1)."""
+        others = [k for k, services in self.kiosks.items() if service in services and k != kiosk]
+        if not others or self.kiosk_day_share >= 1.0:
+            return None
+        busiest = max(issued.get(f"kiosk.{k}|{service}", 0) for k in others)
+        return max(int(self.kiosk_day_share * 999), 2 * busiest)
 
     def business_day(self, now: datetime) -> str:
         return now.astimezone(self.tz).date().isoformat()

@@ -50,13 +50,6 @@ class TicketDoc(msgspec.Struct):
     slot: datetime | None = None
 
 
-class CounterRefDoc(msgspec.Struct):
-    """hallq's richer form of an event's ``counter`` (the contract's form is the id alone)."""
-    id: str
-    name: Name = ""
-    number: int | None = None
-
-
 class ServiceDoc(msgspec.Struct):
     id: str
     name: Name = ""
@@ -97,8 +90,8 @@ class HallResultDoc(msgspec.Struct):
 
 class LeaseDoc(msgspec.Struct):
     service: str
-    start: Annotated[int, msgspec.Meta(ge=1, le=999)]
-    end: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    start: Annotated[int, msgspec.Meta(ge=1, le=9999)]
+    end: Annotated[int, msgspec.Meta(ge=1, le=9999)]
     day: str
     first: str = ""
     last: str = ""
@@ -163,16 +156,6 @@ class StateDoc(msgspec.Struct):
 
     def counter(self, counter_id: str) -> CounterDoc | None:
         return next((c for c in self.counters if c.id == counter_id), None)
-
-
-class EventDoc(msgspec.Struct):
-    """``R/event``: one change. Fields of other event types are read by whoever needs them."""
-    epoch: Seq
-    seq: Seq
-    type: str
-    at: str = ""
-    ticket: TicketDoc | None = None
-    counter: str | CounterRefDoc | None = None
 
 
 class PresenceDoc(msgspec.Struct, omit_defaults=True):

@@ -10,7 +10,7 @@ import pytest
 
 from hall.testing import mosquitto_binary
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 import chaos  # noqa: E402
 

@@ -102,6 +102,5 @@
     ["作废 void", "void", function (f) { return { ticket_id: value(f, "ticket"), reason: "console" }; }],
     ["恢复过号 reinstate", "reinstate", function (f) { return { number: value(f, "ticket") }; }]]);
   fetch("/api/board", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(render);
-  var source = new EventSource("/api/board/stream");
-  source.onmessage = function (m) { render(JSON.parse(m.data)); };
+  hallqFollow("/api/board/stream", render);
 })();

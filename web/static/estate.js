@@ -18,6 +18,5 @@
     });
   }
   fetch("/board", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(render);
-  var source = new EventSource("/board/stream");
-  source.onmessage = function (m) { render(JSON.parse(m.data)); };
+  hallqFollow("/board/stream", render);
 })();

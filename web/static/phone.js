@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   var data = JSON.parse(document.getElementById("data").textContent);
-  var last = null, source = null;
+  var last = null;
   function $(id) { return document.getElementById(id); }
   function notify(doc) {
     if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 400]);
@@ -20,22 +20,14 @@
     if (doc.alert && last && !(last.alert && last.status === doc.status)) notify(doc);
     last = doc;
   }
-  function connect() {
-    if (source) source.close();
-    source = new EventSource(data.stream);
-    source.onmessage = function (m) { $("offline").hidden = true; show(JSON.parse(m.data)); };
-    source.onerror = function () {
-      $("offline").hidden = false;
-      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
-    };
-  }
+  var stream = null;
   // a phone that slept may have dropped the connection: open it again when the page is seen
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && (!source || source.readyState === EventSource.CLOSED)) connect();
+    if (!document.hidden && stream) stream.again();
   });
   document.addEventListener("click", function () {
     if (window.Notification && Notification.permission === "default") Notification.requestPermission();
   }, { once: true });
   show(data.first);
-  connect();
+  stream = hallqFollow(data.stream, show, function (up) { $("offline").hidden = up; });
 })();

@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   var data = JSON.parse(document.getElementById("data").textContent);
-  var played = null, queue = [], playing = false, source = null;
+  var played = null, queue = [], playing = false;
   function $(id) { return document.getElementById(id); }
   var el = hallqEl;
   function playNext() {
@@ -70,11 +70,5 @@
     $("notices").textContent = vm.notices.join("    ");
     speak(vm.speech || []);
   }
-  function connect() {
-    if (source) source.close();
-    source = new EventSource(data.stream);
-    source.onmessage = function (m) { render(JSON.parse(m.data)); };
-    source.onerror = function () { if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000); };
-  }
-  connect();
+  hallqFollow(data.stream, render);
 })();
