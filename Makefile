@@ -27,10 +27,12 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py
 
-# the kill-and-restart proof on one machine, then the network faults between the worked hall's machines
+# the kill-and-restart proof on one machine, the network faults between the worked hall's machines,
+# then head office fed poisoned events and the web flooded with streams
 chaos: $(STAMP) system-deps
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 	$(BIN)/python bench/chaos_hosts.py $(CHAOS_HOSTS_ARGS)
+	$(BIN)/python bench/chaos_surfaces.py $(CHAOS_SURFACES_ARGS)
 
 # the hall's bundle for its machines (docs/deploy.md): make bundle CONFIG=hall.toml OUT=hall-bundle
 CONFIG ?= hall.toml

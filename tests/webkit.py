@@ -45,7 +45,7 @@ class WebHall:
 def add_user(hall: Path, data: Path, name: str, role: str, password: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hall.cli", "web", "user", "add", name, "--role", role,
                            "--config", str(hall), "--data", str(data)], input=password + "\n", text=True,
-                          capture_output=True, timeout=60)
+                          capture_output=True, timeout=60, cwd=hall.parent)
 
 
 def start_web_hall(tmp: Path) -> WebHall:

@@ -72,3 +72,12 @@ def test_stalls_a_flood_a_clock_jump_and_a_full_disk_keep_every_invariant(tmp_pa
     # the flood got a burst, then 4 a second while its backlog was read: not the day's numbers
     assert 0 < len(result.flood_tickets) < 200 and result.flood_worst_delay_s is not None   # 40, then 4 a second
     assert result.tickets >= 15 and result.called >= 5, result.table()
+
+
+def test_poisoned_events_at_head_office_and_a_stream_flood_on_the_web_leave_every_figure_exact(tmp_path: Path) -> None:
+    """bench/chaos_surfaces.py, short: a broken hall's poisoned events and 1,100 streams at once."""
+    import chaos_surfaces
+    result = chaos_surfaces.run(rounds=4, workdir=tmp_path)
+    print("\n".join(f"{m}: {v}" for m, v in result.rows()))
+    assert result.violations == []
+    assert result.poisoned == 10 and result.refused_streams > 0 and result.pages_answered_during_floods == 10
