@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos system-deps clean lint pi-wheels bundle
+.PHONY: demo test bench chaos system-deps clean lint pi-wheels bundle messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bundle: $(STAMP)
 # needs PyPI: every requirement of hallq[pi] has an aarch64 wheel for Raspberry Pi OS (tests/check_pi_wheels.py)
 pi-wheels: $(STAMP)
 	$(BIN)/python tests/check_pi_wheels.py
+
+# every text people read: the msgids from the code into the catalogs (then translate hall/locale/*/LC_MESSAGES/hallq.po)
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual -k t --sort-by-file \
+	    --project hallq -o hall/locale/hallq.pot hall web central
+	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 PACKAGES = ["hall", "kiosk", "counter", "display", "printer", "hardware", "simulator", "broker_config", "web",
             "central"]
-DATA = re.compile(r".*\.(py|toml|conf|template|md|wav|js|css|service|timer|sh)$")
+DATA = re.compile(r".*\.(py|toml|conf|template|md|wav|js|css|service|timer|sh|po|pot)$")
 # Raspberry Pi OS Bookworm (glibc 2.36, Python 3.11) and Trixie (glibc 2.41, Python 3.13): wheels
 # for 2.36 run on both
 PI_PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{v}_aarch64" for v in range(17, 37)), "linux_aarch64"]

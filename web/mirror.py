@@ -15,7 +15,7 @@ import msgspec
 
 from hall.core import events as e
 from hall.core.model import HallState, Ticket
-from hall.core.rules import Setup, evolve, wait_of
+from hall.core.rules import Setup, evolve, open_counters, wait_of
 from hall.tokens import token_hash
 
 APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
@@ -95,8 +95,15 @@ class HallMirror:
         waiting = current.status == "waiting"
         ahead = self.ahead_of(current, now) if waiting else 0
         est = wait_of(self.setup, self.state, current, now) if waiting else 0
+        state = self.state
+        service = state.services.get(current.service)
         return {"number": current.number, "service": current.service, "status": current.status,
                 "ahead": ahead, "est_wait_s": est,
+                # the hall's situation: a phone must not promise what the hall is not doing
+                "mode": state.mode, "message": state.outage_message if state.outage else None,
+                "service_suspended": bool(service and service.suspended),
+                "open_counters": open_counters(self.setup, state, current.service),
+                "reinstated": waiting and current.called_at is not None,
                 "counter": current.counter, "priority": current.priority == "priority",
                 "appointment": current.appointment, "issued_at": current.issued_at.isoformat(),
                 "recalls": current.recalls}
@@ -105,4 +112,5 @@ class HallMirror:
         """Per service, the numbers waiting in the order they will be called (the console's list)."""
         if self.state is None:
             return {}
-        return {service: [t.number for t in waiting] for service, waiting in self._calling_order(now)[0].items()}
+        queues = self._calling_order(now)[0]
+        return {service: [t.number for t in queues[service]] for service in self.setup.services if service in queues}

@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from central.store import CentralStore
 from hall import ops
 from hall.config import Config
+from hall.i18n import counter_name
 from hall.shell import DeviceShell, StampedInbox
 from hall.tokens import TOKEN_PATTERN
 from hall.wire import ReplyDoc
@@ -281,10 +282,7 @@ class WebService:
         if ticket is None:
             return None
         view = self.role.mirror.ticket_view(ticket, self.now())
-        counter = self.config.counter_by_id(view["counter"] or "")
-        name = counter.name if counter else (view["counter"] or "")
-        if lang == "en" and counter and self.config.counter_number(counter.id) is not None:
-            name = f"counter {self.config.counter_number(counter.id)}"
+        name = counter_name(self.config, view["counter"], lang) if view["counter"] else ""
         return pages.phone_texts(view, lang, self.config, name, self.web.near)
 
     async def ticket_page(self, request: Request) -> Response:
@@ -351,21 +349,24 @@ class WebService:
         session = self.session(request)
         if session is None:
             return RedirectResponse("/login", 303)
-        return HTMLResponse(pages.console_page(self.config, session.name, session.role, session.csrf),
+        lang = pages.language(request.headers.get("accept-language"))
+        return HTMLResponse(pages.console_page(self.config, session.name, session.role, session.csrf, lang),
                             headers={"Cache-Control": "no-store"})
 
-    def _board(self) -> dict[str, Any]:
-        return board(self.config, self.role, self.shell.availability, self.now())
+    def _board(self, lang: str) -> dict[str, Any]:
+        return board(self.config, self.role, self.shell.availability, self.now(), lang)
 
     async def board(self, request: Request) -> Response:
         if self.session(request) is None:
             return JSONResponse({"error": "login required"}, status_code=401)
-        return JSONResponse(self._board(), headers={"Cache-Control": "no-store"})
+        lang = pages.language(request.headers.get("accept-language"))
+        return JSONResponse(self._board(lang), headers={"Cache-Control": "no-store"})
 
     async def board_stream(self, request: Request) -> Response:
         if self.session(request) is None:
             return JSONResponse({"error": "login required"}, status_code=401)
-        return await self.stream(request, self._board)
+        lang = pages.language(request.headers.get("accept-language"))
+        return await self.stream(request, lambda: self._board(lang))
 
     # --- reports --------------------------------------------------------------------------------------
     def _report_day(self, request: Request) -> str | None:

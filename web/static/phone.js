@@ -14,7 +14,9 @@
     if (!doc || !doc.number) return;
     $("number").textContent = doc.number;
     $("service").textContent = doc.service;
-    $("headline").textContent = doc.headline;
+    if (doc.headline !== $("headline").textContent) $("headline").textContent = doc.headline;
+    $("notice").textContent = doc.notice || "";
+    $("notice").hidden = !doc.notice;
     $("detail").textContent = doc.detail;
     document.body.className = "status-" + doc.status + (doc.alert ? " alert" : "");
     if (doc.alert && last && !(last.alert && last.status === doc.status)) notify(doc);
