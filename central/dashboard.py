@@ -143,7 +143,7 @@ class Dashboard:
                                              for c in COLUMNS) + "</tr>" for r in rows)
         per_hall: dict[str, dict[str, Any]] = {}
         for r in rows:
-            h = per_hall.setdefault(r["hall"], {"service": r["hall"], "issued": 0, "served": 0})
+            h = per_hall.setdefault(r["hall"], {"name": r["hall"], "issued": 0, "served": 0})
             h["issued"] += r["issued"]
             h["served"] += r["served"]
         body = (f'<header class="bar"><strong>hallq 总部 Head office</strong><a class="user" href="/">实时 Live</a>'

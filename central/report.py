@@ -15,11 +15,12 @@ COLUMNS = ["hall", "service", "issued", "served", "no_show", "voided", "wait_med
            "service_level_share", "service_mean_s", "rating_1", "rating_2", "rating_3"]
 
 
-def day_report(store: CentralStore, day: str, target_s: int = 900) -> list[dict[str, Any]]:
-    figures = {(f.hall, f.service): f for f in store.day_figures(day)}
+def day_report(store: CentralStore, day: str, target_s: int = 900, last: str | None = None) -> list[dict[str, Any]]:
+    """Per hall and service, the day's figures (or those of the days from ``day`` to ``last``)."""
+    figures = {(f.hall, f.service): f for f in store.day_figures(day, last)}
     rows = {key: {"hall": f.hall, "service": f.service, "issued": f.issued, "served": f.served,
                   "no_show": f.no_show, "voided": f.voided} for key, f in figures.items()}
-    waits = {(r[0], r[1]): r[2:] for r in store.day_wait_figures(day, target_s)}
+    waits = {(r[0], r[1]): r[2:] for r in store.day_wait_figures(day, target_s, last)}
     for key, row in rows.items():
         n, median, p90, within = waits.get(key, (0, None, None, None))
         row["wait_median_s"] = round(max(0.0, float(median)), 1) if n else None

@@ -218,9 +218,10 @@ class CentralStore:
 
 
     # --- figures --------------------------------------------------------------------------------
-    def day_people(self, day: str, by: str) -> list[tuple[Any, ...]]:
+    def day_people(self, day: str, by: str, last: str | None = None) -> list[tuple[Any, ...]]:
         """Per hall and counter (``by="counter"``) or clerk: served, no-shows, mean service time,
-        ratings 1/2/3 (tickets that ended served or no-show; as each hall's report counts them)."""
+        ratings 1/2/3 (tickets that ended served or no-show; as each hall's report counts them).
+        ``last``: the days from ``day`` to ``last`` (a month's report)."""
         column = {"counter": "counter", "clerk": "clerk"}[by]
         return self.query(f"""
             SELECT hall, {column}, SUM(CASE WHEN status = 'served' THEN 1 ELSE 0 END),
@@ -228,21 +229,27 @@ class CentralStore:
                    AVG(CASE WHEN status = 'served' THEN service_s END),
                    SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
                    SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
-            FROM tickets WHERE day = ? AND status IN ('served', 'no_show') AND {column} IS NOT NULL
-            GROUP BY hall, {column} ORDER BY hall, {column}""", (day,))
+            FROM tickets WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND {column} IS NOT NULL
+            GROUP BY hall, {column} ORDER BY hall, {column}""", (day, last or day))
 
-    def day_hall_extras(self, day: str) -> dict[str, dict[str, Any]]:
-        """Per hall: appointments booked for the day and checked in on time, outages (count, minutes)."""
+    def day_hall_extras(self, day: str, last: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per hall: appointments booked for the day(s) and checked in on time, outages (count,
+        minutes), calls out of order (by number, ahead of their turn)."""
+        last = last or day
         out: dict[str, dict[str, Any]] = {}
-        for hall, n in self.query("SELECT hall, SUM(appointment) FROM tickets WHERE day = ? GROUP BY hall", (day,)):
+        for hall, n in self.query("SELECT hall, SUM(appointment) FROM tickets WHERE day BETWEEN ? AND ? GROUP BY hall",
+                                  (day, last)):
             out.setdefault(hall, {})["appointments_on_time"] = int(n or 0)
         for hall, body in self.query("SELECT hall, body FROM events WHERE type = 'appointment_booked'"):
-            if msgspec.json.decode(body).get("appointment", {}).get("day") == day:
+            if day <= (msgspec.json.decode(body).get("appointment", {}).get("day") or "") <= last:
                 entry = out.setdefault(hall, {})
                 entry["appointments_booked"] = entry.get("appointments_booked", 0) + 1
+        for hall, n in self.query("SELECT hall, COUNT(*) FROM events WHERE day BETWEEN ? AND ? AND type = "
+                                  "'ticket_called' AND body LIKE ? GROUP BY hall", (day, last, '%"out_of_order":true%')):
+            out.setdefault(hall, {})["out_of_order"] = int(n)
         spans: dict[str, list[str]] = {}
-        for hall, kind, at in self.query("SELECT hall, type, at FROM events WHERE day = ? AND type IN "
-                                         "('outage_started', 'outage_ended') ORDER BY hall, seq", (day,)):
+        for hall, kind, at in self.query("SELECT hall, type, at FROM events WHERE day BETWEEN ? AND ? AND type IN "
+                                         "('outage_started', 'outage_ended') ORDER BY hall, seq", (day, last)):
             spans.setdefault(hall, []).append(f"{kind}|{at}")
         for hall, marks in spans.items():
             minutes, count, started = 0.0, 0, None
@@ -256,7 +263,7 @@ class CentralStore:
             out.setdefault(hall, {}).update(outages=count, outage_minutes=round(minutes, 1))
         return out
 
-    def day_wait_figures(self, day: str, target_s: int) -> list[tuple[Any, ...]]:
+    def day_wait_figures(self, day: str, target_s: int, last: str | None = None) -> list[tuple[Any, ...]]:
         """Per hall and final service, over served and no-show tickets: (hall, service, n, median wait,
         nearest-rank p90 wait, share within ``target_s``), in SQL (window functions, as in both
         PostgreSQL and SQLite). The median is the mean of the middle two for an even count, as
@@ -266,14 +273,14 @@ class CentralStore:
                 SELECT hall, service, wait_s,
                        ROW_NUMBER() OVER (PARTITION BY hall, service ORDER BY wait_s) AS k,
                        COUNT(*) OVER (PARTITION BY hall, service) AS n
-                FROM tickets WHERE day = ? AND status IN ('served', 'no_show') AND wait_s IS NOT NULL)
+                FROM tickets WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND wait_s IS NOT NULL)
             SELECT hall, service, MAX(n),
                    AVG(CASE WHEN k = (n + 1) / 2 OR k = (n + 2) / 2 THEN wait_s END),
                    MAX(CASE WHEN k = (9 * n + 9) / 10 THEN wait_s END),
                    SUM(CASE WHEN wait_s <= ? THEN 1 ELSE 0 END) * 1.0 / MAX(n)
-            FROM w GROUP BY hall, service""", (day, target_s))
+            FROM w GROUP BY hall, service""", (day, last or day, target_s))
 
-    def day_figures(self, day: str) -> list[TicketFigures]:
+    def day_figures(self, day: str, last: str | None = None) -> list[TicketFigures]:
         """Issued (by the service issued for), served, no-shows and voided (by the final service),
         per hall and service, counted in the database."""
         rows = self.query("""
@@ -281,7 +288,7 @@ class CentralStore:
                    SUM(service_n), SUM(r1), SUM(r2), SUM(r3) FROM (
                 SELECT hall, issued_service AS service, COUNT(*) AS issued, 0 AS served, 0 AS no_show, 0 AS voided,
                        0 AS service_sum, 0 AS service_n, 0 AS r1, 0 AS r2, 0 AS r3
-                FROM tickets WHERE day = ? GROUP BY hall, issued_service
+                FROM tickets WHERE day BETWEEN ? AND ? GROUP BY hall, issued_service
                 UNION ALL
                 SELECT hall, service, 0, SUM(CASE WHEN status = 'served' THEN 1 ELSE 0 END),
                        SUM(CASE WHEN status = 'no_show' THEN 1 ELSE 0 END),
@@ -290,7 +297,7 @@ class CentralStore:
                        COUNT(CASE WHEN status = 'served' THEN service_s END),
                        SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
                        SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
-                FROM tickets WHERE day = ? GROUP BY hall, service) AS parts
-            GROUP BY hall, service ORDER BY hall, service""", (day, day))
+                FROM tickets WHERE day BETWEEN ? AND ? GROUP BY hall, service) AS parts
+            GROUP BY hall, service ORDER BY hall, service""", (day, last or day, day, last or day))
         return [TicketFigures(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), float(r[6] or 0),
                               int(r[7] or 0), int(r[8] or 0), int(r[9] or 0), int(r[10] or 0)) for r in rows]

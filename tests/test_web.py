@@ -125,11 +125,11 @@ def test_phone_page_from_the_printed_qr_follows_the_call(hall, browser, tmp_path
         browser.get(decode_qr(png))
         text = lambda: browser.find_element("id", "headline").text + " " + browser.find_element("id", "detail").text
         assert browser.find_element("id", "number").text == "A002"
-        wait_until(lambda: "前面还有 1 人" in text(), what=f"one ahead (page says {text()!r})")
+        wait_until(lambda: "前面还有1人" in text(), what=f"one ahead (page says {text()!r})")
         assert counter.request("call_next")["ticket"]["number"] == "A001"
-        wait_until(lambda: "前面还有 0 人" in text() and "快到您了" in text(), what=f"next (page says {text()!r})")
+        wait_until(lambda: "前面还有0人" in text() and "快到您了" in text(), what=f"next (page says {text()!r})")
         assert counter.request("call_next")["ticket"]["number"] == "A002"
-        wait_until(lambda: "请到 1号窗口" in text(), what=f"called (page says {text()!r})")
+        wait_until(lambda: "请到1号窗口" in text(), what=f"called (page says {text()!r})")
         assert "status-called" in browser.find_element("tag name", "body").get_attribute("class")
         size = sum(len(browser.execute_script(f"return (await fetch('{p}')).text()") or "")
                    for p in ("/static/phone.js", "/static/phone.css")) + len(browser.page_source)
@@ -154,10 +154,11 @@ def test_console_in_a_browser_shows_calls_and_acts(hall, browser):
         wait_until(lambda: "A001" in browser.find_element("id", "counters").text, what="the counter's ticket")
         assert "A001" not in browser.find_element("id", "waiting").text
         mark = hall.admin.mark()
-        browser.find_element("css selector", 'button[data-op="suspend_service"]').click()
-        wait_until(lambda: "完成" in browser.find_element("id", "result").text, what="the action's result")
+        browser.find_element("css selector", '#services tr[data-id="pay"] button[data-op="suspend_service"]').click()
+        browser.find_element("id", "ask-ok").click()                 # it asks first: it stops issuing
+        wait_until(lambda: "已完成" in browser.find_element("id", "result").text, what="the action's result")
         hall.admin.state(lambda s: s["services"][0]["suspended"], start=mark)          # pay: the first service
-        wait_until(lambda: "SUSPENDED" in browser.find_element("id", "services").text, what="the board shows it")
+        wait_until(lambda: "暂停取号" in browser.find_element("id", "services").text, what="the board shows it")
     finally:
         kiosk.close(), counter.close()
 
@@ -210,15 +211,39 @@ def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
     assert web.get("/reports").status_code == 303 and web.get("/reports.csv").status_code == 401
     client, _ = hall.login()
 
+    names = {"pay": "缴费", "biz": "业务办理"}
+    titles = {"issued": "取号", "served": "办结", "no_show": "过号", "voided": "作废",
+              "wait_median_s": "等候中位数（分钟）", "wait_p90_s": "九成等候不超过（分钟）"}
+
+    def as_shown(key, value):            # the hall's report in seconds, the console's in minutes (one decimal)
+        if key.startswith("wait_"):
+            return "" if value == "" else str(round(float(value) / 60, 1))
+        return value
+    wanted = {names[k]: {key: as_shown(key, v) for key, v in row.items()} for k, row in expected.items()}
+
     def figures():
         text = client.get(f"/reports.csv?date={day}").content.decode("utf-8")
         assert text.startswith("\ufeff")                       # Excel opens Chinese names with a BOM
-        got = {r["service"]: {k: r[k] for k in keys} for r in csv.DictReader(io.StringIO(text[1:]))}
-        return got if got == expected else None
-    wait_until(figures, timeout=20, what=f"the console's figures equal the hall's {expected}", poll_s=0.3)
+        lines = list(csv.reader(io.StringIO(text[1:])))
+        start = next(i for i, line in enumerate(lines) if line == ["按业务"]) + 1
+        header = lines[start]
+        got = {}
+        for line in lines[start + 1:]:
+            if not line:
+                break
+            row = dict(zip(header, line))
+            got[row["名称"]] = {k: row.get(title, "") for k, title in titles.items()}
+        return got if got == wanted else None
+    wait_until(figures, timeout=20, what=f"the console's figures equal the hall's {wanted}", poll_s=0.3)
     page = client.get(f"/reports?date={day}")
-    assert page.status_code == 200 and 'id="figures"' in page.text and "<svg" in page.text
-    assert "Nightly copies" not in page.text                    # a supervisor; the copies are for managers
+    assert page.status_code == 200 and 'id="service-figures"' in page.text and "<svg" in page.text
+    assert "日报表" in page.text and ">缴费<" in page.text and "pay" not in page.text.split("<main")[1]
+    assert "每日存档" not in page.text                           # a supervisor; the copies are for managers
+    from openpyxl import load_workbook
+    book = load_workbook(io.BytesIO(client.get(f"/reports.xlsx?date={day}").content))
+    assert book.sheetnames[:3] == ["按业务", "按窗口", "按柜员"] and book["按业务"]["A1"].value == "名称"
+    month = client.get(f"/reports?month={day[:7]}")
+    assert month.status_code == 200 and "月报表" in month.text
     assert client.get("/reports/nightly/h1-2026-01-01.csv").status_code == 403
     assert client.get("/reports?date=yesterday").status_code == 400
 
@@ -234,10 +259,14 @@ def test_nightly_copy_is_a_csv_for_excel(tmp_path):
               "issued_at": at}
     payload = _json.dumps({"epoch": 1, "seq": 1, "type": "ticket_issued", "at": at, "ticket": ticket}).encode()
     store.add_events([event_row("h1", read_event(payload), payload)])
-    reports = Reports(store, "h1", tmp_path / "reports")
+    from hall.config import load_config
+    from hall.testing import EXAMPLE_HALL
+    reports = Reports(store, "h1", tmp_path / "reports", load_config(EXAMPLE_HALL))
     path = reports.nightly("2026-11-25")
-    text = path.read_text("utf-8")
-    assert text.startswith("\ufeffday,hall,service,issued") and "2026-11-25,h1,pay,1,0,0,0" in text
+    text = path.read_bytes().decode("utf-8")
+    # UTF-8 with a BOM (Excel), the hall's name and the day, Chinese headings, names not ids
+    assert text.startswith("\ufeff城东供电营业厅 日报表 2026-11-25\r\n")
+    assert "名称,取号,办结,过号,作废" in text and "\r\n缴费,1,0,0,0" in text and "pay" not in text
     assert reports.nightly_files() == ["h1-2026-11-25.csv"]
     store.close()
 

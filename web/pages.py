@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from hall.config import Config
-from hall.i18n import N_, gettext, minutes, normalise, service_name
+from hall.i18n import N_, day_text, gettext, minutes, month_text, normalise, service_name
 
 Lang = str   # "zh_CN" | "en"
 
@@ -79,11 +79,29 @@ def page(title: str, body: str, *, lang: Lang = "zh_CN", scripts: tuple[str, ...
             f'<link rel="stylesheet" href="/static/{css}">{tags}</head><body>{body}{blob}</body></html>')
 
 
+PAGE_TEXTS = {
+    "your_number": N_("Your number"), "offline": N_("Connection lost, reconnecting…"),
+    "not_found": N_("Ticket not found"),
+    "not_found_detail": N_("We could not find this ticket. A ticket's page works on the day it was printed; "
+                           "please ask at the service desk."),
+    "monthly": N_("Monthly report {period}"), "daily": N_("Daily report {period}"),
+    "csv": N_("CSV for Excel"), "xlsx": N_("Excel workbook"), "print": N_("Print"), "nightly": N_("Nightly copies"),
+    "console": N_("Console"), "chart": N_("Issued and served by service"), "days": N_("Daily reports"),
+    "months": N_("Monthly reports"), "empty": N_("No tickets recorded in this period."),
+}
+
+
+def texts(lang: str) -> dict[str, str]:
+    """The pages' own words in ``lang``, escaped for HTML."""
+    return {key: html.escape(gettext(text, lang)) for key, text in PAGE_TEXTS.items()}
+
+
 def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) -> str:
     hall = config.hall.name_en or config.hall.name if lang == "en" else config.hall.name
+    words = texts(lang)
     # the headline is a live region: a screen reader says "please go to counter 3" when it changes
     body = (f'<main class="phone"><h1 class="hall">{html.escape(hall)}</h1>'
-            f'<p class="label">{html.escape(gettext("Your number", lang))}</p>'
+            f'<p class="label">{words["your_number"]}</p>'
             f'<p id="number" class="number">{html.escape(first["number"])}</p>'
             f'<p id="service" class="service">{html.escape(first["service"])}</p>'
             f'<p id="notice" class="notice" role="status"{"" if first["notice"] else " hidden"}>'
@@ -91,18 +109,16 @@ def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) ->
             f'<p id="headline" class="headline" aria-live="assertive" aria-atomic="true">'
             f'{html.escape(first["headline"])}</p>'
             f'<p id="detail" class="detail">{html.escape(first["detail"])}</p>'
-            f'<p id="offline" class="offline" hidden>{html.escape(gettext("Connection lost, reconnecting…", lang))}'
+            f'<p id="offline" class="offline" hidden>{words["offline"]}'
             '</p></main>')
     return page(first["number"], body, lang=lang, scripts=("dom.js", "phone.js"), css="phone.css",
                 data={"stream": f"/t/{token}/stream", "first": first})
 
 
 def unknown_ticket_page(config: Config, lang: Lang) -> str:
-    text = gettext("We could not find this ticket. A ticket's page works on the day it was printed; "
-                   "please ask at the service desk.", lang)
+    words = texts(lang)
     body = (f'<main class="phone"><h1 class="hall">{html.escape(config.hall.name)}</h1>'
-            f'<p class="headline">{html.escape(gettext("Ticket not found", lang))}</p>'
-            f'<p class="detail">{html.escape(text)}</p></main>')
+            f'<p class="headline">{words["not_found"]}</p><p class="detail">{words["not_found_detail"]}</p></main>')
     return page("hallq", body, lang=lang, css="phone.css")
 
 
@@ -152,11 +168,12 @@ def console_labels(lang: str) -> dict[str, str]:
 
 def console_page(config: Config, user: str, role: str, csrf: str, lang: str = "zh_CN") -> str:
     labels = console_labels(lang)
+    role_text = gettext(ROLES.get(role, role), lang)
     body = (f'<header class="bar"><strong class="hall">{html.escape(config.hall.name)}</strong>'
             '<span id="mode" class="mode" role="status"></span><span id="link" class="link"></span>'
             '<span id="clock" class="clock"></span>'
             f'<nav><a href="/reports">{html.escape(labels["reports"])}</a>'
-            f'<span class="user">{html.escape(user)} ({html.escape(gettext(ROLES.get(role, role), lang))})</span>'
+            f'<span class="user">{html.escape(user)} ({html.escape(role_text)})</span>'
             '<form method="post" action="/logout" class="logout">'
             f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
             f'<button>{html.escape(labels["logout"])}</button></form></nav></header>'
@@ -185,34 +202,52 @@ def console_page(config: Config, user: str, role: str, csrf: str, lang: str = "z
                 data={"labels": labels})
 
 
-def report_page(config: Config, day: str, rows: list[dict[str, Any]], chart: str, days: list[str],
-                nightly: list[str] | None) -> str:
-    """A day's figures per service (the same as ``hallq report``'s), a chart, CSV, other days."""
-    def cell(value: Any) -> str:
-        return "-" if value is None else html.escape(str(value))
-
-    def minutes(value: Any) -> str:
-        return "-" if value is None else f"{int(value) // 60}:{int(value) % 60:02d}"
-    names = {s.id: s.name for s in config.service}
-    body_rows = "".join(
-        f"<tr><td>{html.escape(names.get(r['service'], r['service']))}</td><td>{cell(r['issued'])}</td>"
-        f"<td>{cell(r['served'])}</td><td>{cell(r['no_show'])}</td><td>{cell(r['voided'])}</td>"
-        f"<td>{minutes(r['wait_median_s'])}</td><td>{minutes(r['wait_p90_s'])}</td></tr>" for r in rows)
-    table = ("<table id=\"figures\"><tr><th>业务 service</th><th>取号 issued</th><th>办结 served</th><th>过号 no-show</th>"
-             "<th>作废 voided</th><th>等候中位 wait p50</th><th>等候 p90</th></tr>" + body_rows + "</table>"
-             if rows else "<p>这一天没有记录 No tickets recorded that day.</p>")
-    other = " ".join(f'<a href="/reports?date={html.escape(d)}">{html.escape(d)}</a>' for d in days[:31])
+def report_page(config: Config, report: Any, chart: str, days: list[str], months: list[str],
+                nightly: list[str] | None, lang: str = "zh_CN") -> str:
+    """日报表 / 月报表: per service, counter and clerk, the hall's own lines, a chart, CSV and Excel,
+    printable on A4 (web.css's print rules)."""
+    from .reports import SCOPES, _columns, _hall_lines, headings  # noqa: PLC0415
+    words = texts(lang)
+    names = headings(config, lang)
+    kind = "month" if report.monthly else "date"
+    when = month_text(report.period, lang) if report.monthly else day_text(report.period, lang)
+    title = gettext(PAGE_TEXTS["monthly" if report.monthly else "daily"], lang, period=when)
+    sections = []
+    for scope, scope_title in SCOPES:
+        rows = report.tables.get(scope) or []
+        if not rows:
+            continue
+        keys = _columns(rows)
+        head = "".join(f'<th scope="col">{html.escape(names[k])}</th>' for k in keys)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape('-' if r.get(k) is None else str(r.get(k)))}</td>"
+                                         for k in keys) + "</tr>" for r in rows)
+        scope_name = html.escape(gettext(scope_title, lang))
+        sections.append(f'<section><h2>{scope_name}</h2><div class="scroll">'
+                        f'<table id="{scope}-figures">{"<tr>" + head + "</tr>"}{body}</table></div></section>')
+    if report.empty():
+        sections.append(f"<section><p>{words['empty']}</p></section>")
+    hall_lines = "".join(f"<tr><th scope=\"row\">{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                         for k, v in _hall_lines(report, lang))
+    links = (f'<a href="/reports.csv?{kind}={html.escape(report.period)}">{words["csv"]}</a> · '
+             f'<a href="/reports.xlsx?{kind}={html.escape(report.period)}">{words["xlsx"]}</a> · '
+             f'<button type="button" id="print" class="noprint">{words["print"]}</button>')
+    other_days = " ".join(f'<a href="/reports?date={html.escape(d)}">{html.escape(d)}</a>' for d in days[:31])
+    other_months = " ".join(f'<a href="/reports?month={html.escape(m)}">{html.escape(month_text(m, lang))}</a>'
+                            for m in months[:24])
     copies = ""
     if nightly is not None:
-        links = " ".join(f'<a href="/reports/nightly/{html.escape(n)}">{html.escape(n)}</a>' for n in nightly)
-        copies = f"<section><h2>每日存档 Nightly copies</h2><p>{links or '-'}</p></section>"
-    body = (f'<header class="bar"><strong>{html.escape(config.hall.name)}</strong>'
-            '<a class="user" href="/console">控制台 Console</a></header><main class="console">'
-            f"<section><h2>报表 Report {html.escape(day)}</h2>{table}"
-            f'<p><a href="/reports.csv?date={html.escape(day)}">CSV (Excel)</a></p></section>'
-            f"<section><h2>图表 Chart</h2>{chart}</section>"
-            f"<section><h2>其他日期 Other days</h2><p>{other or '-'}</p></section>{copies}</main>")
-    return page(f"hallq {day}", body)
+        copy_links = " ".join(f'<a href="/reports/nightly/{html.escape(n)}">{html.escape(n)}</a>' for n in nightly)
+        copies = (f'<section class="noprint"><h2>{words["nightly"]}</h2><p>{copy_links or "-"}</p>'
+                  "</section>")
+    body = (f'<header class="bar"><strong class="hall">{html.escape(config.hall.name)}</strong>'
+            f'<nav><a href="/console">{words["console"]}</a></nav></header><main class="console report">'
+            f'<section class="wide"><h1>{html.escape(config.hall.name)} {html.escape(title)}</h1>'
+            f'<p class="noprint">{links}</p><table class="hall-lines">{hall_lines}</table></section>'
+            + "".join(sections) +
+            f'<section><h2>{words["chart"]}</h2>{chart}</section>'
+            f'<section class="noprint"><h2>{words["days"]}</h2><p>{other_days or "-"}</p>'
+            f'<h2>{words["months"]}</h2><p>{other_months or "-"}</p></section>{copies}</main>')
+    return page(f"{config.hall.name} {title}", body, lang=lang, scripts=("report.js",))
 
 
 def screen_page(config: Config, display_id: str) -> str:

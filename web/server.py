@@ -39,7 +39,7 @@ from . import pages
 from .accounts import Accounts, Session, check_password
 from .board import board
 from .limits import MAX_BODY, BodyLimit, HashingGate, Overloads, StreamGate
-from .reports import Reports, chart_svg
+from .reports import Reports, chart_svg, period_bounds
 from .role import Hub, WebRole
 from .screen import ScreenFeeds
 
@@ -164,7 +164,7 @@ class WebService:
         self.inbox = LoopInbox()
         self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
         self.records = CentralStore(f"sqlite:///{Path(data_dir).resolve() / 'records.db'}")
-        self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports")
+        self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports", config)
         self.role = WebRole(config, self.hub, records=self.records, on_day_ended=self.reports.nightly)
         self.shell = DeviceShell(config, f"admin.{web.id}", self.role, data_dir=data_dir, inbox=self.inbox)
         self.screens = ScreenFeeds(config, self.shell.availability, voice=voice)
@@ -187,6 +187,7 @@ class WebService:
             Route("/api/action", self.action, methods=["POST"]),
             Route("/reports", self.report_page),
             Route("/reports.csv", self.report_csv),
+            Route("/reports.xlsx", self.report_xlsx),
             Route("/reports/nightly/{name}", self.nightly_file),
             Route("/t/{token}", self.ticket_page),
             Route("/t/{token}/stream", self.ticket_stream),
@@ -369,30 +370,45 @@ class WebService:
         return await self.stream(request, lambda: self._board(lang))
 
     # --- reports --------------------------------------------------------------------------------------
-    def _report_day(self, request: Request) -> str | None:
-        day = request.query_params.get("date") or self.now().date().isoformat()
-        return day if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else None
+    def _period(self, request: Request) -> str | None:
+        """``?month=YYYY-MM`` (a month's report) or ``?date=YYYY-MM-DD`` (a day's; default today)."""
+        period = request.query_params.get("month") or request.query_params.get("date") or self.now().date().isoformat()
+        return period if period_bounds(period) is not None else None
 
     async def report_page(self, request: Request) -> Response:
         session = self.session(request)
         if session is None:
             return RedirectResponse("/login", 303)
-        day = self._report_day(request)
-        if day is None:
-            return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
-        rows = self.reports.rows(day)
+        lang = pages.language(request.headers.get("accept-language"))
+        period = self._period(request)
+        if period is None:
+            return PlainTextResponse("date: YYYY-MM-DD, month: YYYY-MM", status_code=400)
+        report = self.reports.report(period, lang)
         nightly = self.reports.nightly_files() if session.role == "manager" else None
-        return HTMLResponse(pages.report_page(self.config, day, rows, chart_svg(rows), self.reports.days(), nightly),
+        return HTMLResponse(pages.report_page(self.config, report, chart_svg(report.tables["service"], lang),
+                                              self.reports.days(), self.reports.months(), nightly, lang),
                             headers={"Cache-Control": "no-store"})
 
     async def report_csv(self, request: Request) -> Response:
         if self.session(request) is None:
             return JSONResponse({"error": "login required"}, status_code=401)
-        day = self._report_day(request)
-        if day is None:
-            return PlainTextResponse("date: YYYY-MM-DD", status_code=400)
-        return Response(self.reports.csv_text(day).encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{day}.csv"'})
+        period = self._period(request)
+        if period is None:
+            return PlainTextResponse("date: YYYY-MM-DD, month: YYYY-MM", status_code=400)
+        lang = pages.language(request.headers.get("accept-language"))
+        return Response(self.reports.csv_text(period, lang).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{period}.csv"'})
+
+    async def report_xlsx(self, request: Request) -> Response:
+        if self.session(request) is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        period = self._period(request)
+        if period is None:
+            return PlainTextResponse("date: YYYY-MM-DD, month: YYYY-MM", status_code=400)
+        lang = pages.language(request.headers.get("accept-language"))
+        return Response(self.reports.xlsx_bytes(period, lang),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{period}.xlsx"'})
 
     async def nightly_file(self, request: Request) -> Response:
         session = self.session(request)
