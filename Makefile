@@ -48,7 +48,7 @@ pi-wheels: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual -k t --sort-by-file \
 	    --project hallq -o hall/locale/hallq.pot hall web central
-	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete
+	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import shutil
 import socket
 import subprocess
@@ -35,7 +34,9 @@ import httpx  # noqa: E402
 
 from hall.testing import HallClient, Process, wait_until  # noqa: E402
 
-COMPARED = ("issued", "served", "no_show", "voided")
+# the counts every copy of the figures must agree on, by their Chinese headings (the hall's report and
+# the console's); head office's CSV keeps English column keys
+COMPARED = {"issued": "取号", "served": "办结", "no_show": "过号", "voided": "作废"}
 POISONS = [
     b'{"epoch":1,"seq":9223372036854775808,"type":"announcement","at":"2026-12-04T10:00:00+08:00","text":"x"}',
     b'{"epoch":1,"seq":800000,"type":"queue_rules_changed","at":"2026-12-04T10:00:00+08:00"}',
@@ -74,9 +75,11 @@ def hall_figures(hall, day: str, out: Path) -> dict[str, dict[str, str]]:
     done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.config), "--data",
                            str(hall.data), "--date", day, "--csv", str(out)], capture_output=True, text=True, timeout=60,
                           cwd=out.parent)
-    with open(out, encoding="utf-8") as fh:
-        return {r["key"]: {k: r[k] for k in COMPARED} for r in csv.DictReader(fh) if r["scope"] == "service"
-                and (r["issued"] != "0" or r["served"] != "0")} if done.returncode == 0 else {}
+    if done.returncode != 0:
+        return {}
+    with open(out, encoding="utf-8-sig") as fh:
+        return {r["代码"]: {"name": r["名称"], **{k: r[title] for k, title in COMPARED.items()}}
+                for r in csv.DictReader(fh) if r["范围"] == "业务" and (r["取号"] != "0" or r["办结"] != "0")}
 
 
 def flood(port: int, count: int) -> tuple[list[socket.socket], int]:
@@ -148,8 +151,9 @@ def run(rounds: int, workdir: Path) -> SurfacesResult:
                     sock.close()
             result.rounds += 1
         day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-        expected = {(h.hall_id, s): row for h in halls
-                    for s, row in hall_figures(h, day, workdir / f"{h.hall_id}.csv").items()}
+        halls_own = {(h.hall_id, s): row for h in halls
+                     for s, row in hall_figures(h, day, workdir / f"{h.hall_id}.csv").items()}
+        expected = {key: {k: row[k] for k in COMPARED} for key, row in halls_own.items()}
 
         def central_equal() -> bool:
             done = subprocess.run([sys.executable, "-m", "hall.cli", "central", "report", "--config",
@@ -163,7 +167,7 @@ def run(rounds: int, workdir: Path) -> SurfacesResult:
             return got == expected
         if not _eventually(central_equal, 90):
             result.violations.append("head office's figures differ from the halls' own reports")
-        web_expected = {s: row for (h, s), row in expected.items() if h == "h1"}
+        web_expected = {row["name"]: {k: row[k] for k in COMPARED} for (h, _), row in halls_own.items() if h == "h1"}
         if not _eventually(lambda: _web_figures(base, day) == web_expected, 60):
             result.violations.append(f"the web's report {_web_figures(base, day)} differs from h1's {web_expected}")
         for name, proc in (("central", central), ("web", web)):
@@ -211,10 +215,10 @@ def _web_figures(base: str, day: str) -> dict[str, dict[str, str]]:
     client = httpx.Client(base_url=base, timeout=10)
     if client.post("/login", data={"name": "alice", "password": PASSWORD}).status_code != 303:
         return {}
-    text = client.get(f"/reports.csv?date={day}").content.decode("utf-8").lstrip("\ufeff")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return {r["service"]: {k: r[k] for k in COMPARED} for r in rows
-            if "service" in r and (r.get("issued") != "0" or r.get("served") != "0")}
+    from webkit import console_report_table
+    rows = console_report_table(client.get(f"/reports.csv?date={day}").content.decode("utf-8"))
+    return {name: {k: r.get(title, "") for k, title in COMPARED.items()} for name, r in rows.items()
+            if r.get("取号") != "0" or r.get("办结") != "0"}
 
 
 def main() -> int:

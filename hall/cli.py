@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="business day YYYY-MM-DD, today or yesterday (the hall's; default: today)")
     p.add_argument("--csv", help="write the tables as CSV here ({date} is replaced by the day)")
     p.add_argument("--html", help="write an HTML report with charts here ({date} is replaced by the day)")
+    p.add_argument("--lang", default="zh_CN", choices=["zh_CN", "en"], help="language of the report (default zh_CN)")
     return parser
 
 

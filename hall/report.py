@@ -30,10 +30,10 @@ from typing import Any
 
 from .config import Config, load_config
 from .errors import ConfigError
+from .i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, service_name
 from .records import (DayRecords, EstimateError, TimeFrame, estimate_error, load_day,
                       nearest_rank)
 
-RATING_WORDS = {1: "satisfied 满意", 2: "neutral 一般", 3: "unsatisfied 不满意"}
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -60,8 +60,9 @@ class Figures:
         return {
             "scope": self.scope, "key": self.key, "name": self.name,
             # tickets are issued for a service; a counter or clerk only serves them
-            "issued": self.issued if self.scope in ("hall", "service") else None, "served": self.served, "no_show": self.no_show, "voided": self.voided,
-            "open": self.waiting,
+            "issued": self.issued if self.scope in ("hall", "service") else None, "served": self.served, "no_show": self.no_show,
+            "voided": self.voided if self.scope in ("hall", "service") else None,
+            "open": self.waiting if self.scope in ("hall", "service") else None,
             "wait_median_s": _round(statistics.median(self.waits) if self.waits else None),
             "wait_p90_s": _round(nearest_rank(self.waits, 0.9)),
             "wait_max_s": _round(max(self.waits) if self.waits else None),
@@ -79,10 +80,6 @@ class Figures:
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
-
-COLUMNS = ["scope", "key", "name", "issued", "served", "no_show", "voided", "open", "wait_median_s",
-           "wait_p90_s", "wait_max_s", "service_median_s", "service_mean_s", "rated", "rating_1",
-           "rating_2", "rating_3", "satisfied_share", "within_target_share", "target_met", "out_of_order"]
 
 
 @dataclass
@@ -103,13 +100,8 @@ class Report:
     estimates: EstimateError | None = None             # how far the waits told at issue were off
     appointments: dict[str, Any] = field(default_factory=dict)   # booked, checked in, on time, no-shows, waits
 
-    def clock(self, moment: datetime | None) -> str:
-        if moment is None:
-            return "still on"
+    def clock(self, moment: datetime) -> str:
         return self.frame.at(moment).astimezone(self.zone).strftime("%H:%M")
-
-    def outage_spans(self) -> str:
-        return ", ".join(f"{self.clock(a)}–{self.clock(b)}" for a, b in self.outages)
 
     def rows_of(self, scope: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["scope"] == scope]
@@ -194,185 +186,285 @@ def appointment_figures(records: DayRecords, frame: TimeFrame) -> dict[str, Any]
 
 
 # --- output --------------------------------------------------------------------------------------
+# Every table of the report, whatever its form (terminal, CSV, HTML): (key, heading, how a value is
+# written). Times are in minutes, as a manager reads them; shares in percent.
+def _minutes(value: float | None) -> str:
+    return "" if value is None else f"{value / 60:.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.0f}"
+
+
+def _count(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+COLUMN_TABLE: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("issued", N_("Issued"), _count), ("served", N_("Served"), _count), ("no_show", N_("No-shows"), _count),
+    ("voided", N_("Voided"), _count), ("open", N_("Not yet served"), _count),
+    ("wait_median_s", N_("Wait, median (min)"), _minutes), ("wait_p90_s", N_("Wait, 9 in 10 within (min)"), _minutes),
+    ("wait_max_s", N_("Wait, longest (min)"), _minutes),
+    ("service_median_s", N_("Service time, median (min)"), _minutes),
+    ("service_mean_s", N_("Service time, mean (min)"), _minutes), ("rated", N_("Ratings"), _count),
+    ("rating_1", N_("Satisfied"), _count), ("rating_2", N_("Neutral"), _count), ("rating_3", N_("Dissatisfied"), _count),
+    ("satisfied_share", N_("Satisfied (%)"), _share),
+    ("within_target_share", N_("Called within {minutes} min (%)"), _share),
+    ("target_met", N_("Service level met"), lambda v: v),   # written by _met
+    ("out_of_order", N_("Called out of turn"), _count),
+]
+SCOPE_TITLES = {"hall": N_("The hall"), "service": N_("By service"), "counter": N_("By counter"),
+                "clerk": N_("By clerk"), "hour": N_("Tickets by hour")}
+SCOPE_WORDS = {"hall": N_("Hall"), "service": N_("Service"), "counter": N_("Counter"), "clerk": N_("Clerk"),
+               "hour": N_("Hour")}
+
+
+def _met(value: bool | None, lang: str) -> str:
+    return "" if value is None else gettext(N_("yes") if value else N_("no"), lang)
+
+
 def _width(text: str) -> int:
     """Columns a terminal gives the text: Chinese characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def _fmt_s(value: float | None) -> str:
-    if value is None:
-        return "-"
-    value = int(round(value))
-    return f"{value // 60}:{value % 60:02d}"
+def headings(report: Report, lang: str) -> dict[str, str]:
+    return {key: gettext(title, lang, minutes=report.target_wait_s // 60) for key, title, _ in COLUMN_TABLE}
 
 
-def _fmt_share(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
+def cells(report: Report, row: dict[str, Any], lang: str) -> dict[str, str]:
+    return {key: (_met(row[key], lang) if key == "target_met" else write(row[key]))
+            for key, _, write in COLUMN_TABLE}
 
 
-TEXT_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
-    ("issued", "issued", str), ("served", "served", str), ("no_show", "no-show", str),
-    ("voided", "voided", str), ("open", "open", str),
-    ("wait_median_s", "wait med", _fmt_s), ("wait_p90_s", "wait p90", _fmt_s), ("wait_max_s", "wait max", _fmt_s),
-    ("service_median_s", "svc med", _fmt_s), ("rated", "rated", str),
-    ("satisfied_share", "satisfied", _fmt_share), ("within_target_share", "in target", _fmt_share),
-    ("out_of_order", "by number", str),
-]
+def row_name(report: Report, row: dict[str, Any], lang: str, config: Config | None) -> str:
+    """The name people know a row by: the hall's, a service's or counter's configured name, the clerk's id."""
+    if config is not None and row["scope"] == "service":
+        return service_name(config, row["key"], lang)
+    if config is not None and row["scope"] == "counter":
+        return counter_name(config, row["key"], lang)
+    return row["name"]
 
 
-def text_table(report: Report) -> str:
-    lines = [f"{report.hall_name} ({report.hall_id}) — report for {report.day}",
-             f"service level target: {report.target_share * 100:.0f}% of called customers within "
-             f"{report.target_wait_s // 60} min"
-             + (f"; times shown on the simulated clock (x{report.frame.shown_speed:g})" if report.frame.simulated else ""),
-             ""]
-    header = ["", *[title for _, title, _ in TEXT_COLUMNS], "target"]
-    body: list[list[str]] = []
+def _columns_of(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns a table has values for (a counter issues no tickets)."""
+    return [key for key, _, _ in COLUMN_TABLE if any(r.get(key) is not None for r in rows)]
+
+
+def title_line(report: Report, lang: str) -> str:
+    return gettext(N_("{hall} daily report {day}"), lang, hall=report.hall_name, day=day_text(report.day, lang))
+
+
+def target_line(report: Report, lang: str) -> str:
+    line = gettext(N_("Service level target: {share}% of customers called within {minutes} min of taking a ticket"),
+                   lang, share=round(report.target_share * 100), minutes=report.target_wait_s // 60)
+    if report.frame.simulated:
+        line += gettext(N_("; a simulated day, times on its clock ({speed}× real time)"), lang,
+                        speed=f"{report.frame.shown_speed:g}")
+    return line
+
+
+def text_table(report: Report, lang: str = DEFAULT, config: Config | None = None) -> str:
+    names = headings(report, lang)
+    lines = [title_line(report, lang), target_line(report, lang), ""]
     for scope in ("hall", "service", "counter", "clerk"):
-        for row in report.rows_of(scope):
-            label = f"{scope} {row['key']}" if scope != "hall" else "hall"
-            met = {True: "met", False: "MISSED", None: "-"}[row["target_met"]]
-            body.append([label, *[fmt(row[key]) if row[key] is not None else "-" for key, _, fmt in TEXT_COLUMNS], met])
-    widths = [max(_width(r[i]) for r in [header, *body]) for i in range(len(header))]
-    for r in [header, *body]:
-        cells = [cell + " " * (widths[i] - _width(cell)) if i == 0 else " " * (widths[i] - _width(cell)) + cell
-                 for i, cell in enumerate(r)]
-        lines.append("  ".join(cells).rstrip())
-    if report.outages:
-        lines += ["", f"declared outages: {report.outage_spans()}"]
+        rows = report.rows_of(scope)
+        if not rows:
+            continue
+        keys = _columns_of(rows)
+        header = [gettext(SCOPE_TITLES[scope], lang), *[names[k] for k in keys]]
+        body = [[row_name(report, r, lang, config), *[cells(report, r, lang)[k] or "-" for k in keys]] for r in rows]
+        widths = [max(_width(r[i]) for r in [header, *body]) for i in range(len(header))]
+        for r in [header, *body]:
+            out = [cell + " " * (widths[i] - _width(cell)) if i == 0 else " " * (widths[i] - _width(cell)) + cell
+                   for i, cell in enumerate(r)]
+            lines.append("  ".join(out).rstrip())
+        lines.append("")
+    lines += [line for line in (outage_line(report, lang), appointment_line(report, lang),
+                                estimate_line(report.estimates, lang) if report.estimates else "") if line]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def outage_line(report: Report, lang: str = DEFAULT) -> str:
+    if not report.outages:
+        return ""
+    spans = "，".join(f"{report.clock(a)}–{report.clock(b) if b else gettext(N_('still on'), lang)}"
+                     for a, b in report.outages)
+    return gettext(N_("Declared outages: {spans}"), lang, spans=spans)
+
+
+def appointment_line(report: Report, lang: str = DEFAULT) -> str:
     ap = report.appointments
-    if ap:
-        lines += ["", f"appointments: {ap['booked']} booked, {ap['checked_in']} checked in ({ap['on_time']} on time, "
-                      f"{ap['late']} late: walk-in tickets), {ap['never_came']} never came; those on time waited "
-                      f"median {_fmt_s(ap['wait_median_s'])}, max {_fmt_s(ap['wait_max_s'])}"]
-    if report.estimates is not None:
-        lines += ["", estimate_line(report.estimates)]
-    return "\n".join(lines) + "\n"
+    if not ap:
+        return ""
+    return gettext(N_("Appointments: {booked} booked, {checked_in} checked in ({on_time} on time, {late} late and "
+                      "given a walk-in ticket), {never_came} never came; those on time waited {median} (median), "
+                      "{longest} at most"), lang, booked=ap["booked"], checked_in=ap["checked_in"],
+                   on_time=ap["on_time"], late=ap["late"], never_came=ap["never_came"],
+                   median=minutes(ap["wait_median_s"], lang), longest=minutes(ap["wait_max_s"], lang))
 
 
-def estimate_line(est: EstimateError) -> str:
-    return (f"estimated waits (told at issue, {est.tickets} tickets after the first hour): |error| median "
-            f"{_fmt_s(est.median_abs_s)}, p90 {_fmt_s(est.p90_abs_s)}; {est.share_of_wait * 100:.0f}% of the median "
-            f"actual wait {_fmt_s(est.median_actual_s)}; waits were {'longer' if est.median_signed_s > 0 else 'shorter'} "
-            f"than told by {_fmt_s(abs(est.median_signed_s))} (median)"
-            + (f"; waits of 5 min or more ({est.long_waits}): median |error| {est.long_relative * 100:.0f}% of the wait"
-               if est.long_waits else ""))
+def estimate_line(est: EstimateError, lang: str = DEFAULT) -> str:
+    """How far the waits printed on tickets were off, in words a manager reads without statistics."""
+    direction = N_("longer") if est.median_signed_s > 0 else N_("shorter")
+    line = gettext(N_("Waits told on tickets ({tickets} tickets after the first hour): off by {typical} for a "
+                      "typical ticket and by at most {p90} for 9 in 10, that is {share}% of the typical wait "
+                      "({actual}); waits were typically {by} {direction} than told"), lang,
+                   tickets=est.tickets, typical=minutes(est.median_abs_s, lang), p90=minutes(est.p90_abs_s, lang),
+                   share=round(est.share_of_wait * 100), actual=minutes(est.median_actual_s, lang),
+                   by=minutes(abs(est.median_signed_s), lang), direction=gettext(direction, lang))
+    if est.long_waits:
+        line += gettext(N_("; for waits of 5 min or more ({n}) typically off by {share}% of the wait"), lang,
+                        n=est.long_waits, share=round(est.long_relative * 100))
+    return line
 
 
-def write_csv(report: Report, path: Path) -> None:
+def csv_text(report: Report, lang: str = DEFAULT, config: Config | None = None) -> str:
+    """One tidy table for Excel: UTF-8 with a BOM (else Excel garbles Chinese), CRLF lines, Chinese
+    headings, names, minutes with one decimal, empty cells for no value. The last column is the
+    service's or counter's code: head office's figures are per code, so the two can be joined."""
+    names = headings(report, lang)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([gettext(N_("Day"), lang), gettext(N_("Scope"), lang), gettext(N_("Name"), lang),
+                     gettext(N_("Hour"), lang), *[names[k] for k, _, _ in COLUMN_TABLE], gettext(N_("Code"), lang)])
+    for row in report.rows:
+        values = cells(report, row, lang)
+        writer.writerow([report.day, gettext(SCOPE_WORDS[row["scope"]], lang), row_name(report, row, lang, config),
+                         "", *[values[k] for k, _, _ in COLUMN_TABLE], row["key"]])
+    # arrivals by hour, one row per service and hour, in the same table shape
+    issued = next(i for i, (k, _, _) in enumerate(COLUMN_TABLE) if k == "issued")
+    for service, by_hour in report.arrivals_by_hour.items():
+        for hour in sorted(by_hour):
+            blank = [""] * len(COLUMN_TABLE)
+            blank[issued] = str(by_hour[hour])
+            name = service_name(config, service, lang) if config is not None else service
+            writer.writerow([report.day, gettext(SCOPE_WORDS["hour"], lang), name, f"{hour:02d}:00", *blank, service])
+    return out.getvalue()
+
+
+def write_csv(report: Report, path: Path, lang: str = DEFAULT, config: Config | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["day", *COLUMNS])
-        writer.writeheader()
-        for row in report.rows:
-            writer.writerow({"day": report.day, **{k: ("" if v is None else v) for k, v in row.items()}})
-        # arrivals by hour, one row per service and hour, in the same table shape
-        for service, by_hour in report.arrivals_by_hour.items():
-            for hour in sorted(by_hour):
-                writer.writerow({"day": report.day, "scope": "hour", "key": f"{hour:02d}:00",
-                                 "name": service, "issued": by_hour[hour]})
+    path.write_bytes(csv_text(report, lang, config).encode("utf-8"))
 
 
-def charts_png(report: Report) -> tuple[bytes, bytes]:
-    """(arrivals by hour, waits by hour) as PNG bytes."""
+def charts_png(report: Report, lang: str = DEFAULT, config: Config | None = None) -> tuple[bytes, bytes]:
+    """(arrivals by hour, waits by hour) as PNG bytes, labelled in the report's language with the
+    services' names; the y axis leaves room above the tallest bar for its label."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    _use_cjk_font()
     hours = report.hours or [9]
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    labels = [f"{h:02d}" for h in hours]
+    fig, ax = plt.subplots(figsize=(8, 3.4), dpi=100)
     bottom = [0] * len(hours)
     for service, by_hour in report.arrivals_by_hour.items():
         counts = [by_hour.get(h, 0) for h in hours]
-        ax.bar([f"{h:02d}" for h in hours], counts, bottom=bottom, label=service)
+        name = service_name(config, service, lang) if config is not None else service
+        ax.bar(labels, counts, bottom=bottom, label=name)
         bottom = [b + c for b, c in zip(bottom, counts)]
-    arrivals = _finish_chart(fig, ax, "Tickets issued by hour", "tickets")
+    for x, total in zip(labels, bottom):
+        if total:
+            ax.annotate(str(total), (x, total), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    ax.set_ylim(0, max(bottom + [1]) * 1.18)
+    arrivals = _finish_chart(fig, ax, gettext(N_("Tickets issued by hour"), lang), gettext(N_("tickets"), lang), lang)
 
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
-    labels = [f"{h:02d}" for h in hours]
+    fig, ax = plt.subplots(figsize=(8, 3.4), dpi=100)
     med = [statistics.median(report.waits_by_hour[h]) / 60 if report.waits_by_hour.get(h) else 0 for h in hours]
     p90 = [(nearest_rank(report.waits_by_hour[h], 0.9) or 0) / 60 if report.waits_by_hour.get(h) else 0 for h in hours]
-    ax.plot(labels, med, marker="o", label="median")
-    ax.plot(labels, p90, marker="s", label="p90")
-    ax.axhline(report.target_wait_s / 60, color="red", linestyle="--", linewidth=1, label="target")
-    waits = _finish_chart(fig, ax, "Waiting time by hour of issue (minutes)", "minutes")
+    ax.plot(labels, med, marker="o", label=gettext(N_("typical wait"), lang))
+    ax.plot(labels, p90, marker="s", label=gettext(N_("9 in 10 within"), lang))
+    ax.axhline(report.target_wait_s / 60, color="red", linestyle="--", linewidth=1, label=gettext(N_("target"), lang))
+    ax.set_ylim(0, max(med + p90 + [report.target_wait_s / 60]) * 1.18)
+    waits = _finish_chart(fig, ax, gettext(N_("Waiting time by hour of ticket (min)"), lang),
+                          gettext(N_("minutes"), lang), lang)
     return arrivals, waits
 
 
-def _finish_chart(fig: Any, ax: Any, title: str, ylabel: str) -> bytes:
+def _use_cjk_font() -> None:
+    """A font that has the Chinese glyphs (Debian's WenQuanYi or Noto CJK); matplotlib's default has none."""
+    import logging
+
+    from matplotlib import font_manager, rcParams
+    # WenQuanYi's collection registers as weight 500: matplotlib then warns on every label it draws
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    for path in ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"):
+        if Path(path).exists():
+            font_manager.fontManager.addfont(path)
+            rcParams["font.sans-serif"] = [font_manager.FontProperties(fname=path).get_name(), "DejaVu Sans"]
+            return
+
+
+def _finish_chart(fig: Any, ax: Any, title: str, ylabel: str, lang: str) -> bytes:
     """Title, axes and legend as every chart of the report has them; the PNG bytes, figure closed."""
     import matplotlib.pyplot as plt
 
     ax.set_title(title)
-    ax.set_xlabel("hour")
+    ax.set_xlabel(gettext(N_("hour"), lang))
     ax.set_ylabel(ylabel)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    png = _png(fig)
-    plt.close(fig)
-    return png
-
-
-def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
+    plt.close(fig)
     return buf.getvalue()
 
 
-def write_html(report: Report, path: Path) -> None:
-    arrivals, waits = charts_png(report)
+def write_html(report: Report, path: Path, lang: str = DEFAULT, config: Config | None = None) -> None:
+    arrivals, waits = charts_png(report, lang, config)
     esc = html.escape
+    names = headings(report, lang)
 
-    def table(scope: str, title: str) -> str:
+    def table(scope: str) -> str:
         rows = report.rows_of(scope)
         if not rows:
             return ""
-        head = "".join(f"<th>{esc(t)}</th>" for _, t, _ in TEXT_COLUMNS)
-        out = [f"<h2>{esc(title)}</h2><table><tr><th></th>{head}<th>target</th></tr>"]
+        keys = _columns_of(rows)
+        head = "".join(f"<th scope='col'>{esc(names[k])}</th>" for k in keys)
+        out = [f"<h2>{esc(gettext(SCOPE_TITLES[scope], lang))}</h2><table><thead><tr><th></th>{head}</tr></thead><tbody>"]
         for row in rows:
-            cells = "".join(f"<td>{esc(fmt(row[k]) if row[k] is not None else '-')}</td>" for k, _, fmt in TEXT_COLUMNS)
-            met = row["target_met"]
-            cls = {True: "ok", False: "bad", None: ""}[met]
-            out.append(f"<tr><th>{esc(row['name'])}</th>{cells}"
-                       f"<td class='{cls}'>{ {True: 'met', False: 'missed', None: '-'}[met]}</td></tr>")
-        out.append("</table>")
+            values = cells(report, row, lang)
+            tds = "".join(f"<td class='{ {True: 'ok', False: 'bad'}.get(row[k], '') if k == 'target_met' else ''}'>"
+                          f"{esc(values[k] or '-')}</td>" for k in keys)
+            out.append(f"<tr><th scope='row'>{esc(row_name(report, row, lang, config))}</th>{tds}</tr>")
+        out.append("</tbody></table>")
         return "\n".join(out)
 
-    note = (f"<p class='note'>A simulated day: the hall ran {report.frame.shown_speed:g}× faster than real time; "
-            f"times and durations here are on the simulated clock.</p>" if report.frame.simulated else "")
-    outages = ""
-    if report.outages:
-        outages = f"<p>Declared outages: {esc(report.outage_spans())}</p>"
-    text = text_table(report)
-    for prefix in ("appointments:", "estimated waits"):
-        line = next((x for x in text.splitlines() if x.startswith(prefix)), "")
-        if line:
-            outages += f"<p>{esc(line[0].upper() + line[1:])}</p>"
+    notes = "".join(f"<p>{esc(line)}</p>" for line in (outage_line(report, lang), appointment_line(report, lang),
+                                                       estimate_line(report.estimates, lang) if report.estimates else "")
+                    if line)
+    explain = gettext(N_("Waits run from taking the ticket to the first call. \"9 in 10 within\": nine customers "
+                         "in ten waited no longer. Ratings come from the counter's keypad."), lang)
+    source = gettext(N_("{n} events read from the controller's records."), lang, n=report.events)
     doc = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{esc(report.hall_name)} {esc(report.day)}</title>
+<html lang="{'zh-CN' if lang == DEFAULT else 'en'}"><head><meta charset="utf-8"><title>{esc(title_line(report, lang))}</title>
 <style>
 body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 1em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
-tr > th:first-child {{ text-align: left; }}
+tr > th:first-child {{ text-align: left; white-space: nowrap; }}
 td.ok {{ color: #176b2c; }} td.bad {{ color: #b00020; font-weight: bold; }}
 .note {{ background: #fff6d5; padding: 0.5em; }}
+img {{ max-width: 100%; }}
+@page {{ size: A4 landscape; margin: 12mm; }}
+@media print {{ body {{ margin: 0; font-size: 10pt; }} h2, table, img {{ break-inside: avoid; }} }}
 </style></head><body>
-<h1>{esc(report.hall_name)} — {esc(report.day)}</h1>
-{note}
-<p>Service level target: {report.target_share * 100:.0f}% of called customers within
-{report.target_wait_s // 60} minutes. Waits run from issue to the first call; p90 is the nearest-rank
-90th percentile. Ratings: 1 satisfied, 2 neutral, 3 unsatisfied.</p>
-{outages}
-{table("hall", "Hall")}
-{table("service", "Services")}
-{table("counter", "Counters")}
-{table("clerk", "Clerks")}
-<h2>Arrivals by hour</h2>
-<img alt="tickets issued by hour" src="data:image/png;base64,{base64.b64encode(arrivals).decode()}">
-<h2>Waits by hour</h2>
-<img alt="waiting time by hour" src="data:image/png;base64,{base64.b64encode(waits).decode()}">
-<p class="small">{report.events} events read from the controller's records.</p>
+<h1>{esc(title_line(report, lang))}</h1>
+<p class="note">{esc(target_line(report, lang))}</p>
+<p>{esc(explain)}</p>
+{notes}
+{table("hall")}
+{table("service")}
+{table("counter")}
+{table("clerk")}
+<h2>{esc(gettext(N_("Tickets issued by hour"), lang))}</h2>
+<img alt="{esc(gettext(N_("Tickets issued by hour"), lang))}" src="data:image/png;base64,{base64.b64encode(arrivals).decode()}">
+<h2>{esc(gettext(N_("Waiting time by hour of ticket (min)"), lang))}</h2>
+<img alt="{esc(gettext(N_("Waiting time by hour of ticket (min)"), lang))}" src="data:image/png;base64,{base64.b64encode(waits).decode()}">
+<p class="small">{esc(source)}</p>
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -392,15 +484,16 @@ def main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, sqlite3.Error) as err:
         print(f"hallq report: {err}", file=sys.stderr)
         return 1
-    sys.stdout.write(text_table(report))
+    lang = args.lang
+    sys.stdout.write(text_table(report, lang, config))
     if args.csv:
         csv_path = Path(args.csv.replace("{date}", day))
-        write_csv(report, csv_path)
-        print(f"wrote {csv_path}")
+        write_csv(report, csv_path, lang, config)
+        print(gettext(N_("wrote {path}"), lang, path=csv_path))
     if args.html:
         html_path = Path(args.html.replace("{date}", day))
-        write_html(report, html_path)
-        print(f"wrote {html_path}")
+        write_html(report, html_path, lang, config)
+        print(gettext(N_("wrote {path}"), lang, path=html_path))
     return 0
 
 

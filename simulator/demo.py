@@ -127,9 +127,9 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
     if len(days) > 1:
         checks.append(f"the business day changed during the run (midnight in {rig.config.hall.timezone}): "
                       f"tickets of {', '.join(d for d in days if d != day)} are not in this audit")
-    (out / "report.txt").write_text(text_table(report), "utf-8")
-    write_csv(report, out / "report.csv")
-    write_html(report, out / "report.html")
+    (out / "report.txt").write_text(text_table(report, config=rig.config), "utf-8")
+    write_csv(report, out / "report.csv", config=rig.config)
+    write_html(report, out / "report.html", config=rig.config)
     hall = report.hall
     summary = {
         "scenario": scenario.day.name, "speed": speed, "broker": rig.broker.kind,
@@ -147,7 +147,7 @@ def summarise(rig: Rig, engine: Engine, scenario: Scenario, speed: float, out: P
         "checks": checks, "died": died,
         "snapshots": len(engine.snapshots), "out": str(out),
         "estimates": dataclasses.asdict(report.estimates) if report.estimates else None,
-        "estimates_text": estimate_line(report.estimates) if report.estimates else "",
+        "estimates_text": estimate_line(report.estimates, "en") if report.estimates else "",
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), "utf-8")
     print(summary_text(summary), file=stream, flush=True)
@@ -183,7 +183,7 @@ def summary_text(s: dict[str, Any]) -> str:
         f"still waiting         {s['still_waiting']}",
         f"wait (simulated)      median {_m(s['wait_median_s'])}  p90 {_m(s['wait_p90_s'])}  max {_m(s['wait_max_s'])}"
         + (f"  within target {s['within_target_share'] * 100:.0f}%" if s["within_target_share"] is not None else ""),
-        *([f"estimates             {s['estimates_text'].split(': ', 1)[1]}"] if s.get("estimates_text") else []),
+        *([f"estimates             {s['estimates_text'].split('): ', 1)[-1]}"] if s.get("estimates_text") else []),
         f"LOST tickets          {s['lost']}" + (f"  {s['lost_numbers']}" if s["lost"] else ""),
         f"DOUBLED tickets       {s['doubled']}" + (f"  {s['doubled_numbers']}" if s["doubled"] else ""),
     ]

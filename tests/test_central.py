@@ -22,6 +22,7 @@ from hall.testing import HallClient, Process, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
 COMPARED = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
+HALL_HEADINGS = ("取号", "办结", "过号", "作废", "等候中位数（分钟）", "九成等候不超过（分钟）")
 
 
 BOOKINGS = itertools.count(10_000_000)
@@ -53,8 +54,9 @@ def hall_figures(hall, day: str, out: Path) -> dict[str, dict[str, str]]:
     done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.config), "--data",
                            str(hall.data), "--date", day, "--csv", str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    with open(out, encoding="utf-8") as fh:
-        return {r["key"]: {k: r[k] for k in COMPARED} for r in csv.DictReader(fh) if r["scope"] == "service"}
+    with open(out, encoding="utf-8-sig") as fh:      # the hall's report: Chinese headings, minutes, the code last
+        return {r["代码"]: {k: r[title] for k, title in zip(COMPARED, HALL_HEADINGS)} for r in csv.DictReader(fh)
+                if r["范围"] == "业务"}
 
 
 def central_figures(central_toml: Path, data: Path, day: str, out: Path) -> dict[tuple[str, str], dict[str, str]]:
@@ -63,7 +65,12 @@ def central_figures(central_toml: Path, data: Path, day: str, out: Path) -> dict
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     with open(out, encoding="utf-8-sig") as fh:        # UTF-8 with BOM, for Excel
-        return {(r["hall"], r["service"]): {k: r[k] for k in COMPARED} for r in csv.DictReader(fh)}
+        return {(r["hall"], r["service"]): {k: in_minutes(k, r[k]) for k in COMPARED} for r in csv.DictReader(fh)}
+
+
+def in_minutes(key: str, value: str) -> str:
+    """Head office's waits are in seconds, the hall's report's in minutes with one decimal."""
+    return f"{float(value) / 60:.1f}" if key.startswith("wait_") and value else value
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -116,9 +116,11 @@ def test_known_day_numbers(known_day):
 
     assert report.arrivals_by_hour == {"pay": {9: 2, 10: 2}, "biz": {9: 1, 10: 1}}
     assert sorted(report.waits_by_hour[9]) == [600.0, 780.0, 900.0] and report.waits_by_hour[10] == [300.0]
-    text = text_table(report)
-    hall_line = next(line for line in text.splitlines() if line.startswith("hall "))
-    assert "11:30" in hall_line and "15:00" in hall_line and "MISSED" in hall_line   # median 690 s, max 900 s
+    text = text_table(report, "zh_CN", config)
+    hall_line = [line for line in text.splitlines() if line.startswith("城东供电营业厅 ")][1]   # after the title
+    assert "11.5" in hall_line and "15.0" in hall_line and hall_line.split()[-2] == "否"   # median 690 s, max 900 s
+    assert "按业务" in text and "缴费" in text and "1号窗口" in text and "pay" not in text
+    assert "Wait, longest (min)" in text_table(report, "en", config)
 
 
 def test_other_day_is_empty(known_day):
@@ -152,14 +154,19 @@ def test_cli_writes_csv_html_and_table(known_day, tmp_path):
                            "--date", DAY, "--csv", str(out_csv), "--html", str(out_html)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "service biz" in proc.stdout and "clerk wang" in proc.stdout
-    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
-    hall = next(r for r in rows if r["scope"] == "hall")
-    assert (hall["issued"], hall["served"], hall["no_show"], hall["wait_p90_s"]) == ("6", "3", "1", "900.0")
-    assert {(r["key"], r["name"], r["issued"]) for r in rows if r["scope"] == "hour"} == {
-        ("09:00", "pay", "2"), ("10:00", "pay", "2"), ("09:00", "biz", "1"), ("10:00", "biz", "1")}
+    assert "业务办理" in proc.stdout and "按柜员" in proc.stdout and "wang" in proc.stdout
+    # Excel's CSV: a BOM, CRLF, Chinese headings, names, minutes; the code last (to join head office's)
+    raw = out_csv.read_bytes()
+    assert raw.startswith("\ufeff日期,范围,名称,时段,取号,办结,过号,作废".encode()) and b"\r\n" in raw
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    hall = next(r for r in rows if r["范围"] == "全厅")
+    assert (hall["名称"], hall["取号"], hall["办结"], hall["过号"], hall["九成等候不超过（分钟）"]) == \
+        ("城东供电营业厅", "6", "3", "1", "15.0")
+    assert {(r["时段"], r["名称"], r["取号"], r["代码"]) for r in rows if r["范围"] == "时段"} == {
+        ("09:00", "缴费", "2", "pay"), ("10:00", "缴费", "2", "pay"), ("09:00", "业务办理", "1", "biz"),
+        ("10:00", "业务办理", "1", "biz")}
     page = out_html.read_text("utf-8")
-    assert page.count("data:image/png;base64,iVBOR") == 2 and "missed" in page
+    assert page.count("data:image/png;base64,iVBOR") == 2 and "class='bad'>否" in page and "日报表" in page
     assert (data / "controller.db").read_bytes() == before      # read-only
 
 
@@ -191,10 +198,10 @@ def test_report_beside_a_running_controller(broker, hall_config, admin, tmp_path
                                "--data", str(tmp_path / "controller-data"), "--date", day, "--csv", str(tmp_path / "x.csv")],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        rows = {(r["scope"], r["key"]): r for r in csv.DictReader((tmp_path / "x.csv").open(encoding="utf-8"))}
-        assert (rows[("hall", "h1")]["issued"], rows[("hall", "h1")]["served"],
-                rows[("hall", "h1")]["no_show"], rows[("hall", "h1")]["open"]) == ("3", "1", "1", "1")
-        assert (rows[("clerk", "zhao")]["served"], rows[("counter", "c2")]["no_show"]) == ("1", "1")
+        rows = {(r["范围"], r["代码"]): r for r in csv.DictReader((tmp_path / "x.csv").open(encoding="utf-8-sig"))}
+        hall = rows[("全厅", "h1")]
+        assert (hall["取号"], hall["办结"], hall["过号"], hall["未办完"]) == ("3", "1", "1", "1")
+        assert (rows[("柜员", "zhao")]["办结"], rows[("窗口", "c2")]["过号"]) == ("1", "1")
         # the controller carries on after being read
         assert kiosk.request("issue", service="pay")["ticket"]["number"] == "A004"
         kiosk.close(), counter.close()
@@ -231,8 +238,9 @@ def test_calls_by_number_appointments_and_estimates_in_the_report(tmp_path):
     assert report.hall["out_of_order"] == 1 and row(report, "clerk", "wang")["out_of_order"] == 1
     assert report.appointments == {"booked": 2, "checked_in": 1, "on_time": 1, "late": 0, "never_came": 1,
                                    "wait_median_s": 360.0, "wait_max_s": 360.0}
-    text = text_table(report)
-    assert "appointments: 2 booked, 1 checked in (1 on time" in text and "1 never came" in text
+    text = text_table(report, "en")
+    assert "Appointments: 2 booked, 1 checked in (1 on time" in text and "1 never came" in text
+    assert "预约：2个，已签到1个（准时1个" in text_table(report)
 
 
 def test_the_timers_yesterday_is_the_halls_and_names_the_files(known_day, tmp_path):

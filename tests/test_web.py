@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hall.testing import Process, wait_until
-from webkit import PASSWORD, add_user, chromium, start_web_hall, stop_web_hall
+from webkit import PASSWORD, add_user, chromium, console_report_table, start_web_hall, stop_web_hall
 
 R = "hallq/v1/h1"
 
@@ -203,36 +203,20 @@ def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
                            str(hall.tmp / "controller-data"), "--date", day, "--csv", str(tmp_path / "hall.csv")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    keys = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
-    with open(tmp_path / "hall.csv", encoding="utf-8") as fh:
-        expected = {r["key"]: {k: r[k] for k in keys} for r in csv.DictReader(fh) if r["scope"] == "service"
-                    and r["issued"] != "0"}
+    # the hall's own report and the console's: the same Chinese headings, names and minutes
+    titles = ("取号", "办结", "过号", "作废", "等候中位数（分钟）", "九成等候不超过（分钟）")
+    with open(tmp_path / "hall.csv", encoding="utf-8-sig") as fh:
+        wanted = {r["名称"]: {t: r[t] for t in titles} for r in csv.DictReader(fh) if r["范围"] == "业务"
+                  and r["取号"] != "0"}
+    assert set(wanted) == {"缴费", "业务办理"}
     web = hall.http()
     assert web.get("/reports").status_code == 303 and web.get("/reports.csv").status_code == 401
     client, _ = hall.login()
 
-    names = {"pay": "缴费", "biz": "业务办理"}
-    titles = {"issued": "取号", "served": "办结", "no_show": "过号", "voided": "作废",
-              "wait_median_s": "等候中位数（分钟）", "wait_p90_s": "九成等候不超过（分钟）"}
-
-    def as_shown(key, value):            # the hall's report in seconds, the console's in minutes (one decimal)
-        if key.startswith("wait_"):
-            return "" if value == "" else str(round(float(value) / 60, 1))
-        return value
-    wanted = {names[k]: {key: as_shown(key, v) for key, v in row.items()} for k, row in expected.items()}
-
     def figures():
         text = client.get(f"/reports.csv?date={day}").content.decode("utf-8")
         assert text.startswith("\ufeff")                       # Excel opens Chinese names with a BOM
-        lines = list(csv.reader(io.StringIO(text[1:])))
-        start = next(i for i, line in enumerate(lines) if line == ["按业务"]) + 1
-        header = lines[start]
-        got = {}
-        for line in lines[start + 1:]:
-            if not line:
-                break
-            row = dict(zip(header, line))
-            got[row["名称"]] = {k: row.get(title, "") for k, title in titles.items()}
+        got = {name: {t: row.get(t, "") for t in titles} for name, row in console_report_table(text).items()}
         return got if got == wanted else None
     wait_until(figures, timeout=20, what=f"the console's figures equal the hall's {wanted}", poll_s=0.3)
     page = client.get(f"/reports?date={day}")

@@ -96,3 +96,21 @@ def chromium() -> object:
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def console_report_table(text: str, title: str = "按业务") -> dict[str, dict[str, str]]:
+    """One table of the console's report CSV (blocks: a title line, headings, rows, a blank line),
+    as {name: {heading: value}}; empty if the table is not there."""
+    import csv
+    import io
+    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    starts = [i for i, line in enumerate(lines) if line == [title]]
+    if not starts:
+        return {}
+    header, rows = lines[starts[0] + 1], {}
+    for line in lines[starts[0] + 2:]:
+        if not line:
+            break
+        row = dict(zip(header, line))
+        rows[row[header[0]]] = row
+    return rows
