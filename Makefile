@@ -21,7 +21,13 @@ demo: $(STAMP) system-deps
 system-deps:
 	@sh .ci/system-deps
 
-test: $(STAMP) system-deps
+# axe-core for the accessibility checks in Chromium, at the version package-lock.json pins
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json | system-deps
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+test: $(STAMP) system-deps $(NODE_STAMP)
 	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
@@ -46,9 +52,9 @@ pi-wheels: $(STAMP)
 
 # every text people read: the msgids from the code into the catalogs (then translate hall/locale/*/LC_MESSAGES/hallq.po)
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual -k t --sort-by-file \
-	    --project hallq -o hall/locale/hallq.pot hall web central
+	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual --sort-by-file \
+	    --project hallq -o hall/locale/hallq.pot hall web central display
 	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules

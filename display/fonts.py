@@ -17,7 +17,7 @@ import pygame.freetype
 from hall.config import Config
 from hall.errors import ConfigError
 
-from .i18n import TEXTS
+from .i18n import words
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ def hall_texts(config: Config) -> Iterable[str]:
         yield from (service.name, service.name_en)
     for counter in config.counter:
         yield counter.name
-    for words in TEXTS.values():
-        yield from words.values()
-    yield "正在叫号再次呼叫请到号窗口最近叫号等候人数预计等候业务人约分钟◆→+0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ:"
+    for pair in words().values():
+        yield from pair
+    yield "年月日星期一二三四五六日号窗口◆→+0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ:"
 
 
 def missing_glyphs(font: pygame.freetype.Font, texts: Iterable[str]) -> str:

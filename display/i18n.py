@@ -1,62 +1,62 @@
-"""The words the hall screen shows, in Chinese and English.
+"""The words the hall screen shows, in Chinese and English, from the one set of gettext catalogs
+(hall/locale, read with Babel by :mod:`hall.i18n`).
 
 The screen is bilingual: Chinese first, English beneath or beside it. The words for the hall's
 situations (outage, controller away, closed, a counter or service suspended) are the hall's own,
-``[hall.texts]`` in its config, shared with tickets and counter signs; the rest are here.
+``[hall.texts]`` in its config, shared with tickets and counter signs; the rest are here, by key,
+for the pygame screen and the browser's alike.
 """
 from __future__ import annotations
 
-TEXTS: dict[str, dict[str, str]] = {
-    "zh": {
-        "recent_calls": "最近叫号",
-        "counters": "窗口",
-        "services": "业务",
-        "waiting": "等候 {n} 人",
-        "est_wait": "约{m}分钟",
-        "no_wait": "无需等候",
-        "counter_idle": "空闲",
-        "counter_offline": "暂未开放",
-        "connecting": "正在连接排队系统…",
-        "resumed": "服务已恢复",
-        "hours": "营业时间 {hours}",
-        "always_open": "全天营业",
-        "no_calls": "暂无叫号",
-        "weekday": "一二三四五六日",
-        "date": "{y}年{m}月{d}日 星期{w}",
-    },
-    "en": {
-        "recent_calls": "Recent calls",
-        "counters": "Counters",
-        "services": "Services",
-        "waiting": "{n} waiting",
-        "est_wait": "about {m} min",
-        "no_wait": "no wait",
-        "counter_idle": "Idle",
-        "counter_offline": "Not open",
-        "connecting": "Connecting to the queue system…",
-        "resumed": "Service resumed",
-        "hours": "Opening hours {hours}",
-        "always_open": "Open all day",
-        "no_calls": "No calls yet",
-        "weekday": "Mon Tue Wed Thu Fri Sat Sun",
-        "date": "{w} {d} {mon} {y}",
-    },
-}
+from datetime import date
 
-MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+from babel.dates import format_date
+
+from hall.i18n import N_, gettext
+
+MESSAGES: dict[str, str] = {
+    "now_calling": N_("Now calling"),
+    "recent_calls": N_("Recent calls"),
+    "counters": N_("Counters"),
+    "services": N_("Services"),
+    "services_header": N_("Service · waiting · wait"),
+    "waiting": N_("{n} waiting"),
+    "persons": N_("people"),
+    "est_wait": N_("about {m} min"),
+    "no_wait": N_("no wait"),
+    "counter_idle": N_("Idle"),
+    "counter_offline": N_("Not open"),
+    "connecting": N_("Connecting to the queue system…"),
+    "resumed": N_("Service resumed"),
+    "hours": N_("Opening hours {hours}"),
+    "always_open": N_("Open all day"),
+    "no_calls": N_("No calls yet"),
+    "none": N_("None yet"),
+    "recall": N_("Recall"),
+    "go_to": N_("Please go to {counter}"),
+    "call_line": N_("Number {number}, please go to {counter}"),
+    "more_calls": N_("+{n} more: see the counters"),
+}
+LOCALES = {"zh": "zh_CN", "en": "en"}
 
 
 def t(lang: str, key: str, **values: object) -> str:
-    """The text for ``key`` in ``lang`` (falls back to Chinese, then to the key itself)."""
-    text = TEXTS.get(lang, {}).get(key) or TEXTS["zh"].get(key) or key
-    return text.format(**values) if values else text
+    """The text for ``key`` in ``lang`` (``zh`` or ``en``)."""
+    return gettext(MESSAGES[key], LOCALES.get(lang, "zh_CN"), **values)
 
 
-def both(key: str, **values: object) -> tuple[str, str]:
+def pair(key: str, **values: object) -> tuple[str, str]:
     return t("zh", key, **values), t("en", key, **values)
 
 
-def date_text(lang: str, year: int, month: int, day: int, weekday: int) -> str:
+def words() -> dict[str, tuple[str, str]]:
+    """Every key as (Chinese, English), placeholders left in: what the browser's screen fills in."""
+    return {key: pair(key) for key in MESSAGES}
+
+
+def date_text(lang: str, year: int, month: int, day: int, weekday: int = 0) -> str:
+    """2025年3月4日 星期二 / Tue 4 Mar 2025 (Babel's calendar data; ``weekday`` is implied by the date)."""
+    when = date(year, month, day)
     if lang == "zh":
-        return t("zh", "date", y=year, m=month, d=day, w=TEXTS["zh"]["weekday"][weekday])
-    return t("en", "date", y=year, mon=MONTHS_EN[month - 1], d=day, w=TEXTS["en"]["weekday"].split()[weekday])
+        return format_date(when, "yyyy年M月d日 EEEE", locale="zh_CN")
+    return format_date(when, "EEE d MMM yyyy", locale="en")

@@ -31,12 +31,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hall.config import Config, DisplayConfig
+from hall.i18n import service_name
 from hall.shell import Availability
 from hall.core import events as e
 from hall.wire import CounterDoc, ServiceDoc, StateDoc, WireEvent
 from hardware.speech import SpokenCall
 
-from .i18n import both, date_text, t
+from .i18n import date_text, pair, t
 from .voice import Announcement
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class HallView:
             clock=local.strftime("%H:%M:%S"), hours_zh=hours_zh, hours_en=hours_en,
         )
         if state is None:
-            zh, en = both("connecting")
+            zh, en = pair("connecting")
             return ViewModel(screen="connecting", calls=(), recent=(), counters=(), services=(), notices=(),
                              banners=(), mode="", title_zh=zh, title_en=en, **common)
         banners: list[Banner] = []
@@ -252,7 +253,7 @@ class HallView:
         if self.reconnecting:
             banners.append(Banner("reconnecting", texts.controller_away, texts.controller_away_en))
         elif now < self.resumed_until:
-            banners.append(Banner("resumed", *both("resumed")))
+            banners.append(Banner("resumed", *pair("resumed")))
         calls = self._live_calls(state, now)
         live = {(c.number, c.counter_id) for c in calls}
         recent = [RecentView(c.number, self._counter_name(c.counter, c.counter_name))
@@ -346,19 +347,21 @@ class HallView:
         number = self._counter_number(counter.id)
         status = counter.status if counter.status in ("idle", "serving", "suspended", "offline") else "idle"
         texts = self.texts
-        label_zh, label_en = {"idle": both("counter_idle"), "serving": ("", ""),
+        label_zh, label_en = {"idle": pair("counter_idle"), "serving": ("", ""),
                               "suspended": (texts.suspended, texts.suspended_en),
-                              "offline": both("counter_offline")}[status]
+                              "offline": pair("counter_offline")}[status]
         shown = counter.ticket.number if counter.ticket is not None else ""
         return CounterTile(counter.id, counter.name or counter.id, self._counter_name_en(counter.id, number),
                            shown, status, label_zh, label_en)
 
     def _service_view(self, service: ServiceDoc) -> ServiceTile:
         conf = self.config.service_by_id(service.id)
-        name = service.name or (conf.name if conf else service.id)
-        name_en = service.name_en or (conf.name_en if conf else "")
+        if conf is not None:     # "缴费 Payment" in the config is both names: Chinese above, English below
+            name, name_en = service_name(self.config, service.id, "zh_CN"), service_name(self.config, service.id, "en")
+        else:
+            name, name_en = service.name or service.id, service.name_en
         if service.waiting <= 0 or service.est_wait_s <= 0:
-            est_zh, est_en = both("no_wait") if service.waiting <= 0 else ("", "")
+            est_zh, est_en = pair("no_wait") if service.waiting <= 0 else ("", "")
         else:
             minutes = max(1, math.ceil(service.est_wait_s / 60))
             est_zh, est_en = t("zh", "est_wait", m=minutes), t("en", "est_wait", m=minutes)
@@ -372,7 +375,7 @@ class HallView:
         if hours is None:
             hours = self.config.hall.hours
         if not hours:
-            return both("always_open")
+            return pair("always_open")
         spans = "  ".join(f"{a}–{b}" for a, b in (tuple(h[:2]) for h in hours if len(h) >= 2))
         return t("zh", "hours", hours=spans), t("en", "hours", hours=spans)
 

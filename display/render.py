@@ -18,42 +18,14 @@ from typing import Any
 import pygame
 import pygame.freetype
 
-from hall.errors import ConfigError
 
 from .fonts import Colour, TextCache, load_font
+from .i18n import pair, t
 from .layout import Layout, compute_layout
+from .theme import make_theme  # noqa: F401 - the app and tools take it from here
 from .model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
 
 log = logging.getLogger(__name__)
-
-DEFAULT_THEME: dict[str, str] = {
-    "background": "#0b2545", "header": "#061a33", "panel": "#13315c", "panel_flash": "#d1495b",
-    "text": "#ffffff", "muted": "#8da9c4", "accent": "#ffd166",      # accent: ticket numbers
-    "ok": "#06d6a0", "warn": "#f4a261",                              # warn: 暂停服务 / 暂停办理
-    "alert": "#e63946", "outage": "#9d0208", "reconnecting": "#b5651d", "resumed": "#2a9d8f",
-    "ticker": "#061a33", "line": "#1f4e89",
-}
-
-
-def parse_colour(value: str) -> Colour:
-    text = value.strip().lstrip("#")
-    if len(text) != 6:
-        raise ValueError(value)
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-
-
-def make_theme(overrides: dict[str, str], where: str = "display.theme", path: str = "<config>") -> dict[str, Colour]:
-    """Default colours with the hall's overrides; a bad key or colour is a ConfigError."""
-    theme: dict[str, Colour] = {}
-    for key, value in {**DEFAULT_THEME, **overrides}.items():
-        if key not in DEFAULT_THEME:
-            raise ConfigError(path, f"{where}.{key}", f"one of {', '.join(DEFAULT_THEME)}")
-        try:
-            theme[key] = parse_colour(value)
-        except ValueError:
-            raise ConfigError(path, f"{where}.{key}", f'a colour "#rrggbb", not {value!r}') from None
-    return theme
-
 
 @dataclass(frozen=True)
 class Box:
@@ -154,7 +126,7 @@ class Renderer:
         if vm.screen != "open":
             self._draw_centre(layer, layout, vm)
             return
-        self._section(layer, layout.calls, "正在叫号", "Now calling", u)
+        self._section(layer, layout.calls, *pair("now_calling"), u)
         if layout.recent is not None:
             self._draw_recent(layer, vm.recent, layout.recent, u)
         self._draw_counters(layer, vm.counters, layout, u)
@@ -216,33 +188,22 @@ class Renderer:
 
     def _draw_recent(self, layer: pygame.Surface, recent: tuple[RecentView, ...], rect: pygame.Rect, u: float) -> None:
         th = self.theme
-        y = self._section(layer, rect, "最近叫号", "Earlier calls", u)
+        y = self._section(layer, rect, *pair("recent_calls"), u)
         pad = round(12 * u)
         if not recent:
-            self._put(layer, "any", "暂无  None", 24 * u, th["muted"], midleft=(rect.left + pad, (y + rect.bottom) // 2))
+            self._put(layer, "any", "  ".join(pair("none")) if self.show_english else t("zh", "none"), 24 * u, th["muted"], midleft=(rect.left + pad, (y + rect.bottom) // 2))
             return
-        cols = max(1, int((rect.w - 2 * pad) // (260 * u)))
-        rows = max(1, int((rect.bottom - y) // (52 * u)))
-        col_w, row_h = (rect.w - 2 * pad) / cols, (rect.bottom - y - pad // 2) / rows
-        for i, call in enumerate(recent[: cols * rows]):
-            row, col = divmod(i, cols)
-            x, cy = rect.left + pad + col * col_w, round(y + row * row_h + row_h / 2)
+        for call, slot in zip(recent, self.layout.recent_slots()):
+            x, cy = slot.left, slot.centery
             num = self._put(layer, "tile_number", call.number, 30 * u, th["accent"], bold=True, midleft=(x, cy))
             self._put(layer, "any", "→ " + call.counter_name, 24 * u, th["text"],
-                      max_w=col_w - num.w - 24 * u, midleft=(num.right + round(10 * u), cy))
+                      max_w=slot.w - num.w - 24 * u, midleft=(num.right + round(10 * u), cy))
 
     def _draw_counters(self, layer: pygame.Surface, counters: tuple[CounterTile, ...], layout: Layout,
                        u: float) -> None:
-        th, rect, grid = self.theme, layout.counters, layout.counter_grid
-        y = self._section(layer, rect, "窗口", "Counters", u)
-        pad = round(12 * u)
-        cell_w = (rect.w - 2 * pad) / grid.cols
-        cell_h = min((rect.bottom - y - pad // 2) / grid.rows, 150 * u)
-        gap = round(6 * u)
-        for i, counter in enumerate(counters):
-            row, col = divmod(i, grid.cols)
-            cell = pygame.Rect(round(rect.left + pad + col * cell_w), round(y + row * cell_h),
-                               round(cell_w) - gap, round(cell_h) - gap)
+        th = self.theme
+        self._section(layer, layout.counters, *pair("counters"), u)
+        for counter, cell in zip(counters, layout.counter_cells()):
             border = th["warn"] if counter.status == "suspended" else th["background"]
             pygame.draw.rect(layer, th["background"], cell, border_radius=max(1, round(8 * u)))
             if counter.status == "suspended":
@@ -292,18 +253,10 @@ class Renderer:
                   max_w=room, midright=(cell.right - inset, cell.centery))
 
     def _draw_services(self, layer: pygame.Surface, services: tuple[ServiceTile, ...], layout: Layout, u: float) -> None:
-        rect, cols = layout.services, layout.service_cols
-        y = self._section(layer, rect, "业务  等候人数  预计等候", "Service · waiting · wait", u)
+        self._section(layer, layout.services, *pair("services_header"), u)
         if not services:
             return
-        pad = round(12 * u)
-        per_col = -(-len(services) // cols)
-        row_h = min((rect.bottom - y - pad // 2) / per_col, 104 * u)
-        col_w = (rect.w - 2 * pad) / cols
-        for i, service in enumerate(services):
-            col, row = divmod(i, per_col)
-            cell = pygame.Rect(round(rect.left + pad + col * col_w), round(y + row * row_h),
-                               round(col_w) - pad, round(row_h))
+        for service, cell in zip(services, layout.service_cells()):
             self._service_row(layer, service, cell, u)
 
     def _service_row(self, layer: pygame.Surface, service: ServiceTile, cell: pygame.Rect, u: float) -> None:
@@ -335,7 +288,7 @@ class Renderer:
                           max_w=count_w * (0.95 if narrow else 0.65),
                           midright=(right + count_w * (0.95 if narrow else 0.65), cy))
         if not narrow:
-            self._put(layer, "any", "人", rh * 0.3, th["muted"], midleft=(count.right + round(4 * u), cy + round(rh * 0.08)))
+            self._put(layer, "any", t("zh", "persons"), rh * 0.3, th["muted"], midleft=(count.right + round(4 * u), cy + round(rh * 0.08)))
         est_x = right + count_w + round(8 * u)
         width = cell.right - est_x
         if self.show_english and service.est_en and width >= 260 * u and rh >= 88 * u:
@@ -356,23 +309,16 @@ class Renderer:
         top = rect.top + round(50 * u)
         pad = round(12 * u)
         if not vm.calls:
-            self._put(surface, "call_where", "暂无叫号" + ("  No calls yet" if self.show_english else ""), 48 * u,
+            self._put(surface, "call_where", t("zh", "no_calls") + ("  " + t("en", "no_calls") if self.show_english else ""), 48 * u,
                       th["muted"], max_w=rect.w - 2 * pad, center=(rect.centerx, (top + rect.bottom) // 2))
             return
         shown = vm.calls[: grid.cells]
         unseen = sum(1 for c in vm.calls[grid.cells:] if c.flashing)
         if unseen:       # more new calls than cards: the rest are on their counters' tiles
-            self._put(surface, "any", f"+{unseen} 见下方窗口" + (" see counters" if self.show_english else ""), 24 * u,
+            self._put(surface, "any", t("zh", "more_calls", n=unseen) + ("  " + t("en", "more_calls", n=unseen) if self.show_english else ""), 24 * u,
                       th["accent"], bold=True, midright=(rect.right - pad, rect.top + round(26 * u)))
-        cols = min(grid.cols, len(shown))
-        rows = -(-len(shown) // cols)
-        cell_w = (rect.w - 2 * pad) / cols
-        cell_h = (rect.bottom - top - pad) / rows
         blink_on = int(now * 2) % 2 == 0
-        for i, call in enumerate(shown):
-            row, col = divmod(i, cols)
-            card = pygame.Rect(round(rect.left + pad + col * cell_w), round(top + row * cell_h),
-                               round(cell_w) - pad, round(cell_h) - pad // 2)
+        for call, card in zip(shown, layout.call_cards(len(shown))):
             self._call_card(surface, call, card, u, call.flashing and blink_on)
 
     def _call_card(self, surface: pygame.Surface, call: CallView, card: pygame.Rect, u: float, lit: bool) -> None:
@@ -385,13 +331,13 @@ class Renderer:
                            th["text"] if lit else th["accent"], bold=True, max_w=card.w - 2 * inset,
                            midbottom=(card.centerx, card.top + round(number_h)))
         if call.recall:
-            self._put(surface, "any", "再次呼叫" + (" Recall" if self.show_english else ""), 20 * u, th["text"],
+            self._put(surface, "any", t("zh", "recall") + (" " + t("en", "recall") if self.show_english else ""), 20 * u, th["text"],
                       bold=True, topleft=(card.left + inset, card.top + round(6 * u)))
         where_h = card.h * (0.26 if english else 0.34)
-        where = self._put(surface, "call_where", f"请到 {call.counter_name}", min(where_h * 0.8, 90 * u), th["text"],
+        where = self._put(surface, "call_where", t("zh", "go_to", counter=call.counter_name), min(where_h * 0.8, 90 * u), th["text"],
                           bold=True, max_w=card.w - 2 * inset, midtop=(card.centerx, number.bottom + round(8 * u)))
         if english:
-            self._put(surface, "any", f"Number {call.number}, please go to {call.counter_name_en}",
+            self._put(surface, "any", t("en", "call_line", number=call.number, counter=call.counter_name_en),
                       min(card.h * 0.1, 34 * u), th["text"] if lit else th["muted"], max_w=card.w - 2 * inset,
                       midtop=(card.centerx, where.bottom + round(6 * u)))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -116,9 +117,16 @@ def write_mosquitto_files(config: Config, folder: Path, port: int) -> BrokerFile
 
 
 def write_hall_config(path: Path, port: int, credentials: Path | None, extra: str = "",
-                      base: Path = EXAMPLE_HALL, hall_overrides: dict[str, str] | None = None) -> Path:
-    """The example hall pointed at this broker; ``extra`` TOML is appended (more tables)."""
+                      base: Path = EXAMPLE_HALL, hall_overrides: dict[str, str] | None = None,
+                      counters: int | None = None) -> Path:
+    """The example hall pointed at this broker; ``extra`` TOML is appended (more tables).
+    ``counters``: that many counters (c1..cN, 1号窗口.., serving both services) instead of its four."""
     text = base.read_text("utf-8")
+    if counters is not None:
+        blocks = re.split(r"\n(?=\[)", text)
+        text = "\n".join(b for b in blocks if not b.startswith("[[counter]]"))
+        text += "".join(f'\n[[counter]]\nid = "c{i}"\nname = "{i}号窗口"\nservices = ["pay", "biz"]\n'
+                        for i in range(1, counters + 1))
     # test observers borrow the controller's account while it runs (see [broker] bind_client_ids)
     broker = f'[broker]\nhost = "127.0.0.1"\nport = {port}\nbind_client_ids = false\n'
     if credentials is not None:

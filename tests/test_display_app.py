@@ -13,7 +13,7 @@ from PIL import Image
 from display.app import DisplayRole as DisplayApp
 from display.layout import MIN_TEXT, compute_layout
 from display.model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
-from display.render import DEFAULT_THEME, parse_colour
+from display.theme import DEFAULT_THEME, parse_colour
 from hall.config import load_config
 from hall.errors import ConfigError
 from hall.testing import Process
@@ -141,7 +141,7 @@ def test_layouts_for_4_to_60_counters_have_no_overlaps_and_readable_text(tmp_pat
     from display.model import Banner
     app = headless_app(tmp_path, size=size)
     try:
-        for n_counters in (4, 12, 30, 60):
+        for n_counters in (4, 12, 24, 30, 40, 60):
             for n_services in (1, 5, 10):
                 vm = hall_picture(n_counters, n_services)
                 app.renderer.draw(vm, 0.25)

@@ -27,40 +27,40 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
     status, ahead = view["status"], view["ahead"]
     out: dict[str, Any] = {"number": view["number"], "service": service_name(config, view["service"], lang),
                            "status": status, "alert": False, "headline": "", "detail": "", "notice": ""}
-    t = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
+    _ = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
     if view.get("mode") == "outage":
-        out["notice"] = view.get("message") or t("The queue system has a fault: staff are handling it. "
+        out["notice"] = view.get("message") or _("The queue system has a fault: staff are handling it. "
                                                  "Your ticket stays valid.")
     elif view.get("mode") == "closed" and status == "waiting":
-        out["notice"] = t("The hall has stopped issuing tickets; tickets already taken are served in turn.")
+        out["notice"] = _("The hall has stopped issuing tickets; tickets already taken are served in turn.")
     elif view.get("service_suspended") and status == "waiting":
-        out["notice"] = t("{service} has stopped issuing tickets; tickets already taken are served in turn.",
+        out["notice"] = _("{service} has stopped issuing tickets; tickets already taken are served in turn.",
                           service=out["service"])
     if status == "waiting":
         if view.get("reinstated"):
-            out["headline"] = t("Back in the queue")
+            out["headline"] = _("Back in the queue")
         elif ahead <= near:
-            out["headline"] = t("Your turn is near: please listen for your number")
+            out["headline"] = _("Your turn is near: please listen for your number")
             out["alert"] = ahead == 0
         else:
-            out["headline"] = t("Please wait")
+            out["headline"] = _("Please wait")
         if view.get("mode") == "outage" or not view.get("open_counters"):
-            out["detail"] = t("{ahead} ahead of you; the wait cannot be estimated now", ahead=ahead)
+            out["detail"] = _("{ahead} ahead of you; the wait cannot be estimated now", ahead=ahead)
         else:
-            out["detail"] = t("{ahead} ahead of you, about {minutes}", ahead=ahead,
+            out["detail"] = _("{ahead} ahead of you, about {minutes}", ahead=ahead,
                               minutes=minutes(view["est_wait_s"], lang))
     elif status == "called":
-        out["headline"] = t("Please go to {counter}", counter=counter_name)
-        out["detail"] = t("Your number is being called")
+        out["headline"] = _("Please go to {counter}", counter=counter_name)
+        out["detail"] = _("Your number is being called")
         out["alert"] = True
     elif status == "served":
-        out["headline"] = t("Done. Thank you for your visit")
+        out["headline"] = _("Done. Thank you for your visit")
     elif status == "no_show":
-        out["headline"] = t("Your number was called and missed")
-        out["detail"] = t("Please go to the service desk within {minutes}: your ticket can be put back in the queue",
+        out["headline"] = _("Your number was called and missed")
+        out["detail"] = _("Please go to the service desk within {minutes}: your ticket can be put back in the queue",
                           minutes=minutes(config.hall.no_show_reinstate_s, lang))
     else:
-        out["headline"] = t("This ticket is no longer valid")
+        out["headline"] = _("This ticket is no longer valid")
     return out
 
 
@@ -169,7 +169,7 @@ def console_labels(lang: str) -> dict[str, str]:
 def console_page(config: Config, user: str, role: str, csrf: str, lang: str = "zh_CN") -> str:
     labels = console_labels(lang)
     role_text = gettext(ROLES.get(role, role), lang)
-    body = (f'<header class="bar"><strong class="hall">{html.escape(config.hall.name)}</strong>'
+    body = (f'<header class="bar"><h1 class="hall">{html.escape(config.hall.name)}</h1>'
             '<span id="mode" class="mode" role="status"></span><span id="link" class="link"></span>'
             '<span id="clock" class="clock"></span>'
             f'<nav><a href="/reports">{html.escape(labels["reports"])}</a>'
@@ -251,9 +251,8 @@ def report_page(config: Config, report: Any, chart: str, days: list[str], months
 
 
 def screen_page(config: Config, display_id: str) -> str:
-    body = ('<main id="screen" class="screen"><header><h1 id="hall"></h1><span id="clock"></span></header>'
-            '<div id="banners"></div><section id="panel" class="panel"></section>'
-            '<section id="recent" class="recent"></section><section id="counters" class="tiles"></section>'
-            '<section id="services" class="tiles"></section><footer id="notices"></footer></main>')
-    return page(f"hallq {display_id}", body, scripts=("dom.js", "screen.js"), css="screen.css",
-                data={"stream": f"/screen/{display_id}/stream"})
+    display = next(d for d in config.display if d.id == display_id)
+    body = '<main id="screen" aria-live="off"></main>'
+    return page(f"{config.hall.name} {display_id}", body, scripts=("dom.js", "screen.js"), css="screen.css",
+                data={"stream": f"/screen/{display_id}/stream", "layout": f"/screen/{display_id}/layout",
+                      "show_english": display.show_english})

@@ -17,16 +17,22 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+from display.i18n import words
+from display.layout import compute_layout, layout_doc
+from display.theme import make_theme
 from display.model import HallView
 from display.voice import VoicePolicy, VoiceQueue
 from hardware.audio import SAMPLE_RATE
 from hall.config import Config
+from hall.errors import ConfigError
 from hall.shell import Availability
 from hall.wire import StateDoc, WireEvent
 
 log = logging.getLogger(__name__)
 
 CLIPS_KEPT = 64
+LAYOUTS_KEPT = 64        # layouts by screen size and banners (a hall has few TVs; a resize is one more)
+BANNER_KINDS = ("outage", "reconnecting", "resumed")
 WAV_HEADER = 44          # bytes before the samples in the WAVs Pcm.to_wav writes
 
 
@@ -49,6 +55,7 @@ class ScreenFeeds:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallq-speech")
         self._clips: OrderedDict[int, asyncio.Future[bytes]] = OrderedDict()
         self._next_clip = 1
+        self._layouts: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self.spoken: dict[str, list[dict[str, Any]]] = {d: [] for d in self.views}
 
     # --- fed by the web role (the owner loop) ----------------------------------------------------
@@ -80,6 +87,34 @@ class ScreenFeeds:
         vm = view.view(time.monotonic(), datetime.now(timezone.utc))
         doc = dataclasses.asdict(vm)
         doc["speech"] = self.spoken[display_id][-8:]
+        return doc
+
+    def layout(self, display_id: str, width: int, height: int, banners: tuple[tuple[str, bool], ...],
+               notices: bool) -> dict[str, Any] | None:
+        """Where each part of the screen goes at this size: the pygame screen's own layout engine
+        (display/layout.py), so a TV's browser shows a hall as a display Pi does."""
+        view = self.views.get(display_id)
+        if view is None:
+            return None
+        key = (display_id, width, height, banners, notices)
+        doc = self._layouts.get(key)
+        if doc is None:
+            display = view.display
+            state = view.view(time.monotonic(), datetime.now(timezone.utc))
+            doc = layout_doc(compute_layout(width, height, display.orientation, n_counters=len(state.counters),
+                                            n_services=len(state.services), banners=banners, notices=notices,
+                                            overscan=display.overscan))
+            doc["show_english"] = display.show_english
+            doc["words"] = words()
+            try:
+                theme = make_theme(display.theme, f"display {display.id} theme", self.config.path)
+            except ConfigError as err:       # the display Pi refuses to start on it; the browser shows defaults
+                log.warning("%s", err)
+                theme = make_theme({})
+            doc["theme"] = {key: "#%02x%02x%02x" % colour for key, colour in theme.items()}
+            self._layouts[key] = doc
+            while len(self._layouts) > LAYOUTS_KEPT:
+                self._layouts.popitem(last=False)
         return doc
 
     async def clip(self, clip_id: int) -> bytes | None:

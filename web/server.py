@@ -41,7 +41,7 @@ from .board import board
 from .limits import MAX_BODY, BodyLimit, HashingGate, Overloads, StreamGate
 from .reports import Reports, chart_svg, period_bounds
 from .role import Hub, WebRole
-from .screen import ScreenFeeds
+from .screen import BANNER_KINDS, ScreenFeeds
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ class WebService:
             Route("/t/{token}/stream", self.ticket_stream),
             Route("/screen/{display}", self.screen_page),
             Route("/screen/{display}/stream", self.screen_stream),
+            Route("/screen/{display}/layout", self.screen_layout),
             Route("/screen/{display}/audio/{clip:int}.wav", self.screen_audio),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ])
@@ -312,6 +313,29 @@ class WebService:
         if display not in self.screens.views:
             return PlainTextResponse("no such display in this hall", status_code=404)
         return await self.stream(request, lambda: self.screens.view(display))
+
+    async def screen_layout(self, request: Request) -> Response:
+        """``?w=1920&h=1080&banners=outage.1,resumed.0&notices=1``: the layout for the browser's size
+        (banners: kind and whether it has an English line)."""
+        display = request.path_params["display"]
+        query = request.query_params
+        try:
+            width, height = int(query.get("w", "")), int(query.get("h", ""))
+            if not (160 <= width <= 7680 and 160 <= height <= 7680):
+                raise ValueError
+        except ValueError:
+            return PlainTextResponse("w and h: the screen's size in pixels, 160 to 7680", status_code=400)
+        banners = []
+        for item in filter(None, query.get("banners", "").split(",")):
+            kind, _, two = item.partition(".")
+            if kind not in BANNER_KINDS or two not in ("0", "1") or len(banners) >= len(BANNER_KINDS):
+                return PlainTextResponse(f"banners: up to {len(BANNER_KINDS)} of {', '.join(BANNER_KINDS)}, "
+                                         "each as kind.0 or kind.1", status_code=400)
+            banners.append((kind, two == "1"))
+        doc = self.screens.layout(display, width, height, tuple(banners), query.get("notices") == "1")
+        if doc is None:
+            return PlainTextResponse("no such display in this hall", status_code=404)
+        return JSONResponse(doc)
 
     async def screen_audio(self, request: Request) -> Response:
         clip = await self.screens.clip(request.path_params["clip"])
