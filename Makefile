@@ -53,7 +53,7 @@ pi-wheels: $(STAMP)
 # every text people read: the msgids from the code into the catalogs (then translate hall/locale/*/LC_MESSAGES/hallq.po)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual --sort-by-file \
-	    --project hallq -o hall/locale/hallq.pot hall web central display
+	    --project hallq -o hall/locale/hallq.pot hall web central display kiosk printer counter
 	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete --no-fuzzy-matching
 
 clean:

@@ -12,6 +12,7 @@ from datetime import datetime
 from hall.config import Config, KioskConfig
 from hall.core.rules import Setup, configured_counters, wait_for
 from hall.errors import DeviceFault
+from hall.i18n import N_, bilingual, gettext
 from hall.tokens import ticket_url
 from hall.wire import TicketDoc
 from printer.escpos_render import render_escpos
@@ -23,19 +24,19 @@ from .journal import OfflineTicket
 log = logging.getLogger(__name__)
 
 # what a refusal slip says, by the controller's error code
-REFUSALS = {
-    "hall_closed": ("暂停取号", "现在不是办理时间 The hall is closed"),
-    "service_suspended": ("暂停办理", "本业务暂停办理 This service is suspended"),
-    "outage": ("暂停取号", "请到服务台 Please ask at the service desk"),
-    "numbers_exhausted": ("今日号已取完", "请到服务台 Please ask at the service desk"),
-    "kiosk_quota": ("本机暂停取号", "请到其他取号机取号 Please use another ticket machine"),
-    "rate_limited": ("请稍候", "请稍候再按 Please press again in a moment"),
-    "no_lease": ("暂停取号", "请到服务台 Please ask at the service desk"),
-    "storage": ("暂停取号", "请到服务台 Please ask at the service desk"),
-    "unknown_appointment": ("预约码无效", "请核对预约码或到服务台 Code not found: please ask at the desk"),
-    "already_checked_in": ("已经签到", "此预约已签到取号 This appointment is already checked in"),
-    "check_in_offline": ("暂停签到", "请到服务台 Please ask at the service desk"),
-    "too_early": ("未到签到时间", "签到尚未开始，请稍后再来 Check-in has not opened yet"),
+REFUSALS = {      # code -> (title, what to do): the slip's title in Chinese, the rest in both languages
+    "hall_closed": (N_("Tickets paused"), N_("The hall is closed")),
+    "service_suspended": (N_("Service paused"), N_("This service is suspended")),
+    "outage": (N_("Tickets paused"), N_("Please ask at the service desk")),
+    "numbers_exhausted": (N_("Today's numbers are used up"), N_("Please ask at the service desk")),
+    "kiosk_quota": (N_("This machine has paused"), N_("Please use another ticket machine")),
+    "rate_limited": (N_("Please wait"), N_("Please press again in a moment")),
+    "no_lease": (N_("Tickets paused"), N_("Please ask at the service desk")),
+    "storage": (N_("Tickets paused"), N_("Please ask at the service desk")),
+    "unknown_appointment": (N_("Appointment code not valid"), N_("Code not found: please ask at the desk")),
+    "already_checked_in": (N_("Already checked in"), N_("This appointment is already checked in")),
+    "check_in_offline": (N_("Check-in paused"), N_("Please ask at the service desk")),
+    "too_early": (N_("Too early to check in"), N_("Check-in has not opened yet")),
 }
 
 
@@ -66,7 +67,10 @@ class TicketPrinting:
         """A slip saying why no ticket came (when configured); a printer fault is only logged."""
         if not self.kiosk.refused_slip:
             return
-        title, detail = REFUSALS.get(code, ("取号失败", message or code))
+        if code in REFUSALS:
+            title, detail = (gettext(REFUSALS[code][0], "zh_CN"), bilingual(REFUSALS[code][1]))
+        else:
+            title, detail = gettext(N_("No ticket issued"), "zh_CN"), message or code
         self.slips += 1
         layout = slip_layout(self.config.hall.name, title, detail, now, self.kiosk.printer.width_mm,
                              cut=self.kiosk.printer.cut)

@@ -15,6 +15,8 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Literal, Union
 
+from hall.i18n import N_, bilingual, both, gettext
+
 Align = Literal["left", "center", "right"]
 
 # printable dots across and half-width columns at scale 1 (font A, 12 dots wide)
@@ -162,22 +164,25 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
     blocks.append(Text(view.number, scale=number_scale(width_mm, view.number), align="center", bold=True))
     blocks.append(Feed(1))
     if view.priority:
-        blocks.append(Text("优先 Priority", scale=2, align="center", bold=True))
+        blocks.append(Text(bilingual(N_("Priority")), scale=2, align="center", bold=True))
     if view.appointment_slot is not None:
-        blocks.append(Text(f"预约 {view.appointment_slot:%H:%M} Appointment", scale=2 if width_mm == 80 else 1,
+        zh, en = both(N_("Appointment"))
+        blocks.append(Text(f"{zh} {view.appointment_slot:%H:%M} {en}", scale=2 if width_mm == 80 else 1,
                            align="center", bold=True))
     if view.offline:
-        blocks.append(Text("离线取号 Issued offline", align="center", bold=True))
+        blocks.append(Text(bilingual(N_("Issued offline")), align="center", bold=True))
     if view.outage:
         blocks.append(Text(view.outage_text, align="center", bold=True))
-    about = "约" if view.approximate else ""
-    about_en = "~" if view.approximate else ""
     if view.waiting_ahead is not None:
-        blocks.append(Text(f"前面{about}{view.waiting_ahead}人等候  Ahead: {about_en}{view.waiting_ahead}"))
+        # a count from a lease (offline) is approximate: 约 / ~ before it
+        zh = gettext(N_("Ahead: {n}"), "zh_CN", n=("约" if view.approximate else "") + str(view.waiting_ahead))
+        en = gettext(N_("Ahead: {n}"), "en", n=("~" if view.approximate else "") + str(view.waiting_ahead))
+        blocks.append(Text(f"{zh}  {en}"))
     if view.est_wait_s is not None:
         minutes = max(1, round(view.est_wait_s / 60)) if view.est_wait_s > 0 else 0
-        blocks.append(Text(f"预计等候约{minutes}分钟  Wait: ~{minutes} min"))
-    blocks.append(Text(f"取号时间 {view.issued_at:%Y-%m-%d %H:%M:%S}"))
+        zh, en = both(N_("Wait ~{m} min"), m=minutes)
+        blocks.append(Text(f"{zh}  {en}"))
+    blocks.append(Text(gettext(N_("Issued at {time}"), "zh_CN", time=f"{view.issued_at:%Y-%m-%d %H:%M:%S}")))
     if view.notice:
         blocks.append(Rule())
         blocks.append(Text(view.notice))
