@@ -62,7 +62,20 @@ def audit(browser, axe_source: str, name: str) -> list[dict]:
     record[name] = {"checked": datetime.now(ZoneInfo("UTC")).isoformat(timespec="seconds"), "violations": result}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True), "utf-8")
+    write_table(record)
     return result
+
+
+def write_table(record: dict) -> None:
+    """bench/results/accessibility.md: one row per page (bench/run_all.py puts it in bench/RESULTS.md)."""
+    rows = ["### accessibility (axe-core in Chromium, WCAG 2.1 A/AA and best practice)", "",
+            "| metric | value | aim |", "|---|---|---|"]
+    for name, r in sorted(record.items()):
+        bad = serious(r["violations"])
+        rest = [v for v in r["violations"] if v not in bad]
+        rows.append(f"| {name}: serious or critical / other violations | {len(bad)} / {len(rest)}"
+                    + (f" ({', '.join(v['id'] for v in r['violations'])})" if r["violations"] else "") + " | 0 / — |")
+    RESULTS.with_suffix(".md").write_text("\n".join(rows) + "\n", "utf-8")
 
 
 def serious(violations: list[dict]) -> list[dict]:
