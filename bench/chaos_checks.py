@@ -13,7 +13,7 @@ from typing import Any
 
 from hall.core import events as e
 from hall.core.rules import fold
-from hall.publish import setup_from_config
+from hall.hall_setup import setup_from_config
 
 
 @dataclass

@@ -27,7 +27,7 @@ from hall.config import load_config  # noqa: E402
 from hall.core import events as e  # noqa: E402
 from hall.core.evolve import evolve  # noqa: E402
 from hall.core.rules import configured_counters, open_counters  # noqa: E402
-from hall.publish import setup_from_config  # noqa: E402
+from hall.hall_setup import setup_from_config  # noqa: E402
 
 
 def judged(out: Path) -> dict[str, dict[str, float]]:

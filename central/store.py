@@ -19,7 +19,7 @@ import msgspec
 
 from hall.core import events as e
 from hall.core.model import Ticket
-from hall.store import private_database, sqlite_transaction
+from hall.sqlite import private_database, sqlite_transaction
 from hall.wire import WireEvent
 
 SCHEMA = [

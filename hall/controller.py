@@ -32,14 +32,16 @@ from .core.model import HallState
 from .core.rules import QueueRules, fold
 from .errors import RequestError
 from .mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from .publish import setup_from_config, state_document
+from .hall_setup import setup_from_config
+from .publish import state_document
 from .runtime import StopFlag
 from .controller_results import RequestResults
 from .controller_devices import STATUS_EVERY_S, DeviceReports
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .continuity import write_marker
-from .storage_faults import StorageFault, StorageFaultHandling, storage_fault
+from .storage import StorageFault, storage_fault
+from .storage_faults import StorageFaultHandling
 from .retention import RecordKeeping
 from .store import Store
 from .topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind

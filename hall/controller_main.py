@@ -17,7 +17,7 @@ from .controller import Controller
 from .core import commands as c
 from .errors import ConfigError
 from .runtime import StopFlag, install_signal_handlers, setup_logging
-from .storage_faults import storage_fault
+from .storage import storage_fault
 from .topics import CONTROLLER_ID
 
 log = logging.getLogger("hallq.controller")

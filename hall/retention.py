@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from .storage_faults import storage_fault
+from .storage import storage_fault
 from .store import Store
 
 log = logging.getLogger("hallq.controller")

@@ -7,11 +7,12 @@ the same reply and changes nothing, also after a crash.
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+from .sqlite import private_database, sqlite_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,32 +39,6 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (device, request_id)
 ) WITHOUT ROWID;
 """
-
-
-def private_database(path: str | os.PathLike[str]) -> None:
-    """A database, its WAL and shared memory readable by their owner only (an older install's 0644
-    files too): they hold tickets, tokens' hashes, session ids and appointment codes' hashes."""
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.chmod(f"{os.fspath(path)}{suffix}", 0o600)
-        except FileNotFoundError:
-            pass
-
-
-@contextmanager
-def sqlite_transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """All or nothing on a connection opened with ``isolation_level=None`` (the controller's store,
-    the kiosk's journal, head office's SQLite): BEGIN IMMEDIATE takes the write lock at once."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        # SQLite may already have rolled back by itself (disk full, I/O error): the original error
-        # is what matters, not a second one from a ROLLBACK with nothing to undo
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 class Store:

@@ -33,11 +33,11 @@ from typing import Any
 from hall.clock import Clock
 from hall.config import Config, appointment_key
 from hall.errors import DeviceFault
-from hall.publish import setup_from_config
+from hall.hall_setup import setup_from_config
 from hall.requests import new_request_id
 from hall.tokens import new_token, token_hash
 from hall.shell import DeviceRole, DeviceShell
-from hall.storage_faults import storage_fault
+from hall.storage import storage_fault
 from hall.wire import ReplyDoc, StateDoc
 from hardware.debounce import Debouncer
 from printer.status import CONDITIONS

@@ -20,7 +20,8 @@ from hall.core.forecast import forecast
 from hall.core.rules import QueueRules, fold, waiting_tickets
 from hall.core.forecast import newcomer_waits
 from hall.core.queries import latest_issue, waiting_ahead
-from hall.publish import setup_from_config, state_document
+from hall.hall_setup import setup_from_config
+from hall.publish import state_document
 from hall.errors import RequestError
 from hall.testing import EXAMPLE_HALL
 

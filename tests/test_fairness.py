@@ -170,7 +170,7 @@ def test_one_kiosk_cannot_drain_a_service_and_the_hall_never_runs_out(tmp_path):
     from hall.core import commands as c
     from hall.core.rules import QueueRules
     from hall.errors import RequestError
-    from hall.publish import setup_from_config
+    from hall.hall_setup import setup_from_config
     from hall.testing import EXAMPLE_HALL
 
     setup = setup_from_config(load_config(EXAMPLE_HALL))

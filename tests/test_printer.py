@@ -368,7 +368,7 @@ def test_outage_ticket_says_the_halls_own_outage_wording(tmp_path):
     from pathlib import Path
 
     from hall.config import load_config
-    from hall.publish import setup_from_config
+    from hall.hall_setup import setup_from_config
     from hall.wire import TicketDoc
     from kiosk.tickets import TicketPrinting
     example = Path(__file__).resolve().parent.parent / "examples" / "hall.toml"

@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from hall.store import private_database
+from hall.sqlite import private_database
 
 ROLES = ("supervisor", "manager")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

@@ -16,7 +16,7 @@ from central.archive import HallArchive
 from central.store import CentralStore
 from hall import wire
 from hall.config import Config
-from hall.publish import setup_from_config
+from hall.hall_setup import setup_from_config
 from hall.shell import DeviceRole
 from hall.wire import ReplyDoc, StateDoc, WireEvent
 

@@ -35,7 +35,7 @@ def test_invariant_checks_catch_a_doubled_call() -> None:
     from hall.config import load_config
     from hall.core import events as e
     from hall.core.rules import QueueRules
-    from hall.publish import setup_from_config
+    from hall.hall_setup import setup_from_config
     from hall.core import commands as c
     from datetime import datetime
 
