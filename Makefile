@@ -50,11 +50,11 @@ bundle: $(STAMP)
 pi-wheels: $(STAMP)
 	$(BIN)/python tests/check_pi_wheels.py
 
-# every text people read: the msgids from the code into the catalogs (then translate hall/locale/*/LC_MESSAGES/hallq.po)
+# every text people read: the msgids from the code into the catalogs (then translate hallq/locale/*/LC_MESSAGES/hallq.po)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ -k N_ -k both -k bilingual --sort-by-file \
-	    --project hallq -o hall/locale/hallq.pot hall web central display kiosk printer counter
-	$(BIN)/pybabel update -i hall/locale/hallq.pot -d hall/locale -D hallq --ignore-obsolete --no-fuzzy-matching
+	    --project hallq -o hallq/locale/hallq.pot hallq web central display kiosk printer counter
+	$(BIN)/pybabel update -i hallq/locale/hallq.pot -d hallq/locale -D hallq --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules

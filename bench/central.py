@@ -28,9 +28,9 @@ from harness import Process, write_result
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from centralkit import Postgres, start_bridged_hall, start_estate  # noqa: E402
 
-from central.report import day_report  # noqa: E402
-from central.store import CentralStore  # noqa: E402
-from hall.testing import HallClient, wait_until  # noqa: E402
+from hallq.records.figures import day_report  # noqa: E402
+from hallq.records.store import CentralStore  # noqa: E402
+from hallq.testing import HallClient, wait_until  # noqa: E402
 
 TZ = timezone(timedelta(hours=8))
 

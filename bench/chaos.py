@@ -28,11 +28,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hall.core import events as e  # noqa: E402
-from hall.records import open_read_only  # noqa: E402
-from simulator.audit import audit_day  # noqa: E402
-from hall.testing import eventually  # noqa: E402
-from simulator.rig import Rig, Watcher  # noqa: E402
+from hallq.core import events as e  # noqa: E402
+from hallq.records.day import open_read_only  # noqa: E402
+from hallq.simulator.audit import audit_day  # noqa: E402
+from hallq.testing import eventually  # noqa: E402
+from hallq.simulator.rig import Rig, Watcher  # noqa: E402
 from chaos_checks import ChaosResult, PrintWatch, check_events, display_mismatch  # noqa: E402,F401
 from chaos_faults import FLOOD_PREFIX, KINDS, Faults  # noqa: E402
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hall.core import events as e
-from hall.core.rules import fold
-from hall.hall_setup import setup_from_config
+from hallq.core import events as e
+from hallq.core.rules import fold
+from hallq.runtime.setup import setup_from_config
 
 
 @dataclass

@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hall.config import device_password
-from hall.testing import HallClient, eventually
-from hall.testing_faults import faketime_env, fill_disk, mount_tmpfs, seconds_back_across_midnight, unmount
+from hallq.runtime.config import device_password
+from hallq.testing import HallClient, eventually
+from hallq.testing.faults import faketime_env, fill_disk, mount_tmpfs, seconds_back_across_midnight, unmount
 
 if TYPE_CHECKING:
     from chaos import Chaos

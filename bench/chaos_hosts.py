@@ -33,14 +33,14 @@ sys.path.insert(0, str(REPO))
 sys.path.append(str(REPO / "bench"))     # after the packages: bench/display.py is no package
 
 from chaos_checks import ChaosResult, check_events  # noqa: E402
-from hall.config import load_config  # noqa: E402
-from hall.core import events as e  # noqa: E402
-from hall.records import open_read_only  # noqa: E402
-from hall.testing import eventually  # noqa: E402
-from hall.testing_deploy import DeployedHall, wait_quietly  # noqa: E402
-from hall.testing_hosts import Host, in_netns  # noqa: E402
-from simulator.audit import audit_day  # noqa: E402
-from simulator.rig import Watcher  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
+from hallq.core import events as e  # noqa: E402
+from hallq.records.day import open_read_only  # noqa: E402
+from hallq.testing import eventually  # noqa: E402
+from hallq.testing.deploy import DeployedHall, wait_quietly  # noqa: E402
+from hallq.testing.hosts import Host, in_netns  # noqa: E402
+from hallq.simulator.audit import audit_day  # noqa: E402
+from hallq.simulator.rig import Watcher  # noqa: E402
 
 FAULTS = ("cable", "half_open", "flap", "server_cut", "reboot")
 SETTLE_S = 90.0
@@ -294,7 +294,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="every kind of fault this many times")
     parser.add_argument("--cable-s", type=float, default=120.0, help="how long a kiosk's cable is out")
     args = parser.parse_args()
-    from hall.testing_hosts import netns_available
+    from hallq.testing.hosts import netns_available
     why = netns_available()
     if why:
         print(f"chaos between machines skipped: {why}")

@@ -32,7 +32,7 @@ sys.path.append(str(REPO / "tests"))
 
 import httpx  # noqa: E402
 
-from hall.testing import HallClient, Process, wait_until  # noqa: E402
+from hallq.testing import HallClient, Process, wait_until  # noqa: E402
 
 # the counts every copy of the figures must agree on, by their Chinese headings (the hall's report and
 # the console's); head office's CSV keeps English column keys
@@ -72,7 +72,7 @@ def traffic(hall, rounds: int = 1) -> None:
 
 
 def hall_figures(hall, day: str, out: Path) -> dict[str, dict[str, str]]:
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.config), "--data",
+    done = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", str(hall.config), "--data",
                            str(hall.data), "--date", day, "--csv", str(out)], capture_output=True, text=True, timeout=60,
                           cwd=out.parent)
     if done.returncode != 0:
@@ -156,7 +156,7 @@ def run(rounds: int, workdir: Path) -> SurfacesResult:
         expected = {key: {k: row[k] for k in COMPARED} for key, row in halls_own.items()}
 
         def central_equal() -> bool:
-            done = subprocess.run([sys.executable, "-m", "hall.cli", "central", "report", "--config",
+            done = subprocess.run([sys.executable, "-m", "hallq", "central", "report", "--config",
                                    str(central_toml), "--data", str(data), "--date", day, "--csv",
                                    str(workdir / "central.csv")], capture_output=True, text=True, timeout=60,
                                   cwd=workdir)
@@ -190,7 +190,7 @@ def run(rounds: int, workdir: Path) -> SurfacesResult:
 
 
 def free_port_local() -> int:
-    from hall.testing import free_port
+    from hallq.testing import free_port
     return free_port()
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness import broker_floor, start_broker, summary_ms, write_result
 
-from hall.testing import Process
+from hallq.testing import Process
 
 REPO = Path(__file__).resolve().parent.parent
 R = "hallq/v1/h1"

@@ -17,10 +17,10 @@ from harness import Process, peak_rss_mb, start_controller, summary_ms, wait_unt
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 
-from counter.app import CounterRole  # noqa: E402
-from hall.shell import DeviceShell  # noqa: E402
-from hall.config import load_config  # noqa: E402
-from hall.runtime import StopFlag  # noqa: E402
+from hallq.counter.app import CounterRole  # noqa: E402
+from hallq.device.shell import DeviceShell  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
+from hallq.runtime.loop import StopFlag  # noqa: E402
 
 R = "hallq/v1/h1"
 

@@ -30,9 +30,9 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
-from display.app import DisplayRole  # noqa: E402
-from hall.shell import DeviceShell  # noqa: E402
-from hall.config import load_config  # noqa: E402
+from hallq.display.app import DisplayRole  # noqa: E402
+from hallq.device.shell import DeviceShell  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
 from harness import run_screen_against, start_broker  # noqa: E402
 
 R = "hallq/v1/h1"

@@ -34,10 +34,10 @@ from harness import percentile, run_screen_against, start_broker, write_result
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from display.app import DisplayRole  # noqa: E402
-from hall.clock import Clock  # noqa: E402
-from hall.config import load_config  # noqa: E402
-from hall.shell import DeviceShell  # noqa: E402
+from hallq.display.app import DisplayRole  # noqa: E402
+from hallq.runtime.clock import Clock  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
+from hallq.device.shell import DeviceShell  # noqa: E402
 
 R = "hallq/v1/h1"
 COUNTERS = 40

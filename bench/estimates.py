@@ -23,11 +23,11 @@ from pathlib import Path
 
 from harness import REPO, workdir, write_result
 
-from hall.config import load_config  # noqa: E402
-from hall.core import events as e  # noqa: E402
-from hall.core.evolve import evolve  # noqa: E402
-from hall.core.rules import configured_counters, open_counters  # noqa: E402
-from hall.hall_setup import setup_from_config  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
+from hallq.core import events as e  # noqa: E402
+from hallq.core.evolve import evolve  # noqa: E402
+from hallq.core.rules import configured_counters, open_counters  # noqa: E402
+from hallq.runtime.setup import setup_from_config  # noqa: E402
 
 
 def judged(out: Path) -> dict[str, dict[str, float]]:
@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=300.0)
     opts = parser.parse_args()
     out = workdir("estimates") / "demo"
-    proc = subprocess.run([sys.executable, "-m", "hall.cli", "demo", "--headless", "--speed", str(opts.speed),
+    proc = subprocess.run([sys.executable, "-m", "hallq", "demo", "--headless", "--speed", str(opts.speed),
                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=1500)
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])

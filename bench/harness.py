@@ -15,7 +15,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hall.testing import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
+from hallq.testing import Broker, Process, TestClient, start_controller, wait_until  # noqa: E402
 
 # what the bench scripts take from here besides the functions below
 __reexported__ = (Broker, Process, TestClient, start_controller, wait_until)

@@ -13,12 +13,12 @@ import time
 
 from harness import Process, peak_rss_mb, start_broker, start_controller, summary_ms, wait_until, write_result
 
-from hall.config import load_config
-from hall.runtime import StopFlag
-from hall.shell import DeviceShell
-from hardware.pins import make_pin_factory
-from kiosk.app import KioskRole
-from printer.transport import StubPrinter
+from hallq.runtime.config import load_config
+from hallq.runtime.loop import StopFlag
+from hallq.device.shell import DeviceShell
+from hallq.hardware.pins import make_pin_factory
+from hallq.kiosk.app import KioskRole
+from hallq.printer.transport import StubPrinter
 
 R = "hallq/v1/h1"
 SIM = f"{R}/sim/kiosk.k1"

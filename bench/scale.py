@@ -51,9 +51,9 @@ def hall_toml(n: int, port: int) -> str:
 # --- child: one controller ------------------------------------------------------------------
 def run_controller(config_path: str, data: str) -> int:
     sys.path.insert(0, str(REPO))
-    from hall.config import load_config
-    from hall.controller_main import open_controller
-    from hall.runtime import StopFlag, install_signal_handlers, setup_logging
+    from hallq.runtime.config import load_config
+    from hallq.controller.main import open_controller
+    from hallq.runtime.loop import StopFlag, install_signal_handlers, setup_logging
 
     setup_logging(False)
     config = load_config(config_path)
@@ -69,7 +69,7 @@ def run_controller(config_path: str, data: str) -> int:
 # --- child: one hall's devices ---------------------------------------------------------------
 def run_hall(config_path: str, port: int, seconds: float, out: str) -> int:
     sys.path.insert(0, str(REPO))
-    from hall.config import load_config
+    from hallq.runtime.config import load_config
     config = load_config(config_path)
     root = f"hallq/v1/{config.hall.id}"
     password = os.environ["HALLQ_SCALE_PASSWORD"]
@@ -145,8 +145,8 @@ def main() -> int:
         return run_hall(args.run_hall[0], int(args.run_hall[1]), args.seconds, args.run_hall[2])
 
     sys.path.insert(0, str(REPO))
-    from hall.broker_config import acl_text, hash_password
-    from hall.config import load_config
+    from hallq.broker_config import acl_text, hash_password
+    from hallq.runtime.config import load_config
 
     base = workdir("scale")
     broker = Broker(base)

@@ -20,8 +20,8 @@ import time
 
 from harness import Process, peak_rss_mb, percentile, start_broker, start_controller, summary_ms, write_result
 
-from hall.testing import free_port, wait_until
-from hall.tokens import new_token, token_hash
+from hallq.testing import free_port, wait_until
+from hallq.contract.tokens import new_token, token_hash
 
 R = "hallq/v1/h1"
 DEBUG = False

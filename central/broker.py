@@ -20,8 +20,8 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from hall.broker_config import hash_password, private_write
-from hall.config import resolve_path
+from hallq.broker_config import hash_password, private_write
+from hallq.runtime.config import resolve_path
 
 from .config import CentralConfig
 

@@ -25,14 +25,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from web.accounts import Accounts
-from web.pages import login_page, page
-from web.reports import chart_svg
-from hall.config import WebConfig
-from web.server import COOKIE, STATIC, LoginGuard, SecurityHeaders, login
+from hallq.http.accounts import Accounts
+from hallq.web.pages import login_page, page
+from hallq.web.reports import chart_svg
+from hallq.runtime.config import WebConfig
+from hallq.web.server import COOKIE, STATIC, LoginGuard, SecurityHeaders, login
 
-from .report import COLUMNS, csv_text, day_report
-from .store import CentralStore
+from hallq.records.figures import COLUMNS, csv_text, day_report
+from hallq.records.store import CentralStore
 
 
 def estate_board(store: CentralStore) -> list[dict[str, Any]]:

@@ -7,8 +7,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from hall.errors import ConfigError
-from hall.runtime import setup_logging
+from hallq.errors import ConfigError
+from hallq.runtime.loop import setup_logging
 
 from .config import load_central_config
 
@@ -33,8 +33,8 @@ def main(args: argparse.Namespace) -> int:
 
 def add_user(args: argparse.Namespace) -> int:
     """`hallq central user add NAME --role manager`: a dashboard user (password on standard input)."""
-    from web.accounts import AccountError, Accounts  # noqa: PLC0415
-    from web.main import read_password  # noqa: PLC0415
+    from hallq.http.accounts import AccountError, Accounts  # noqa: PLC0415
+    from hallq.web.main import read_password  # noqa: PLC0415
     if len(args.words) != 3 or not args.role:
         print("hallq central: usage: hallq central user add NAME --role supervisor|manager", file=sys.stderr)
         return 2
@@ -50,8 +50,8 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def report(config, args: argparse.Namespace) -> int:
-    from .report import day_report, people_table, text_table, write_csv  # noqa: PLC0415
-    from .store import CentralStore  # noqa: PLC0415
+    from hallq.records.figures import day_report, people_table, text_table, write_csv  # noqa: PLC0415
+    from hallq.records.store import CentralStore  # noqa: PLC0415
     day = args.date or date.today().isoformat()
     if not re.match(r"^\d{4}-\d{2}-\d{2}$", day):
         raise ConfigError("--date", "date", f"a day as YYYY-MM-DD, not {day!r}")

@@ -18,15 +18,15 @@ from typing import Any
 
 import msgspec
 
-from hall import wire
-from hall.config import ID_PATTERN
-from hall.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from hall.requests import RequestTracker
-from hall.runtime import StopFlag
+from hallq import contract as wire
+from hallq.runtime.config import ID_PATTERN
+from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from hallq.device.requests import RequestTracker
+from hallq.runtime.loop import StopFlag
 
-from .archive import HallArchive
+from hallq.records.archive import HallArchive
 from .config import CentralConfig
-from .store import CentralStore
+from hallq.records.store import CentralStore
 
 log = logging.getLogger("hallq.central")
 
@@ -156,13 +156,13 @@ class CentralService:
             self.trackers[hall].on_reply(wire.read(msg.payload, wire.ReplyDoc))
 
 def serve(config: CentralConfig, data_dir: str | None, listen: str | None = None) -> int:
-    from hall.runtime import install_signal_handlers  # noqa: PLC0415
+    from hallq.runtime.loop import install_signal_handlers  # noqa: PLC0415
     url = config.database(data_dir)
     store = CentralStore(url)
     service = CentralService(config, store)
     listen = listen or config.central.listen
     if listen:
-        from hall.config import parse_host_port  # noqa: PLC0415
+        from hallq.runtime.config import parse_host_port  # noqa: PLC0415
 
         from .dashboard import start_dashboard  # noqa: PLC0415
         host, port = parse_host_port(listen, "--listen")

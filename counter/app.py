@@ -9,7 +9,6 @@ blink and presses again when the lamp says the hall is back.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections import deque
@@ -19,14 +18,13 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
-from hall.clock import Clock, sim_clock_or_real
-from hall.config import Config, CounterConfig
-from hall.errors import ConfigError
-from hall.shell import DeviceRole, DeviceShell, run_device
-from hall.wire import ReplyDoc, StateDoc
-from hardware.debounce import Debouncer
-from hardware.pins import make_pin_factory
-from hardware.signs import Sign, SignHealth, SignLink
+from hallq.runtime.clock import Clock
+from hallq.runtime.config import Config, CounterConfig
+from hallq.errors import ConfigError
+from hallq.device.shell import DeviceRole, DeviceShell
+from hallq.contract import ReplyDoc, StateDoc
+from hallq.hardware.debounce import Debouncer
+from hallq.hardware.signs import Sign, SignHealth, SignLink
 
 from .keys import CLERK_KEYS, RATE_KEYS, KeyEdge, KeyPad, duplicate_pins
 from .view import CounterView
@@ -371,21 +369,3 @@ def check_counter_config(config: Config, counter: CounterConfig) -> None:
         fail("give_up_s" if counter.give_up_s <= 0 else "transfer_window_s", "a positive number of seconds")
     if any(not clerk.strip() or len(clerk) > 64 for clerk in counter.clerks):
         fail("clerks", "names of 1 to 64 characters")
-
-
-def build(config: Config, counter: CounterConfig, args: argparse.Namespace) -> CounterRole:
-    """The counter's bootstrap: its hardware chosen once, here (stub: MockFactory and loop://)."""
-    check_counter_config(config, counter)
-    sign_url = STUB_SIGN_URL if args.stub and "://" not in counter.sign.port else None
-    try:
-        factory: Factory | None = make_pin_factory(args.stub)
-    except Exception as err:  # no GPIO here: run on (sign, MQTT) and say so on status
-        log.error("no GPIO pin factory: %s", err)
-        factory = None
-    log.info("counter %s (%s); sign %s on %s", counter.id, counter.name, counter.sign.protocol,
-             sign_url or counter.sign.port)
-    return CounterRole(config, counter, factory, sign_url=sign_url, clock=sim_clock_or_real(log))
-
-
-def main(args: argparse.Namespace) -> int:
-    return run_device(args, "counter", build)

@@ -17,7 +17,7 @@ from typing import Any
 from gpiozero import LED, Button
 from gpiozero.pins import Factory
 
-from hall.config import CounterKeys
+from hallq.runtime.config import CounterKeys
 
 from .view import LAMPS, LampView
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hall.config import CounterConfig, HallTexts
-from hall.shell import Availability
-from hall.wire import CounterDoc, ReplyDoc, StateDoc, TicketDoc
-from hardware.signs import SignView
+from hallq.runtime.config import CounterConfig, HallTexts
+from hallq.device.shell import Availability
+from hallq.contract import CounterDoc, ReplyDoc, StateDoc, TicketDoc
+from hallq.hardware.signs import SignView
 
 Lamp = Literal["serving", "idle", "suspended", "offline"]
 LAMPS: tuple[Lamp, ...] = ("serving", "idle", "suspended", "offline")

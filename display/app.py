@@ -8,7 +8,6 @@ thread, and headless snapshots are encoded and written by a writer thread.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -20,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hall.clock import Clock, sim_clock_or_real
-from hall.config import Config, DisplayConfig
-from hall.runtime import StopFlag
-from hall.shell import DeviceRole, DeviceShell, run_device
-from hall.wire import StateDoc, WireEvent
+from hallq.runtime.clock import Clock
+from hallq.runtime.config import Config, DisplayConfig
+from hallq.runtime.loop import StopFlag
+from hallq.device.shell import DeviceRole, DeviceShell
+from hallq.contract import StateDoc, WireEvent
 
 from .model import HallView
 from .voice import VoicePolicy, VoiceQueue
@@ -152,8 +151,8 @@ class DisplayRole(DeviceRole):
         super().attach(shell)
         self.view.availability = shell.availability
         if self.sound:
-            from hardware.audio import AudioWorker, make_player  # noqa: PLC0415
-            from hardware.speech import Speaker  # noqa: PLC0415
+            from hallq.hardware.audio import AudioWorker, make_player  # noqa: PLC0415
+            from hallq.hardware.speech import Speaker  # noqa: PLC0415
             display = self.display
             speaker = Speaker(display.voice, display.voice_pack, display.chime, display.voice_speed,
                               display.voice_busy_speed)
@@ -271,16 +270,3 @@ class DisplayRole(DeviceRole):
             self.frame()
             self.snapshots.stop()
         self.pygame.quit()
-
-
-def build(config: Config, display: DisplayConfig, args: argparse.Namespace) -> DisplayRole:
-    """The screen's bootstrap: pygame's driver (dummy when headless) and the audio player."""
-    if args.snapshot and not args.headless:
-        log.info("--snapshot given: frames are also written to %s", args.snapshot)
-    clock = sim_clock_or_real(log)
-    return DisplayRole(config, display, headless=args.headless, snapshot=args.snapshot, sound=not args.no_sound,
-                       clock=clock)
-
-
-def main(args: argparse.Namespace) -> int:
-    return run_device(args, "display", build)

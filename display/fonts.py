@@ -14,8 +14,8 @@ from pathlib import Path
 import pygame
 import pygame.freetype
 
-from hall.config import Config
-from hall.errors import ConfigError
+from hallq.runtime.config import Config
+from hallq.errors import ConfigError
 
 from .i18n import words
 

@@ -12,7 +12,7 @@ from datetime import date
 
 from babel.dates import format_date
 
-from hall.i18n import N_, gettext
+from hallq.runtime.i18n import N_, gettext
 
 MESSAGES: dict[str, str] = {
     "now_calling": N_("Now calling"),

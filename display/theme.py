@@ -2,7 +2,7 @@
 pygame screen and the browser's alike."""
 from __future__ import annotations
 
-from hall.errors import ConfigError
+from hallq.errors import ConfigError
 
 Colour = tuple[int, int, int]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hardware.speech import SpokenCall, Utterance
+from hallq.hardware.speech import SpokenCall, Utterance
 
 
 @dataclass(frozen=True)

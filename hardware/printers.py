@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from hall.errors import ConfigError
-from hall.config import PrinterConfig
-from printer.transport import (StubPrinter, TicketPrinter, file_printer, network_printer, serial_printer,
-                               usb_printer)
+from hallq.errors import ConfigError
+from hallq.runtime.config import PrinterConfig
+from hallq.printer.transport import (StubPrinter, TicketPrinter, file_printer, network_printer, serial_printer,
+                                     usb_printer)
 
 log = logging.getLogger(__name__)
 

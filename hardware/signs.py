@@ -38,8 +38,8 @@ from typing import Literal, Protocol
 
 import serial
 
-from hall.config import SignConfig
-from hall.errors import DeviceFault
+from hallq.runtime.config import SignConfig
+from hallq.errors import DeviceFault
 
 log = logging.getLogger(__name__)
 

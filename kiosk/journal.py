@@ -15,7 +15,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
-from hall.sqlite import private_database, sqlite_transaction
+from hallq.runtime.sqlite import private_database, sqlite_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease (

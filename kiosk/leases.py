@@ -10,10 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from hall.config import KioskConfig
-from hall.core.rules import Setup
-from hall.shell import DeviceShell
-from hall.wire import ReplyDoc
+from hallq.runtime.config import KioskConfig
+from hallq.core.rules import Setup
+from hallq.device.shell import DeviceShell
+from hallq.contract import ReplyDoc
 
 from .journal import Journal, OfflineTicket
 

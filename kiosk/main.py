@@ -7,13 +7,13 @@ import logging
 import os
 from pathlib import Path
 
-from hall.clock import sim_clock_or_real
-from hall.config import Config, KioskConfig
-from hall.shell import run_device
+from hallq.runtime.clock import sim_clock_or_real
+from hallq.runtime.config import Config, KioskConfig
+from hallq.device.shell import run_device
 
 from .app import KioskRole
 
-log = logging.getLogger("kiosk.app")
+log = logging.getLogger("hallq.kiosk.app")
 
 
 def default_data_dir(config: Config, kiosk_id: str) -> str:
@@ -22,8 +22,8 @@ def default_data_dir(config: Config, kiosk_id: str) -> str:
 
 def build(config: Config, kiosk_cfg: KioskConfig, args: argparse.Namespace) -> KioskRole:
     """The kiosk's bootstrap: its printer and pin factory chosen once, in hardware/."""
-    from hardware.pins import make_pin_factory
-    from hardware.printers import make_printer
+    from hallq.hardware.pins import make_pin_factory
+    from hallq.hardware.printers import make_printer
     data_dir = args.data = args.data or default_data_dir(config, args.id)
     os.makedirs(data_dir, exist_ok=True)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", os.path.join(data_dir, "escpos-cache"))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hall.core.rules import Setup
-from hall.wire import StateDoc
-from printer.status import PRINTABLE
+from hallq.core.rules import Setup
+from hallq.contract import StateDoc
+from hallq.printer.status import PRINTABLE
 
 
 @dataclass

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hall.config import KioskConfig
-from hall.errors import ConfigError
+from hallq.runtime.config import KioskConfig
+from hallq.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

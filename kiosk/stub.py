@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from printer.status import CONDITIONS
-from printer.transport import StubPrinter
+from hallq.printer.status import CONDITIONS
+from hallq.printer.transport import StubPrinter
 
 from .panel import PRIORITY
 

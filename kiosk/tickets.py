@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from hall.config import Config, KioskConfig
-from hall.core.rules import Setup, configured_counters, wait_for
-from hall.errors import DeviceFault
-from hall.i18n import N_, bilingual, gettext
-from hall.tokens import ticket_url
-from hall.wire import TicketDoc
-from printer.escpos_render import render_escpos
-from printer.layout import Layout, TicketView, slip_layout, ticket_layout
-from printer.transport import TicketPrinter
+from hallq.runtime.config import Config, KioskConfig
+from hallq.core.rules import Setup, configured_counters, wait_for
+from hallq.errors import DeviceFault
+from hallq.runtime.i18n import N_, bilingual, gettext
+from hallq.contract.tokens import ticket_url
+from hallq.contract import TicketDoc
+from hallq.printer.escpos_render import render_escpos
+from hallq.printer.layout import Layout, TicketView, slip_layout, ticket_layout
+from hallq.printer.transport import TicketPrinter
 
 from .journal import OfflineTicket
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Literal, Union
 
-from hall.i18n import N_, bilingual, both, gettext
+from hallq.runtime.i18n import N_, bilingual, both, gettext
 
 Align = Literal["left", "center", "right"]
 

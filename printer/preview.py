@@ -1,4 +1,4 @@
-"""Sample ticket pictures for the docs: ``python -m printer.preview OUT_DIR``.
+"""Sample ticket pictures for the docs: ``python -m hallq.printer.preview OUT_DIR``.
 
 Writes ``ticket-58mm.png`` and ``ticket-80mm.png`` (and their ESC/POS ``.bin``) from the same
 layout a kiosk prints.

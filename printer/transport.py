@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hall.errors import DeviceFault
+from hallq.errors import DeviceFault
 
 from .layout import Layout
 from .status import CONDITIONS, PRINTABLE, ByteLink, Condition, SerialLink, SocketLink, UsbLink, query_status

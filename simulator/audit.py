@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hall.core import events as e
-from hall.core.model import Ticket
-from hall.records import open_read_only
+from hallq.core import events as e
+from hallq.core.model import Ticket
+from hallq.records.day import open_read_only
 
 
 @dataclass

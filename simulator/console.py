@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from hall import wire
-from hall.config import load_config
-from hall.testing import eventually
+from hallq import contract as wire
+from hallq.runtime.config import load_config
+from hallq.testing import eventually
 
 from .demo import has_screen, prepare_out
 from .rig import Rig, Watcher

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from hall.config import load_config
-from hall.errors import ConfigError
-from hall.testing import eventually
-from hall.records import TimeFrame, open_read_only
-from hall.report import estimate_line, make_report, text_table, write_csv, write_html
+from hallq.runtime.config import load_config
+from hallq.errors import ConfigError
+from hallq.testing import eventually
+from hallq.records.day import TimeFrame, open_read_only
+from hallq.tools.report import estimate_line, make_report, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day
 from .engine import KIOSK_GAP_S, Engine

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hall import wire
-from hall.clock import ENV as CLOCK_ENV
-from hall.clock import Clock
-from hall.config import Config, device_password, load_config
-from hall.requests import RequestTracker
-from hall.testing import (Component, HallClient, free_port, mosquitto_binary, mosquitto_folder, port_open,
-                          write_mosquitto_files)
-from hall.topics import Topics
+from hallq import contract as wire
+from hallq.runtime.clock import ENV as CLOCK_ENV
+from hallq.runtime.clock import Clock
+from hallq.runtime.config import Config, device_password, load_config
+from hallq.device.requests import RequestTracker
+from hallq.testing import (Component, HallClient, free_port, mosquitto_binary, mosquitto_folder, port_open,
+                           write_mosquitto_files)
+from hallq.contract.topics import Topics
 
 SIM_ADMIN = "admin.sim"
 START_WAIT_S = 20.0

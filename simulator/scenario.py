@@ -19,8 +19,8 @@ from typing import Literal
 
 import msgspec
 
-from hall.config import Config, _key_from_msgspec
-from hall.errors import ConfigError
+from hallq.runtime.config import Config, _key_from_msgspec
+from hallq.errors import ConfigError
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -122,11 +122,11 @@ def clock(seconds: float) -> str:
 
 
 def default_scenario_path() -> Path:
-    return Path(str(resources.files("simulator").joinpath("default_scenario.toml")))
+    return Path(str(resources.files("hallq.simulator").joinpath("default_scenario.toml")))
 
 
 def default_hall_path() -> Path:
-    return Path(str(resources.files("simulator").joinpath("default_hall.toml")))
+    return Path(str(resources.files("hallq.simulator").joinpath("default_hall.toml")))
 
 
 def load_scenario(path: str | Path, config: Config) -> Scenario:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hall.testing import (EXAMPLE_HALL, Broker, HallClient, Process, free_port, mosquitto_folder, port_open,
-                          start_controller, wait_port, write_hall_config)
+from hallq.testing import (EXAMPLE_HALL, Broker, HallClient, Process, free_port, mosquitto_folder, port_open,
+                           start_controller, wait_port, write_hall_config)
 from test_tls import make_ca_and_server_cert
 
 
@@ -87,8 +87,8 @@ class Estate:
     def conf(self) -> Path:
         """The central broker's files as `hallq central broker-config` writes them (one user per
         hall, each writing only its own hall), with the test's CA."""
-        from central.broker import write_central_broker
-        from central.config import load_central_config
+        from hallq.central.broker import write_central_broker
+        from hallq.central.config import load_central_config
         toml = self.folder / "broker-central.toml"
         toml.write_text(f'[broker]\nport = {self.port}\n[broker.tls]\nca = "{self.certs["ca"]}"\n'
                         f'server_cert = "{self.certs["server"]}"\nserver_key = "{self.certs["server_key"]}"\n'
@@ -101,7 +101,7 @@ class Estate:
         return conf
 
     def start(self) -> None:
-        from hall.testing import require_mosquitto
+        from hallq.testing import require_mosquitto
         self.proc = subprocess.Popen([require_mosquitto(), "-c", str(self.conf())],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
@@ -172,7 +172,7 @@ def start_bridged_hall(hall_id: str, workdir: Path, estate: Estate) -> BridgedHa
     config = write_hall_config(workdir / "hall.toml", broker.port, broker.broker_dir / "credentials.toml",
                                extra='[[admin]]\nid = "hq"\n', base=base, hall_overrides={"kiosk_rate_per_s": "0"})
     broker.configure(config)
-    template = resources.files("broker_config").joinpath("bridge.conf.template").read_text("utf-8")
+    template = resources.files("hallq.broker_config").joinpath("bridge.conf.template").read_text("utf-8")
     bridge = template.format(hall_id=hall_id, remote_root=f"hallq/v1/{hall_id}", central_host="127.0.0.1",
                              central_port=estate.port, central_ca=estate.certs["ca"],
                              remote_username=f"hall-{hall_id}", remote_password=estate.passwords[f"hall-{hall_id}"], central_admin="hq",

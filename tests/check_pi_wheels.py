@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hall.wheelhouse import PI_PYTHONS, download_for, requirements_of_hallq  # noqa: E402
+from hallq.tools.wheelhouse import PI_PYTHONS, download_for, requirements_of_hallq  # noqa: E402
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(__file__).parent.parent / ".venv" / "escpos-cache"))
 
-from hall.testing import Broker, Process, TestClient, start_controller  # noqa: E402
+from hallq.testing import Broker, Process, TestClient, start_controller  # noqa: E402
 
 
 @pytest.fixture

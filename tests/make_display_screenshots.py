@@ -22,12 +22,12 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import pygame  # noqa: E402
 import pygame.freetype  # noqa: E402
 
-from display.fonts import find_font  # noqa: E402
-from display.model import HallView  # noqa: E402
-from display.render import Renderer, make_theme  # noqa: E402
-from hall.config import load_config  # noqa: E402
-from hall.testing import call_event  # noqa: E402
-from hall.wire import PresenceDoc, StateDoc, convert  # noqa: E402
+from hallq.display.fonts import find_font  # noqa: E402
+from hallq.display.model import HallView  # noqa: E402
+from hallq.display.render import Renderer, make_theme  # noqa: E402
+from hallq.runtime.config import load_config  # noqa: E402
+from hallq.testing import call_event  # noqa: E402
+from hallq.contract import PresenceDoc, StateDoc, convert  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hall.toml"
 WALL = datetime(2026, 11, 26, 2, 31, 12, tzinfo=timezone.utc)      # 10:31 in the hall

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall  # noqa: E402
 
-from hall.testing import Process, wait_until  # noqa: E402
+from hallq.testing import Process, wait_until  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screens"
 R = "hallq/v1/h1"

@@ -15,7 +15,7 @@ import threading
 import tty
 from pathlib import Path
 
-from hardware.signs import ledbox_frame, ledbox_parse
+from hallq.hardware.signs import ledbox_frame, ledbox_parse
 
 GARBAGE = b"\x00\xff\x13garbage\xaa\x01\x55\r\n"
 

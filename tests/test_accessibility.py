@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from selenium.webdriver.common.by import By
 
-from hall.testing import REPO, wait_until
-from hall.tokens import token_hash
+from hallq.testing import REPO, wait_until
+from hallq.contract.tokens import token_hash
 from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from hall.broker_config import hash_password
+from hallq.broker_config import hash_password
 from test_tls import make_ca_and_server_cert
-from hall.testing import WAIT_S, Broker, TestClient, free_port, mosquitto_binary, start_controller, wait_port, \
-    write_hall_config
+from hallq.testing import (WAIT_S, Broker, TestClient, free_port, mosquitto_binary, start_controller, wait_port,
+                           write_hall_config)
 
 R = "hallq/v1/h1"
 REMOTE = "estate/sh/pudong/h1"
@@ -65,7 +65,7 @@ def test_hall_bridged_to_a_central_broker(tmp_path: Path) -> None:
     config_path = write_hall_config(tmp_path / "hall.toml", hall.port, hall.broker_dir / "credentials.toml",
                                     extra='[[admin]]\nid = "hq"\n')
     hall.configure(config_path)
-    template = resources.files("broker_config").joinpath("bridge.conf.template").read_text("utf-8")
+    template = resources.files("hallq.broker_config").joinpath("bridge.conf.template").read_text("utf-8")
     bridge = template.format(hall_id="h1", remote_root=REMOTE, central_host="127.0.0.1",
                              central_port=central_port, central_ca=certs["ca"], remote_username="hall-h1",
                              remote_password=central_password, central_admin="hq",

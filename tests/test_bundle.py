@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hall.bundle import device_toml
-from hall.testing import REPO, write_hall_config
+from hallq.tools.bundle import device_toml
+from hallq.testing import REPO, write_hall_config
 
 LAN_HALL = REPO / "examples" / "hall-lan.toml"
 
 
 def hallq(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hallq", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from centralkit import Postgres, start_bridged_hall, start_estate
-from hall.testing import HallClient, Process, free_port, wait_until
+from hallq.testing import HallClient, Process, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
 COMPARED = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
@@ -51,7 +51,7 @@ def traffic(hall, rounds: int) -> None:
 
 
 def hall_figures(hall, day: str, out: Path) -> dict[str, dict[str, str]]:
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.config), "--data",
+    done = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", str(hall.config), "--data",
                            str(hall.data), "--date", day, "--csv", str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     with open(out, encoding="utf-8-sig") as fh:      # the hall's report: Chinese headings, minutes, the code last
@@ -60,7 +60,7 @@ def hall_figures(hall, day: str, out: Path) -> dict[str, dict[str, str]]:
 
 
 def central_figures(central_toml: Path, data: Path, day: str, out: Path) -> dict[tuple[str, str], dict[str, str]]:
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "central", "report", "--config", str(central_toml),
+    done = subprocess.run([sys.executable, "-m", "hallq", "central", "report", "--config", str(central_toml),
                            "--data", str(data), "--date", day, "--csv", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -138,7 +138,7 @@ def test_central_figures_equal_the_halls_after_kills_drops_and_restarts(tmp_path
 def check_dashboard(port: int, central_toml: Path, data: Path, day: str, expected: dict) -> None:
     """The multi-hall dashboard: nothing without a login; with one, every hall live and the day's figures."""
     import httpx
-    added = subprocess.run([sys.executable, "-m", "hall.cli", "central", "user", "add", "hq", "--role", "manager",
+    added = subprocess.run([sys.executable, "-m", "hallq", "central", "user", "add", "hq", "--role", "manager",
                             "--config", str(central_toml), "--data", str(data)], input="estate password\n",
                            text=True, capture_output=True, timeout=60)
     assert added.returncode == 0, added.stderr
@@ -158,8 +158,8 @@ def test_one_halls_unreadable_events_are_kept_aside_and_every_other_figure_stays
     """A broken controller of hall h2 sends an event whose seq no database holds and one of a type
     nobody knows: head office keeps them aside with the reason (its dashboard says so), stays up,
     and both halls' figures stay exact (h2's real events all stored)."""
-    from central.dashboard import estate_board
-    from central.store import CentralStore
+    from hallq.central.dashboard import estate_board
+    from hallq.records.store import CentralStore
     estate = start_estate(["h1", "h2"])
     halls = [start_bridged_hall(h, tmp_path / h, estate) for h in ("h1", "h2")]
     central_toml = estate.central_toml(tmp_path / "central.toml", None)
@@ -227,10 +227,10 @@ def test_one_halls_unreadable_events_are_kept_aside_and_every_other_figure_stays
 def test_central_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "central.toml"
     bad.write_text('[central]\ndb = "mysql://x"\n', "utf-8")
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "central", "--config", str(bad)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "hallq", "central", "--config", str(bad)], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "central.db" in done.stderr
     bad.write_text('[central]\nadmn = "hq"\n', "utf-8")
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "central", "--config", str(bad)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "hallq", "central", "--config", str(bad)], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "central.admn" in done.stderr and "unknown key" in done.stderr

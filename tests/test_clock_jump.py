@@ -13,9 +13,9 @@ from datetime import datetime
 
 import pytest
 
-from hall.config import load_config
-from hall.testing import start_controller
-from hall.testing_faults import faketime_env, seconds_back_across_midnight
+from hallq.runtime.config import load_config
+from hallq.testing import start_controller
+from hallq.testing.faults import faketime_env, seconds_back_across_midnight
 
 R = "hallq/v1/h1"
 

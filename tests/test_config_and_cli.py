@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hall.config import load_config
-from hall.errors import ConfigError
-from hall.testing import EXAMPLE_HALL, TestClient, free_port, wait_port
+from hallq.runtime.config import load_config
+from hallq.errors import ConfigError
+from hallq.testing import EXAMPLE_HALL, TestClient, free_port, wait_port
 
 BASE = EXAMPLE_HALL.read_text("utf-8")
 
@@ -40,7 +40,7 @@ def test_every_command_exits_2_on_a_bad_config(tmp_path):
     path.write_text(BASE.replace('prefix = "A"', 'prefix = "a1"'), "utf-8")
     for command in (["controller"], ["ctl", "status"], ["broker-config", "--out", str(tmp_path / "o")],
                     ["kiosk", "--id", "k1", "--stub"], ["counter", "--id", "c1", "--stub"]):
-        proc = subprocess.run([sys.executable, "-m", "hall.cli", *command, "--config", str(path)],
+        proc = subprocess.run([sys.executable, "-m", "hallq", *command, "--config", str(path)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, (command, proc.stderr)
         assert str(path) in proc.stderr and "service[0].prefix" in proc.stderr, proc.stderr
@@ -56,7 +56,7 @@ def test_broker_override_from_flag_and_environment(monkeypatch):
 
 
 def ctl(config: Path, *words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "ctl", "--config", str(config), *words],
+    return subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(config), *words],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -77,13 +77,13 @@ def test_ctl_commands_against_the_controller(broker, controller, hall_config, ad
 
 
 def test_ctl_without_controller_says_so(broker, hall_config):
-    proc = subprocess.run([sys.executable, "-m", "hall.cli", "ctl", "--config", str(hall_config), "--timeout", "1.5",
+    proc = subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(hall_config), "--timeout", "1.5",
                            "open"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "no answer from the controller" in proc.stderr
 
 
 def test_ctl_status_names_faults_and_says_when_the_controller_is_offline(broker, hall_config, admin, tmp_path):
-    from hall.testing import start_controller
+    from hallq.testing import start_controller
     ctl_proc = start_controller(hall_config, tmp_path, admin)
     kiosk = broker.client("kiosk.k1", subscribe=[])
     try:
@@ -107,12 +107,12 @@ def test_embedded_broker_carries_a_whole_round_trip(tmp_path):
     port = free_port()
     config = tmp_path / "hall.toml"
     config.write_text(BASE.replace("port = 1883", f"port = {port}"), "utf-8")
-    broker = subprocess.Popen([sys.executable, "-m", "hall.cli", "broker", "--config", str(config)],
+    broker = subprocess.Popen([sys.executable, "-m", "hallq", "broker", "--config", str(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctl_proc = None
     try:
         wait_port(port)
-        ctl_proc = subprocess.Popen([sys.executable, "-m", "hall.cli", "controller", "--config", str(config),
+        ctl_proc = subprocess.Popen([sys.executable, "-m", "hallq", "controller", "--config", str(config),
                                      "--data", str(tmp_path / "d")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kiosk = TestClient(port, "kiosk.k1", None, subscribe=["hallq/v1/h1/dev/kiosk.k1/res", "hallq/v1/h1/presence/controller"])
         kiosk.wait_for(lambda t, d: t.endswith("presence/controller") and d and d["online"])

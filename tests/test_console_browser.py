@@ -9,8 +9,8 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from hall.testing import wait_until
-from hall.tokens import token_hash
+from hallq.testing import wait_until
+from hallq.contract.tokens import token_hash
 from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

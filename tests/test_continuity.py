@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from hall.testing import run_controller, start_controller
+from hallq.testing import run_controller, start_controller
 
 R = "hallq/v1/h1"
 
@@ -37,7 +37,7 @@ def test_an_emptied_data_folder_is_refused_then_a_fresh_start_numbers_on(broker,
     assert refused.returncode == 2 and "retained state" in refused.stderr, refused.stderr
     # starting over on purpose: numbering goes on above what the hall used, nothing is issued twice
     mark = admin.mark()
-    proc = subprocess.Popen([sys.executable, "-m", "hall.cli", "controller", "--config", str(hall_config),
+    proc = subprocess.Popen([sys.executable, "-m", "hallq", "controller", "--config", str(hall_config),
                              "--data", str(data), "--fresh-start"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from hall.config import load_config
-from hall.controller_main import open_controller
-from hall.testing import EXAMPLE_HALL, RecordingLink, request_message
+from hallq.runtime.config import load_config
+from hallq.controller.main import open_controller
+from hallq.testing import EXAMPLE_HALL, RecordingLink, request_message
 
 R = "hallq/v1/h1"
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from hall.testing import Broker, TestClient, start_controller
+from hallq.testing import Broker, TestClient, start_controller
 
 R = "hallq/v1/h1"
 

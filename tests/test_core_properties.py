@@ -11,19 +11,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hall.config import load_config
-from hall.core import commands as c
-from hall.core import events as e
-from hall.core.events import decode_event, encode_event
-from hall.core.model import HallState
-from hall.core.forecast import forecast
-from hall.core.rules import QueueRules, fold, waiting_tickets
-from hall.core.forecast import newcomer_waits
-from hall.core.queries import latest_issue, waiting_ahead
-from hall.hall_setup import setup_from_config
-from hall.publish import state_document
-from hall.errors import RequestError
-from hall.testing import EXAMPLE_HALL
+from hallq.runtime.config import load_config
+from hallq.core import commands as c
+from hallq.core import events as e
+from hallq.core.events import decode_event, encode_event
+from hallq.core.model import HallState
+from hallq.core.forecast import forecast
+from hallq.core.rules import QueueRules, fold, waiting_tickets
+from hallq.core.forecast import newcomer_waits
+from hallq.core.queries import latest_issue, waiting_ahead
+from hallq.runtime.setup import setup_from_config
+from hallq.controller.publish import state_document
+from hallq.errors import RequestError
+from hallq.testing import EXAMPLE_HALL
 
 CONFIG = load_config(EXAMPLE_HALL)
 SETUP = setup_from_config(CONFIG)
@@ -167,7 +167,7 @@ def test_numbers_restart_each_business_day_and_unfinished_are_carried():
 
 
 def test_hours_close_issuing_but_counters_keep_serving():
-    from hall.config import parse_config
+    from hallq.runtime.config import parse_config
     import tomllib
     data = tomllib.loads(EXAMPLE_HALL.read_text())
     data["hall"]["hours"] = [["09:00", "12:00"], ["13:00", "17:00"]]
@@ -304,8 +304,8 @@ def test_leases_come_from_the_top_and_never_meet_online_numbers():
        st.integers(0, 6))
 def test_waiting_ahead_counts_exactly_the_tickets_called_before_it(rows, now_minute):
     from msgspec.structs import replace
-    from hall.core.model import Ticket
-    from hall.core.rules import waiting_ahead
+    from hallq.core.model import Ticket
+    from hallq.core.rules import waiting_ahead
     state = fresh()
     tickets = {}
     now = START + timedelta(minutes=now_minute)
@@ -470,7 +470,7 @@ def test_walk_ins_issued_in_a_burst_get_the_wait_a_whole_play_gives(steps, burst
     (hall/core/forecast.py, Newcomers); each estimate is the one a play of the whole queue gives,
     whatever the hall's counters, pauses, calls, appointments and priority tickets are, also when
     the burst goes on over several batches."""
-    from hall.core.forecast import play_wait
+    from hallq.core.forecast import play_wait
     state, now = RULES.handle(SETUP.initial_state(), c.Tick(), START)[0], START
     for command, advance in steps:
         now += timedelta(seconds=advance)

@@ -21,15 +21,15 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from paho.mqtt.enums import CallbackAPIVersion
 
-from counter.app import CounterRole
-from counter.view import LampView
-from hall.config import load_config
-from hall.mqttlink import forget_unsent
-from hall.runtime import StopFlag
-from hall.shell import DeviceShell
-from hardware.pins import make_pin_factory
+from hallq.counter.app import CounterRole
+from hallq.counter.view import LampView
+from hallq.runtime.config import load_config
+from hallq.runtime.mqttlink import forget_unsent
+from hallq.runtime.loop import StopFlag
+from hallq.device.shell import DeviceShell
+from hallq.hardware.pins import make_pin_factory
 from sign_emulator import SignEmulator
-from hall.testing import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
+from hallq.testing import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 GB = "gb18030"

@@ -9,14 +9,14 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from counter.keys import KeyEdge, KeyPad, duplicate_pins
-from counter.view import CounterView, LampView
-from hall.config import CounterConfig, CounterKeys, SignConfig, parse_config
-from hall.mqttlink import Inbound, LinkUp
-from hall.shell import UNANSWERED_HOLD_S, DeviceRole, DeviceShell
-from hall.testing import RecordingLink
-from hall.wire import ReplyDoc, convert
-from hardware.debounce import Debouncer
+from hallq.counter.keys import KeyEdge, KeyPad, duplicate_pins
+from hallq.counter.view import CounterView, LampView
+from hallq.runtime.config import CounterConfig, CounterKeys, SignConfig, parse_config
+from hallq.runtime.mqttlink import Inbound, LinkUp
+from hallq.device.shell import UNANSWERED_HOLD_S, DeviceRole, DeviceShell
+from hallq.testing import RecordingLink
+from hallq.contract import ReplyDoc, convert
+from hallq.hardware.debounce import Debouncer
 
 HALL = {"hall": {"id": "h1", "name": "x"}, "broker": {"host": "127.0.0.1", "port": 1},
         "service": [{"id": "pay", "name": "p", "prefix": "A"}],
@@ -94,7 +94,7 @@ def reply(body: dict) -> ReplyDoc:
 
 
 def doc(d: dict):
-    from hall.wire import StateDoc
+    from hallq.contract import StateDoc
     return convert(d, StateDoc)
 
 
@@ -315,9 +315,9 @@ def test_a_controller_started_afresh_is_believed() -> None:
     ("[counter.sign]\nprotocol = \"modbus\"\n", "counter[0].sign.protocol"),
 ])
 def test_bad_counter_hardware_config_names_the_key(tmp_path, extra: str, key: str) -> None:
-    from counter.app import check_counter_config
-    from hall.config import load_config
-    from hall.errors import ConfigError
+    from hallq.counter.app import check_counter_config
+    from hallq.runtime.config import load_config
+    from hallq.errors import ConfigError
     path = tmp_path / "hall.toml"
     path.write_text('[hall]\nid = "h1"\nname = "x"\n[[service]]\nid = "pay"\nname = "p"\nprefix = "A"\n'
                     '[[counter]]\nid = "c1"\nname = "1号窗口"\nservices = ["pay"]\n' + extra, "utf-8")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from hall.config import load_config
-from hall.errors import ConfigError
-from simulator.demo import prepare_out, run_demo
-from simulator.rig import hall_for_demo
-from simulator.scenario import default_hall_path, default_scenario_path, load_scenario, plan_day
+from hallq.runtime.config import load_config
+from hallq.errors import ConfigError
+from hallq.simulator.demo import prepare_out, run_demo
+from hallq.simulator.rig import hall_for_demo
+from hallq.simulator.scenario import default_hall_path, default_scenario_path, load_scenario, plan_day
 
-from hall.testing import REPO
+from hallq.testing import REPO
 
 # 90 simulated minutes at x360: 15 real seconds of day, with every kind of trouble in it
 TINY = """
@@ -102,7 +102,7 @@ def test_tiny_day_on_real_processes_loses_and_doubles_nothing(tmp_path: Path) ->
     scenario_file = tmp_path / "tiny.toml"
     scenario_file.write_text(TINY, "utf-8")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "hall.cli", "demo", "--scenario", str(scenario_file),
+    proc = subprocess.run([sys.executable, "-m", "hallq", "demo", "--scenario", str(scenario_file),
                            "--out", str(out), "--headless"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hall.testing import REPO, HallClient, wait_until
-from hall.testing_deploy import DeployedHall, Guide
-from hall.testing_hosts import in_netns, netns_available, parse_unit
+from hallq.testing import REPO, HallClient, wait_until
+from hallq.testing.deploy import DeployedHall, Guide
+from hallq.testing.hosts import in_netns, netns_available, parse_unit
 
 sys.path.append(str(REPO / "bench"))     # after the packages: bench/display.py is no package
 

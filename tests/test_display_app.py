@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from display.app import DisplayRole as DisplayApp
-from display.layout import MIN_TEXT, compute_layout
-from display.model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
-from display.theme import DEFAULT_THEME, parse_colour
-from hall.config import load_config
-from hall.errors import ConfigError
-from hall.testing import Process
+from hallq.display.app import DisplayRole as DisplayApp
+from hallq.display.layout import MIN_TEXT, compute_layout
+from hallq.display.model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
+from hallq.display.theme import DEFAULT_THEME, parse_colour
+from hallq.runtime.config import load_config
+from hallq.errors import ConfigError
+from hallq.testing import Process
 
 from test_display_model import EXAMPLE, Event, HallState, decode, link, make_state, presence, serving
 
@@ -138,7 +138,7 @@ def check_boxes(renderer, layout) -> None:
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (1080, 1920)])
 def test_layouts_for_4_to_60_counters_have_no_overlaps_and_readable_text(tmp_path, size):
-    from display.model import Banner
+    from hallq.display.model import Banner
     app = headless_app(tmp_path, size=size)
     try:
         for n_counters in (4, 12, 24, 30, 40, 60):
@@ -228,7 +228,7 @@ def with_audio_out(hall_config: Path, out: Path) -> Path:
 def test_ticket_issued_and_called_shows_and_is_spoken_on_the_display(broker, hall_config, admin, tmp_path):
     wavs = tmp_path / "spoken"
     with_audio_out(hall_config, wavs)
-    from hall.testing import start_controller
+    from hallq.testing import start_controller
     controller = start_controller(hall_config, tmp_path, admin)
     display, png = start_display(hall_config, tmp_path)
     kiosk = broker.client("kiosk.k1", subscribe=[f"{R}/dev/kiosk.k1/res"])

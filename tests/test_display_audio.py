@@ -1,7 +1,7 @@
 """Hall audio: what is said, how clips are built, and the worker that never cuts a call off."""
 from __future__ import annotations
 
-from hall import testing
+from hallq import testing
 
 import array
 import math
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hardware.audio import SAMPLE_RATE, AudioWorker, Pcm, WavFilePlayer, decode_wav, synth_chime, trim
-from hardware.speech import (Speaker, SpokenCall, Utterance, VoicePack, en_text, integer_as_chinese, pack_tokens,
-                             zh_text)
+from hallq.hardware.audio import SAMPLE_RATE, AudioWorker, Pcm, WavFilePlayer, decode_wav, synth_chime, trim
+from hallq.hardware.speech import (Speaker, SpokenCall, Utterance, VoicePack, en_text, integer_as_chinese,
+                                   pack_tokens, zh_text)
 
 
 def CallSpeech(number: str, counter: int | None, name: str = "", *, key: object = None,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from display.model import HallView
+from hallq.display.model import HallView
 import json
 
-from hall.wire import BadDocument, PresenceDoc, convert, read, read_event
-from hall.wire import StateDoc as HallState
-from hall.wire import WireEvent as Event
+from hallq.contract import BadDocument, PresenceDoc, convert, read, read_event
+from hallq.contract import StateDoc as HallState
+from hallq.contract import WireEvent as Event
 
 
 def decode(payload, kind):
@@ -30,7 +30,7 @@ def presence(view: HallView, online: bool, epoch: int, now: float) -> None:
 def link(view: HallView, up: bool, now: float) -> None:
     view.availability.link(up)
     view.connection_changed(now)
-from hall.config import load_config
+from hallq.runtime.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hall.toml"
 WALL = datetime(2025, 3, 4, 2, 30, 15, tzinfo=timezone.utc)       # 10:30:15 in Shanghai, a Tuesday

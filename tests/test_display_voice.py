@@ -1,8 +1,8 @@
 """The hall's voice queue: what is said, in which form, and what is left unsaid (pure, no sound)."""
 from __future__ import annotations
 
-from display.voice import Announcement, VoicePolicy, VoiceQueue
-from hardware.speech import SpokenCall
+from hallq.display.voice import Announcement, VoicePolicy, VoiceQueue
+from hallq.hardware.speech import SpokenCall
 
 
 def call(number: str, counter: int, at: float, recalls: int = 0) -> Announcement:

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from central.archive import HallArchive
-from central.store import CentralStore
-from hall.core import events as e
-from hall.core.model import Alert, Appointment, Ticket
-from hall.tokens import token_hash
-from hall.wire import BadDocument, event_bytes, read_event
-from hall.testing import wait_until
+from hallq.records.archive import HallArchive
+from hallq.records.store import CentralStore
+from hallq.core import events as e
+from hallq.core.model import Alert, Appointment, Ticket
+from hallq.contract.tokens import token_hash
+from hallq.contract import BadDocument, event_bytes, read_event
+from hallq.testing import wait_until
 
 ZONE = ZoneInfo("Asia/Shanghai")
 EVENT_TYPES = typing.get_args(e.AnyEvent)
@@ -135,9 +135,11 @@ def test_an_appointment_check_in_leaves_the_webs_records_going(tmp_path):
                           what="the later ticket's phone page")
         assert later["ticket"]["number"] in page
         client, _ = hall.login()
-        board = wait_until(lambda: (b := client.get("/api/board").json())["waiting"].get("pay") and b, timeout=20,
+        def waiting_for_pay(board: dict) -> list[str]:
+            return next((w["numbers"] for w in board["waiting"] if w["service"] == "pay"), [])
+        board = wait_until(lambda: waiting_for_pay(b := client.get("/api/board").json()) and b, timeout=20,
                            what="the console's waiting list")
-        assert later["ticket"]["number"] in board["waiting"]["pay"]
+        assert later["ticket"]["number"] in waiting_for_pay(board)
         assert not any(a["id"] == "records:blocked" for a in board["alerts"])
         assert "Traceback" not in hall.web.output()
     finally:

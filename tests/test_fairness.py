@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hall.fairness import FairInbox, RateLimits, kiosk_limits
-from hall.mqttlink import Inbound, LinkUp
-from hall.topics import Topics
+from hallq.controller.fairness import FairInbox, RateLimits, kiosk_limits
+from hallq.runtime.mqttlink import Inbound, LinkUp
+from hallq.contract.topics import Topics
 
 R = "hallq/v1/h1"
 
@@ -72,7 +72,7 @@ def test_a_flood_from_one_kiosk_does_not_use_the_day_up(broker, controller, admi
 
 
 def test_a_sender_beyond_its_share_of_waiting_is_dropped_and_counted():
-    from hall.fairness import MAX_WAITING
+    from hallq.controller.fairness import MAX_WAITING
 
     fair = FairInbox(Topics("h1"))
     for i in range(MAX_WAITING + 50):
@@ -113,10 +113,10 @@ def test_counters_screens_and_operators_come_by_their_own_connection(hall_config
     """The controller's second connection (controller.lane): a counter's "next" is never read after a
     flooding kiosk's backlog, because it is not in that connection at all. A bulk copy of a counter's
     request is dropped while the lane is up, and taken when it is down (nothing is lost)."""
-    from hall.config import load_config
-    from hall.controller_main import open_controller
-    from hall.mqttlink import LinkDown
-    from hall.testing import RecordingLink
+    from hallq.runtime.config import load_config
+    from hallq.controller.main import open_controller
+    from hallq.runtime.mqttlink import LinkDown
+    from hallq.testing import RecordingLink
 
     ctl = open_controller(load_config(hall_config), tmp_path / "data", link_factory=RecordingLink)
     assert ctl.lane is not None and ctl.lane.client_id == "controller.lane"
@@ -166,12 +166,12 @@ def test_one_kiosk_cannot_drain_a_service_and_the_hall_never_runs_out(tmp_path):
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from hall.config import load_config
-    from hall.core import commands as c
-    from hall.core.rules import QueueRules
-    from hall.errors import RequestError
-    from hall.hall_setup import setup_from_config
-    from hall.testing import EXAMPLE_HALL
+    from hallq.runtime.config import load_config
+    from hallq.core import commands as c
+    from hallq.core.rules import QueueRules
+    from hallq.errors import RequestError
+    from hallq.runtime.setup import setup_from_config
+    from hallq.testing import EXAMPLE_HALL
 
     setup = setup_from_config(load_config(EXAMPLE_HALL))
     rules = QueueRules(setup)

@@ -23,16 +23,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hall.config import SignConfig, load_config
-from hall.controller import Controller
-from hall.controller_main import open_controller
-from hall.errors import DeviceFault
-from hall.mqttlink import Inbound
-from hall.topics import Topics
-from hall.ops import OPS
-from hardware.signs import Sign, SignView
-from printer.status import CONDITIONS, is_status_byte, query_status
-from hall.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient, request_message
+from hallq.runtime.config import SignConfig, load_config
+from hallq.controller.service import Controller
+from hallq.controller.main import open_controller
+from hallq.errors import DeviceFault
+from hallq.runtime.mqttlink import Inbound
+from hallq.contract.topics import Topics
+from hallq.controller.ops import OPS
+from hallq.hardware.signs import Sign, SignView
+from hallq.printer.status import CONDITIONS, is_status_byte, query_status
+from hallq.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient, request_message
 
 R = "hallq/v1/h1"
 T = Topics("h1")
@@ -512,7 +512,7 @@ def test_devices_survive_garbage_on_everything_they_read(broker: Broker, control
     """Presence is written by every device (a compromised kiosk can send anything on its own),
     ``sim`` by operators, ``state``/``event``/``res`` by the controller (a buggy one, here): the
     stub kiosk, counter and display take all of it, keep running, and still do their work."""
-    from hall.testing import Process
+    from hallq.testing import Process
 
     cfg = ["--config", str(broker.config_path)]
     tickets = tmp_path / "tickets"

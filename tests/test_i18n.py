@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.extract import extract_from_dir
 
-from hall.config import load_config
-from hall.i18n import (LOCALE_DIR, clock, counter_name, device_name, gettext, minutes, service_name,
-                       translations)
-from hall.testing import EXAMPLE_HALL, REPO
+from hallq.runtime.config import load_config
+from hallq.runtime.i18n import (LOCALE_DIR, clock, counter_name, device_name, gettext, minutes, service_name,
+                                translations)
+from hallq.testing import EXAMPLE_HALL, REPO
 
 KEYWORDS = {"gettext": None, "_": None, "N_": None, "both": None, "bilingual": None, "t": None}
 

@@ -15,16 +15,16 @@ from typing import Any, Callable
 
 import pytest
 
-from hall.config import load_config
-from hall.runtime import StopFlag
-from hall.shell import DeviceShell
-from hardware.pins import make_pin_factory
-from hardware.printers import make_printer
-from kiosk.app import KioskRole
-from kiosk.panel import ButtonPressed
-from kiosk.journal import Journal
-from printer.transport import StubPrinter
-from hall.testing import Process, TestClient, start_controller, wait_until
+from hallq.runtime.config import load_config
+from hallq.runtime.loop import StopFlag
+from hallq.device.shell import DeviceShell
+from hallq.hardware.pins import make_pin_factory
+from hallq.hardware.printers import make_printer
+from hallq.kiosk.app import KioskRole
+from hallq.kiosk.panel import ButtonPressed
+from hallq.kiosk.journal import Journal
+from hallq.printer.transport import StubPrinter
+from hallq.testing import Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"
 SIM = f"{R}/sim/kiosk.k1"

@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hall.config import parse_config
-from hall.errors import ConfigError
-from hardware.pins import make_pin_factory
-from hall.mqttlink import Inbound
-from hall.shell import DeviceShell
-from hall.testing import RecordingLink
-from hardware.debounce import Debouncer
-from kiosk.app import KioskRole
-from kiosk.panel import resolve_pins
-from kiosk.journal import Journal
-from printer.transport import StubPrinter
+from hallq.runtime.config import parse_config
+from hallq.errors import ConfigError
+from hallq.hardware.pins import make_pin_factory
+from hallq.runtime.mqttlink import Inbound
+from hallq.device.shell import DeviceShell
+from hallq.testing import RecordingLink
+from hallq.hardware.debounce import Debouncer
+from hallq.kiosk.app import KioskRole
+from hallq.kiosk.panel import resolve_pins
+from hallq.kiosk.journal import Journal
+from hallq.printer.transport import StubPrinter
 
 HALL = {
     "hall": {"id": "h1", "name": "城东供电营业厅", "timezone": "Asia/Shanghai"},

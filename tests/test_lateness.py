@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hall.lateness import LateRequests
+from hallq.controller.lateness import LateRequests
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 

@@ -7,13 +7,13 @@ import socket
 import subprocess
 import sys
 
-from hall.testing import EXAMPLE_HALL, Process, free_port, start_controller, wait_until
+from hallq.testing import EXAMPLE_HALL, Process, free_port, start_controller, wait_until
 
 R = "hallq/v1/h1"
 
 
 def hallq(*words: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", *words], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hallq", *words], capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from hall.config import PrinterConfig
-from hall.errors import ConfigError, DeviceFault
-from hardware.printers import make_printer
-from printer.escpos_render import CHINESE_OFF, CHINESE_ON, CUT, encode_text, render_escpos
-from printer.layout import PAPER, Text, TicketView, slip_layout, text_columns, ticket_layout, wrap
-from printer.png_render import render_image, render_png
-from printer.status import decode_status, is_status_byte, query_status, SerialLink
-from printer.transport import StubPrinter, serial_printer
+from hallq.runtime.config import PrinterConfig
+from hallq.errors import ConfigError, DeviceFault
+from hallq.hardware.printers import make_printer
+from hallq.printer.escpos_render import CHINESE_OFF, CHINESE_ON, CUT, encode_text, render_escpos
+from hallq.printer.layout import PAPER, Text, TicketView, slip_layout, text_columns, ticket_layout, wrap
+from hallq.printer.png_render import render_image, render_png
+from hallq.printer.status import decode_status, is_status_byte, query_status, SerialLink
+from hallq.printer.transport import StubPrinter, serial_printer
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -349,12 +349,12 @@ def test_ambiguous_characters_are_measured_as_printed_and_lines_fit_the_paper(wi
 def test_what_the_printer_cannot_print_is_a_question_mark_on_paper_and_preview():
     assert encode_text("¥20 😀 堃") == b"?20 ? " + "堃".encode("gb18030")
     assert text_columns("¥😀") == 2 and text_columns("堃") == 2
-    from printer.layout import printed
+    from hallq.printer.layout import printed
     assert printed("¥") == "?" and printed("😀") == "?" and printed("·") == "·"
 
 
 def test_qr_has_a_quiet_zone_of_four_modules_above_it():
-    from printer.escpos_render import LINE_DOTS
+    from hallq.printer.escpos_render import LINE_DOTS
     layout = ticket_layout(view(qr_data="http://192.168.1.10:8080/t/abcdefghijklmnop"), 80)
     data = render_escpos(layout, "fs_and")
     before_qr = data[: data.index(b"\x1d(k")]
@@ -367,10 +367,10 @@ def test_outage_ticket_says_the_halls_own_outage_wording(tmp_path):
     """One wording per situation: the ticket's outage line is [hall.texts] outage, as on the screens."""
     from pathlib import Path
 
-    from hall.config import load_config
-    from hall.hall_setup import setup_from_config
-    from hall.wire import TicketDoc
-    from kiosk.tickets import TicketPrinting
+    from hallq.runtime.config import load_config
+    from hallq.runtime.setup import setup_from_config
+    from hallq.contract import TicketDoc
+    from hallq.kiosk.tickets import TicketPrinting
     example = Path(__file__).resolve().parent.parent / "examples" / "hall.toml"
     path = tmp_path / "hall.toml"
     path.write_text(example.read_text("utf-8").replace(
@@ -396,7 +396,7 @@ def _unraster(data: bytes) -> list[tuple[int, int, bytes]]:
 
 
 def test_gb2312_printer_gets_lines_it_cannot_print_as_pictures():
-    from printer.escpos_render import in_gb2312
+    from hallq.printer.escpos_render import in_gb2312
     assert in_gb2312("缴费 Payment 前面3人") and not in_gb2312("王喆的服务厅") and not in_gb2312("李堃")
     ticket = ticket_layout(view(hall_name="王喆便民服务厅", notice="请李堃到服务台 Please ask at the desk"), 80)
     bytes_gb2312 = render_escpos(ticket, "gb2312")
@@ -413,8 +413,8 @@ INIT_AND_CHINESE = b"\x1b@" + CHINESE_ON
 
 
 def test_a_line_sent_as_a_picture_is_the_preview_of_that_line():
-    from printer.escpos_render import line_raster
-    from printer.layout import Layout, CELL_H
+    from hallq.printer.escpos_render import line_raster
+    from hallq.printer.layout import Layout, CELL_H
     text = Text("王喆便民服务厅", scale=2, align="center", bold=True)
     band = _unraster(line_raster(text.text, 2, "center", True, PAPER[80][0]))
     preview = render_image(Layout(80, (text,), cut=False), margin=0, draw_cut=False).convert("1")

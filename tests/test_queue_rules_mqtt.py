@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hall.testing import Process, wait_until
+from hallq.testing import Process, wait_until
 
 R = "hallq/v1/h1"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -97,7 +97,7 @@ def test_book_and_check_in_through_the_contract(broker, controller, admin):
 
 
 def ctl(config: Path, *words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "ctl", "--config", str(config), *words],
+    return subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(config), *words],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -164,7 +164,7 @@ def test_the_controller_raises_and_clears_alerts_in_its_state(broker, controller
 
 def test_check_in_while_the_controller_is_away_then_sync(broker, hall_config, admin, tmp_path):
     """The kiosk keeps the day's bookings; offline it checks in from the lease; the sync marks them."""
-    from hall.testing import start_controller
+    from hallq.testing import start_controller
     controller = start_controller(hall_config, tmp_path, admin)
     slot = datetime.now(TZ).replace(second=0, microsecond=0)
     for code in ("OFF-1", "OFF-2"):

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hall.config import load_config
-from hall.controller_main import open_controller
-from hall.mqttlink import Inbound
-from hall.records import TimeFrame, nearest_rank
-from hall.report import make_report, text_table
+from hallq.runtime.config import load_config
+from hallq.controller.main import open_controller
+from hallq.runtime.mqttlink import Inbound
+from hallq.records.day import TimeFrame, nearest_rank
+from hallq.tools.report import make_report, text_table
 
-from hall.testing import REPO, RecordingLink, start_controller, write_hall_config
+from hallq.testing import REPO, RecordingLink, start_controller, write_hall_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = "2026-03-02"
@@ -150,7 +150,7 @@ def test_cli_writes_csv_html_and_table(known_day, tmp_path):
     config, data = known_day
     out_csv, out_html = tmp_path / "r.csv", tmp_path / "r.html"
     before = (data / "controller.db").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+    proc = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", config.path, "--data", str(data),
                            "--date", DAY, "--csv", str(out_csv), "--html", str(out_html)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -172,10 +172,10 @@ def test_cli_writes_csv_html_and_table(known_day, tmp_path):
 
 def test_cli_refuses_bad_date_and_missing_data(known_day, tmp_path):
     config, data = known_day
-    bad = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+    bad = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", config.path, "--data", str(data),
                           "--date", "2026-13-01"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
-    missing = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path,
+    missing = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", config.path,
                               "--data", str(tmp_path / "nowhere"), "--date", DAY],
                              cwd=REPO, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "no controller records" in missing.stderr
@@ -194,7 +194,7 @@ def test_report_beside_a_running_controller(broker, hall_config, admin, tmp_path
         assert counter.request("call_next")["ticket"]["number"] == "A002"   # A001 served
         assert counter.request("no_show")["ok"]
         day = datetime.now(TZ).date().isoformat()
-        proc = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall_config),
+        proc = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", str(hall_config),
                                "--data", str(tmp_path / "controller-data"), "--date", day, "--csv", str(tmp_path / "x.csv")],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
@@ -249,7 +249,7 @@ def test_the_timers_yesterday_is_the_halls_and_names_the_files(known_day, tmp_pa
     from datetime import datetime, timedelta
     config, data = known_day
     yesterday = (datetime.now(config.zone).date() - timedelta(days=1)).isoformat()
-    run = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", config.path, "--data", str(data),
+    run = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", config.path, "--data", str(data),
                           "--date", "yesterday", "--csv", str(tmp_path / "{date}.csv")],
                          cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "UTC"})
     assert run.returncode == 0, run.stderr

@@ -11,13 +11,13 @@ from typing import Any
 
 import msgspec
 
-from central.archive import HallArchive
-from central.store import CentralStore
-from hall import wire
-from hall.config import load_config
-from hall.controller_main import open_controller
-from hall.retention import Policy, keep_within
-from hall.testing import EXAMPLE_HALL, RecordingLink, request_message
+from hallq.records.archive import HallArchive
+from hallq.records.store import CentralStore
+from hallq import contract as wire
+from hallq.runtime.config import load_config
+from hallq.controller.main import open_controller
+from hallq.controller.retention import Policy, keep_within
+from hallq.testing import EXAMPLE_HALL, RecordingLink, request_message
 
 R = "hallq/v1/h1"
 

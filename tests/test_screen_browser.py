@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from display.layout import MIN_TEXT, compute_layout
-from hall.testing import wait_until
+from hallq.display.layout import MIN_TEXT, compute_layout
+from hallq.testing import wait_until
 from webkit import chromium, start_web_hall, stop_web_hall
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from hall.testing import TestClient
+from hallq.testing import TestClient
 
 R = "hallq/v1/h1"
 
@@ -115,7 +115,7 @@ def test_devices_cannot_read_other_devices_replies(broker, controller):
 def test_a_stolen_device_password_cannot_push_the_controller_off(tmp_path):
     """[broker] bind_client_ids (on in a hall): Mosquitto takes each client's id from its user name,
     so a kiosk's password presented with the client id "controller" connects as kiosk.k1."""
-    from hall.testing import Broker, start_controller, write_hall_config
+    from hallq.testing import Broker, start_controller, write_hall_config
     broker = Broker(tmp_path / "bound")
     cred = broker.broker_dir / "credentials.toml"
     hall = write_hall_config(tmp_path / "bound.toml", broker.port, cred)

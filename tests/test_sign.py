@@ -9,20 +9,10 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hall.config import SignConfig
-from hall.errors import DeviceFault
-from hardware.signs import (
-    LedboxProtocol,
-    LineProtocol,
-    Sign,
-    SignHealth,
-    SignLink,
-    SignView,
-    columns,
-    fit,
-    ledbox_frame,
-    ledbox_parse,
-)
+from hallq.runtime.config import SignConfig
+from hallq.errors import DeviceFault
+from hallq.hardware.signs import (LedboxProtocol, LineProtocol, Sign, SignHealth, SignLink, SignView, columns, fit,
+                                  ledbox_frame, ledbox_parse)
 from sign_emulator import SignEmulator
 
 # 暂停服务 in GB2312 (also GB18030): D4DD CDA3 B7FE CEF1

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hall.testing import EXAMPLE_HALL
+from hallq.testing import EXAMPLE_HALL
 
 SCRIPT = """\
 ps
@@ -40,7 +40,7 @@ quit
 
 def test_console_script_on_a_real_hall(tmp_path: Path) -> None:
     data = tmp_path / "sim"
-    proc = subprocess.run([sys.executable, "-m", "hall.cli", "sim", "--config", str(EXAMPLE_HALL), "--data", str(data)],
+    proc = subprocess.run([sys.executable, "-m", "hallq", "sim", "--config", str(EXAMPLE_HALL), "--data", str(data)],
                           input=SCRIPT, cwd=tmp_path, capture_output=True, text=True, timeout=150)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from hall.config import load_config
-from hall.controller_main import open_controller
-from hall.testing import EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, request_message, run_controller, \
-    start_controller, wait_until
-from hall.testing_faults import fill_disk, mount_tmpfs, unmount
+from hallq.runtime.config import load_config
+from hallq.controller.main import open_controller
+from hallq.testing import (EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, request_message, run_controller,
+                           start_controller, wait_until)
+from hallq.testing.faults import fill_disk, mount_tmpfs, unmount
 
 R = "hallq/v1/h1"
 STATUS = f"{R}/dev/kiosk.k1/status"
@@ -82,7 +82,7 @@ def test_a_full_then_read_only_disk_pauses_the_controller_and_the_hall_goes_on(b
         wait_until(lambda: len(printed(out)) == presses + 2, timeout=30, what="a second ticket from the lease")
         offline = [n for n in printed(out) if int(n[1:]) >= 980]
         assert len(offline) == 2, printed(out)
-        ctl = subprocess.run([sys.executable, "-m", "hall.cli", "ctl", "--config", str(hall_config), "status"],
+        ctl = subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(hall_config), "status"],
                              capture_output=True, text=True, timeout=60)
         assert ctl.returncode == 1 and "disk is full" in ctl.stdout and "not taking work" in ctl.stderr, ctl
 
@@ -177,7 +177,7 @@ def issue(device: str, rid: str):
 
 
 def test_sqlite_full_undoes_the_batch_answers_nothing_then_resumes_by_itself(tmp_path, monkeypatch):
-    import hall.storage_faults as faults
+    import hallq.controller.storage_faults as faults
     monkeypatch.setattr(faults, "PROBE_EVERY_S", 0.0)
     toml = tmp_path / "hall.toml"           # a kiosk flood is what fills it here: no rate limit
     toml.write_text(EXAMPLE.read_text("utf-8").replace("[hall]\n", "[hall]\nkiosk_rate_per_s = 0\n", 1), "utf-8")

@@ -19,9 +19,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hall.broker_config import write_broker_config
-from hall.config import load_config
-from hall.testing import WAIT_S, Broker, Process, TestClient, write_hall_config
+from hallq.broker_config import write_broker_config
+from hallq.runtime.config import load_config
+from hallq.testing import WAIT_S, Broker, Process, TestClient, write_hall_config
 
 R = "hallq/v1/h1"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hall.testing import Process, wait_until
+from hallq.testing import Process, wait_until
 from webkit import PASSWORD, add_user, chromium, console_report_table, start_web_hall, stop_web_hall
 
 R = "hallq/v1/h1"
@@ -205,7 +205,7 @@ def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
     finally:
         kiosk.close(), c1.close(), c2.close()
     day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    done = subprocess.run([sys.executable, "-m", "hall.cli", "report", "--config", str(hall.hall), "--data",
+    done = subprocess.run([sys.executable, "-m", "hallq", "report", "--config", str(hall.hall), "--data",
                            str(hall.tmp / "controller-data"), "--date", day, "--csv", str(tmp_path / "hall.csv")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -240,17 +240,17 @@ def test_console_reports_equal_the_halls_own_report(hall, tmp_path):
 
 def test_nightly_copy_is_a_csv_for_excel(tmp_path):
     import json as _json
-    from central.store import CentralStore, event_row
-    from hall.wire import read_event
-    from web.reports import Reports
+    from hallq.records.store import CentralStore, event_row
+    from hallq.contract import read_event
+    from hallq.web.reports import Reports
     store = CentralStore(f"sqlite:///{tmp_path / 'records.db'}")
     at = "2026-11-25T10:00:00+08:00"
     ticket = {"id": "20261125-A001", "number": "A001", "service": "pay", "status": "waiting", "day": "2026-11-25",
               "issued_at": at}
     payload = _json.dumps({"epoch": 1, "seq": 1, "type": "ticket_issued", "at": at, "ticket": ticket}).encode()
     store.add_events([event_row("h1", read_event(payload), payload)])
-    from hall.config import load_config
-    from hall.testing import EXAMPLE_HALL
+    from hallq.runtime.config import load_config
+    from hallq.testing import EXAMPLE_HALL
     reports = Reports(store, "h1", tmp_path / "reports", load_config(EXAMPLE_HALL))
     path = reports.nightly("2026-11-25")
     text = path.read_bytes().decode("utf-8")
@@ -264,7 +264,7 @@ def test_nightly_copy_is_a_csv_for_excel(tmp_path):
 def test_a_controller_that_cannot_write_is_a_critical_alert_on_the_board(hall):
     """The controller's presence carries why it takes no work (disk full: hall/storage_faults.py);
     the console says so first, and stops saying it when the controller is back."""
-    from hall.testing import HallClient
+    from hallq.testing import HallClient
 
     client, _ = hall.login()
     voice = HallClient(hall.broker.port, "fault-test", hall.broker.credentials["controller"], subscribe=[],

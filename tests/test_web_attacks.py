@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hall.testing import Process, free_port, wait_until
+from hallq.testing import Process, free_port, wait_until
 from webkit import PASSWORD, add_user, start_web_hall, stop_web_hall
 
 pytestmark = pytest.mark.processes
@@ -193,7 +193,7 @@ def test_password_hashing_never_stalls_the_pages(hall):
 def test_the_hashing_gate_runs_hashes_off_the_event_loop():
     import threading
 
-    from web.limits import HashingGate
+    from hallq.web.limits import HashingGate
 
     async def run() -> tuple[int, int, list[tuple[bool, object]]]:
         gate = HashingGate(workers=2, waiting=3)
@@ -234,7 +234,7 @@ def test_https_halls_get_hsts():
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from web.server import SecurityHeaders
+    from hallq.web.server import SecurityHeaders
     app = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
     for https, expected in ((True, "max-age=31536000"), (False, None)):
         transport = httpx.ASGITransport(app=SecurityHeaders(app, https=https))
@@ -269,8 +269,8 @@ def test_every_database_its_wal_and_the_kiosks_journal_are_their_owners_alone(ha
 
 
 def test_appointment_codes_are_keyed_and_long(hall):
-    from hall.config import load_config
-    from hall.tokens import code_hash, fallback_key
+    from hallq.runtime.config import load_config
+    from hallq.contract.tokens import code_hash, fallback_key
     import hashlib
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
@@ -289,5 +289,5 @@ def test_appointment_codes_are_keyed_and_long(hall):
     assert hashlib.sha256(f"h1:{code}".encode()).hexdigest()[:32] not in hashes
     assert code_hash(fallback_key("h1"), code) not in hashes
     key = load_config(hall.hall)
-    from hall.config import appointment_key
+    from hallq.runtime.config import appointment_key
     assert code_hash(appointment_key(key), code) in hashes

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hall.testing import Broker, HallClient, Process, free_port, start_controller, wait_until, write_hall_config
+from hallq.testing import Broker, HallClient, Process, free_port, start_controller, wait_until, write_hall_config
 
 PASSWORD = "correct horse battery"
 
@@ -43,7 +43,7 @@ class WebHall:
 
 
 def add_user(hall: Path, data: Path, name: str, role: str, password: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "web", "user", "add", name, "--role", role,
+    return subprocess.run([sys.executable, "-m", "hallq", "web", "user", "add", name, "--role", role,
                            "--config", str(hall), "--data", str(data)], input=password + "\n", text=True,
                           capture_output=True, timeout=60, cwd=hall.parent)
 

@@ -9,9 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from hall.config import Config, WebConfig, load_config
-from hall.errors import ConfigError
-from hall.runtime import setup_logging
+from hallq.runtime.config import Config, WebConfig, load_config
+from hallq.errors import ConfigError
+from hallq.runtime.loop import setup_logging
 
 log = logging.getLogger("hallq.web")
 
@@ -40,7 +40,7 @@ def read_password() -> str:
 
 
 def add_user(config: Config, args: argparse.Namespace) -> int:
-    from .accounts import AccountError, Accounts  # noqa: PLC0415
+    from hallq.http.accounts import AccountError, Accounts  # noqa: PLC0415
     if len(args.words) != 3 or not args.role:
         print("hallq web: usage: hallq web user add NAME --role supervisor|manager (password on standard input)",
               file=sys.stderr)

@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 
-from hall.core import events as e
-from hall.core.model import HallState, Ticket
-from hall.core.rules import Setup, evolve, open_counters, wait_of
-from hall.tokens import token_hash
+from hallq.core import events as e
+from hallq.core.model import HallState, Ticket
+from hallq.core.rules import Setup, evolve, open_counters, wait_of
+from hallq.contract.tokens import token_hash
 
 APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
 

@@ -9,8 +9,8 @@ import html
 import json
 from typing import Any
 
-from hall.config import Config
-from hall.i18n import N_, day_text, gettext, minutes, month_text, normalise, service_name
+from hallq.runtime.config import Config
+from hallq.runtime.i18n import N_, day_text, gettext, minutes, month_text, normalise, service_name
 
 Lang = str   # "zh_CN" | "en"
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from central.report import day_report
-from central.store import CentralStore
-from hall.config import Config
-from hall.i18n import N_, counter_name, gettext, minutes_value, service_name
+from hallq.records.figures import day_report
+from hallq.records.store import CentralStore
+from hallq.runtime.config import Config
+from hallq.runtime.i18n import N_, counter_name, gettext, minutes_value, service_name
 
 log = logging.getLogger(__name__)
 

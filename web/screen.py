@@ -17,16 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from display.i18n import words
-from display.layout import compute_layout, layout_doc
-from display.theme import make_theme
-from display.model import HallView
-from display.voice import VoicePolicy, VoiceQueue
-from hardware.audio import SAMPLE_RATE
-from hall.config import Config
-from hall.errors import ConfigError
-from hall.shell import Availability
-from hall.wire import StateDoc, WireEvent
+from hallq.display.i18n import words
+from hallq.display.layout import compute_layout, layout_doc
+from hallq.display.theme import make_theme
+from hallq.display.model import HallView
+from hallq.display.voice import VoicePolicy, VoiceQueue
+from hallq.hardware.audio import SAMPLE_RATE
+from hallq.runtime.config import Config
+from hallq.errors import ConfigError
+from hallq.device.shell import Availability
+from hallq.contract import StateDoc, WireEvent
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class ScreenFeeds:
         self.queues[display_id].finished(self.free_at[display_id])
 
     def _render(self, display_id: str, utterance: Any) -> bytes:
-        from hardware.speech import Speaker  # noqa: PLC0415 - only when a screen speaks
+        from hallq.hardware.speech import Speaker  # noqa: PLC0415 - only when a screen speaks
         if self._speaker is None:
             display = self.config.display_by_id(display_id) or self.config.display[0]
             self._speaker = Speaker(display.voice, display.voice_pack, display.chime, display.voice_speed,

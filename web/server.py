@@ -27,16 +27,16 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from central.store import CentralStore
-from hall import ops
-from hall.config import Config
-from hall.i18n import counter_name
-from hall.shell import DeviceShell, StampedInbox
-from hall.tokens import TOKEN_PATTERN
-from hall.wire import ReplyDoc
+from hallq.records.store import CentralStore
+from hallq.controller import ops
+from hallq.runtime.config import Config
+from hallq.runtime.i18n import counter_name
+from hallq.device.shell import DeviceShell, StampedInbox
+from hallq.contract.tokens import TOKEN_PATTERN
+from hallq.contract import ReplyDoc
 
 from . import pages
-from .accounts import Accounts, Session, check_password
+from hallq.http.accounts import Accounts, Session, check_password
 from .board import board
 from .limits import MAX_BODY, BodyLimit, HashingGate, Overloads, StreamGate
 from .reports import Reports, chart_svg, period_bounds

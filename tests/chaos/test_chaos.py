@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hall.testing import mosquitto_binary
+from hallq.testing import mosquitto_binary
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -32,11 +32,11 @@ def test_twenty_kills_and_a_power_cut_keep_every_invariant(tmp_path: Path) -> No
 
 def test_invariant_checks_catch_a_doubled_call() -> None:
     """The checker itself can fail: records where one ticket is called at two counters."""
-    from hall.config import load_config
-    from hall.core import events as e
-    from hall.core.rules import QueueRules
-    from hall.hall_setup import setup_from_config
-    from hall.core import commands as c
+    from hallq.runtime.config import load_config
+    from hallq.core import events as e
+    from hallq.core.rules import QueueRules
+    from hallq.runtime.setup import setup_from_config
+    from hallq.core import commands as c
     from datetime import datetime
 
     config = load_config(chaos.HALL)

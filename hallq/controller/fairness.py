@@ -1,0 +1,129 @@
+"""One device cannot crowd out the others: fair batches and request rates.
+
+Before this, the controller applied its inbox first come, first served: 5,000 ``issue`` requests
+from one kiosk kept a counter's "next" waiting 10.8 s behind them, and used up all 999 numbers of a
+service in 6.9 s. Now:
+
+- :class:`FairInbox`: what arrived is kept per sender, and each batch takes requests round-robin
+  (at most ``PER_SENDER`` from one device per turn), presence and link news first; so a request
+  waits behind at most one batch of each other sender's, however many one sender has queued. Each
+  sender's own order is kept.
+- :class:`RateLimits`: a token bucket per device and op for what a kiosk can only do as fast as a
+  person presses and a printer prints (``issue``, ``check_in``, ``lease``, ``void``); beyond it the
+  reply is ``rate_limited`` (not stored: a retry later is judged again), at most
+  ``REFUSALS_PER_S`` a second per device: the rest of a flood goes unanswered (an honest device
+  sends one request at a time and resends it unanswered), so the replies to a flood cannot fill
+  the controller's outgoing queue ahead of everyone else's.
+- a sender with more than ``MAX_WAITING`` requests waiting is flooding (an honest one has a few):
+  what comes beyond is dropped before any work is done, counted and logged.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from hallq.runtime.mqttlink import Inbound
+from hallq.contract.topics import Topics
+
+PER_SENDER = 8
+MAX_WAITING = 256          # requests of one sender waiting to be applied; beyond: a flood, dropped
+REFUSALS_PER_S = 2.0       # rate_limited answers per device and second
+
+
+class FairInbox:
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.queues: OrderedDict[str, deque[Any]] = OrderedDict()
+        self.size = 0
+        self.dropped: dict[str, int] = {}           # sender -> requests dropped as a flood, not yet logged
+        self.said_at = -1e18
+
+    def _sender(self, item: Any) -> str:
+        if isinstance(item, Inbound):
+            what, device = self.topics.parse(item.topic)
+            if what == "req" and device:
+                return device
+        return ""                                   # presence, status, the link: before any request
+
+    def add(self, item: Any) -> None:
+        sender = self._sender(item)
+        queue = self.queues.get(sender)
+        if queue is not None and sender and len(queue) >= MAX_WAITING:
+            self.dropped[sender] = self.dropped.get(sender, 0) + 1
+            return
+        if queue is None:
+            queue = self.queues[sender] = deque()
+            if sender == "":
+                self.queues.move_to_end(sender, last=False)
+        queue.append(item)
+        self.size += 1
+
+    def say_dropped(self, log: logging.Logger, now: float) -> None:
+        """What a flood lost, in the log every 5 s at most while it lasts."""
+        if self.dropped and now - self.said_at >= 5.0:
+            self.said_at = now
+            log.warning("flood: dropped unread %s (more than %d waiting from one device)",
+                        ", ".join(f"{n} requests of {d}" for d, n in sorted(self.dropped.items())), MAX_WAITING)
+            self.dropped.clear()
+
+    def take(self, limit: int) -> list[Any]:
+        batch: list[Any] = []
+        while self.queues and len(batch) < limit:
+            for sender in list(self.queues):
+                queue = self.queues[sender]
+                share = len(queue) if sender == "" else PER_SENDER
+                for _ in range(min(share, len(queue), limit - len(batch))):
+                    batch.append(queue.popleft())
+                if not queue:
+                    del self.queues[sender]
+                if len(batch) >= limit:
+                    break
+        self.size -= len(batch)
+        return batch
+
+
+@dataclass
+class Bucket:
+    rate: float          # tokens per second
+    burst: float
+    tokens: float
+    at: float
+
+
+def kiosk_limits(rate_per_s: float, burst: int) -> dict[str, tuple[float, float]]:
+    """op -> (per second, burst): above what a person at a kiosk can do ([hall] kiosk_rate_per_s)."""
+    if rate_per_s <= 0:
+        return {}
+    return {"issue": (rate_per_s, burst), "check_in": (rate_per_s, burst),
+            "void": (rate_per_s, burst), "lease": (rate_per_s / 10, burst / 4)}
+
+
+class RateLimits:
+    def __init__(self, limits: dict[str, tuple[float, float]]) -> None:
+        self.limits = limits
+        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.answered: dict[str, float] = {}      # device -> when a refusal was last answered
+
+    def answer_refusal(self, device: str, now: float) -> bool:
+        """Whether this ``rate_limited`` refusal is answered (at most REFUSALS_PER_S a second)."""
+        if now - self.answered.get(device, -1e18) < 1.0 / REFUSALS_PER_S:
+            return False
+        self.answered[device] = now
+        return True
+
+    def allow(self, device: str, op: str, now: float) -> bool:
+        limit = self.limits.get(op)
+        if limit is None or not device.startswith("kiosk."):
+            return True
+        bucket = self.buckets.get((device, op))
+        if bucket is None:
+            bucket = self.buckets[(device, op)] = Bucket(limit[0], limit[1], limit[1], now)
+        # a clock that went back takes nothing away
+        bucket.tokens = min(bucket.burst, bucket.tokens + max(0.0, now - bucket.at) * bucket.rate)
+        bucket.at = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True

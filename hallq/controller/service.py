@@ -1,0 +1,361 @@
+"""``hallq controller``: the hall's queue authority.
+
+One owner thread takes requests, presence and status messages from the inbox in batches, applies
+them through the pure rules inside one SQLite transaction (group commit), and only after the
+commit publishes the replies, the events and the new state. A crash at any moment leaves either
+nothing or everything of a batch on disk; devices resend unanswered requests with the same id.
+
+Its parts are passed in (:func:`hall.controller_main.open_controller` is the bootstrap): the store,
+the link (any object shaped like :class:`~hall.mqttlink.MqttLink`; tests pass
+:class:`~hall.testing.RecordingLink`) and the clock. Which ops exist, who may send them and what
+they do is one table, :mod:`hall.ops`.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from . import ops
+from hallq import contract as wire
+from hallq.runtime.config import Config, appointment_key, device_password
+from hallq.core import commands as c
+from hallq.core import events as e
+from hallq.core.model import HallState
+from hallq.core.rules import QueueRules, fold
+from hallq.errors import RequestError
+from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+from hallq.runtime.setup import setup_from_config
+from .publish import state_document
+from hallq.runtime.loop import StopFlag
+from .results import RequestResults
+from .devices import STATUS_EVERY_S, DeviceReports
+from .fairness import FairInbox, RateLimits, kiosk_limits
+from .lateness import LateRequests
+from .continuity import write_marker
+from hallq.runtime.storage import StorageFault, storage_fault
+from .storage_faults import StorageFaultHandling
+from .retention import RecordKeeping
+from .store import Store
+from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind
+
+log = logging.getLogger("hallq.controller")
+
+BATCH_MAX = 128              # messages applied in one transaction
+DRAIN_MAX = 2_048            # messages taken off the inbox per turn to be shared out fairly (a flood
+                             # keeps the inbox full: the turn must end for a batch to be applied)
+TICK_S = 1.0                 # how often hours and the business day are checked
+SNAPSHOT_EVERY = 500         # events between snapshots
+
+_state_decoder = msgspec.json.Decoder(HallState)
+
+
+@dataclass
+class Outbox:
+    """What a batch publishes once it is durable."""
+    replies: list[tuple[str, bytes]] = field(default_factory=list)
+    events: list[bytes] = field(default_factory=list)
+    state_changed: bool = False
+
+
+class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeeping):
+    def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
+                 client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.topics = Topics(config.hall.id)
+        self.setup = setup_from_config(config)
+        self.rules = QueueRules(self.setup)
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(self.setup.tz))
+        self.state, self.seq = self._recover()
+        self.epoch = self.store.next_epoch()
+        self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
+        self.lateness = LateRequests()        # requests read after their sender gave up (hall/lateness.py)
+        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hall/fairness.py)
+        self.status_at: dict[str, float] = {}        # when each device's status was last recorded
+        self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
+        self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
+        self.appointment_key = appointment_key(config)   # the day's bookings go to kiosks as keyed hashes
+        self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
+        self._marked = (-1, 0.0)
+        self.events_since_snapshot = 0
+        self.fault: StorageFault | None = None   # the storage cannot be written (hall/storage_faults.py)
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        # two connections when the broker knows controller.lane: counters', screens' and operators'
+        # messages come by their own, never behind a flooding kiosk's in the broker or the socket
+        t = self.topics
+        self.priority = {d for d in config.device_ids() if device_kind(d) != "kiosk"}
+        has_lane = device_password(config, CONTROLLER_LANE_ID) is not None
+        self.link = link_factory(config, client_id, self.inbox,
+                                 [t.all_requests, t.all_status] + ([] if has_lane else [t.all_presence]),
+                                 will=(t.controller_presence, self._presence(False)))
+        self.lane = link_factory(config, CONTROLLER_LANE_ID, self.inbox, [t.all_presence, *(
+            topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
+            if has_lane else None
+        self.lane_up = False
+        self._keep_records(force=True)        # what is kept and for how long: hall/retention.py
+        log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
+                 config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
+
+    # --- recovery ---------------------------------------------------------------------------------
+    def _recover(self) -> tuple[HallState, int]:
+        snapshot = self.store.load_snapshot()
+        if snapshot is None:
+            state, seq = self.setup.initial_state(), 0
+        else:
+            seq, body = snapshot
+            state = self.setup.reconcile(_state_decoder.decode(body))
+        replayed = 0
+        for event_seq, body in self.store.events_after(seq):
+            state = fold(state, [e.decode_event(body)])
+            seq, replayed = event_seq, replayed + 1
+        if replayed:
+            log.info("replayed %d events after the snapshot", replayed)
+        return state, seq
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def _presence(self, online: bool) -> bytes:
+        fault = self.fault
+        return wire.dumps(wire.PresenceDoc(online=online and fault is None, epoch=getattr(self, "epoch", 0),
+                                           fault=fault.message if fault is not None else None))
+
+    # --- the owner loop -----------------------------------------------------------------------------
+    def run(self, stop: StopFlag) -> None:
+        self.link.start()
+        if self.lane is not None:
+            self.lane.start()
+        next_tick = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    wait = 0.0 if self.fair.size else max(0.0, min(0.5, next_tick - time.monotonic()))
+                    self.fair.add(self.inbox.get(timeout=wait))
+                    for _ in range(DRAIN_MAX):
+                        self.fair.add(self.inbox.get_nowait())
+                except queue.Empty:
+                    pass
+                batch = self.fair.take(BATCH_MAX)   # round-robin by sender (hall/fairness.py)
+                self.fair.say_dropped(log, time.monotonic())
+                tick = time.monotonic() >= next_tick
+                if tick:
+                    next_tick = time.monotonic() + TICK_S
+                if batch or tick:
+                    self.apply_batch(batch, tick)
+        finally:
+            self.shutdown()
+
+    def _mark(self, force: bool = False) -> None:
+        """controller.mark: how far the hall got (at most once a second; a lost database is then
+        seen as behind it at the next start)."""
+        seq, at = self._marked
+        if self.marker_dir is None or seq == self.seq or (not force and time.monotonic() - at < 1.0):
+            return
+        try:
+            write_marker(self.marker_dir, self.epoch, self.seq, self.state.day)
+            self._marked = (self.seq, time.monotonic())
+        except OSError as err:
+            log.error("cannot write the marker in %s: %s", self.marker_dir, err)
+
+    def shutdown(self) -> None:
+        try:
+            with self.store.transaction():
+                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+        except Exception as err:
+            what = storage_fault(err)
+            if what is None:
+                raise
+            log.error("no snapshot at shutdown (%s): the next start replays the events instead", what)
+        self._mark(force=True)
+        if self.lane is not None:
+            self.lane.stop()
+        self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
+        self.store.close()
+        if getattr(self, "data_lock", None) is not None:
+            self.data_lock.close()            # the folder is free for the next controller
+
+    def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
+        batch = self._lane_news(batch)
+        if self.fault is not None:
+            return self._while_faulted(batch, tick) or Outbox()
+        out = Outbox()
+        now = self.now()
+        if tick and self.state.day and self.setup.business_day(now) < self.state.day:
+            self._clock_behind(now)
+        before = (self.state, self.seq, self.events_since_snapshot)
+        try:
+            link_up = self._record_batch(batch, tick, now, out)
+        except Exception as err:
+            what = storage_fault(err)
+            if what is None:
+                raise
+            # nothing of this batch is on disk: nothing of it stays in memory, nothing is answered
+            self.state, self.seq, self.events_since_snapshot = before
+            self._storage_failed(what, batch)
+            return Outbox()
+        self.startup.clear()
+        if tick:
+            self._keep_records()
+        # durable now: note it beside the database, then tell the world
+        self._mark()
+        if link_up:
+            self.link.publish(self.topics.controller_presence, self._presence(True), retain=True)
+            out.state_changed = True
+        for topic, payload in out.replies:
+            self.link.publish(topic, payload)
+        for payload in out.events:
+            self.link.publish(self.topics.event, payload)
+        if out.state_changed:
+            self.link.publish(self.topics.state, wire.dumps(self.state_document()), retain=True)
+        return out
+
+    def _record_batch(self, batch: list[Any], tick: bool, now: datetime, out: Outbox) -> bool:
+        """The batch's changes in one transaction; True when the broker link came (back) up."""
+        link_up = False
+        with self.store.transaction():
+            if tick or batch:
+                # the day and the hours at every batch; the alerts (a pass over the day's tickets)
+                # on the once-a-second tick only: a burst of requests does not pay for them each time
+                self._apply(c.Tick(by=CONTROLLER_ID, alerts=tick), now, out)
+            for command in self.startup:       # cleared once committed
+                self._apply(command, now, out)
+            if tick:
+                for device in [d for d in self.status_held
+                               if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
+                    self._on_status(device, self.status_held.pop(device), now, out)
+            for item in batch:
+                if isinstance(item, LinkUp):
+                    link_up = True
+                elif isinstance(item, LinkDown):
+                    log.warning("lost the broker: %s", item.reason)
+                elif isinstance(item, Inbound):
+                    try:
+                        self._on_message(item, now, out)
+                    except Exception as err:
+                        if storage_fault(err):
+                            raise           # the store, not this message: the whole batch waits
+                        # a bug must not stop the hall: what this message changed is undone
+                        # (see _undoable), the rest of the batch goes on
+                        log.exception("message on %s failed; rolled back", item.topic)
+            if self.events_since_snapshot >= SNAPSHOT_EVERY:
+                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+                self.events_since_snapshot = 0
+        return link_up
+
+    def _lane_news(self, batch: list[Any]) -> list[Any]:
+        """The lane's own ups and downs (whether bulk copies of its devices' messages count), taken
+        out of the batch: the presence to republish on a new connection is the main link's alone."""
+        rest = []
+        for item in batch:
+            if isinstance(item, (LinkUp, LinkDown)) and item.lane:
+                self.lane_up = isinstance(item, LinkUp)
+            else:
+                rest.append(item)
+        return rest
+
+    def _clock_behind(self, now: datetime) -> None:
+        """Logged once a minute while it lasts: the day stays, numbers go on, nothing is reissued."""
+        if time.monotonic() - getattr(self, "_clock_complained", -1e9) >= 60:
+            self._clock_complained = time.monotonic()
+            log.error("the clock says %s, before the business day %s already recorded: the clock went back "
+                      "(no RTC, NTP not yet synced?); the day is kept and no number is issued twice",
+                      now.isoformat(timespec="seconds"), self.state.day)
+
+    def state_document(self) -> dict[str, Any]:
+        return state_document(self.config, self.setup, self.state, self.epoch, self.seq, now=self.now())
+
+    # --- applying ----------------------------------------------------------------------------------
+    @contextmanager
+    def _undoable(self, out: Outbox) -> Iterator[None]:
+        """All or nothing for one message: its rows (a SAVEPOINT) and the in-memory state."""
+        state, seq, since, published = self.state, self.seq, self.events_since_snapshot, len(out.events)
+        with self.store.savepoint():
+            try:
+                yield
+            except BaseException:
+                self.state, self.seq, self.events_since_snapshot = state, seq, since
+                del out.events[published:]
+                raise
+
+    def _apply(self, command: c.Command, now: datetime, out: Outbox) -> list[e.Event]:
+        """Run the rules; record the events durably (in the caller's transaction)."""
+        new_state, events = self.rules.handle(self.state, command, now)
+        for event in events:
+            self.seq += 1
+            body = e.encode_event(event)
+            self.store.append_event(self.seq, self.epoch, e.event_type(event), event.at.isoformat(),
+                                    new_state.day, body)
+            out.events.append(wire.event_bytes(self.epoch, self.seq, body))
+        if events:
+            self.state = new_state
+            self.events_since_snapshot += len(events)
+            out.state_changed = True
+        return events
+
+    def _on_message(self, msg: Inbound, now: datetime, out: Outbox) -> None:
+        what, device = self.topics.parse(msg.topic)
+        if not msg.lane and self.lane_up and device in self.priority:
+            return              # the copy that came the bulk way: the lane brought (or brings) it
+        if what == "req" and device:
+            self._on_request(device, msg.payload, now, out)
+        elif what == "presence" and device and device != CONTROLLER_ID:
+            self._on_presence(device, msg.payload, now, out)
+        elif what == "status" and device:
+            self._on_status(device, msg.payload, now, out)
+
+    def _on_request(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+        reply_topic = self.topics.reply(device)
+        kind = device_kind(device)
+        try:
+            envelope, op, args = ops.decode_request(payload, kind)
+            if not self.config.knows_device(device):
+                raise RequestError("not_allowed", f"{device} is not a device of hall {self.config.hall.id}")
+        except RequestError as err:
+            # malformed or misdirected: answered, never stored (it changed nothing and may lack an id)
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(wire.request_id_of(payload), err.code, err.message))))
+            return
+        if op.read_only:
+            out.replies.append((reply_topic, wire.dumps(wire.ok_reply(envelope.request_id, **self._read(op, args)))))
+            return
+        stored = self.store.reply_for(device, envelope.request_id)
+        if stored is not None:
+            out.replies.append((reply_topic, stored))
+            return
+        # the hall's clock: a demo's day at 300 times speed is paced as the day it plays
+        if not self.rates.allow(device, envelope.op, now.timestamp()):
+            # not stored: a retry later is judged again; a flood's refusals mostly go unanswered
+            if not self.rates.answer_refusal(device, time.monotonic()):
+                return
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(
+                envelope.request_id, "rate_limited", f"{envelope.op} from {device} faster than a kiosk can print: "
+                                                     "refused; try again in a moment"))))
+            return
+        try:
+            late = self._late(device, envelope, now)
+            if late is not None:
+                raise RequestError("expired", f"read {late:.1f} s after {device} stopped waiting for it: not applied "
+                                              "(the controller was held up); press again")
+            with self._undoable(out):
+                result = self._perform_op(device, op, args, now, out)
+                reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
+                self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
+        except RequestError as err:
+            reply = wire.dumps(wire.error_reply(envelope.request_id, err.code, err.message))
+            self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
+        except Exception as err:
+            if storage_fault(err):
+                raise               # not this request's fault: the batch is undone, the request unanswered
+            log.exception("request %s from %s failed", envelope.op, device)
+            # state untouched: events are only kept when the whole request succeeded
+            out.replies.append((reply_topic, wire.dumps(wire.error_reply(envelope.request_id, "internal", str(err)))))
+            return
+        out.replies.append((reply_topic, reply))

@@ -1,0 +1,424 @@
+"""The queue rules: decide what a command does (events), and evolve a state by an event.
+
+``QueueRules(setup).handle(state, command, now)`` returns ``(new_state, events)`` or raises
+:class:`~hall.errors.RequestError` with a contract error code, changing nothing. ``evolve``
+(hall/core/evolve.py) is a plain function of (state, event): replaying stored events rebuilds the
+state. The hall's setup (setup.py) and the queries (queries.py) are re-exported here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from msgspec.structs import replace
+
+from hallq.errors import RequestError
+from . import commands as c
+from . import events as e
+from .alerts import alert_changes
+from .evolve import evolve, fold
+from .model import (NUMBER, OPEN_STATUSES, OVERFLOW_TOP, TOP_NUMBER, Appointment, CounterState, HallState,
+                    ServiceState, Ticket)
+from .forecast import configured_counters, forecast, newcomer_waits, note_evolved, wait_for, wait_of
+from .numbering import continue_numbering
+from .queries import (find_by_number, find_waiting, latest_issue, format_number, open_counters, ticket_id,
+                      waiting_ahead, waiting_tickets, with_estimate)
+from .setup import CounterSetup, ServiceSetup, Setup
+
+ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing
+
+__all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
+           "forecast", "newcomer_waits", "latest_issue", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
+           "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
+
+
+class QueueRules:
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self._deciders: dict[type, Callable[[HallState, Any, datetime], list[e.Event]]] = {
+            c.IssueTicket: self._issue, c.VoidTicket: self._void, c.LeaseNumbers: self._lease,
+            c.PlaceOfflineTicket: self._place_offline, c.CallNext: self._call_next,
+            c.CallTicket: self._call_ticket, c.BookAppointment: self._book, c.CheckIn: self._check_in,
+            c.Recall: self._recall, c.Finish: self._finish, c.Rate: self._rate, c.NoShow: self._no_show,
+            c.Transfer: self._transfer, c.SuspendCounter: self._suspend_counter,
+            c.ResumeCounter: self._resume_counter, c.Login: self._login, c.Logout: self._logout,
+            c.Reinstate: self._reinstate, c.SuspendService: self._suspend_service,
+            c.ResumeService: self._resume_service, c.SetOutage: self._outage, c.Announce: self._announce,
+            c.Unannounce: self._unannounce, c.OpenHall: self._open, c.CloseHall: self._close,
+            c.Tick: self._tick, c.DevicePresence: self._presence, c.DeviceStatus: self._status,
+            c.ContinueNumbering: partial(continue_numbering, self.setup),
+        }
+
+    def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
+        """Apply ``command`` at ``now``; raise RequestError (nothing changed) if it is refused.
+
+        The caller runs ``Tick`` first so that the business day and the hours are current.
+        """
+        decide = self._deciders.get(type(command))
+        if decide is None:
+            raise RequestError("unknown_op", f"no rule for {type(command).__name__}")
+        events: list[e.Event] = []
+        for event in decide(state, command, now):
+            after = evolve(state, event)
+            note_evolved(state, after, event)        # the walk-in estimates follow (forecast.py)
+            state = after
+            events.append(event)
+        return state, events
+
+    # -- helpers --
+    def _service(self, state: HallState, service: str) -> ServiceState:
+        if service not in self.setup.services:
+            raise RequestError("unknown_service", f"unknown service {service!r}")
+        return state.services[service]
+
+    def _counter(self, state: HallState, counter: str) -> CounterState:
+        if counter not in self.setup.counters:
+            raise RequestError("unknown_counter", f"no counter {counter!r} in this hall")
+        return state.counters[counter]
+
+    def _current(self, state: HallState, counter: str) -> Ticket:
+        cs = self._counter(state, counter)
+        if cs.ticket is None:
+            raise RequestError("not_serving", f"counter {counter} has no ticket called")
+        return state.tickets[cs.ticket]
+
+    def _kiosk_may_issue(self, state: HallState, kiosk_device: str, service: str) -> None:
+        kind, _, kiosk = kiosk_device.partition(".")
+        if kind != "kiosk" or kiosk not in self.setup.kiosks:
+            return
+        if service not in self.setup.kiosks[kiosk]:
+            raise RequestError("not_allowed", f"kiosk {kiosk} does not issue tickets for {service!r}")
+        cap = self.setup.kiosk_cap(kiosk, service, state.kiosk_issued)
+        if cap is not None and state.kiosk_issued.get(f"{kiosk_device}|{service}", 0) >= cap:
+            # one kiosk (a stuck button, a stolen password) cannot use up a service's day: the others,
+            # and the service desk, go on; the supervisors get an alert (hall/core/alerts.py)
+            raise RequestError("kiosk_quota", f"kiosk {kiosk} has issued its share of {service!r} today ({cap})")
+
+    def _next_value(self, svc: ServiceState, value: int) -> int | None:
+        """``value`` or the next online number after it that is free of leases; the three-digit
+        numbers first, then four digits (A1000 on): a hall never runs out of numbers in a day."""
+        if value < svc.lease_floor and value <= TOP_NUMBER:
+            return value
+        value = max(value, TOP_NUMBER + 1)
+        return value if value < svc.overflow_floor and value <= OVERFLOW_TOP else None
+
+    # -- tickets --
+    def _issue(self, state: HallState, cmd: c.IssueTicket, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)          # unknown_service before the kiosk's own list
+        self._kiosk_may_issue(state, cmd.by, cmd.service)
+        ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now, token_hash=cmd.token_hash)
+        return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket, now))]
+
+    def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
+                    slot: datetime | None = None, token_hash: str | None = None) -> Ticket:
+        """The next number of ``service``, if the hall issues now (the checks of ``issue``)."""
+        svc = self._service(state, service)
+        if state.outage and self.setup.outage_issuing == "refuse":
+            raise RequestError("outage", "tickets are not issued during the declared outage")
+        if not state.is_open:
+            raise RequestError("hall_closed", "the hall is closed: no tickets are issued now")
+        if svc.suspended:
+            raise RequestError("service_suspended", f"service {service!r} is suspended (暂停办理)")
+        value = self._next_value(svc, svc.next_number)
+        if value is None:
+            raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
+        number = format_number(self.setup.services[service].prefix, value)
+        while ticket_id(state.day, number) in state.tickets:    # an id is never issued twice, whatever happened
+            value = self._next_value(svc, value + 1)
+            if value is None:
+                raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")
+            number = format_number(self.setup.services[service].prefix, value)
+        return Ticket(id=ticket_id(state.day, number), number=number, service=service,
+                      priority=priority, issued_at=latest_issue(state, now), day=state.day, source=by,  # type: ignore[arg-type]
+                      outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
+                      token_hash=token_hash)
+
+    def _void(self, state: HallState, cmd: c.VoidTicket, now: datetime) -> list[e.Event]:
+        ticket = state.tickets.get(cmd.ticket_id)
+        if ticket is None:
+            raise RequestError("unknown_ticket", f"no ticket {cmd.ticket_id!r}")
+        if cmd.by.startswith("kiosk.") and ticket.source != cmd.by:
+            raise RequestError("not_allowed", f"ticket {ticket.number} was not issued by {cmd.by}")
+        if ticket.status not in OPEN_STATUSES:
+            raise RequestError("not_allowed", f"ticket {ticket.number} is already {ticket.status}")
+        counter = ticket.counter if ticket.status == "called" else None
+        voided = replace(ticket, status="voided", reason=cmd.reason or None, finished_at=now,
+                         waiting_ahead=0, est_wait_s=0)
+        return [e.TicketVoided(at=now, ticket=voided, counter=counter)]
+
+    def _lease(self, state: HallState, cmd: c.LeaseNumbers, now: datetime) -> list[e.Event]:
+        svc = self._service(state, cmd.service)
+        self._kiosk_may_issue(state, cmd.by, cmd.service)
+        end = svc.lease_floor - 1
+        start = max(end - cmd.size + 1, svc.next_number + ONLINE_RESERVE)
+        if start > end:         # no block left in the three-digit numbers: one from the top of four
+            end = svc.overflow_floor - 1
+            start = max(end - cmd.size + 1, max(svc.next_number, TOP_NUMBER + 1) + ONLINE_RESERVE)
+        if start > end:
+            raise RequestError("numbers_exhausted", f"no block of numbers left to lease for {cmd.service!r}")
+        return [e.NumbersLeased(at=now, kiosk=cmd.by, service=cmd.service, start=start, end=end, day=state.day)]
+
+    def _place_offline(self, state: HallState, cmd: c.PlaceOfflineTicket, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)
+        setup = self.setup.services[cmd.service]
+        # ASCII digits only: "B９９０", "B٩٩٠", "B𝟗𝟗𝟎" and "B²³¹" are not numbers a kiosk prints
+        parts = NUMBER.fullmatch(cmd.number)
+        if parts is None or parts.group(1) != setup.prefix:
+            raise RequestError("bad_request", f"number {cmd.number!r} is not a {cmd.service!r} number")
+        day = self.setup.business_day(cmd.issued_at)
+        value = int(parts.group(2))
+        lease = next((l for l in state.leases if l.kiosk == cmd.by and l.service == cmd.service
+                      and l.day == day and l.start <= value <= l.end), None)
+        if lease is None:
+            raise RequestError("not_allowed", f"{cmd.number} on {day} is not in a block leased to {cmd.by}")
+        existing = state.tickets.get(ticket_id(day, cmd.number))
+        if existing is not None:
+            if existing.source == cmd.by and existing.offline:
+                return []          # placed before (a kiosk never reuses a leased number): returned again
+            raise RequestError("not_allowed", f"{cmd.number} was already used on {day}")
+        # its queue place comes from its issue time: kept within the lease's life, so a kiosk's wrong
+        # (or forged) clock cannot put it ahead of people who came before the lease existed
+        issued_at = min(cmd.issued_at.astimezone(self.setup.tz), now)
+        if lease.at is not None:
+            issued_at = max(issued_at, lease.at)
+        checked = self._offline_check_in(state, cmd, issued_at, now)
+        slot = state.appointments[cmd.code].slot if checked and checked.on_time and cmd.code else None
+        ticket = Ticket(id=ticket_id(day, cmd.number), number=cmd.number, service=cmd.service,
+                        priority=cmd.priority, issued_at=issued_at, day=day,
+                        source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
+                        token_hash=cmd.token_hash, appointment=slot is not None, slot=slot)
+        return [*([checked] if checked else []), e.TicketIssued(at=now, ticket=ticket)]
+
+    def _offline_check_in(self, state: HallState, cmd: c.PlaceOfflineTicket, issued_at: datetime,
+                          now: datetime) -> e.AppointmentCheckedIn | None:
+        """A code checked in at a kiosk while offline: the appointment is used now. Whatever the
+        code says, the ticket is placed (someone holds it): one already used, unknown or for
+        another service or day makes it a walk-in."""
+        appointment = state.appointments.get((cmd.code or "").strip())
+        if appointment is None or appointment.status != "booked" or appointment.service != cmd.service \
+                or appointment.day != self.setup.business_day(issued_at):
+            return None
+        on_time = issued_at <= appointment.slot + timedelta(seconds=self.setup.appointment_late_s)
+        return e.AppointmentCheckedIn(at=now, code=appointment.code,
+                                      ticket=ticket_id(appointment.day, cmd.number), on_time=on_time)
+
+    def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
+        setup = self.setup.counters[counter]
+        rank = {sid: i for i, sid in enumerate(setup.services)}
+        candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank]
+        if not candidates:
+            return None
+        if setup.call_order == "service_order":
+            def by_service(t: Ticket) -> tuple[Any, ...]:
+                key = t.queue_key(now)
+                return (key[0], rank[t.service], key[1:])
+            return min(candidates, key=by_service)
+        return min(candidates, key=lambda t: t.queue_key(now))
+
+    def _served(self, state: HallState, counter: str, ticket: Ticket, now: datetime) -> e.TicketServed:
+        started = ticket.called_at or now
+        served = replace(ticket, status="served", finished_at=now)
+        return e.TicketServed(at=now, ticket=served, counter=counter,
+                              service_s=max(0.0, (now - started).total_seconds()))
+
+    def _call_next(self, state: HallState, cmd: c.CallNext, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        if cs.suspended:
+            raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")
+        nxt = self._next_for(state, cmd.counter, now)
+        if nxt is None:
+            raise RequestError("no_ticket", "no ticket is waiting for this counter")
+        return self._call(state, cmd.counter, nxt, now, out_of_order=False)
+
+    def _call(self, state: HallState, counter: str, ticket: Ticket, now: datetime,
+              out_of_order: bool) -> list[e.Event]:
+        """``ticket`` called to ``counter``; the one being served there, if any, becomes served."""
+        cs = state.counters[counter]
+        events: list[e.Event] = []
+        if cs.ticket is not None:
+            events.append(self._served(state, counter, state.tickets[cs.ticket], now))
+        called = replace(ticket, status="called", counter=counter, called_at=now, clerk=cs.clerk,
+                         waiting_ahead=0, est_wait_s=0)
+        events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order))
+        return events
+
+    def _call_ticket(self, state: HallState, cmd: c.CallTicket, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        if cs.suspended:
+            raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")
+        ticket = find_waiting(state, cmd.number.strip())
+        if ticket is None:
+            raise RequestError("unknown_ticket", f"no ticket {cmd.number!r} is waiting today")
+        if ticket.service not in self.setup.counters[cmd.counter].services:
+            raise RequestError("not_allowed", f"counter {cmd.counter} does not serve {ticket.service!r} "
+                                              f"({ticket.number})")
+        return self._call(state, cmd.counter, ticket, now, out_of_order=True)
+
+    def _recall(self, state: HallState, cmd: c.Recall, now: datetime) -> list[e.Event]:
+        ticket = self._current(state, cmd.counter)
+        return [e.TicketRecalled(at=now, ticket=replace(ticket, recalls=ticket.recalls + 1), counter=cmd.counter)]
+
+    def _finish(self, state: HallState, cmd: c.Finish, now: datetime) -> list[e.Event]:
+        ticket = self._current(state, cmd.counter)
+        served = self._served(state, cmd.counter, ticket, now)
+        events: list[e.Event] = [served]
+        if cmd.rating is not None:
+            events.append(e.TicketRated(at=now, ticket=replace(served.ticket, rating=cmd.rating),
+                                        counter=cmd.counter, rating=cmd.rating))
+        return events
+
+    def _rate(self, state: HallState, cmd: c.Rate, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        if cs.last_served is None or cs.last_served not in state.tickets:
+            raise RequestError("not_serving", f"counter {cmd.counter} has served no ticket to rate")
+        ticket = state.tickets[cs.last_served]
+        if ticket.rating is not None:
+            raise RequestError("already_rated", f"ticket {ticket.number} is already rated")
+        if cs.last_served_at and now - cs.last_served_at > timedelta(seconds=self.setup.rating_window_s):
+            raise RequestError("too_late", f"ticket {ticket.number} was finished too long ago to rate")
+        return [e.TicketRated(at=now, ticket=replace(ticket, rating=cmd.rating), counter=cmd.counter,
+                              rating=cmd.rating)]
+
+    def _no_show(self, state: HallState, cmd: c.NoShow, now: datetime) -> list[e.Event]:
+        ticket = self._current(state, cmd.counter)
+        return [e.TicketNoShow(at=now, ticket=replace(ticket, status="no_show", finished_at=now),
+                               counter=cmd.counter)]
+
+    def _transfer(self, state: HallState, cmd: c.Transfer, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)
+        ticket = self._current(state, cmd.counter)
+        moved = replace(ticket, status="waiting", service=cmd.service, counter=None,
+                        transferred_from=ticket.service)
+        return [e.TicketTransferred(at=now, ticket=moved, counter=cmd.counter, from_service=ticket.service)]
+
+    def _reinstate(self, state: HallState, cmd: c.Reinstate, now: datetime) -> list[e.Event]:
+        ticket = (state.tickets.get(cmd.ticket_id) if cmd.ticket_id
+                  else find_by_number(state, cmd.number) if cmd.number else None)
+        if ticket is None:
+            raise RequestError("unknown_ticket", f"no ticket {cmd.ticket_id or cmd.number!r}")
+        if ticket.status != "no_show":
+            raise RequestError("not_allowed", f"ticket {ticket.number} is {ticket.status}, not a no-show")
+        if ticket.finished_at and now - ticket.finished_at > timedelta(seconds=self.setup.no_show_reinstate_s):
+            raise RequestError("too_late", f"ticket {ticket.number} missed its call too long ago")
+        back = replace(ticket, status="waiting", counter=None, finished_at=None)
+        return [e.TicketReinstated(at=now, ticket=with_estimate(self.setup, state, back, now))]
+
+    # -- appointments --
+    def _book(self, state: HallState, cmd: c.BookAppointment, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)
+        code = cmd.code.strip()
+        if not code:
+            raise RequestError("bad_request", "an appointment needs a code")
+        if code in state.appointments:
+            raise RequestError("not_allowed", f"code {code!r} is already booked")
+        slot = cmd.slot.astimezone(self.setup.tz)
+        day = self.setup.business_day(slot)
+        if day < state.day:
+            raise RequestError("not_allowed", f"the slot {slot.isoformat()} is on a day already past")
+        return [e.AppointmentBooked(at=now, appointment=Appointment(code=code, service=cmd.service, slot=slot, day=day))]
+
+    def _check_in(self, state: HallState, cmd: c.CheckIn, now: datetime) -> list[e.Event]:
+        appointment = state.appointments.get(cmd.code.strip())
+        if appointment is None:
+            raise RequestError("unknown_appointment", "no appointment has this code")
+        if appointment.status == "checked_in":
+            raise RequestError("already_checked_in", "this appointment is already checked in")
+        if appointment.day != state.day:
+            raise RequestError("not_allowed", f"this appointment is for {appointment.day}")
+        opens = appointment.slot - timedelta(seconds=self.setup.appointment_early_s)
+        if now < opens:
+            raise RequestError("too_early", f"check-in opens at {opens.astimezone(self.setup.tz):%H:%M}")
+        on_time = now <= appointment.slot + timedelta(seconds=self.setup.appointment_late_s)
+        # too late: a walk-in ticket (it queues by its issue time); the code is used up either way
+        ticket = self._new_ticket(state, appointment.service, "normal", cmd.by, now,
+                                  slot=appointment.slot if on_time else None, token_hash=cmd.token_hash)
+        checked = e.AppointmentCheckedIn(at=now, code=appointment.code, ticket=ticket.id, on_time=on_time)
+        return [checked, e.TicketIssued(at=now, ticket=with_estimate(self.setup, evolve(state, checked), ticket, now))]
+
+    # -- counters --
+    def _suspend_counter(self, state: HallState, cmd: c.SuspendCounter, now: datetime) -> list[e.Event]:
+        # always allowed (contract v1.1): a ticket being served stays until finished, transferred
+        # or marked no-show; no new calls meanwhile (call_next and call: counter_suspended)
+        cs = self._counter(state, cmd.counter)
+        if cs.suspended and cs.suspend_reason == cmd.reason:
+            return []
+        return [e.CounterSuspended(at=now, counter=cmd.counter, reason=cmd.reason)]
+
+    def _resume_counter(self, state: HallState, cmd: c.ResumeCounter, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        return [e.CounterResumed(at=now, counter=cmd.counter)] if cs.suspended else []
+
+    def _login(self, state: HallState, cmd: c.Login, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        if cs.clerk == cmd.clerk:
+            return []
+        events: list[e.Event] = []
+        if cs.clerk is not None:
+            events.append(e.ClerkLoggedOut(at=now, counter=cmd.counter, clerk=cs.clerk))
+        events.append(e.ClerkLoggedIn(at=now, counter=cmd.counter, clerk=cmd.clerk))
+        return events
+
+    def _logout(self, state: HallState, cmd: c.Logout, now: datetime) -> list[e.Event]:
+        cs = self._counter(state, cmd.counter)
+        return [e.ClerkLoggedOut(at=now, counter=cmd.counter, clerk=cs.clerk)] if cs.clerk else []
+
+    # -- hall --
+    def _suspend_service(self, state: HallState, cmd: c.SuspendService, now: datetime) -> list[e.Event]:
+        svc = self._service(state, cmd.service)
+        return [] if svc.suspended else [e.ServiceSuspended(at=now, service=cmd.service)]
+
+    def _resume_service(self, state: HallState, cmd: c.ResumeService, now: datetime) -> list[e.Event]:
+        svc = self._service(state, cmd.service)
+        return [e.ServiceResumed(at=now, service=cmd.service)] if svc.suspended else []
+
+    def _outage(self, state: HallState, cmd: c.SetOutage, now: datetime) -> list[e.Event]:
+        if cmd.active:
+            if state.outage and state.outage_message == cmd.message:
+                return []
+            return [e.OutageStarted(at=now, message=cmd.message)]
+        return [e.OutageEnded(at=now)] if state.outage else []
+
+    def _announce(self, state: HallState, cmd: c.Announce, now: datetime) -> list[e.Event]:
+        return [e.Announcement(at=now, text=cmd.text)]
+
+    def _unannounce(self, state: HallState, cmd: c.Unannounce, now: datetime) -> list[e.Event]:
+        if cmd.text is not None and cmd.text not in state.announcements:
+            raise RequestError("not_allowed", f"no notice {cmd.text!r} is shown")
+        return [e.AnnouncementRemoved(at=now, text=cmd.text)] if state.announcements else []
+
+    def _open(self, state: HallState, cmd: c.OpenHall, now: datetime) -> list[e.Event]:
+        return [] if state.is_open else [e.HallOpened(at=now, by="operator")]
+
+    def _close(self, state: HallState, cmd: c.CloseHall, now: datetime) -> list[e.Event]:
+        return [] if not state.is_open else [e.HallClosed(at=now, by="operator")]
+
+    def _tick(self, state: HallState, cmd: c.Tick, now: datetime) -> list[e.Event]:
+        events: list[e.Event] = []
+        day = self.setup.business_day(now)
+        # business days only move forward: a clock that went back (a Pi without RTC booting with a
+        # stale time, then NTP) is not a new day; the controller logs it as a fault (issue 11)
+        if day > state.day:
+            # unfinished tickets of the previous day stay (and are still served); numbers restart
+            carried = [t.id for t in state.tickets.values() if t.status in OPEN_STATUSES]
+            events.append(e.DayStarted(at=now, day=day, carried=carried))
+        scheduled = self.setup.in_hours(now)
+        if scheduled != state.schedule_open:
+            events.append(e.HallOpened(at=now, by="schedule") if scheduled else e.HallClosed(at=now, by="schedule"))
+        for event in events:
+            state = evolve(state, event)
+        return events + (alert_changes(self.setup, state, now) if cmd.alerts else [])
+
+    def _presence(self, state: HallState, cmd: c.DevicePresence, now: datetime) -> list[e.Event]:
+        old = state.devices.get(cmd.device)
+        if old is not None and old.online == cmd.online and old.boot == cmd.boot:
+            return []
+        kind = e.DeviceOnline if cmd.online else e.DeviceOffline
+        return [kind(at=now, device=cmd.device, boot=cmd.boot)]
+
+    def _status(self, state: HallState, cmd: c.DeviceStatus, now: datetime) -> list[e.Event]:
+        old = state.devices.get(cmd.device)
+        if old is not None and old.status == cmd.status:
+            return []
+        return [e.DeviceStatusChanged(at=now, device=cmd.device, status=cmd.status)]
