@@ -135,9 +135,11 @@ def test_an_appointment_check_in_leaves_the_webs_records_going(tmp_path):
                           what="the later ticket's phone page")
         assert later["ticket"]["number"] in page
         client, _ = hall.login()
-        board = wait_until(lambda: (b := client.get("/api/board").json())["waiting"].get("pay") and b, timeout=20,
+        def waiting_for_pay(board: dict) -> list[str]:
+            return next((w["numbers"] for w in board["waiting"] if w["service"] == "pay"), [])
+        board = wait_until(lambda: waiting_for_pay(b := client.get("/api/board").json()) and b, timeout=20,
                            what="the console's waiting list")
-        assert later["ticket"]["number"] in board["waiting"]["pay"]
+        assert later["ticket"]["number"] in waiting_for_pay(board)
         assert not any(a["id"] == "records:blocked" for a in board["alerts"])
         assert "Traceback" not in hall.web.output()
     finally:
