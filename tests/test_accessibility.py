@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 
 from hallq.testing import REPO, wait_until
 from hallq.contract.tokens import token_hash
-from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall
+from webkit import PASSWORD, chromium, click, start_web_hall, stop_web_hall
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -113,7 +113,7 @@ def test_the_console_report_and_login(hall, browser, axe_source):
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#services tr[data-id]"), what="the board")
     assert serious(audit(browser, axe_source, "console, desktop")) == []
     # a confirmation open (the hall's issuing stopped): the dialog is checked too
-    browser.find_element(By.CSS_SELECTOR, "#services tr[data-id] button").click()
+    click(browser, "#services tr[data-id] button")
     wait_until(lambda: browser.find_element(By.ID, "ask").get_attribute("open") is not None, what="the question")
     assert serious(audit(browser, axe_source, "console, confirmation open")) == []
     browser.find_element(By.ID, "ask-cancel").click()

@@ -5,13 +5,12 @@ page telling the truth about the hall."""
 from __future__ import annotations
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from hallq.testing import wait_until
 from hallq.contract.tokens import token_hash
-from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall
+from webkit import PASSWORD, chromium, click, start_web_hall, stop_web_hall
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 R = "hallq/v1/h1"
@@ -39,17 +38,6 @@ def browser(hall):
 
 def text(browser, element_id: str) -> str:
     return browser.find_element(By.ID, element_id).text
-
-
-def click(browser, selector: str) -> None:
-    """A click on the board's button (drawn anew at every change: found again if it just was)."""
-    def clicked() -> bool:
-        try:
-            browser.find_element(By.CSS_SELECTOR, selector).click()
-            return True
-        except (StaleElementReferenceException, NoSuchElementException):
-            return False
-    wait_until(clicked, what=selector)
 
 
 def answer(browser, typed: str | None = None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hallq.testing import Process, wait_until
-from webkit import PASSWORD, add_user, chromium, console_report_table, start_web_hall, stop_web_hall
+from webkit import PASSWORD, add_user, chromium, click, console_report_table, start_web_hall, stop_web_hall
 
 R = "hallq/v1/h1"
 
@@ -154,7 +154,7 @@ def test_console_in_a_browser_shows_calls_and_acts(hall, browser):
         wait_until(lambda: "A001" in browser.find_element("id", "counters").text, what="the counter's ticket")
         assert "A001" not in browser.find_element("id", "waiting").text
         mark = hall.admin.mark()
-        browser.find_element("css selector", '#services tr[data-id="pay"] button[data-op="suspend_service"]').click()
+        click(browser, '#services tr[data-id="pay"] button[data-op="suspend_service"]')
         browser.find_element("id", "ask-ok").click()                 # it asks first: it stops issuing
         wait_until(lambda: "已完成" in browser.find_element("id", "result").text, what="the action's result")
         hall.admin.state(lambda s: s["services"][0]["suspended"], start=mark)          # pay: the first service

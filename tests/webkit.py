@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
 
 from hallq.testing import Broker, HallClient, Process, free_port, start_controller, wait_until, write_hall_config
 
@@ -116,3 +118,14 @@ def console_report_table(text: str, title: str = "按业务") -> dict[str, dict[
         row = dict(zip(header, line))
         rows[row[header[0]]] = row
     return rows
+
+
+def click(browser, selector: str) -> None:
+    """A click on the board's button (drawn anew at every change: found again if it just was)."""
+    def clicked() -> bool:
+        try:
+            browser.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+    wait_until(clicked, what=selector)
