@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos system-deps clean lint pi-wheels bundle messages
+.PHONY: demo test check layers bench chaos system-deps clean lint pi-wheels bundle messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,21 @@ $(NODE_STAMP): package.json package-lock.json | system-deps
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-test: $(STAMP) system-deps $(NODE_STAMP)
-	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# Test files run side by side (pytest-xdist, a file's tests on one worker: they share its hall);
+# each test has its own broker port, folders and namespaces. JOBS=1 runs them one after another.
+JOBS ?= 3
+
+# the layers and the absence of import circles (.importlinter)
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+# the fast loop: the layers, the pure core, units and in-process tests (no broker, browser or namespace)
+check: layers
+	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q -n 2 -m "not processes and not browser and not chaos" $(PYTEST_ARGS)
+
+# everything, as CI runs it
+test: $(STAMP) system-deps $(NODE_STAMP) layers
+	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py

@@ -16,7 +16,7 @@ afterwards are the same as for kills (bench/chaos_checks.py).
   3.11's ``time.sleep`` (wolfcw/libfaketime#426), which paho uses between reconnects, so the broker
   is up whenever the controller runs under it.
 - **disk**: the controller's data folder is a tmpfs (512 MB); it is filled to the last byte for
-  2-6 s, then freed: the controller must pause, say why, and resume (hall/storage_faults.py).
+  2-6 s, then freed: the controller must pause, say why, and resume (hallq/controller/storage_faults.py).
 
 A kind that this machine cannot do (no libfaketime, no mount) is skipped and named in the result.
 """

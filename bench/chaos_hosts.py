@@ -1,7 +1,7 @@
 """Chaos between machines: the worked hall of docs/deploy.md on simulated hosts, installed as the
 guide says, through a day of customers while the network breaks between the machines.
 
-Faults (hall/testing_hosts.py): a kiosk's cable pulled (``cable``), the server cut off from every
+Faults (hallq/testing/hosts.py): a kiosk's cable pulled (``cable``), the server cut off from every
 device (``server_cut``), a link flapping every 1-3 s (``flap``), a machine's traffic to the server
 dropped in one direction only (``half_open``: nftables, the TCP connection half-open) and the
 server's power cut (``reboot``: every process on it killed, then started from its units, Mosquitto

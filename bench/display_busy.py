@@ -3,7 +3,7 @@
 Runs the real display (``DisplayRole`` in its shell: owner loop, MQTT link, renderer, voice queue,
 audio worker with espeak-ng writing each phrase to WAV through ``audio_out``) against a real
 Mosquitto, with a publisher playing the controller of a 40-counter, 5-service hall. The screen
-runs on a simulated clock (``hall.clock.Clock``, as in the demo) ``--speed`` times faster than
+runs on a simulated clock (``hallq.runtime.clock.Clock``, as in the demo) ``--speed`` times faster than
 real time, and its speaker is paced on that clock, so ten simulated minutes take a fraction of
 that; every voice figure below is in the hall's (simulated) seconds.
 

@@ -5,7 +5,7 @@ that outruns the counters, lunch breaks, booked appointments, an outage, a contr
 broker restart; every process on the simulated clock) and compares, for every ticket issued online
 after the first hour, the wait it was told at issue with the wait that followed (issue → first call):
 
-- **forecast**: what hallq printed (the call rules played forward, ``hall/core/forecast.py``);
+- **forecast**: what hallq printed (the call rules played forward, ``hallq/core/forecast.py``);
 - **old rule**: people ahead × measured service time ÷ open counters, recomputed offline from the
   same recorded states, so both are judged on the same day.
 

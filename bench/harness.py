@@ -1,4 +1,4 @@
-"""Shared pieces of the bench scripts: a real Mosquitto (hall.testing, the tests' kit too), timing, tables."""
+"""Shared pieces of the bench scripts: a real Mosquitto (hallq.testing, the tests' kit too), timing, tables."""
 from __future__ import annotations
 
 import atexit

@@ -78,7 +78,7 @@ def controller_restart(broker: Broker, base: Path, admin: TestClient, rounds: in
     kiosk = broker.client("kiosk.k2", subscribe=[f"{R}/dev/kiosk.k2/res"])
     from_start, from_kill = [], []
     # the same hall's database as the first part: a controller on another one would (rightly) be
-    # refused, its database being behind the hall's retained state (hall/continuity.py)
+    # refused, its database being behind the hall's retained state (hallq/controller/continuity.py)
     ctl = start_controller(broker.config_path, base, admin, data=base / "ctl-broker")
     try:
         for _ in range(rounds):

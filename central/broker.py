@@ -4,7 +4,7 @@ Every hall bridged into head office has its own user (``hall-<id>``) that may wr
 its own root: its ``state``, ``event``, ``presence/+``, ``dev/+/status`` and its answers to the
 centre's requests (``dev/admin.<admin>/res``), and read only the centre's requests to it. A hall's
 password can therefore never publish as another hall: one broken or stolen hall cannot poison
-another's figures (head office also refuses, per hall, what it cannot read: central/archive.py).
+another's figures (head office also refuses, per hall, what it cannot read: hallq/records/archive.py).
 The service (``[central] id``) reads every hall and asks each for missing events; ``viewers``
 read only.
 

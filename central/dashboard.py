@@ -26,10 +26,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hallq.http.accounts import Accounts
-from hallq.web.pages import login_page, page
-from hallq.web.reports import chart_svg
+from hallq.http.pages import STATIC, chart_svg, login_page, page
 from hallq.runtime.config import WebConfig
-from hallq.web.server import COOKIE, STATIC, LoginGuard, SecurityHeaders, login
+from hallq.http.login import COOKIE, LoginGuard, SecurityHeaders, login
 
 from hallq.records.figures import COLUMNS, csv_text, day_report
 from hallq.records.store import CentralStore

@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
 def add_user(args: argparse.Namespace) -> int:
     """`hallq central user add NAME --role manager`: a dashboard user (password on standard input)."""
     from hallq.http.accounts import AccountError, Accounts  # noqa: PLC0415
-    from hallq.web.main import read_password  # noqa: PLC0415
+    from hallq.http.login import read_password  # noqa: PLC0415
     if len(args.words) != 3 or not args.role:
         print("hallq central: usage: hallq central user add NAME --role supervisor|manager", file=sys.stderr)
         return 2

@@ -1,10 +1,10 @@
 """``hallq counter``: a counter terminal — the clerk's keys, the counter's LED sign, the rating pad.
 
-A role over the device shell (hall/shell.py): the shell owns presence, status, availability,
+A role over the device shell (hallq/device/shell.py): the shell owns presence, status, availability,
 routing and the request tracker; this module adds the keys, the sign and the clerk's rules.
 gpiozero, paho and the sign thread only enqueue. Every press becomes at most one request: a fresh
 request id, resent with the same id every second, and dropped after ``give_up_s`` (default 4 s).
-A dropped request is never sent later (see hall/requests.py). The clerk sees the offline lamp
+A dropped request is never sent later (see hallq/device/requests.py). The clerk sees the offline lamp
 blink and presses again when the lamp says the hall is back.
 """
 from __future__ import annotations

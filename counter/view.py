@@ -2,7 +2,7 @@
 
 Fed by the controller's retained ``R/state`` (our entry in ``counters``; the shell drops older
 states) and the replies to our own requests (applied at once, before the next state arrives).
-Whether the controller can be asked is the shell's :class:`~hall.shell.Availability`, shared here.
+Whether the controller can be asked is the shell's :class:`~hallq.device.shell.Availability`, shared here.
 """
 from __future__ import annotations
 

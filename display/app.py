@@ -1,6 +1,6 @@
 """``hallq display``: the hall TV screen.
 
-A role over the device shell (hall/shell.py), whose owner loop is the frame loop: paho's callbacks
+A role over the device shell (hallq/device/shell.py), whose owner loop is the frame loop: paho's callbacks
 and the audio worker only put items on the inbox; the shell routes the decoded state, events and
 the controller's availability here, applied to the :class:`~display.model.HallView`, and a frame
 is drawn every ``1/fps`` seconds. Nothing in the loop blocks: sound plays on the audio worker's

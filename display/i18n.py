@@ -1,5 +1,5 @@
 """The words the hall screen shows, in Chinese and English, from the one set of gettext catalogs
-(hall/locale, read with Babel by :mod:`hall.i18n`).
+(hallq/locale, read with Babel by :mod:`hallq.runtime.i18n`).
 
 The screen is bilingual: Chinese first, English beneath or beside it. The words for the hall's
 situations (outage, controller away, closed, a counter or service suspended) are the hall's own,

@@ -1,7 +1,7 @@
 """What the hall screen shows, and which calls it announces, as plain data: no pygame, no pixels.
 
 :class:`HallView` takes the retained ``R/state``, the ``R/event`` stream and whether the controller
-is there (the device shell's :class:`~hall.shell.Availability`), and answers :meth:`HallView.view`
+is there (the device shell's :class:`~hallq.device.shell.Availability`), and answers :meth:`HallView.view`
 with a :class:`ViewModel` the renderer draws.
 
 **The state is the truth, at once.** The "now calling" area lists every call that is live right

@@ -20,7 +20,7 @@ Two protocols sit behind one small interface (:class:`SignProtocol`):
     ``AA | addr | cmd|0x80 | 00 01 | status | sum | 55`` (status 0 = shown). A 2-wire RS-485
     adapter often hears its own frame first; identical frames are skipped as that echo.
 
-A sign that is unplugged, silent or answering garbage raises :class:`~hall.errors.DeviceFault`;
+A sign that is unplugged, silent or answering garbage raises :class:`~hallq.errors.DeviceFault`;
 :class:`SignLink` turns that into a health report (the counter puts it on its ``status`` topic),
 keeps retrying, and redraws the current text when the sign answers again. It also resends the
 text every ``refresh_s``, which both checks the sign and restores a sign that lost power.

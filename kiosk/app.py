@@ -1,6 +1,6 @@
 """``hallq kiosk``: the ticket dispenser (buttons, lamps, thermal printer, outage-mode issuing).
 
-A role over the device shell (hall/shell.py), which owns presence, status, availability, routing
+A role over the device shell (hallq/device/shell.py), which owns presence, status, availability, routing
 and the request tracker. Its parts: the pure :class:`~kiosk.model.KioskModel`, the GPIO
 :class:`~kiosk.panel.KioskPanel`, :class:`~kiosk.tickets.TicketPrinting` and the durable
 :class:`~kiosk.journal.Journal`. This module is the issuing protocol. A press:

@@ -44,7 +44,7 @@ class OfflineTicket:
     priority: str
     issued_at: str
     state: str
-    token_hash: str | None = None      # of the token on its QR code (hall/tokens.py)
+    token_hash: str | None = None      # of the token on its QR code (hallq/contract/tokens.py)
     code: str | None = None            # an appointment checked in offline: its code, for the sync
 
 

@@ -2,7 +2,7 @@
 
 Fed by the hall's state (through the shell) and the printer's condition; answers which lamps
 show what, why an offline press is refused, and the ``mode`` of its status. Opening hours are the
-core's own rule (:meth:`~hall.core.rules.Setup.in_hours`), so the kiosk and the controller
+core's own rule (:meth:`~hallq.core.rules.Setup.in_hours`), so the kiosk and the controller
 never disagree about them.
 """
 from __future__ import annotations

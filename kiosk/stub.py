@@ -8,17 +8,15 @@ A wrong message is logged, naming what was wrong, and changes nothing.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
 from hallq.printer.status import CONDITIONS
-from hallq.printer.transport import StubPrinter
+from hallq.printer.transport import StubPrinter, TicketPrinter
 
-from .panel import PRIORITY
-
-if TYPE_CHECKING:
-    from .app import KioskRole
+from .model import KioskModel
+from .panel import PRIORITY, KioskPanel
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,16 @@ class SimPayload(msgspec.Struct):
     printer_fail_next: str | None = None   # extension: the next print fails with this condition
 
 
-def drive_sim(role: KioskRole, payload: dict[str, Any]) -> None:
+class StubbedKiosk(Protocol):
+    """What the stub's messages reach of the kiosk role: its buttons, printer, model and check-in."""
+    panel: KioskPanel
+    printer: TicketPrinter
+    model: KioskModel
+
+    def check_in(self, code: str) -> None: ...
+
+
+def drive_sim(role: StubbedKiosk, payload: dict[str, Any]) -> None:
     try:
         sim = msgspec.convert(payload, SimPayload)
     except msgspec.ValidationError as err:

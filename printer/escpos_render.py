@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, printed, text_columns, wrap
+from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, printed, quiet_lines, text_columns, wrap
 
 ESC, GS, FS, DLE, EOT, LF = b"\x1b", b"\x1d", b"\x1c", b"\x10", b"\x04", b"\n"
 INIT = ESC + b"@"
@@ -47,9 +47,9 @@ def line_raster(line: str, scale: int, align: str, bold: bool, dots: int) -> byt
     from PIL import Image
 
     from .layout import CELL_H
-    from .png_render import _draw_line
+    from .png_render import draw_line
     image = Image.new("L", (dots, CELL_H * scale), 255)
-    _draw_line(image, line, scale, align, bold, 0, dots, 0)
+    draw_line(image, line, scale, align, bold, 0, dots, 0)
     return raster_bytes(image)
 
 
@@ -62,14 +62,6 @@ def encode_text(text: str) -> bytes:
             continue                        # control bytes in data could change printer modes
         out += printed(ch).encode("gb18030")
     return bytes(out)
-
-
-LINE_DOTS = 30                          # one fed line at the default line spacing (ESC 2)
-
-
-def quiet_lines(module_dots: int) -> int:
-    """Lines to feed so that at least 4 QR modules of blank paper lie above the code."""
-    return -(-4 * module_dots // LINE_DOTS)
 
 
 def size_byte(scale: int) -> bytes:

@@ -23,6 +23,12 @@ Align = Literal["left", "center", "right"]
 PAPER = {58: (384, 32), 80: (576, 48)}
 CELL_W, CELL_H = 12, 24          # dots of one half-width character cell at scale 1
 MAX_SCALE = 8                    # GS ! allows 1..8 times width and height
+LINE_DOTS = 30                   # one fed line at the default line spacing (ESC 2)
+
+
+def quiet_lines(module_dots: int) -> int:
+    """Lines to feed so that at least 4 QR modules of blank paper lie above the code."""
+    return -(-4 * module_dots // LINE_DOTS)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .escpos_render import LINE_DOTS, quiet_lines
-from .layout import CELL_H, CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, printed, text_columns, wrap
+from .layout import CELL_H, CELL_W, LINE_DOTS, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, printed, quiet_lines, text_columns, wrap
 
 # (path, face index): Noto CJK face 2 is Simplified Chinese (face 0 is Japanese)
 FONT_CANDIDATES = [
@@ -76,7 +75,7 @@ def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Ima
     for kind, payload, h in ops:
         if kind == "text":
             line, scale, align, bold = payload  # type: ignore[misc]
-            _draw_line(image, line, scale, align, bool(bold), margin, layout.dots, y)
+            draw_line(image, line, scale, align, bool(bold), margin, layout.dots, y)
         elif kind == "rule":
             mid = y + CELL_H // 2
             for x in range(margin, margin + layout.dots, 12):
@@ -91,8 +90,9 @@ def render_image(layout: Layout, margin: int = 24, draw_cut: bool = True) -> Ima
     return image
 
 
-def _draw_line(image: Image.Image, line: str, scale: int, align: str, bold: bool,
-               left: int, dots: int, top: int) -> None:
+def draw_line(image: Image.Image, line: str, scale: int, align: str, bold: bool,
+              left: int, dots: int, top: int) -> None:
+    """One text line, cell by cell as the printer lays it out (the ESC/POS raster mode prints this too)."""
     cell_w = CELL_W * scale
     used = text_columns(line) * cell_w
     if align == "center":

@@ -2,7 +2,7 @@
 
 Both kinds offer the same small interface (:class:`TicketPrinter`): ``status()`` says whether a
 ticket can be printed now, ``print_job()`` sends the bytes or raises
-:class:`~hall.errors.DeviceFault`. Which one a kiosk gets is decided in one place,
+:class:`~hallq.errors.DeviceFault`. Which one a kiosk gets is decided in one place,
 :mod:`hardware.printers`.
 """
 from __future__ import annotations

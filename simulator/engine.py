@@ -2,7 +2,7 @@
 
 Simulated time: the scenario's day is compressed by ``speed`` (simulated seconds per real second):
 ``sim = open + (monotonic - t0) x speed``. In ``hallq demo`` every process runs on the same
-simulated clock (``HALLQ_SIM_CLOCK``, :mod:`hall.clock`), so what they record (waits, service
+simulated clock (``HALLQ_SIM_CLOCK``, :mod:`hallq.runtime.clock`), so what they record (waits, service
 times, estimates) is on the day's clock too; ``t0`` is the real instant that clock shows the opening.
 
 Customers queue at a kiosk (one press at a time, as people do) and take the ticket the kiosk

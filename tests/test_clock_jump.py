@@ -5,7 +5,7 @@ Debian's libfaketime (its clock read from a file we rewrite), real Mosquitto, a 
 Business days only move forward: no second ``day_started``, no number issued twice, numbering
 goes on, also across a restart while the clock is behind.
 
-The broker stays up throughout: see hall/testing_faults.faketime_env on libfaketime and Python 3.11.
+The broker stays up throughout: see hallq.testing.faults.faketime_env on libfaketime and Python 3.11.
 """
 from __future__ import annotations
 

@@ -242,7 +242,7 @@ def test_records_are_in_sqlite(broker, controller, admin, tmp_path):
 
 def test_kill_during_a_burst_every_request_applied_exactly_once(broker, hall_config, admin, tmp_path):
     """SIGKILL mid-burst; devices resend with the same ids; nothing lost, nothing doubled."""
-    # one client plays a kiosk far faster than a kiosk may ask (hall/fairness.py): no rate limit here
+    # one client plays a kiosk far faster than a kiosk may ask (hallq/controller/fairness.py): no rate limit here
     hall_config.write_text(hall_config.read_text("utf-8").replace("[hall]\n", "[hall]\nkiosk_rate_per_s = 0\n", 1),
                            "utf-8")
     ctl = start_controller(hall_config, tmp_path, admin)

@@ -467,7 +467,7 @@ def test_a_clock_going_back_and_forth_never_reissues_a_number_nor_starts_a_day_t
        gap=st.integers(0, 3))
 def test_walk_ins_issued_in_a_burst_get_the_wait_a_whole_play_gives(steps, burst, gap):
     """The controller estimates a burst of walk-ins issued at one instant by following one play
-    (hall/core/forecast.py, Newcomers); each estimate is the one a play of the whole queue gives,
+    (hallq/core/forecast.py, Newcomers); each estimate is the one a play of the whole queue gives,
     whatever the hall's counters, pauses, calls, appointments and priority tickets are, also when
     the burst goes on over several batches."""
     from hallq.core.forecast import play_wait

@@ -29,7 +29,7 @@ from hallq.controller.main import open_controller
 from hallq.errors import DeviceFault
 from hallq.runtime.mqttlink import Inbound
 from hallq.contract.topics import Topics
-from hallq.controller.ops import OPS
+from hallq.contract.ops import OPS
 from hallq.hardware.signs import Sign, SignView
 from hallq.printer.status import CONDITIONS, is_status_byte, query_status
 from hallq.testing import EXAMPLE_HALL, WAIT_S, Broker, RecordingLink, TestClient, request_message

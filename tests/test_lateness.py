@@ -1,4 +1,4 @@
-"""Which requests arrive after their sender stopped waiting (hall/lateness.py), whatever its clock says."""
+"""Which requests arrive after their sender stopped waiting (hallq/controller/lateness.py), whatever its clock says."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

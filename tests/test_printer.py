@@ -354,7 +354,7 @@ def test_what_the_printer_cannot_print_is_a_question_mark_on_paper_and_preview()
 
 
 def test_qr_has_a_quiet_zone_of_four_modules_above_it():
-    from hallq.printer.escpos_render import LINE_DOTS
+    from hallq.printer.layout import LINE_DOTS
     layout = ticket_layout(view(qr_data="http://192.168.1.10:8080/t/abcdefghijklmnop"), 80)
     data = render_escpos(layout, "fs_and")
     before_qr = data[: data.index(b"\x1d(k")]

@@ -1,6 +1,6 @@
 """``hallq report`` numbers on a known small day.
 
-The day is built by the real controller code (hall.controller.Controller applying requests as they
+The day is built by the real controller code (hallq.controller.service.Controller applying requests as they
 arrive from MQTT, into its own SQLite) with a clock we set, so every wait and service time is
 known to the second. A second test runs the controller as a process on a real Mosquitto and the
 report as a process beside it (read-only on a live database).

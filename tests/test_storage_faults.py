@@ -177,8 +177,8 @@ def issue(device: str, rid: str):
 
 
 def test_sqlite_full_undoes_the_batch_answers_nothing_then_resumes_by_itself(tmp_path, monkeypatch):
-    import hallq.controller.storage_faults as faults
-    monkeypatch.setattr(faults, "PROBE_EVERY_S", 0.0)
+    import hallq.runtime.storage as storage
+    monkeypatch.setattr(storage, "PROBE_EVERY_S", 0.0)     # probe the disk at every tick
     toml = tmp_path / "hall.toml"           # a kiosk flood is what fills it here: no rate limit
     toml.write_text(EXAMPLE.read_text("utf-8").replace("[hall]\n", "[hall]\nkiosk_rate_per_s = 0\n", 1), "utf-8")
     ctl = open_controller(load_config(toml), tmp_path / "data", link_factory=RecordingLink)

@@ -262,7 +262,7 @@ def test_nightly_copy_is_a_csv_for_excel(tmp_path):
 
 
 def test_a_controller_that_cannot_write_is_a_critical_alert_on_the_board(hall):
-    """The controller's presence carries why it takes no work (disk full: hall/storage_faults.py);
+    """The controller's presence carries why it takes no work (disk full: hallq/controller/storage_faults.py);
     the console says so first, and stops saying it when the controller is back."""
     from hallq.testing import HallClient
 

@@ -193,7 +193,7 @@ def test_password_hashing_never_stalls_the_pages(hall):
 def test_the_hashing_gate_runs_hashes_off_the_event_loop():
     import threading
 
-    from hallq.web.limits import HashingGate
+    from hallq.http.limits import HashingGate
 
     async def run() -> tuple[int, int, list[tuple[bool, object]]]:
         gate = HashingGate(workers=2, waiting=3)
@@ -234,7 +234,7 @@ def test_https_halls_get_hsts():
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from hallq.web.server import SecurityHeaders
+    from hallq.http.login import SecurityHeaders
     app = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
     for https, expected in ((True, "max-age=31536000"), (False, None)):
         transport = httpx.ASGITransport(app=SecurityHeaders(app, https=https))

@@ -3,7 +3,7 @@ devices and alerts, in the console's language with names (never ids) and the hal
 Built from the controller's retained state (authoritative for counters, services and devices) and
 the web's copy of its records (the waiting list, the longest wait).
 
-Alerts are the controller's own (raised and cleared in its records, hall/core/alerts.py), plus
+Alerts are the controller's own (raised and cleared in its records, hallq/core/alerts.py), plus
 the LED sign and key faults the devices report, which the controller does not judge; each is
 told by its kind and subject (``kind:subject``) with the subject's name, sorted by severity then
 name, grouped by kind on the page.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import sys
 from pathlib import Path
 
+from hallq.http.login import read_password
 from hallq.runtime.config import Config, WebConfig, load_config
 from hallq.errors import ConfigError
 from hallq.runtime.loop import setup_logging
@@ -27,16 +27,6 @@ def listen_address(config: Config, override: str | None) -> tuple[str, int]:
         raise ConfigError(config.path or "<config>", "--listen" if override else "web.listen",
                           f"HOST:PORT such as 0.0.0.0:8080, not {text!r}")
     return host or "0.0.0.0", int(port)
-
-
-def read_password() -> str:
-    """From standard input (scripts: ``echo secret | hallq web user add …``), or asked twice on a terminal."""
-    if sys.stdin.isatty():
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
-            raise ValueError("the two passwords differ")
-        return first
-    return sys.stdin.readline().rstrip("\r\n")
 
 
 def add_user(config: Config, args: argparse.Namespace) -> int:
@@ -76,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
 async def serve(config: Config, data_dir: str, host: str, port: int, voice: bool = True) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from .limits import DESCRIPTORS_KEPT, raise_descriptor_limit  # noqa: PLC0415
+    from hallq.http.limits import DESCRIPTORS_KEPT, raise_descriptor_limit  # noqa: PLC0415
     from .server import WebService  # noqa: PLC0415
     descriptors = raise_descriptor_limit()
     # every open page holds a connection: bounded below the descriptors, so plain pages (and the

@@ -43,7 +43,7 @@ class HallMirror:
         self._order = None
 
     def apply(self, seq: int, event: e.Event) -> str:
-        """Fold one event (read by ``hall.wire.read_event``); APPLIED, REPEATED or GAP."""
+        """Fold one event (read by ``hallq.contract.read_event``); APPLIED, REPEATED or GAP."""
         if self.state is None or seq > self.seq + 1:
             return GAP
         if seq <= self.seq:

@@ -6,13 +6,11 @@ with Server-Sent Events.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
+from hallq.http.pages import Lang, page
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, day_text, gettext, minutes, month_text, normalise, service_name
-
-Lang = str   # "zh_CN" | "en"
 
 
 def language(accept_language: str | None) -> Lang:
@@ -64,21 +62,6 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
     return out
 
 
-def page(title: str, body: str, *, lang: Lang = "zh_CN", scripts: tuple[str, ...] = (), css: str = "web.css",
-         data: dict[str, Any] | None = None, meta: dict[str, str] | None = None) -> str:
-    """A whole page. ``data`` goes in a JSON block the scripts read (never executed)."""
-    heads = "".join(f'<meta name="{html.escape(k)}" content="{html.escape(v)}">' for k, v in (meta or {}).items())
-    blob = ""
-    if data is not None:
-        text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")   # no </script> inside
-        blob = f'<script type="application/json" id="data">{text}</script>'
-    tags = "".join(f'<script src="/static/{html.escape(s)}" defer></script>' for s in scripts)
-    return (f'<!doctype html><html lang="{"en" if lang.startswith("en") else "zh-CN"}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">{heads}'
-            f"<title>{html.escape(title)}</title>"
-            f'<link rel="stylesheet" href="/static/{css}">{tags}</head><body>{body}{blob}</body></html>')
-
-
 PAGE_TEXTS = {
     "your_number": N_("Your number"), "offline": N_("Connection lost, reconnecting…"),
     "not_found": N_("Ticket not found"),
@@ -120,18 +103,6 @@ def unknown_ticket_page(config: Config, lang: Lang) -> str:
     body = (f'<main class="phone"><h1 class="hall">{html.escape(config.hall.name)}</h1>'
             f'<p class="headline">{words["not_found"]}</p><p class="detail">{words["not_found_detail"]}</p></main>')
     return page("hallq", body, lang=lang, css="phone.css")
-
-
-def login_page(place: str, what: str, message: str = "", name: str = "") -> str:
-    """The login form of the hall's console and of head office's dashboard: ``place`` (the hall's
-    name, or head office), ``what`` the console; ``message`` why the last try failed."""
-    note = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    body = (f'<main class="login"><h1>{html.escape(place)}</h1><h2>{html.escape(what)}</h2>{note}'
-            '<form method="post" action="/login">'
-            f'<label>用户名 User <input name="name" autocomplete="username" required value="{html.escape(name)}"></label>'
-            '<label>密码 Password <input name="password" type="password" autocomplete="current-password" required></label>'
-            '<button type="submit">登录 Log in</button></form></main>')
-    return page("hallq 登录 Login", body)
 
 
 CONSOLE_LABELS = {

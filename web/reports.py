@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import calendar
 import csv
-import html
 import io
 import logging
 import re
@@ -232,32 +231,3 @@ def report_xlsx(report: HallReport, config: Config | None, lang: str) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def chart_svg(rows: list[dict[str, Any]], lang: str = "zh_CN") -> str:
-    """Issued and served per service as bars, labelled with the services' names (SVG attributes
-    only: the CSP allows no inline style). Room is kept above the tallest bar for its label."""
-    if not rows:
-        return ""
-    top = max(max(r.get("issued") or 0, r.get("served") or 0) for r in rows) or 1
-    bar_w, gap, height, headroom = 34, 36, 160, 22
-    width = len(rows) * (2 * bar_w + gap) + gap
-    issued, served = gettext("Issued", lang), gettext("Served", lang)
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height + headroom + 44}" width="{width}" '
-             f'height="{height + headroom + 44}" role="img" aria-label="{html.escape(issued)} / {html.escape(served)}">']
-    for i, r in enumerate(rows):
-        x = gap + i * (2 * bar_w + gap)
-        for j, (key, label, colour) in enumerate((("issued", issued, "#1d4ed8"), ("served", served, "#15803d"))):
-            value = r.get(key) or 0
-            h = round(height * value / top)
-            y = headroom + height - h
-            parts.append(f'<rect x="{x + j * bar_w}" y="{y}" width="{bar_w - 4}" height="{h}" fill="{colour}">'
-                         f'<title>{html.escape(r["name"])} {html.escape(label)}: {value}</title></rect>')
-            parts.append(f'<text x="{x + j * bar_w + (bar_w - 4) / 2}" y="{y - 5}" font-size="12" '
-                         f'text-anchor="middle">{value}</text>')
-        parts.append(f'<text x="{x + bar_w}" y="{headroom + height + 18}" font-size="13" text-anchor="middle">'
-                     f'{html.escape(r["name"])}</text>')
-    parts.append(f'<text x="{gap}" y="{headroom + height + 38}" font-size="12" fill="#1d4ed8">■ {html.escape(issued)}</text>'
-                 f'<text x="{gap + 110}" y="{headroom + height + 38}" font-size="12" fill="#15803d">■ '
-                 f'{html.escape(served)}</text></svg>')
-    return "".join(parts)

@@ -74,7 +74,7 @@ class WebRole(DeviceRole):
         self.mirror = HallMirror(setup_from_config(config))
         self.state: StateDoc | None = None
         self.catching_up = False
-        self.records = records              # every event of the hall, for reports (central/archive.py)
+        self.records = records              # every event of the hall, for reports (hallq/records/archive.py)
         self.archive: HallArchive | None = None
         self.unstored: list[tuple[Any, ...]] = []
         self.on_day_ended = on_day_ended

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
-import re
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hallq.records.store import CentralStore
-from hallq.controller import ops
+from hallq.contract import ops
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import counter_name
 from hallq.device.shell import DeviceShell, StampedInbox
@@ -36,24 +32,22 @@ from hallq.contract.tokens import TOKEN_PATTERN
 from hallq.contract import ReplyDoc
 
 from . import pages
-from hallq.http.accounts import Accounts, Session, check_password
+from hallq.http.accounts import Accounts, Session
+from hallq.http.limits import MAX_BODY, BodyLimit, Overloads, StreamGate
+from hallq.http.login import COOKIE, LoginGuard, SecurityHeaders, form_fields, login
+from hallq.http.pages import STATIC, chart_svg, login_page
 from .board import board
-from .limits import MAX_BODY, BodyLimit, HashingGate, Overloads, StreamGate
-from .reports import Reports, chart_svg, period_bounds
+from .reports import Reports, period_bounds
 from .role import Hub, WebRole
 from .screen import BANNER_KINDS, ScreenFeeds
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).parent / "static"
-COOKIE = "hallq_session"
 HEARTBEAT_S = 20.0
 SETTLE_S = 0.01
 ACTION_WAIT_S = 6.0
 ACTIONS = {"suspend_service", "resume_service", "outage", "announce", "unannounce", "open", "close", "void",
            "reinstate", "call", "suspend", "resume"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class LoopInbox(StampedInbox):
@@ -68,90 +62,6 @@ class LoopInbox(StampedInbox):
         super().put(item, block, timeout)
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.wake.set)
-
-
-class SecurityHeaders:
-    """Every answer: CSP, no sniffing, no framing, no referrer; HSTS when served over https."""
-
-    def __init__(self, app: Any, https: bool = False) -> None:
-        self.app = app
-        self.headers = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                        (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
-        if https:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        async def with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] += self.headers
-            await send(message)
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
-
-
-MAX_FORM = 8192
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """A small urlencoded form (the login and logout forms); {} if it is anything else or too big."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return {}
-    body = await request.body()
-    if len(body) > MAX_FORM:
-        return {}
-    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v for k, v in pairs}
-
-
-TOO_MANY = "尝试过多，请{minutes}分钟后再试 Too many attempts: try again in {minutes} min"
-BUSY = "登录的人太多，请稍后再试 Too many logins at once: try again in a moment"
-WRONG = "用户名或密码错误 Wrong user name or password"
-
-
-@dataclass
-class LoginGuard:
-    """What a login form needs besides the accounts: the hashing gate and the hall's own network."""
-    gate: HashingGate
-    hall_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-
-    def in_hall(self, client: str) -> bool:
-        try:
-            address = ipaddress.ip_address(client)
-        except ValueError:
-            return False
-        return any(address in net for net in self.hall_networks if net.version == address.version)
-
-    @classmethod
-    def of(cls, networks: list[str]) -> LoginGuard:
-        return cls(HashingGate(), [ipaddress.ip_network(n, strict=False) for n in networks])
-
-
-async def login(request: Request, accounts: Accounts, guard: LoginGuard, form_page: Callable[[str, str], str],
-                home: str, secure: bool) -> Response:
-    """POST /login for the console and head office's dashboard alike: slowed down per user and
-    address (web/accounts.py), the password checked on a worker thread (web/limits.py), and on
-    success a session cookie (HttpOnly, SameSite=Strict, Secure with https) and a redirect home.
-    ``form_page(message, name)`` draws the form again with why it failed."""
-    form = await form_fields(request)
-    name, password = form.get("name", "")[:64], form.get("password", "")[:256]
-    client = request.client.host if request.client else "?"
-    in_hall = guard.in_hall(client)
-    wait = accounts.wait_s(name, client, in_hall)
-    if wait > 0:
-        return HTMLResponse(form_page(TOO_MANY.format(minutes=max(1, round(wait / 60))), name), status_code=429,
-                            headers={"Retry-After": str(int(wait) + 1)})
-    role, stored = accounts.stored(name)
-    answered, ok = await guard.gate.run(lambda: check_password(password, stored))
-    if not answered:
-        return HTMLResponse(form_page(BUSY, name), status_code=429, headers={"Retry-After": "2"})
-    if not ok or role is None:
-        accounts.failed(name, client, in_hall)
-        return HTMLResponse(form_page(WRONG, name), status_code=401)
-    session = accounts.open_session(name, role)
-    response = RedirectResponse(home, 303)
-    response.set_cookie(COOKIE, session.id, max_age=int(accounts.session_s), httponly=True, samesite="strict",
-                        secure=secure, path="/")
-    return response
 
 
 class WebService:
@@ -241,7 +151,7 @@ class WebService:
         """SSE: the view now, then again whenever it changed; a comment line as heartbeat.
         After a wake-up it waits ``SETTLE_S``: a call's events (served, called) and the new state
         arrive together and are rendered once. Open streams are bounded per address and in all
-        (web/limits.py): beyond, 429 or 503 with Retry-After (the pages try again later)."""
+        (hallq/http/limits.py): beyond, 429 or 503 with Retry-After (the pages try again later)."""
         client = request.client.host if request.client else "?"
         refused = self.streams.enter(client)
         if refused:
@@ -350,7 +260,7 @@ class WebService:
         return HTMLResponse(self._login_form())
 
     def _login_form(self, message: str = "", name: str = "") -> str:
-        return pages.login_page(self.config.hall.name, "管理控制台 Console", message, name)
+        return login_page(self.config.hall.name, "管理控制台 Console", message, name)
 
     async def login(self, request: Request) -> Response:
         return await login(request, self.accounts, self.guard, self._login_form, "/console", self.secure)
@@ -480,7 +390,7 @@ _action = msgspec.json.Decoder(_Action)
 
 def console_action(body: bytes) -> tuple[str, dict[str, Any], str]:
     """(op, args, '') from a console action's JSON, or ('', {}, what is wrong): the op must be one
-    the console offers and its args exactly those of the op's own struct (hall/ops.py), checked
+    the console offers and its args exactly those of the op's own struct (hallq/contract/ops.py), checked
     here as the controller will check them, so that nothing the controller would refuse as
     malformed, nor anything too big for the broker, is sent."""
     try:

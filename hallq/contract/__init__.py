@@ -1,6 +1,6 @@
 """The contract on the wire, in one place: requests and replies (``requests``), the typed documents
 every reader decodes (``documents``) and the events in their envelope (``events``: the controller's
-own structs). Topics are in :mod:`hall.topics`."""
+own structs). Topics are in :mod:`hallq.contract.topics`."""
 from .documents import (AlertDoc, AppointmentDoc, BadDocument, BookedDoc, CounterDoc, ErrorDoc, HallResultDoc,
                         LeaseDoc, PresenceDoc, RecentCallDoc, RejectedDoc, ReplyDoc, ServiceDoc, StateDoc, TicketDoc,
                         convert, read)

@@ -124,7 +124,7 @@ class RejectedDoc(msgspec.Struct):
 
 
 class AlertDoc(msgspec.Struct):
-    """A supervisor alert the controller raised (kinds in hall/core/alerts.py)."""
+    """A supervisor alert the controller raised (kinds in hallq/core/alerts.py)."""
     id: str
     kind: str = ""
     severity: str = "warning"

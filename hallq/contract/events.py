@@ -1,6 +1,6 @@
 """``R/event`` and the pages of the ``events`` op: the controller's own event structs in an envelope.
 
-An event on the wire is the core's event (``hall.core.events``, tagged by ``type``) with the
+An event on the wire is the core's event (``hallq.core.events``, tagged by ``type``) with the
 envelope's ``epoch`` and ``seq`` beside its fields. There is one definition: the controller writes
 it with :func:`event_bytes`, and every reader (devices, the web's records, head office) reads it
 with :func:`read_event` into the same structs the controller folds its state with. A reader that

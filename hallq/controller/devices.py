@@ -1,5 +1,5 @@
 """What devices tell the controller without asking: presence and status. A mixin of
-:class:`hall.controller.Controller`, kept apart so each file reads on its own."""
+:class:`hallq.controller.service.Controller`, kept apart so each file reads on its own."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +15,7 @@ from hallq.core import events as e
 from hallq.errors import RequestError
 
 if TYPE_CHECKING:
-    from .service import Outbox
+    from .outbox import Outbox
 
 log = logging.getLogger("hallq.controller")
 

@@ -1,6 +1,6 @@
 """``hallq controller``'s bootstrap: its folder locked and checked against what the hall
-remembers (hall/continuity.py), the store, the link and the clock passed in, then the owner loop of
-:class:`hall.controller.Controller`."""
+remembers (hallq/controller/continuity.py), the store, the link and the clock passed in, then the owner loop of
+:class:`hallq.controller.service.Controller`."""
 from __future__ import annotations
 
 import argparse
@@ -32,7 +32,7 @@ def default_data_dir(config: Config) -> Path:
 def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool = False,
                     retained: Callable[[Config], Seen | None] | None = None, **parts: Any) -> Controller:
     """The controller's bootstrap: its store in ``data_dir`` (which it locks first: one controller per
-    folder), checked against what the hall remembers (hall/continuity.py: the marker beside it and,
+    folder), checked against what the hall remembers (hallq/controller/continuity.py: the marker beside it and,
     with ``retained``, the broker's retained state) unless ``fresh_start``; the link and clock
     (``parts``) default to the real ones."""
     folder = Path(data_dir)

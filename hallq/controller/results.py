@@ -1,6 +1,6 @@
 """The controller's answers: what each op's reply carries, and the ops with their own handling
 (read-only ops, ``sync``, voiding an issue request, a booked slot's new code). A mixin of
-:class:`hall.controller.Controller`, kept apart so each file reads on its own."""
+:class:`hallq.controller.service.Controller`, kept apart so each file reads on its own."""
 from __future__ import annotations
 
 import secrets
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from . import ops
+from hallq.contract import ops
 from hallq import contract as wire
 from hallq.core import commands as c
 from hallq.core import events as e
@@ -20,7 +20,7 @@ from .publish import counter_document, service_document, ticket_document
 from hallq.contract.tokens import code_hash
 
 if TYPE_CHECKING:
-    from .service import Outbox
+    from .outbox import Outbox
 
 
 class RequestResults:
@@ -47,11 +47,11 @@ class RequestResults:
     def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
         """Apply one request's command (or its special handler); return its result fields."""
         _, _, ident = device.partition(".")
-        if op.special == "sync":
+        if op.special is ops.Special.SYNC:
             return self._sync(device, args, now, out)
-        if op.special == "void" and args.ticket_id is None:
+        if op.special is ops.Special.VOID and args.ticket_id is None:
             return self._void_issue_request(device, args, now, out)
-        if op.special == "book" and not args.code:
+        if op.special is ops.Special.BOOK and not args.code:
             args = msgspec.structs.replace(args, code=self._new_appointment_code())
         assert op.command is not None
         command = op.command(device, ident, args)
@@ -60,24 +60,24 @@ class RequestResults:
         return self._result(op.result, events, args, getattr(command, "counter", None) or ident, now)
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
-        if kind == ops.RESULT_COUNTER:
+        if kind == ops.Answer.COUNTER:
             return {"counter": counter_document(self.config, self.state, ident)}
-        if kind == ops.RESULT_SERVICE:
+        if kind == ops.Answer.SERVICE:
             return {"service": service_document(self.config, self.setup, self.state, args.service, self.now())}
-        if kind == ops.RESULT_HALL:
+        if kind == ops.Answer.HALL:
             return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
                              "announcements": list(self.state.announcements)}}
-        if kind == ops.RESULT_LEASE:
+        if kind == ops.Answer.LEASE:
             leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
             prefix = self.setup.services[leased.service].prefix
             return {"lease": {"service": leased.service, "start": leased.start, "end": leased.end,
                               "day": leased.day, "first": format_number(prefix, leased.start),
                               "last": format_number(prefix, leased.end)}}
-        if kind == ops.RESULT_APPOINTMENT:
+        if kind == ops.Answer.APPOINTMENT:
             booked = next(ev for ev in events if isinstance(ev, e.AppointmentBooked)).appointment
             return {"appointment": {"code": booked.code, "service": booked.service,
                                     "slot": booked.slot.isoformat(), "day": booked.day}}
-        if kind == ops.RESULT_ISSUED:
+        if kind == ops.Answer.ISSUED:
             # its people-ahead and wait were computed against this very state when it was issued
             return {"ticket": msgspec.to_builtins(events[-1].ticket)}
         found = self._ticket_of(events, ident)
@@ -95,16 +95,16 @@ class RequestResults:
 
     def _read(self, op: ops.Op, args: Any) -> dict[str, Any]:
         """A read-only op's result: the whole core state as of its seq, or a page of events."""
-        if op.special == "snapshot":
+        if op.special is ops.Special.SNAPSHOT:
             return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
-        if op.special == "appointments":
+        if op.special is ops.Special.APPOINTMENTS:
             return {"appointments": [{"code_hash": code_hash(self.appointment_key, a.code), "service": a.service,
                                       "slot": a.slot.isoformat(), "day": a.day}
                                      for a in self.state.appointments.values()
                                      if a.status == "booked" and a.day >= self.state.day]}
         page = self.store.events_page(args.after_seq, args.limit)
         events = [msgspec.Raw(wire.event_bytes(epoch, seq, body)) for seq, epoch, body in page]
-        # first_seq: older events are no longer kept here (hall/retention.py); askers stop asking for them
+        # first_seq: older events are no longer kept here (hallq/controller/retention.py); askers stop asking for them
         return {"events": events, "last_seq": self.seq, "first_seq": self.store.first_seq()}
 
     def _new_appointment_code(self) -> str:

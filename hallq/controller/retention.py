@@ -79,7 +79,7 @@ def _next_day(day: str) -> str:
 
 
 class RecordKeeping:
-    """The controller's side (a mixin of :class:`hall.controller.Controller`): at start, then hourly."""
+    """The controller's side (a mixin of :class:`hallq.controller.service.Controller`): at start, then hourly."""
     store: Store
     config: Any
     setup: Any

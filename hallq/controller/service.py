@@ -5,10 +5,10 @@ them through the pure rules inside one SQLite transaction (group commit), and on
 commit publishes the replies, the events and the new state. A crash at any moment leaves either
 nothing or everything of a batch on disk; devices resend unanswered requests with the same id.
 
-Its parts are passed in (:func:`hall.controller_main.open_controller` is the bootstrap): the store,
-the link (any object shaped like :class:`~hall.mqttlink.MqttLink`; tests pass
-:class:`~hall.testing.RecordingLink`) and the clock. Which ops exist, who may send them and what
-they do is one table, :mod:`hall.ops`.
+Its parts are passed in (:func:`hallq.controller.main.open_controller` is the bootstrap): the store,
+the link (any object shaped like :class:`~hallq.runtime.mqttlink.MqttLink`; tests pass
+:class:`~hallq.testing.RecordingLink`) and the clock. Which ops exist, who may send them and what
+they do is one table, :mod:`hallq.contract.ops`.
 """
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from . import ops
+from hallq.contract import ops
 from hallq import contract as wire
 from hallq.runtime.config import Config, appointment_key, device_password
 from hallq.core import commands as c
@@ -36,6 +35,7 @@ from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hallq.runtime.setup import setup_from_config
 from .publish import state_document
 from hallq.runtime.loop import StopFlag
+from .outbox import Outbox
 from .results import RequestResults
 from .devices import STATUS_EVERY_S, DeviceReports
 from .fairness import FairInbox, RateLimits, kiosk_limits
@@ -58,14 +58,6 @@ SNAPSHOT_EVERY = 500         # events between snapshots
 _state_decoder = msgspec.json.Decoder(HallState)
 
 
-@dataclass
-class Outbox:
-    """What a batch publishes once it is durable."""
-    replies: list[tuple[str, bytes]] = field(default_factory=list)
-    events: list[bytes] = field(default_factory=list)
-    state_changed: bool = False
-
-
 class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeeping):
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
@@ -78,16 +70,16 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         self.state, self.seq = self._recover()
         self.epoch = self.store.next_epoch()
         self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
-        self.lateness = LateRequests()        # requests read after their sender gave up (hall/lateness.py)
-        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hall/fairness.py)
+        self.lateness = LateRequests()        # requests read after their sender gave up (hallq/controller/lateness.py)
+        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hallq/controller/fairness.py)
         self.status_at: dict[str, float] = {}        # when each device's status was last recorded
         self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
         self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
         self.appointment_key = appointment_key(config)   # the day's bookings go to kiosks as keyed hashes
-        self.marker_dir: Path | None = None   # where controller.mark is kept (hall/continuity.py)
+        self.marker_dir: Path | None = None   # where controller.mark is kept (hallq/controller/continuity.py)
         self._marked = (-1, 0.0)
         self.events_since_snapshot = 0
-        self.fault: StorageFault | None = None   # the storage cannot be written (hall/storage_faults.py)
+        self.fault: StorageFault | None = None   # the storage cannot be written (hallq/controller/storage_faults.py)
         self.inbox: queue.Queue[Any] = queue.Queue()
         # two connections when the broker knows controller.lane: counters', screens' and operators'
         # messages come by their own, never behind a flooding kiosk's in the broker or the socket
@@ -101,7 +93,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
             if has_lane else None
         self.lane_up = False
-        self._keep_records(force=True)        # what is kept and for how long: hall/retention.py
+        self._keep_records(force=True)        # what is kept and for how long: hallq/controller/retention.py
         log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
                  config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
 
@@ -144,7 +136,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
                         self.fair.add(self.inbox.get_nowait())
                 except queue.Empty:
                     pass
-                batch = self.fair.take(BATCH_MAX)   # round-robin by sender (hall/fairness.py)
+                batch = self.fair.take(BATCH_MAX)   # round-robin by sender (hallq/controller/fairness.py)
                 self.fair.say_dropped(log, time.monotonic())
                 tick = time.monotonic() >= next_tick
                 if tick:

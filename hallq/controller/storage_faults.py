@@ -30,7 +30,7 @@ from hallq.runtime.storage import RECOVER_FREE_MB, StorageFault, free_mb, probe
 log = logging.getLogger("hallq.controller")
 
 class StorageFaultHandling:
-    """The controller's side of it (a mixin of :class:`hall.controller.Controller`)."""
+    """The controller's side of it (a mixin of :class:`hallq.controller.service.Controller`)."""
     fault: StorageFault | None
     store: Any
     link: Any

@@ -118,12 +118,12 @@ class Store:
                         (device, request_id, op, at, reply))
 
     def forget_replies(self, ok_before: str, refused_before: str) -> int:
-        """Old request ids can go (hall/retention.py): accepted ones after weeks, refusals sooner."""
+        """Old request ids can go (hallq/controller/retention.py): accepted ones after weeks, refusals sooner."""
         with self.transaction():
             return self.db.execute("DELETE FROM requests WHERE at < ? OR (at < ? AND instr(reply, ?) > 0)",
                                    (ok_before, refused_before, b'"ok":false')).rowcount
 
-    # --- retention (hall/retention.py) -----------------------------------------------------------
+    # --- retention (hallq/controller/retention.py) -----------------------------------------------------------
     def forget_events(self, before_day: str, up_to_seq: int) -> int:
         """Events of days before ``before_day``, never above ``up_to_seq`` nor the latest one."""
         with self.transaction():

@@ -151,5 +151,5 @@ class DeviceStatus(Command, frozen=True):
 
 class ContinueNumbering(Command, frozen=True):
     """A fresh start on purpose: each service's numbers go on above the highest the hall had used
-    (prefix -> that number), so none is issued twice (hall/continuity.py)."""
+    (prefix -> that number), so none is issued twice (hallq/controller/continuity.py)."""
     numbers: dict[str, int]

@@ -68,7 +68,7 @@ def latest_issue(state: HallState, now: datetime) -> datetime:
 
 def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
     """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting);
-    the wait from the call rules played forward (:mod:`hall.core.forecast`)."""
+    the wait from the call rules played forward (:mod:`hallq.core.forecast`)."""
     if ticket.status != "waiting":
         if ticket.waiting_ahead or ticket.est_wait_s:
             return replace(ticket, waiting_ahead=0, est_wait_s=0)

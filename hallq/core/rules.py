@@ -1,8 +1,8 @@
 """The queue rules: decide what a command does (events), and evolve a state by an event.
 
 ``QueueRules(setup).handle(state, command, now)`` returns ``(new_state, events)`` or raises
-:class:`~hall.errors.RequestError` with a contract error code, changing nothing. ``evolve``
-(hall/core/evolve.py) is a plain function of (state, event): replaying stored events rebuilds the
+:class:`~hallq.errors.RequestError` with a contract error code, changing nothing. ``evolve``
+(hallq/core/evolve.py) is a plain function of (state, event): replaying stored events rebuilds the
 state. The hall's setup (setup.py) and the queries (queries.py) are re-exported here.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ class QueueRules:
         cap = self.setup.kiosk_cap(kiosk, service, state.kiosk_issued)
         if cap is not None and state.kiosk_issued.get(f"{kiosk_device}|{service}", 0) >= cap:
             # one kiosk (a stuck button, a stolen password) cannot use up a service's day: the others,
-            # and the service desk, go on; the supervisors get an alert (hall/core/alerts.py)
+            # and the service desk, go on; the supervisors get an alert (hallq/core/alerts.py)
             raise RequestError("kiosk_quota", f"kiosk {kiosk} has issued its share of {service!r} today ({cap})")
 
     def _next_value(self, svc: ServiceState, value: int) -> int | None:

@@ -1,5 +1,5 @@
 """The static part of a hall the rules need (services, counters, kiosks, hours, windows), made
-from its config by the controller's bootstrap (hall.publish.setup_from_config): the core never
+from its config by the controller's bootstrap (hallq.runtime.setup.setup_from_config): the core never
 reads the config itself."""
 from __future__ import annotations
 

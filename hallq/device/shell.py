@@ -8,9 +8,9 @@ The shell owns the rest (Home Assistant splits its MQTT protocol layer from its 
 - presence: the retained birth message on every connect, the will, and the goodbye on stop;
 - status: the role's retained status, published when it changed (and again on every connect);
 - availability: one rule for "the controller is there" (:class:`Availability`);
-- routing: topic → decoded document (:mod:`hall.wire`) → the role's handler; older states are
+- routing: topic → decoded document (:mod:`hallq.contract`) → the role's handler; older states are
   dropped here so no role ever rolls back;
-- requests: one :class:`~hall.requests.RequestTracker`, fed every reply;
+- requests: one :class:`~hallq.device.requests.RequestTracker`, fed every reply;
 - the ``R/sim`` hook of a ``--stub`` device;
 - the owner loop (:func:`run_device`): one thread applies every item in order.
 """

@@ -6,7 +6,7 @@ the contiguous high-water mark (every seq up to it is stored) and, when the hall
 more (an event or a state beyond it), asks for the missing range with the read-only ``events``
 admin op, one page at a time, through ``send`` (a request tracker's ``send``).
 
-Events are read with the controller's own structs (``hall.wire.read_event``). One that cannot be
+Events are read with the controller's own structs (``hallq.contract.read_event``). One that cannot be
 read is kept aside in the store's quarantine with the reason, the mark stops before it (every
 later event is still stored: nothing is lost), the archive says so (``blocked``: the console and
 the dashboard show it) and asks for it again only every few minutes (a newer hallq may read it):

@@ -1,6 +1,6 @@
 """The controller's records of one business day, read back: one record per ticket, outages, and
 how far the waits told at issue were from the waits that followed (read-only, while the
-controller runs). :mod:`hall.report` turns them into the day's figures.
+controller runs). :mod:`hallq.tools.report` turns them into the day's figures.
 """
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def event_row(hall: str, wired: WireEvent, payload: bytes) -> tuple[Any, ...]:
-    """The row of one event, from the controller's own struct (``hall.wire.read_event``)."""
+    """The row of one event, from the controller's own struct (``hallq.contract.read_event``)."""
     ev = wired.event
     t = getattr(ev, "ticket", None)
     if not isinstance(t, Ticket):          # appointment_checked_in names its ticket by id only

@@ -1,7 +1,7 @@
 """The hall's TOML configuration, typed and validated (contract.md, "Configuration").
 
 Every command loads the file through :func:`load_config`. A missing or wrong key raises
-:class:`~hall.errors.ConfigError` naming the file, the key and what was expected; the CLI turns
+:class:`~hallq.errors.ConfigError` naming the file, the key and what was expected; the CLI turns
 that into exit status 2. Unknown keys are refused too: a typo in a hall's file must not be
 silently ignored.
 """
@@ -96,7 +96,7 @@ class HallConfig(Strict):
     # other kiosk of the service issued if more (`kiosk_quota` beyond, and an alert); the hall's
     # only kiosk for a service, or 1, has no limit
     kiosk_day_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
-    # what the controller's database keeps (hall/retention.py): events this many days, and the oldest
+    # what the controller's database keeps (hallq/controller/retention.py): events this many days, and the oldest
     # days beyond the last 31 go first once the records take more than keep_records_mb
     keep_events_days: Annotated[int, msgspec.Meta(ge=31)] = 400
     keep_records_mb: Annotated[int, msgspec.Meta(ge=50)] = 2000
@@ -262,7 +262,7 @@ class WebConfig(Strict):
     # peer's address is the client's, whatever a request claims)
     trusted_proxies: list[str] = []
     # the hall's own network: wrong passwords from here never make an address wait as a whole
-    # (web/accounts.py), so a supervisor in the hall can always log in
+    # (hallq/http/accounts.py), so a supervisor in the hall can always log in
     hall_networks: list[str] = msgspec.field(default_factory=lambda: list(PRIVATE_NETWORKS))
     streams_per_client: Annotated[int, msgspec.Meta(ge=1)] = 64   # open pages that follow the hall, per address
     max_streams: Annotated[int, msgspec.Meta(ge=1)] = 4000        # ... in all (also bounded by the descriptors)

@@ -1,6 +1,6 @@
 """Every text people read, Chinese first (zh_CN), English second: gettext catalogs read with Babel.
 
-The catalogs are ``hall/locale/<language>/LC_MESSAGES/hallq.po`` (msgids in English, with named
+The catalogs are ``hallq/locale/<language>/LC_MESSAGES/hallq.po`` (msgids in English, with named
 ``{placeholders}``); they are read with Babel at first use (no compile step, nothing from the
 internet). Dates, times and numbers use Babel's locale data in the hall's time zone, 24-hour
 (a hall screen and a console in one hall say the same 21:18). ``make messages`` extracts the

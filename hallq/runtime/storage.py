@@ -1,5 +1,5 @@
 """Whether a storage error is the storage's fault (disk full, read-only, I/O error, locked) rather
-than one message's: the controller pauses on it (hall/storage_faults.py), a kiosk prints a slip."""
+than one message's: the controller pauses on it (hallq/controller/storage_faults.py), a kiosk prints a slip."""
 from __future__ import annotations
 
 import shutil

@@ -319,7 +319,7 @@ class HallClient:
         self._subs = subscribe if subscribe is not None else [f"{self.root}/#"]
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.c.username_pw_set(username or client_id, password)
-        self.c.max_inflight_messages_set(0)   # no limit: bursts in load tests (see hall/mqttlink.py)
+        self.c.max_inflight_messages_set(0)   # no limit: bursts in load tests (see hallq/runtime/mqttlink.py)
         self.c.reconnect_delay_set(min_delay=0.1, max_delay=1)
         self.c.on_socket_open = set_nodelay
         self.c.on_connect = self._on_connect
@@ -418,7 +418,7 @@ TestClient = HallClient     # the name the tests grew up with
 
 
 class RecordingLink:
-    """Stands in for :class:`~hall.mqttlink.MqttLink` where no broker is wanted: it records
+    """Stands in for :class:`~hallq.runtime.mqttlink.MqttLink` where no broker is wanted: it records
     what the owner publishes. ``up()`` / ``down()`` put the link events a real link would."""
 
     def __init__(self, config: Config, client_id: str, inbox: Any, subscriptions: list[str],

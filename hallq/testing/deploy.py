@@ -3,7 +3,7 @@
 :class:`Guide` reads the page: its machines table, the ``hall.toml`` block, the package lists and
 the command blocks marked ``<!-- run: … -->``. :class:`DeployedHall` runs those commands as
 printed (``sudo `` dropped: the test is root; ``hallq`` on the build machine is this checkout's),
-on hosts of :mod:`hall.testing_hosts`: ``hallq bundle`` here, the bundle copied to each machine's
+on hosts of :mod:`hallq.testing.hosts`: ``hallq bundle`` here, the bundle copied to each machine's
 ``/media/hall-bundle`` (the USB stick), the lab settings, ``install.sh`` for each device, the
 systemctl requests carried out from the unit files, then the server's checks. What the hall does
 afterwards is read from outside: MQTT from a client on the server's network, the controller's

@@ -1,5 +1,5 @@
 """Faults from outside for tests and ``make chaos``: a full disk, a clock that jumps (Debian's
-libfaketime). Kept apart from :mod:`hall.testing` (brokers, processes, clients)."""
+libfaketime). Kept apart from :mod:`hallq.testing` (brokers, processes, clients)."""
 from __future__ import annotations
 
 import glob

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import importlib.metadata as md
 import io
+import os
 import re
 import subprocess
 import sys
@@ -29,8 +30,6 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-PACKAGES = ["hall", "kiosk", "counter", "display", "printer", "hardware", "simulator", "broker_config", "web",
-            "central"]
 DATA = re.compile(r".*\.(py|toml|conf|template|md|wav|js|css|service|timer|sh|po|pot)$")
 # Raspberry Pi OS Bookworm (glibc 2.36, Python 3.11) and Trixie (glibc 2.41, Python 3.13): wheels
 # for 2.36 run on both
@@ -118,13 +117,16 @@ def hallq_wheel(repo: Path, out: Path) -> Path:
     version = dist.version
     dist_info = f"hallq-{version}.dist-info"
     files: list[tuple[str, bytes]] = []
-    for package in PACKAGES:
-        for path in sorted((repo / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and DATA.match(path.name):
+    # hallq/ links to the roles' own folders (kiosk/, display/, ...): followed, stored under hallq/
+    for folder, dirs, names in os.walk(repo / "hallq", followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            if DATA.match(name):
+                path = Path(folder) / name
                 files.append((path.relative_to(repo).as_posix(), path.read_bytes()))
     files.append((f"{dist_info}/METADATA", (dist.read_text("METADATA") or "").encode()))
     files.append((f"{dist_info}/entry_points.txt", (dist.read_text("entry_points.txt") or "").encode()))
-    files.append((f"{dist_info}/top_level.txt", ("\n".join(PACKAGES) + "\n").encode()))
+    files.append((f"{dist_info}/top_level.txt", b"hallq\n"))
     files.append((f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: hallq bundle\nRoot-Is-Purelib: true\n"
                                         b"Tag: py3-none-any\n"))
     return _write_wheel(out / f"hallq-{version}-py3-none-any.whl", files, dist_info)
