@@ -37,11 +37,11 @@ layers: $(STAMP)
 
 # the fast loop: the layers, the pure core, units and in-process tests (no broker, browser or namespace)
 check: layers
-	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q -n 2 -m "not processes and not browser and not chaos" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "not processes and not browser and not chaos" $(PYTEST_ARGS)
 
 # everything, as CI runs it
 test: $(STAMP) system-deps $(NODE_STAMP) layers
-	ESCPOS_CAPABILITIES_PICKLE_DIR=$(CURDIR)/$(VENV)/escpos-cache $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py

@@ -13,6 +13,25 @@ os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(Path(__file__).paren
 
 from hallq.testing import Broker, Process, TestClient, start_controller  # noqa: E402
 
+CHAOS = Path(__file__).parent / "chaos"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers by what a test uses, so ``make check`` (-m "not processes and not browser and not
+    chaos") leaves out whatever starts a process: every test on the ``broker`` fixture starts
+    Mosquitto, every test on a ``browser`` fixture drives Chromium; the chaos runs live in tests/chaos. Tests that start processes another way say so
+    with ``pytestmark``."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "broker" in fixtures:
+            item.add_marker(pytest.mark.processes)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.processes)
+        if CHAOS in item.path.parents:
+            item.add_marker(pytest.mark.chaos)
+            item.add_marker(pytest.mark.processes)
+
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:

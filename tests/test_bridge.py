@@ -27,7 +27,8 @@ from hallq.testing import (WAIT_S, Broker, TestClient, free_port, mosquitto_bina
 R = "hallq/v1/h1"
 REMOTE = "estate/sh/pudong/h1"
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
+pytestmark = [pytest.mark.processes,
+              pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")]
 
 
 def central_broker(folder: Path, port: int, certs: dict[str, Path], password: str) -> subprocess.Popen[bytes]:

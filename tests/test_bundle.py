@@ -13,6 +13,8 @@ import pytest
 from hallq.tools.bundle import device_toml
 from hallq.testing import REPO, write_hall_config
 
+pytestmark = pytest.mark.processes
+
 LAN_HALL = REPO / "examples" / "hall-lan.toml"
 
 

@@ -20,7 +20,8 @@ import pytest
 from centralkit import Postgres, start_bridged_hall, start_estate
 from hallq.testing import HallClient, Process, free_port, wait_until
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
+pytestmark = [pytest.mark.processes,
+              pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")]
 COMPARED = ("issued", "served", "no_show", "voided", "wait_median_s", "wait_p90_s")
 HALL_HEADINGS = ("取号", "办结", "过号", "作废", "等候中位数（分钟）", "九成等候不超过（分钟）")
 

@@ -35,6 +35,7 @@ def test_config_errors_name_file_key_and_expectation(tmp_path, edit, key, expect
     assert expected in err.value.expected, str(err.value)
 
 
+@pytest.mark.processes
 def test_every_command_exits_2_on_a_bad_config(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(BASE.replace('prefix = "A"', 'prefix = "a1"'), "utf-8")
@@ -103,6 +104,7 @@ def test_ctl_status_names_faults_and_says_when_the_controller_is_offline(broker,
     assert "the controller is offline" in offline.stderr
 
 
+@pytest.mark.processes
 def test_embedded_broker_carries_a_whole_round_trip(tmp_path):
     port = free_port()
     config = tmp_path / "hall.toml"

@@ -20,6 +20,8 @@ from hallq.simulator.scenario import default_hall_path, default_scenario_path, l
 
 from hallq.testing import REPO
 
+pytestmark = pytest.mark.processes
+
 # 90 simulated minutes at x360: 15 real seconds of day, with every kind of trouble in it
 TINY = """
 [day]

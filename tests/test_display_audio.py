@@ -87,6 +87,7 @@ def test_espeak_speaks_mandarin_and_english_offline():
     assert short.duration_s < once.duration_s - chime.duration_s
 
 
+@pytest.mark.processes
 @needs_espeak
 def test_phrases_are_prepared_ahead_and_joined_at_call_time():
     speaker = Speaker(mode="espeak")
@@ -186,6 +187,7 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
     testing.wait_until(predicate, timeout, "the speaker", poll_s=0.01)
 
 
+@pytest.mark.processes
 def test_three_calls_within_100ms_are_played_whole_in_order(tmp_path):
     speaker = Speaker(mode="auto")
     player = RecordingPlayer()
@@ -220,6 +222,7 @@ def test_wav_output_writes_each_call_complete(tmp_path):
         assert decode_wav(f.read_bytes()).data == expected.data
 
 
+@pytest.mark.processes
 def test_a_call_stops_after_its_phrase_when_others_wait(tmp_path):
     """Said twice with English when quiet; once others wait, the rest is left unsaid, never mid-phrase."""
     speaker = Speaker(mode="pack", pack=str(make_pack(tmp_path)))

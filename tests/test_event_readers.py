@@ -69,6 +69,7 @@ def test_the_strategy_covers_every_event_the_core_can_emit(data):
         assert isinstance(data.draw(event_strategy(kind)), kind)
 
 
+@pytest.mark.processes
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=st.lists(events, min_size=1, max_size=12))
 def test_every_event_type_goes_through_the_records_exactly_as_the_controller_wrote_it(tmp_path_factory, batch):
@@ -115,6 +116,7 @@ def test_an_event_that_cannot_be_read_stops_the_records_before_it_and_says_why(t
 
 
 # --- through the real web service ---------------------------------------------------------------------
+@pytest.mark.processes
 def test_an_appointment_check_in_leaves_the_webs_records_going(tmp_path):
     import sys
     sys.path.insert(0, str(Path(__file__).parent))

@@ -225,6 +225,7 @@ def fingerprint(controller: Controller) -> tuple[bytes, int, int]:
     return msgspec.json.encode(controller.state), controller.seq, rows
 
 
+@pytest.mark.processes
 def test_bad_requests_get_one_clear_rejection_and_change_nothing(hall, caplog) -> None:
     controller, recorder = hall
     seen_codes: set[str] = set()
@@ -273,6 +274,7 @@ def traffic(draw: st.DrawFn) -> list[tuple[str, str, dict[str, Any]]]:
     return steps
 
 
+@pytest.mark.processes
 def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> None:
     controller, recorder = hall
 
@@ -314,6 +316,7 @@ def test_replayed_and_forged_request_ids_are_answered_once_in_effect(hall) -> No
     one()
 
 
+@pytest.mark.processes
 def test_hostile_presence_and_status_never_crash_and_change_only_what_they_may(hall, caplog) -> None:
     controller, recorder = hall
     devices = st.sampled_from(["kiosk.k1", "counter.c2", "display.d1", "kiosk.k9", "controller", "x"])
@@ -441,6 +444,7 @@ class ScriptedLink:
         pass
 
 
+@pytest.mark.processes
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=20), max_size=8))
 def test_printer_status_garbage_is_a_condition_never_an_error(chunks: list[bytes]) -> None:
@@ -484,6 +488,7 @@ class AnsweringPort:
         pass
 
 
+@pytest.mark.processes
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["line", "ledbox"]), st.binary(max_size=200), st.text(max_size=40))
 def test_sign_answering_garbage_is_a_device_fault_never_a_crash(protocol: str, answer: bytes, text: str) -> None:

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from hallq.testing import EXAMPLE_HALL, Process, free_port, start_controller, wait_until
 
 R = "hallq/v1/h1"
@@ -64,6 +66,7 @@ def test_embedded_broker_on_a_port_in_use_says_one_line(tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.processes
 def test_an_unreachable_broker_is_named_every_few_seconds(tmp_path):
     port = free_port()                      # nothing listens there
     counter = Process(["counter", "--config", str(EXAMPLE_HALL), "--id", "c1", "--stub", "--broker",

@@ -146,6 +146,7 @@ def test_nearest_rank():
     assert nearest_rank(list(map(float, range(1, 12))), 0.9) == 10.0
 
 
+@pytest.mark.processes
 def test_cli_writes_csv_html_and_table(known_day, tmp_path):
     config, data = known_day
     out_csv, out_html = tmp_path / "r.csv", tmp_path / "r.html"

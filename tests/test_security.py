@@ -112,6 +112,7 @@ def test_devices_cannot_read_other_devices_replies(broker, controller):
     spy.close(), kiosk.close()
 
 
+@pytest.mark.processes
 def test_a_stolen_device_password_cannot_push_the_controller_off(tmp_path):
     """[broker] bind_client_ids (on in a hall): Mosquitto takes each client's id from its user name,
     so a kiosk's password presented with the client id "controller" connects as kiosk.k1."""

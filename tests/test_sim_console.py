@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hallq.testing import EXAMPLE_HALL
+
+pytestmark = pytest.mark.processes
 
 SCRIPT = """\
 ps

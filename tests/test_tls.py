@@ -25,7 +25,8 @@ from hallq.testing import WAIT_S, Broker, Process, TestClient, write_hall_config
 
 R = "hallq/v1/h1"
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")
+pytestmark = [pytest.mark.processes,
+              pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is needed to make a CA")]
 
 
 def openssl(*args: str, cwd: Path) -> None:

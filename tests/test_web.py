@@ -14,6 +14,8 @@ import pytest
 from hallq.testing import Process, wait_until
 from webkit import PASSWORD, add_user, chromium, click, console_report_table, start_web_hall, stop_web_hall
 
+pytestmark = pytest.mark.processes
+
 R = "hallq/v1/h1"
 
 
