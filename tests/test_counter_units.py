@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hallq.counter.keys import KeyEdge, KeyPad, duplicate_pins
 from hallq.counter.view import CounterView, LampView
 from hallq.runtime.config import CounterConfig, CounterKeys, SignConfig, parse_config
-from hallq.runtime.mqttlink import Inbound, LinkUp
-from hallq.device.shell import UNANSWERED_HOLD_S, DeviceRole, DeviceShell
+from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp
+from hallq.device.shell import LINK_SAID_EVERY_S, UNANSWERED_HOLD_S, DeviceRole, DeviceShell
 from hallq.testing import RecordingLink
 from hallq.contract import ReplyDoc, convert
 from hallq.hardware.debounce import Debouncer
@@ -325,3 +325,21 @@ def test_bad_counter_hardware_config_names_the_key(tmp_path, extra: str, key: st
         config = load_config(path)
         check_counter_config(config, config.counter[0])
     assert info.value.key == key and str(path) in str(info.value)
+
+
+def test_a_link_that_keeps_dropping_is_one_log_line_every_half_minute(caplog):
+    """A flapping broker link (a starved machine, a bad cable) is said once with a count, not a line per drop."""
+    now = [1000.0]
+    shell = DeviceShell(parse_config(HALL, "hall.toml"), "counter.c1", ViewRole(CounterView(counter_config())),
+                        link_factory=RecordingLink, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="hallq.device.shell")
+    for _ in range(50):                      # 50 drops in 25 s
+        shell.handle((now[0], LinkUp()))
+        shell.handle((now[0], LinkDown("Unspecified error")))
+        now[0] += 0.5
+    lines = [r.getMessage() for r in caplog.records if "link lost" in r.getMessage()]
+    assert lines == ["broker link lost: Unspecified error"]
+    now[0] += LINK_SAID_EVERY_S
+    shell.handle((now[0], LinkDown("Unspecified error")))
+    lines = [r.getMessage() for r in caplog.records if "link lost" in r.getMessage()]
+    assert lines[1:] == ["broker link lost: Unspecified error (50 losses since the last such line)"]

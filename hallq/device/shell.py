@@ -35,6 +35,7 @@ from hallq.contract.topics import CONTROLLER_ID, Topics
 
 log = logging.getLogger(__name__)
 
+LINK_SAID_EVERY_S = 30.0   # a link that keeps dropping is one log line this often, with the count
 UNANSWERED_HOLD_S = 30.0   # after a give-up, the controller counts as away until heard from, at most this long
 
 
@@ -162,6 +163,8 @@ class DeviceShell:
         self.state_key: tuple[int, int] = (-1, -1)
         self._published_status: bytes | None = None
         self._was_available = False
+        self._link_said_at: float | None = None   # when a lost link was last logged
+        self._links_lost = 0                     # losses since then, not yet logged
         t = self.topics
         # presence first: it arrives (retained) before the state, so no state is read as news
         # from an absent controller
@@ -227,12 +230,20 @@ class DeviceShell:
             self.role.on_link(True)
             self.requests.resend_all()
         elif isinstance(item, LinkDown):
-            log.warning("broker link lost: %s", item.reason)
+            self._say_link_lost(item.reason, now)
             self.availability.link(False)
             self.role.on_link(False)
         else:
             self.role.on_input(item)
         self._after(now)
+
+    def _say_link_lost(self, reason: str, now: float) -> None:
+        self._links_lost += 1
+        if self._link_said_at is not None and now - self._link_said_at < LINK_SAID_EVERY_S:
+            return
+        more = f" ({self._links_lost} losses since the last such line)" if self._links_lost > 1 else ""
+        log.warning("broker link lost: %s%s", reason, more)
+        self._link_said_at, self._links_lost = now, 0
 
     def tick(self, now: float) -> None:
         self.requests.tick()
