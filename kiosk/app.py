@@ -266,7 +266,9 @@ class KioskRole(DeviceRole):
             # will press again; a ghost in the queue would cost everyone behind it a no-show wait.
             log.error("ticket %s issued but not printed (%s): voiding it", ticket.number, fault)
             reason = f"not printed: printer {self._printer_fault(fault)}"
-            self.journal.add_pending_void(attempt.request_id, reason, self.now().isoformat())
+            # noted so a restart still voids it; if the storage cannot take it, voided now all the same
+            self._journaled(self.journal.add_pending_void, attempt.request_id, reason, self.now().isoformat(),
+                            slip=False)
             self._send_void(attempt.request_id, reason)
         self.busy_until = time.monotonic()
 
@@ -276,7 +278,8 @@ class KioskRole(DeviceRole):
             return
         log.warning("no reply to issue %s within %.1fs: issuing from the lease", attempt.request_id,
                     self.kiosk.offline_after_s)
-        self.journal.add_pending_void(attempt.request_id, "kiosk gave up waiting", self.now().isoformat())
+        self._journaled(self.journal.add_pending_void, attempt.request_id, "kiosk gave up waiting",
+                        self.now().isoformat(), slip=False)
         self._send_void(attempt.request_id, "kiosk gave up waiting")
         self._issue_offline(attempt.service, attempt.priority)
 

@@ -9,6 +9,7 @@ read-only (needs root and mount, as CI has); the in-process one fills SQLite its
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -223,3 +224,47 @@ def test_sqlite_full_undoes_the_batch_answers_nothing_then_resumes_by_itself(tmp
     assert ctl.seq > kept_seq and replies[0]["ticket"]["number"] == f"A{len(answered) + 2:03d}"
     assert seq < kept_seq and state is not kept_state
     ctl.shutdown()
+
+
+def test_an_issue_given_up_when_the_journal_is_full_is_a_slip_not_a_traceback(small_disk, tmp_path):
+    """The kiosk notes an issue's pending void before sending it; if the disk fills before the
+    reply and the broker link then drops, giving up cannot note it again: a status and a slip,
+    the owner loop going on."""
+    from hallq.contract.topics import Topics
+    from hallq.device.shell import DeviceShell
+    from hallq.hardware.pins import make_pin_factory
+    from hallq.kiosk.app import KioskRole
+    from hallq.printer.transport import StubPrinter
+    from hallq.runtime.config import parse_config
+    from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp
+
+    config = parse_config({
+        "hall": {"id": "h1", "name": "城东供电营业厅", "timezone": "Asia/Shanghai"},
+        "broker": {"host": "127.0.0.1", "port": 1},
+        "service": [{"id": "pay", "name": "缴费 Payment", "prefix": "A"}],
+        "counter": [{"id": "c1", "name": "1号窗口", "services": ["pay"]}],
+        "kiosk": [{"id": "k1", "services": ["pay"]}],
+        "display": [{"id": "d1"}]}, str(tmp_path / "hall.toml"))
+    data = small_disk / "kiosk-data"
+    role = KioskRole(config, "k1", StubPrinter(str(tmp_path / "out")), make_pin_factory(True), str(data))
+    shell = DeviceShell(config, "kiosk.k1", role, stub=True, data_dir=str(data), link_factory=RecordingLink)
+    try:
+        role.journal.add_lease("pay", role.today(), 980, 999, "A", "t")
+        shell.handle((0.0, LinkUp()))
+        shell.handle((0.0, Inbound(Topics("h1").controller_presence, b'{"online": true, "epoch": 1}', True)))
+        role.on_press("pay", time.monotonic())
+        assert role.issuing is not None                 # sent, its void noted, no reply yet
+        filler = fill_disk(small_disk)
+        for n in range(10_000):                         # the journal's free pages used up too
+            try:
+                role.journal.add_pending_void(f"filler-{n}", "x" * 200, "t")
+            except sqlite3.Error:
+                break
+        else:
+            raise AssertionError("the journal never filled up")
+        shell.handle((0.0, LinkDown("Unspecified error")))     # the owner loop would log a traceback here
+        assert role.issuing is None and role.model.reason == "storage"
+        assert any(name.startswith("slip-") for name in (p.name for p in (tmp_path / "out").iterdir()))
+        filler.unlink()
+    finally:
+        role.close()
