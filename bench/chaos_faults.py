@@ -1,4 +1,4 @@
-"""Faults beyond SIGKILL for bench/chaos.py (issue 11): stalls, a flooding kiosk, clock jumps and a
+"""Faults beyond SIGKILL for bench/chaos.py: stalls, a flooding kiosk, clock jumps and a
 full disk, each injected between kills while the day's traffic goes on. The invariants checked
 afterwards are the same as for kills (bench/chaos_checks.py).
 

@@ -1,4 +1,4 @@
-"""Controller speed and memory on loopback Mosquitto (issue 2's figures).
+"""Controller speed and memory on loopback Mosquitto.
 
 Prints: the broker's own publish->receive round trip (the floor); request->reply latency of
 `issue` and `call_next` (median, p99) and their ratio to the floor; sustained durable issues per

@@ -1,4 +1,4 @@
-"""Counter terminal speed and memory, through a real Mosquitto and the real controller (issue 5).
+"""Counter terminal speed and memory, through a real Mosquitto and the real controller.
 
 Prints: key press -> sign bytes latency (median, p99): from the GPIO edge on gpiozero's
 MockFactory to the sign confirming the new number over ``loop://`` (the line protocol's echo),

@@ -38,7 +38,7 @@ from harness import run_screen_against, start_broker  # noqa: E402
 R = "hallq/v1/h1"
 
 
-LONG_NOTICES: list[str] = []      # --long-notices: ten notices of 500 characters (issue 11, finding 11)
+LONG_NOTICES: list[str] = []      # --long-notices: ten notices of 500 characters
 
 
 def state(seq: int, calls: list[dict], serving: dict[str, str]) -> dict:

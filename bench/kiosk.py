@@ -1,4 +1,4 @@
-"""Kiosk speed and memory through a real Mosquitto and the real controller (issue 3's figures).
+"""Kiosk speed and memory through a real Mosquitto and the real controller.
 
 Prints: press -> print bytes latency (median, p99) of an online ticket, measured in-process on the
 stub printer (a press published on R/sim, the issue round trip, layout and ESC/POS rendering);

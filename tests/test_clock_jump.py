@@ -1,4 +1,4 @@
-"""A controller whose clock jumps back across midnight and forward again (issue 11, finding 1): a Pi
+"""A controller whose clock jumps back across midnight and forward again: a Pi
 without an RTC booting with a stale time, then NTP correcting it. The real controller process under
 Debian's libfaketime (its clock read from a file we rewrite), real Mosquitto, a plain kiosk client.
 

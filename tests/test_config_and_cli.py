@@ -35,6 +35,19 @@ def test_config_errors_name_file_key_and_expectation(tmp_path, edit, key, expect
     assert expected in err.value.expected, str(err.value)
 
 
+def test_retired_display_keys_are_read_past_with_a_warning_naming_them(tmp_path, caplog):
+    path = tmp_path / "old.toml"
+    path.write_text(BASE.replace('[[display]]\n', '[[display]]\ncall_hold_s = 8\n', 1), "utf-8")
+    assert "call_hold_s = 8" in path.read_text("utf-8")
+    config = load_config(path)
+    assert not hasattr(config.display[0], "call_hold_s")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: display[0].call_hold_s is no longer used (every live call is shown at once): remove it"]
+    path.write_text(BASE.replace('[[display]]\n', '[[display]]\ncall_hold = 8\n', 1), "utf-8")
+    with pytest.raises(ConfigError, match="unknown key"):      # a misspelt key is still refused
+        load_config(path)
+
+
 @pytest.mark.processes
 def test_every_command_exits_2_on_a_bad_config(tmp_path):
     path = tmp_path / "bad.toml"

@@ -1,5 +1,5 @@
-"""A controller never takes the hall on a database that is behind what the hall saw (issue 11,
-finding 2): an emptied data folder, a lost WAL, a corrupt file. Real Mosquitto, real processes."""
+"""A controller never takes the hall on a database that is behind what the hall saw: an emptied
+data folder, a lost WAL, a corrupt file. Real Mosquitto, real processes."""
 from __future__ import annotations
 
 import shutil

@@ -78,7 +78,7 @@ def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypat
 
 
 def test_sync_takes_ascii_numbers_only_rejects_one_by_one_and_keeps_times_within_the_lease(tmp_path):
-    """Issue 11, finding 8: `sync` must not trust the kiosk's digits or its clock."""
+    """`sync` must not trust the kiosk's digits or its clock."""
     ctl, sent = make(tmp_path)
     ctl.apply_batch([], tick=True)
     ctl.apply_batch([request_message("kiosk.k1", "issue", "i1", service="biz")])           # a walk-in, online

@@ -437,7 +437,7 @@ def test_alerts_are_raised_kept_and_cleared_by_the_rules():
 @given(st.lists(st.tuples(st.integers(-3 * 86400, 3 * 86400), st.sampled_from(["pay", "biz"])), min_size=1,
                 max_size=40))
 def test_a_clock_going_back_and_forth_never_reissues_a_number_nor_starts_a_day_twice(jumps):
-    """Issue 11, finding 1: a Pi without RTC boots with a stale time, then NTP corrects it."""
+    """A Pi without RTC boots with a stale time, then NTP corrects it."""
     state = fresh()
     days = [state.day]
     ids: list[str] = []

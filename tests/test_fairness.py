@@ -1,4 +1,4 @@
-"""A flooding kiosk cannot crowd out a counter nor use up the day's numbers (issue 11, finding 4).
+"""A flooding kiosk cannot crowd out a counter nor use up the day's numbers.
 Real Mosquitto and controller; the flood is a plain client with a kiosk's password."""
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_refusals_of_a_flood_are_answered_twice_a_second_at_most():
 
 
 def test_a_flapping_device_status_is_recorded_at_most_every_two_seconds(broker, controller, admin):
-    """Issue 11, finding 5 (in part): 500 status changes in a moment are not 500 stored events; the
+    """500 status changes in a moment are not 500 stored events; the
     newest is the one the hall ends up with."""
     kiosk = broker.client("kiosk.k1", subscribe=[])
     mark = admin.mark()

@@ -363,7 +363,7 @@ def test_kiosk_killed_before_the_reply_voids_that_ticket_on_restart(broker, hall
 
 
 def test_a_malformed_reply_leaves_no_ghost_ticket(broker, hall_config, admin, run_kiosk, tmp_path):
-    """Issue 11, finding 10: a reply with a NUL in the number and an absurd wait is refused whole; the
+    """A reply with a NUL in the number and an absurd wait is refused whole; the
     kiosk issues from its lease as for no answer, and voids the request it gave up on."""
     ctl = start_controller(hall_config, tmp_path, admin)
     k = run_kiosk()

@@ -1,4 +1,4 @@
-"""What an installer sees when something is wrong (issue 15, "Failing loudly"): a clear line naming
+"""What an installer sees when something is wrong ("Failing loudly"): a clear line naming
 the problem and its exit status, or a fault on the device's status; never a silent Dummy printer,
 never a traceback."""
 from __future__ import annotations

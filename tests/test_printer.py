@@ -314,7 +314,7 @@ def test_network_printer_with_status(tmp_path):
     assert b"\x1b@hello\n" in received
 
 
-# --- widths measured by what is sent (issue 15) -------------------------------------------------
+# --- widths measured by what is sent -------------------------------------------------
 AMBIGUOUS = "·—–é°×①№€"
 
 

@@ -1,4 +1,4 @@
-"""What the controller keeps, and for how long (issue 11, finding 5; hallq/controller/retention.py): replies
+"""What the controller keeps, and for how long (hallq/controller/retention.py): replies
 and events go by age and size; a restart still recovers; seq goes on; the web's and head office's
 archive stops asking for events the hall no longer keeps. A real controller on a real SQLite store,
 its clock moved through the days."""

@@ -168,7 +168,7 @@ sys.stdin.read()
 
 
 def test_idle_sockets_lock_devices_out_only_when_the_descriptor_limit_leaves_no_room(broker):
-    """Issue 11, finding 7: sockets that never send CONNECT hold Mosquitto's descriptors (it has no
+    """Sockets that never send CONNECT hold Mosquitto's descriptors (it has no
     CONNECT timeout). With too few descriptors a real kiosk cannot connect; with the limit the
     bundle's install sets for mosquitto (LimitNOFILE=4096) 1,500 such sockets leave it room. The
     sockets are another process's, as they would be another machine's (paho's select() in this

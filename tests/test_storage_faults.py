@@ -1,4 +1,4 @@
-"""Disk full, read-only storage (issue 11, finding 5): the controller takes no new work, says why,
+"""Disk full, read-only storage: the controller takes no new work, says why,
 the hall goes on offline, and everything reconciles once the storage is back. Nothing lost, nothing
 doubled, no crash loop.
 

@@ -1,4 +1,4 @@
-"""Supervisor alerts, raised and cleared by the controller itself (issue 13).
+"""Supervisor alerts, raised and cleared by the controller itself.
 
 Pure: an alert is a function of the state and the time (``current_alerts``); at every tick the
 rules compare what should be raised with what is (``alert_changes``) and record the difference as

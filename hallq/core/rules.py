@@ -398,7 +398,7 @@ class QueueRules:
         events: list[e.Event] = []
         day = self.setup.business_day(now)
         # business days only move forward: a clock that went back (a Pi without RTC booting with a
-        # stale time, then NTP) is not a new day; the controller logs it as a fault (issue 11)
+        # stale time, then NTP) is not a new day; the controller logs it as a fault
         if day > state.day:
             # unfinished tickets of the previous day stay (and are still served); numbers restart
             carried = [t.id for t in state.tickets.values() if t.status in OPEN_STATUSES]

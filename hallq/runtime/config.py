@@ -226,8 +226,6 @@ class DisplayConfig(Strict):
     orientation: Literal["auto", "landscape", "portrait"] = "auto"  # auto: from width and height
     fps: int = 30                 # frames per second of the frame loop
     show_english: bool = True     # English lines beneath the Chinese ones
-    call_hold_s: float | None = None      # no longer used: every live call is shown at once
-    call_max_hold_s: float | None = None  # no longer used
     flash_s: float = 6.0          # a new call (or recall) flashes this long
     resumed_s: float = 6.0        # "service resumed" is shown this long after a reconnect
     recent_count: int = 8         # recent calls listed
@@ -354,10 +352,34 @@ def _key_from_msgspec(message: str) -> tuple[str, str]:
     return key, what
 
 
+# keys older halls' files may still carry: read past with a warning instead of refusing the file
+RETIRED_KEYS = {
+    "display": {"call_hold_s": "every live call is shown at once", "call_max_hold_s": "every live call is shown at once"},
+}
+
+
+def _without_retired_keys(data: dict, path: str) -> dict:
+    out = dict(data)
+    for table, keys in RETIRED_KEYS.items():
+        entries = out.get(table)
+        if not isinstance(entries, list):
+            continue
+        kept = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and keys.keys() & entry.keys():
+                for key in sorted(keys.keys() & entry.keys()):
+                    logging.getLogger("hallq.config").warning(
+                        "%s: %s[%d].%s is no longer used (%s): remove it", path, table, i, key, keys[key])
+                entry = {k: v for k, v in entry.items() if k not in keys}
+            kept.append(entry)
+        out[table] = kept
+    return out
+
+
 def parse_config(data: dict, path: str = "<config>") -> Config:
     """Validate an already-parsed TOML document; raise ConfigError on the first problem."""
     try:
-        config = msgspec.convert(data, Config, strict=True)
+        config = msgspec.convert(_without_retired_keys(data, path), Config, strict=True)
     except msgspec.ValidationError as err:
         key, expected = _key_from_msgspec(str(err))
         raise ConfigError(path, key, expected) from None

@@ -59,7 +59,7 @@ def test_invariant_checks_catch_a_doubled_call() -> None:
 
 @needs_mosquitto
 def test_stalls_a_flood_a_clock_jump_and_a_full_disk_keep_every_invariant(tmp_path: Path) -> None:
-    """Issue 11: faults beyond SIGKILL among the kills, the same invariants (bench/chaos_faults.py)."""
+    """Faults beyond SIGKILL among the kills, the same invariants (bench/chaos_faults.py)."""
     result = chaos.run(kills=8, power_cuts=0, seed=20261126, out=tmp_path / "run", tickets_per_s=4.0,
                        gap_s=(0.5, 1.5), max_seconds=300, keep=True, faults_per_kind=1)
     print("\n".join(f"{m}: {v}" for m, v in result.table()))
