@@ -59,9 +59,9 @@ OUT    ?= hall-bundle
 bundle: $(STAMP)
 	$(BIN)/hallq bundle --config $(CONFIG) --out $(OUT) $(BUNDLE_ARGS)
 
-# needs PyPI: every requirement of hallq[pi] has an aarch64 wheel for Raspberry Pi OS (tests/check_pi_wheels.py)
+# needs PyPI: every requirement of hallq[pi] has an aarch64 wheel for Raspberry Pi OS (tools/check_pi_wheels.py)
 pi-wheels: $(STAMP)
-	$(BIN)/python tests/check_pi_wheels.py
+	$(BIN)/python tools/check_pi_wheels.py
 
 # every text people read: the msgids from the code into the catalogs (then translate hallq/locale/*/LC_MESSAGES/hallq.po)
 messages: $(STAMP)

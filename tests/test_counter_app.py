@@ -28,7 +28,7 @@ from hallq.runtime.mqttlink import forget_unsent
 from hallq.runtime.loop import StopFlag
 from hallq.device.shell import DeviceShell
 from hallq.hardware.pins import make_pin_factory
-from sign_emulator import SignEmulator
+from hallq.testing.sign_emulator import SignEmulator
 from hallq.testing import WAIT_S, Broker, Process, TestClient, start_controller, wait_until
 
 R = "hallq/v1/h1"

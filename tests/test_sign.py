@@ -13,7 +13,7 @@ from hallq.runtime.config import SignConfig
 from hallq.errors import DeviceFault
 from hallq.hardware.signs import (LedboxProtocol, LineProtocol, Sign, SignHealth, SignLink, SignView, columns, fit,
                                   ledbox_frame, ledbox_parse)
-from sign_emulator import SignEmulator
+from hallq.testing.sign_emulator import SignEmulator
 
 # 暂停服务 in GB2312 (also GB18030): D4DD CDA3 B7FE CEF1
 ZANTING_FUWU = bytes.fromhex("d4ddcda3b7fecef1")

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))   # the web hall kit the tests use
 
 from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall  # noqa: E402
 
