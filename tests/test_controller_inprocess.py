@@ -59,7 +59,7 @@ def test_a_failure_after_the_rules_undoes_rows_and_state(tmp_path, monkeypatch):
 
 def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypatch):
     ctl, sent = make(tmp_path)
-    original = ctl._perform_op
+    original = ctl.answers.perform
 
     def fails_for_biz(device, op, args, now, out):
         result = original(device, op, args, now, out)
@@ -67,7 +67,7 @@ def test_one_bad_message_does_not_undo_the_rest_of_its_batch(tmp_path, monkeypat
             raise RuntimeError("a bug")
         return result
 
-    monkeypatch.setattr(ctl, "_perform_op", fails_for_biz)
+    monkeypatch.setattr(ctl.answers, "perform", fails_for_biz)
     ctl.apply_batch([request_message("kiosk.k1", "issue", "a", service="pay"),
                      request_message("kiosk.k1", "issue", "b", service="biz"),
                      request_message("kiosk.k1", "issue", "c", service="pay")])

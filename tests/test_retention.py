@@ -59,12 +59,12 @@ def test_old_replies_and_events_go_by_age_and_a_restart_still_recovers(tmp_path)
     first_day_last_seq = ctl.seq
     clock.now += timedelta(days=2)
     assert request(ctl, "kiosk.k1", "issue", "third-day", service="pay")["ok"]
-    ctl._keep_records(force=True)
+    ctl.records.keep(force=True)
     # a refusal goes after a day, an accepted reply stays its 14 days: a resend still gets it
     assert stored_replies(ctl) == {"first", "third-day"}
     assert request(ctl, "kiosk.k1", "issue", "first", service="pay")["ticket"]["number"] == "A001"
     clock.now += timedelta(days=15)
-    ctl._keep_records(force=True)
+    ctl.records.keep(force=True)
     assert "first" not in stored_replies(ctl) and "third-day" not in stored_replies(ctl)
 
     # 400 days on: the first days' events go, the newest stays, numbering and seq go on
@@ -72,7 +72,7 @@ def test_old_replies_and_events_go_by_age_and_a_restart_still_recovers(tmp_path)
     ticket = request(ctl, "kiosk.k1", "issue", "a-year-on", service="pay")["ticket"]
     assert ticket["number"] == "A001"                          # a new business day
     seq_before = ctl.seq
-    pruned = ctl._keep_records(force=True)
+    pruned = ctl.records.keep(force=True)
     assert pruned is not None and pruned.events > 0
     assert ctl.store.first_seq() > first_day_last_seq
     assert ctl.store.last_seq() == seq_before == ctl.seq
@@ -95,7 +95,7 @@ def test_records_above_their_size_lose_the_oldest_days_first_but_never_the_last_
         for i in range(40):
             request(ctl, "kiosk.k1", "issue", f"d{day}-{i}", service="pay")
         clock.now += timedelta(days=1)
-    ctl._keep_records(force=True)
+    ctl.records.keep(force=True)
     size = ctl.store.size_mb()
     today = ctl.state.day
     pruned = keep_within(ctl.store, Policy(keep_events_days=400, keep_records_mb=0), clock.now,
@@ -117,7 +117,7 @@ def test_an_archive_behind_the_hall_s_retention_goes_on_after_the_gap(tmp_path):
     clock.now += timedelta(days=40)
     for i in range(5):
         request(ctl, "kiosk.k1", "issue", f"new-{i}", service="pay")
-    ctl._keep_records(force=True)
+    ctl.records.keep(force=True)
     first = ctl.store.first_seq()
     assert first > 1
 

@@ -1,21 +1,19 @@
-"""What devices tell the controller without asking: presence and status. A mixin of
-:class:`hallq.controller.service.Controller`, kept apart so each file reads on its own."""
+"""What devices tell the controller without asking: presence and status, recorded as the hall's
+events through the ledger. A device flapping its status cannot fill the disk: at most one status
+per device every STATUS_EVERY_S is recorded, the newest one meanwhile held for its turn."""
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from hallq import contract as wire
 from hallq.core import commands as c
-from hallq.core import events as e
 from hallq.errors import RequestError
+from hallq.runtime.config import Config
 
-if TYPE_CHECKING:
-    from .outbox import Outbox
+from .ledger import Ledger
+from .outbox import Outbox
 
 log = logging.getLogger("hallq.controller")
 
@@ -24,14 +22,13 @@ MAX_STATUS_BYTES = 4096
 
 
 class DeviceReports:
-    """Needs the controller's config, status_at, status_held, _undoable() and _apply()."""
-    config: Any
-    status_at: dict[str, float]
-    status_held: dict[str, bytes]
-    _undoable: Callable[[Outbox], AbstractContextManager[None]]
-    _apply: Callable[[c.Command, datetime, Outbox], list[e.Event]]
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.status_at: dict[str, float] = {}        # when each device's status was last recorded
+        self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
 
-    def _on_presence(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+    def presence(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         if not self.config.knows_device(device):
             log.info("presence of unknown device %s ignored", device)
             return
@@ -42,10 +39,10 @@ class DeviceReports:
         except wire.BadDocument as err:
             log.warning("bad presence from %s ignored: %s", device, err)
             return
-        with self._undoable(out):
-            self._apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
+        with self.ledger.undoable(out):
+            self.ledger.apply(c.DevicePresence(by=device, device=device, online=presence.online, boot=presence.boot), now, out)
 
-    def _on_status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
+    def status(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         if not self.config.knows_device(device) or not payload:
             return
         # at most one status of a device recorded every STATUS_EVERY_S; a newer one meanwhile waits
@@ -65,5 +62,10 @@ class DeviceReports:
         # only flat values: the state document shows them as they are
         flat = {k: v for k, v in status.items() if isinstance(v, (str, int, float, bool)) or v is None}
         flat.pop("online", None)
-        with self._undoable(out):
-            self._apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
+        with self.ledger.undoable(out):
+            self.ledger.apply(c.DeviceStatus(by=device, device=device, status=flat), now, out)
+
+    def release_held(self, now: datetime, out: Outbox) -> None:
+        """The statuses held back whose turn has come, recorded (at the once-a-second tick)."""
+        for device in [d for d in self.status_held if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
+            self.status(device, self.status_held.pop(device), now, out)

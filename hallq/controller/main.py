@@ -48,13 +48,9 @@ def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool =
         except ConfigError:
             store.close()
             raise
-    controller = Controller(config, store, **parts)
-    controller.data_lock = lock          # held for the process's life
-    controller.marker_dir = folder
     numbers = next((w.numbers for w in witnesses if w is not None and w.numbers), None)
-    if fresh_start and numbers:
-        controller.startup.append(c.ContinueNumbering(by=CONTROLLER_ID, numbers=numbers))
-    return controller
+    startup = [c.ContinueNumbering(by=CONTROLLER_ID, numbers=numbers)] if fresh_start and numbers else []
+    return Controller(config, store, data_lock=lock, marker_dir=folder, startup=startup, **parts)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,42 +1,43 @@
 """The controller's answers: what each op's reply carries, and the ops with their own handling
-(read-only ops, ``sync``, voiding an issue request, a booked slot's new code). A mixin of
-:class:`hallq.controller.service.Controller`, kept apart so each file reads on its own."""
+(read-only ops, ``sync``, voiding an issue request, a booked slot's new code). Changes go through
+the ledger; replies and stored replies are the service's."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 import msgspec
 
-from hallq.contract import ops
 from hallq import contract as wire
+from hallq.contract import ops
+from hallq.contract.tokens import code_hash
 from hallq.core import commands as c
 from hallq.core import events as e
-from hallq.core.rules import format_number, ticket_id
+from hallq.core.rules import Setup, format_number, ticket_id
 from hallq.errors import RequestError
+from hallq.runtime.config import Config
+
+from .lateness import LateRequests
+from .ledger import Ledger
+from .outbox import Outbox
 from .publish import counter_document, service_document, ticket_document
-from hallq.contract.tokens import code_hash
-
-if TYPE_CHECKING:
-    from .outbox import Outbox
+from .store import Store
 
 
-class RequestResults:
-    """Needs the controller's config, setup, state, store, epoch, seq, now() and _apply()."""
-    config: Any
-    setup: Any
-    state: Any
-    store: Any
-    epoch: int
-    seq: int
-    now: Callable[[], datetime]
-    _apply: Callable[[c.Command, datetime, Outbox], list[e.Event]]
-    lateness: Any
-    appointment_key: bytes
+class Answers:
+    def __init__(self, config: Config, setup: Setup, ledger: Ledger, store: Store, lateness: LateRequests,
+                 appointment_key: bytes, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.setup = setup
+        self.ledger = ledger
+        self.store = store
+        self.lateness = lateness            # requests read after their sender gave up (lateness.py)
+        self.appointment_key = appointment_key
+        self.clock = clock
 
-    def _late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
+    def late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
         if envelope.sent_at is None or envelope.not_after is None:
             return None
         sent_at, not_after = envelope.sent_at, envelope.not_after
@@ -44,7 +45,7 @@ class RequestResults:
             return None
         return self.lateness.late_by(device, sent_at, not_after, now)
 
-    def _perform_op(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
+    def perform(self, device: str, op: ops.Op, args: Any, now: datetime, out: Outbox) -> dict[str, Any]:
         """Apply one request's command (or its special handler); return its result fields."""
         _, _, ident = device.partition(".")
         if op.special is ops.Special.SYNC:
@@ -55,18 +56,18 @@ class RequestResults:
             args = msgspec.structs.replace(args, code=self._new_appointment_code())
         assert op.command is not None
         command = op.command(device, ident, args)
-        events = self._apply(command, now, out)
+        events = self.ledger.apply(command, now, out)
         # the counter the op was for: a clerk's own, or the one a supervisor named
         return self._result(op.result, events, args, getattr(command, "counter", None) or ident, now)
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.Answer.COUNTER:
-            return {"counter": counter_document(self.config, self.state, ident)}
+            return {"counter": counter_document(self.config, self.ledger.state, ident)}
         if kind == ops.Answer.SERVICE:
-            return {"service": service_document(self.config, self.setup, self.state, args.service, self.now())}
+            return {"service": service_document(self.config, self.setup, self.ledger.state, args.service, self.clock())}
         if kind == ops.Answer.HALL:
-            return {"hall": {"mode": self.state.mode, "message": self.state.outage_message,
-                             "announcements": list(self.state.announcements)}}
+            return {"hall": {"mode": self.ledger.state.mode, "message": self.ledger.state.outage_message,
+                             "announcements": list(self.ledger.state.announcements)}}
         if kind == ops.Answer.LEASE:
             leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
             prefix = self.setup.services[leased.service].prefix
@@ -81,37 +82,37 @@ class RequestResults:
             # its people-ahead and wait were computed against this very state when it was issued
             return {"ticket": msgspec.to_builtins(events[-1].ticket)}
         found = self._ticket_of(events, ident)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[found], now) if found else None}
+        return {"ticket": ticket_document(self.setup, self.ledger.state, self.ledger.state.tickets[found], now) if found else None}
 
     def _ticket_of(self, events: list[e.Event], counter: str) -> str | None:
         for event in reversed(events):
             ticket = getattr(event, "ticket", None)
             if ticket is not None:
                 return ticket.id
-        cs = self.state.counters.get(counter)
+        cs = self.ledger.state.counters.get(counter)
         if cs is not None:   # nothing changed (e.g. rate already done): the counter's ticket
             return cs.ticket or cs.last_served
         return None
 
-    def _read(self, op: ops.Op, args: Any) -> dict[str, Any]:
+    def read(self, op: ops.Op, args: Any) -> dict[str, Any]:
         """A read-only op's result: the whole core state as of its seq, or a page of events."""
         if op.special is ops.Special.SNAPSHOT:
-            return {"epoch": self.epoch, "seq": self.seq, "state": msgspec.Raw(msgspec.json.encode(self.state))}
+            return {"epoch": self.ledger.epoch, "seq": self.ledger.seq, "state": msgspec.Raw(msgspec.json.encode(self.ledger.state))}
         if op.special is ops.Special.APPOINTMENTS:
             return {"appointments": [{"code_hash": code_hash(self.appointment_key, a.code), "service": a.service,
                                       "slot": a.slot.isoformat(), "day": a.day}
-                                     for a in self.state.appointments.values()
-                                     if a.status == "booked" and a.day >= self.state.day]}
+                                     for a in self.ledger.state.appointments.values()
+                                     if a.status == "booked" and a.day >= self.ledger.state.day]}
         page = self.store.events_page(args.after_seq, args.limit)
         events = [msgspec.Raw(wire.event_bytes(epoch, seq, body)) for seq, epoch, body in page]
         # first_seq: older events are no longer kept here (hallq/controller/retention.py); askers stop asking for them
-        return {"events": events, "last_seq": self.seq, "first_seq": self.store.first_seq()}
+        return {"events": events, "last_seq": self.ledger.seq, "first_seq": self.store.first_seq()}
 
     def _new_appointment_code(self) -> str:
         """Ten random digits (a keypad's, not guessable: 10^10), unused in the hall."""
         while True:
             code = f"{secrets.randbelow(10**10):010d}"
-            if code not in self.state.appointments:
+            if code not in self.ledger.state.appointments:
                 return code
 
     def _void_issue_request(self, device: str, args: wire.VoidArgs, now: datetime, out: Outbox) -> dict[str, Any]:
@@ -128,11 +129,11 @@ class RequestResults:
         ticket = previous.get("ticket") if previous.get("ok") else None
         if not ticket:
             return {"ticket": None}
-        current = self.state.tickets.get(ticket["id"])
+        current = self.ledger.state.tickets.get(ticket["id"])
         if current is not None and current.status == "voided":
-            return {"ticket": ticket_document(self.setup, self.state, current, now)}
-        self._apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
-        return {"ticket": ticket_document(self.setup, self.state, self.state.tickets[ticket["id"]], now)}
+            return {"ticket": ticket_document(self.setup, self.ledger.state, current, now)}
+        self.ledger.apply(c.VoidTicket(by=device, ticket_id=ticket["id"], reason=args.reason), now, out)
+        return {"ticket": ticket_document(self.setup, self.ledger.state, self.ledger.state.tickets[ticket["id"]], now)}
 
     def _sync(self, device: str, args: wire.SyncArgs, now: datetime, out: Outbox) -> dict[str, Any]:
         placed: list[dict[str, Any]] = []
@@ -142,12 +143,12 @@ class RequestResults:
                                            issued_at=item.issued_at, priority=item.priority,
                                            token_hash=item.token_hash, code=item.code)
             try:
-                self._apply(command, now, out)
+                self.ledger.apply(command, now, out)
             except RequestError as err:
                 rejected.append({"number": item.number, "code": err.code, "message": err.message})
                 continue
-            ticket = self.state.tickets.get(ticket_id(self.setup.business_day(item.issued_at), item.number))
+            ticket = self.ledger.state.tickets.get(ticket_id(self.setup.business_day(item.issued_at), item.number))
             if ticket is not None:
-                placed.append(ticket_document(self.setup, self.state, ticket, now))
+                placed.append(ticket_document(self.setup, self.ledger.state, ticket, now))
         return {"tickets": placed, "rejected": rejected}
 

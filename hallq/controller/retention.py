@@ -22,11 +22,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
 
-import msgspec
-
+from hallq.core.rules import Setup
+from hallq.runtime.config import Config
 from hallq.runtime.storage import storage_fault
+
+from .ledger import Ledger
 from .store import Store
 
 log = logging.getLogger("hallq.controller")
@@ -79,28 +81,29 @@ def _next_day(day: str) -> str:
 
 
 class RecordKeeping:
-    """The controller's side (a mixin of :class:`hallq.controller.service.Controller`): at start, then hourly."""
-    store: Store
-    config: Any
-    setup: Any
-    state: Any
-    seq: int
-    events_since_snapshot: int
-    now: Any
-    _kept_at: float = -1e18
+    """The controller's side of it: at start, then hourly (``keep``)."""
 
-    def _keep_records(self, force: bool = False) -> Pruned | None:
-        if not force and time.monotonic() - self._kept_at < EVERY_S:
+    def __init__(self, config: Config, setup: Setup, ledger: Ledger, store: Store,
+                 clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.setup = setup
+        self.ledger = ledger
+        self.store = store
+        self.clock = clock
+        self.kept_at = -1e18
+
+    def keep(self, force: bool = False) -> Pruned | None:
+        if not force and time.monotonic() - self.kept_at < EVERY_S:
             return None
-        self._kept_at = time.monotonic()
+        self.kept_at = time.monotonic()
         hall = self.config.hall
         try:
             with self.store.transaction():       # every event up to seq inside a snapshot first
-                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
-            self.events_since_snapshot = 0
-            now = self.now()
-            today = date.fromisoformat(max(self.state.day or "", self.setup.business_day(now)))
-            return keep_within(self.store, Policy(hall.keep_events_days, hall.keep_records_mb), now, today, self.seq)
+                self.ledger.snapshot()
+            now = self.clock()
+            today = date.fromisoformat(max(self.ledger.state.day or "", self.setup.business_day(now)))
+            return keep_within(self.store, Policy(hall.keep_events_days, hall.keep_records_mb), now, today,
+                               self.ledger.seq)
         except Exception as err:
             if storage_fault(err) is None:
                 raise

@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -36,13 +35,14 @@ from hallq.runtime.setup import setup_from_config
 from .publish import state_document
 from hallq.runtime.loop import StopFlag
 from .outbox import Outbox
-from .results import RequestResults
-from .devices import STATUS_EVERY_S, DeviceReports
+from .devices import DeviceReports
+from .ledger import Ledger
+from .results import Answers
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .continuity import write_marker
 from hallq.runtime.storage import StorageFault, storage_fault
-from .storage_faults import StorageFaultHandling
+from .storage_faults import StorageFaults
 from .retention import RecordKeeping
 from .store import Store
 from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind
@@ -58,28 +58,37 @@ SNAPSHOT_EVERY = 500         # events between snapshots
 _state_decoder = msgspec.json.Decoder(HallState)
 
 
-class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeeping):
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class Controller:
+    """The service over its collaborators, each given what it needs: the ledger (state and events),
+    the answers to requests, the device reports, the storage faults and the record keeping."""
+
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
-                 client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None) -> None:
+                 client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None,
+                 data_lock: Closable | None = None, marker_dir: Path | None = None,
+                 startup: list[c.Command] | None = None) -> None:
         self.config = config
         self.topics = Topics(config.hall.id)
         self.setup = setup_from_config(config)
-        self.rules = QueueRules(self.setup)
         self.store = store
         self.clock = clock or (lambda: datetime.now(self.setup.tz))
-        self.state, self.seq = self._recover()
-        self.epoch = self.store.next_epoch()
-        self.startup: list[c.Command] = []    # applied in the first batch (a fresh start's numbering)
-        self.lateness = LateRequests()        # requests read after their sender gave up (hallq/controller/lateness.py)
-        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (hallq/controller/fairness.py)
-        self.status_at: dict[str, float] = {}        # when each device's status was last recorded
-        self.status_held: dict[str, bytes] = {}      # its newest status, waiting for its turn
+        self.data_lock = data_lock            # the data folder's lock, held for the process's life
+        self.marker_dir = marker_dir          # where controller.mark is kept (continuity.py)
+        self.startup = list(startup or [])    # applied in the first batch (a fresh start's numbering)
+        state, seq = self._recover()
+        self.ledger = Ledger(QueueRules(self.setup), store, store.next_epoch(), state, seq)
+        self.answers = Answers(config, self.setup, self.ledger, store, LateRequests(), appointment_key(config),
+                               self.clock)
+        self.devices = DeviceReports(config, self.ledger)
+        self.storage = StorageFaults(store, self.topics, self._say_presence)
+        self.records = RecordKeeping(config, self.setup, self.ledger, store, self.clock)
+        self.fair = FairInbox(self.topics)    # one flooding device waits behind itself (fairness.py)
         self.rates = RateLimits(kiosk_limits(config.hall.kiosk_rate_per_s, config.hall.kiosk_burst))
-        self.appointment_key = appointment_key(config)   # the day's bookings go to kiosks as keyed hashes
-        self.marker_dir: Path | None = None   # where controller.mark is kept (hallq/controller/continuity.py)
         self._marked = (-1, 0.0)
-        self.events_since_snapshot = 0
-        self.fault: StorageFault | None = None   # the storage cannot be written (hallq/controller/storage_faults.py)
+        self._clock_complained = -1e9
         self.inbox: queue.Queue[Any] = queue.Queue()
         # two connections when the broker knows controller.lane: counters', screens' and operators'
         # messages come by their own, never behind a flooding kiosk's in the broker or the socket
@@ -93,9 +102,31 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
             if has_lane else None
         self.lane_up = False
-        self._keep_records(force=True)        # what is kept and for how long: hallq/controller/retention.py
+        self.records.keep(force=True)         # what is kept and for how long: retention.py
         log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
                  config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
+
+    # the hall as of the last event (read by tests, the bench and the bootstrap)
+    @property
+    def state(self) -> HallState:
+        return self.ledger.state
+
+    @property
+    def seq(self) -> int:
+        return self.ledger.seq
+
+    @property
+    def epoch(self) -> int:
+        return self.ledger.epoch
+
+    @property
+    def fault(self) -> StorageFault | None:
+        """Why the storage cannot be written, while it cannot."""
+        return self.storage.fault
+
+    @property
+    def lateness(self) -> LateRequests:
+        return self.answers.lateness
 
     # --- recovery ---------------------------------------------------------------------------------
     def _recover(self) -> tuple[HallState, int]:
@@ -117,9 +148,13 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         return self.clock()
 
     def _presence(self, online: bool) -> bytes:
-        fault = self.fault
-        return wire.dumps(wire.PresenceDoc(online=online and fault is None, epoch=getattr(self, "epoch", 0),
+        fault = self.storage.fault
+        return wire.dumps(wire.PresenceDoc(online=online and fault is None, epoch=self.ledger.epoch,
                                            fault=fault.message if fault is not None else None))
+
+    def _say_presence(self) -> None:
+        """The controller's retained presence on the main link: online unless the storage failed."""
+        self.link.publish(self.topics.controller_presence, self._presence(True), retain=True)
 
     # --- the owner loop -----------------------------------------------------------------------------
     def run(self, stop: StopFlag) -> None:
@@ -161,7 +196,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
     def shutdown(self) -> None:
         try:
             with self.store.transaction():
-                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
+                self.ledger.snapshot()
         except Exception as err:
             what = storage_fault(err)
             if what is None:
@@ -172,18 +207,19 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             self.lane.stop()
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
         self.store.close()
-        if getattr(self, "data_lock", None) is not None:
+        if self.data_lock is not None:
             self.data_lock.close()            # the folder is free for the next controller
 
     def apply_batch(self, batch: list[Any], tick: bool = False) -> Outbox:
         batch = self._lane_news(batch)
-        if self.fault is not None:
-            return self._while_faulted(batch, tick) or Outbox()
+        if self.storage.fault is not None:
+            back = self.storage.while_faulted(batch, tick)
+            return self.apply_batch(back, tick=True) if back is not None else Outbox()
         out = Outbox()
         now = self.now()
         if tick and self.state.day and self.setup.business_day(now) < self.state.day:
             self._clock_behind(now)
-        before = (self.state, self.seq, self.events_since_snapshot)
+        before = self.ledger.mark()
         try:
             link_up = self._record_batch(batch, tick, now, out)
         except Exception as err:
@@ -191,12 +227,12 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             if what is None:
                 raise
             # nothing of this batch is on disk: nothing of it stays in memory, nothing is answered
-            self.state, self.seq, self.events_since_snapshot = before
-            self._storage_failed(what, batch)
+            self.ledger.restore(before)
+            self.storage.failed(what, batch)
             return Outbox()
         self.startup.clear()
         if tick:
-            self._keep_records()
+            self.records.keep()
         # durable now: note it beside the database, then tell the world
         self._mark()
         if link_up:
@@ -217,13 +253,11 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             if tick or batch:
                 # the day and the hours at every batch; the alerts (a pass over the day's tickets)
                 # on the once-a-second tick only: a burst of requests does not pay for them each time
-                self._apply(c.Tick(by=CONTROLLER_ID, alerts=tick), now, out)
+                self.ledger.apply(c.Tick(by=CONTROLLER_ID, alerts=tick), now, out)
             for command in self.startup:       # cleared once committed
-                self._apply(command, now, out)
+                self.ledger.apply(command, now, out)
             if tick:
-                for device in [d for d in self.status_held
-                               if time.monotonic() - self.status_at.get(d, -1e9) >= STATUS_EVERY_S]:
-                    self._on_status(device, self.status_held.pop(device), now, out)
+                self.devices.release_held(now, out)
             for item in batch:
                 if isinstance(item, LinkUp):
                     link_up = True
@@ -238,9 +272,8 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
                         # a bug must not stop the hall: what this message changed is undone
                         # (see _undoable), the rest of the batch goes on
                         log.exception("message on %s failed; rolled back", item.topic)
-            if self.events_since_snapshot >= SNAPSHOT_EVERY:
-                self.store.save_snapshot(self.seq, msgspec.json.encode(self.state))
-                self.events_since_snapshot = 0
+            if self.ledger.events_since_snapshot >= SNAPSHOT_EVERY:
+                self.ledger.snapshot()
         return link_up
 
     def _lane_news(self, batch: list[Any]) -> list[Any]:
@@ -256,7 +289,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
 
     def _clock_behind(self, now: datetime) -> None:
         """Logged once a minute while it lasts: the day stays, numbers go on, nothing is reissued."""
-        if time.monotonic() - getattr(self, "_clock_complained", -1e9) >= 60:
+        if time.monotonic() - self._clock_complained >= 60:
             self._clock_complained = time.monotonic()
             log.error("the clock says %s, before the business day %s already recorded: the clock went back "
                       "(no RTC, NTP not yet synced?); the day is kept and no number is issued twice",
@@ -265,34 +298,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
     def state_document(self) -> dict[str, Any]:
         return state_document(self.config, self.setup, self.state, self.epoch, self.seq, now=self.now())
 
-    # --- applying ----------------------------------------------------------------------------------
-    @contextmanager
-    def _undoable(self, out: Outbox) -> Iterator[None]:
-        """All or nothing for one message: its rows (a SAVEPOINT) and the in-memory state."""
-        state, seq, since, published = self.state, self.seq, self.events_since_snapshot, len(out.events)
-        with self.store.savepoint():
-            try:
-                yield
-            except BaseException:
-                self.state, self.seq, self.events_since_snapshot = state, seq, since
-                del out.events[published:]
-                raise
-
-    def _apply(self, command: c.Command, now: datetime, out: Outbox) -> list[e.Event]:
-        """Run the rules; record the events durably (in the caller's transaction)."""
-        new_state, events = self.rules.handle(self.state, command, now)
-        for event in events:
-            self.seq += 1
-            body = e.encode_event(event)
-            self.store.append_event(self.seq, self.epoch, e.event_type(event), event.at.isoformat(),
-                                    new_state.day, body)
-            out.events.append(wire.event_bytes(self.epoch, self.seq, body))
-        if events:
-            self.state = new_state
-            self.events_since_snapshot += len(events)
-            out.state_changed = True
-        return events
-
+    # --- messages -----------------------------------------------------------------------------------
     def _on_message(self, msg: Inbound, now: datetime, out: Outbox) -> None:
         what, device = self.topics.parse(msg.topic)
         if not msg.lane and self.lane_up and device in self.priority:
@@ -300,9 +306,9 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
         if what == "req" and device:
             self._on_request(device, msg.payload, now, out)
         elif what == "presence" and device and device != CONTROLLER_ID:
-            self._on_presence(device, msg.payload, now, out)
+            self.devices.presence(device, msg.payload, now, out)
         elif what == "status" and device:
-            self._on_status(device, msg.payload, now, out)
+            self.devices.status(device, msg.payload, now, out)
 
     def _on_request(self, device: str, payload: bytes, now: datetime, out: Outbox) -> None:
         reply_topic = self.topics.reply(device)
@@ -316,7 +322,7 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
             out.replies.append((reply_topic, wire.dumps(wire.error_reply(wire.request_id_of(payload), err.code, err.message))))
             return
         if op.read_only:
-            out.replies.append((reply_topic, wire.dumps(wire.ok_reply(envelope.request_id, **self._read(op, args)))))
+            out.replies.append((reply_topic, wire.dumps(wire.ok_reply(envelope.request_id, **self.answers.read(op, args)))))
             return
         stored = self.store.reply_for(device, envelope.request_id)
         if stored is not None:
@@ -332,12 +338,12 @@ class Controller(RequestResults, DeviceReports, StorageFaultHandling, RecordKeep
                                                      "refused; try again in a moment"))))
             return
         try:
-            late = self._late(device, envelope, now)
+            late = self.answers.late(device, envelope, now)
             if late is not None:
                 raise RequestError("expired", f"read {late:.1f} s after {device} stopped waiting for it: not applied "
                                               "(the controller was held up); press again")
-            with self._undoable(out):
-                result = self._perform_op(device, op, args, now, out)
+            with self.ledger.undoable(out):
+                result = self.answers.perform(device, op, args, now, out)
                 reply = wire.dumps(wire.ok_reply(envelope.request_id, **result))
                 self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), reply)
         except RequestError as err:

@@ -22,34 +22,40 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from hallq.contract.topics import Topics
 from hallq.runtime.mqttlink import Inbound, LinkUp
 from hallq.runtime.storage import RECOVER_FREE_MB, StorageFault, free_mb, probe
 
+from .store import Store
+
 log = logging.getLogger("hallq.controller")
 
-class StorageFaultHandling:
-    """The controller's side of it (a mixin of :class:`hallq.controller.service.Controller`)."""
-    fault: StorageFault | None
-    store: Any
-    link: Any
-    topics: Any
-    apply_batch: Any
-    _presence: Any
 
-    def _storage_failed(self, what: str, batch: list[Any]) -> None:
+class StorageFaults:
+    """The fault while there is one, what arrives meanwhile, and the probe that ends it. ``say`` tells
+    the hall the controller's presence (offline with the fault, or online) on the main link."""
+
+    def __init__(self, store: Store, topics: Topics, say: Callable[[], None]) -> None:
+        self.store = store
+        self.topics = topics
+        self.say = say
+        self.fault: StorageFault | None = None
+
+    def failed(self, what: str, batch: list[Any]) -> None:
         self.fault = StorageFault(what, self.store.path)
         log.error("%s", self.fault.message)
         self._hold(batch)
-        self.link.publish(self.topics.controller_presence, self._presence(False), retain=True)
+        self.say()
 
     def _hold(self, batch: list[Any]) -> None:
         """Keep presence and status (newest per device) for later; requests go unanswered."""
         assert self.fault is not None
         for item in batch:
             if isinstance(item, LinkUp):       # say it again on a new connection
-                self.link.publish(self.topics.controller_presence, self._presence(False), retain=True)
+                self.say()
             elif isinstance(item, Inbound):
                 what, device = self.topics.parse(item.topic)
                 if what == "req":
@@ -57,9 +63,9 @@ class StorageFaultHandling:
                 elif device:
                     self.fault.held[(what, device)] = item
 
-    def _while_faulted(self, batch: list[Any], tick: bool) -> Any:
-        """The batch kept or dropped; the storage tried once a second. None, or the outbox of the
-        first batch after it came back."""
+    def while_faulted(self, batch: list[Any], tick: bool) -> list[Any] | None:
+        """The batch kept or dropped; the storage tried once a second. None while it lasts; once
+        writable again, what was kept, to be applied (a LinkUp first: presence online again)."""
         fault = self.fault
         assert fault is not None
         self._hold(batch)
@@ -72,10 +78,9 @@ class StorageFaultHandling:
         if still is not None:
             if still != fault.what:
                 fault.what = still
-                self.link.publish(self.topics.controller_presence, self._presence(False), retain=True)
+                self.say()
             return None
         self.fault = None
         log.warning("storage writable again after %.0f s: taking work again (%d requests went unanswered "
                     "meanwhile; their devices fell back)", time.monotonic() - fault.since, fault.dropped_requests)
-        return self.apply_batch([LinkUp(), *fault.held.values()], tick=True)   # LinkUp: presence online again
-
+        return [LinkUp(), *fault.held.values()]
