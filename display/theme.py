@@ -9,7 +9,7 @@ Colour = tuple[int, int, int]
 DEFAULT_THEME: dict[str, str] = {
     "background": "#0b2545", "header": "#061a33", "panel": "#13315c", "panel_flash": "#d1495b",
     "text": "#ffffff", "muted": "#8da9c4", "accent": "#ffd166",      # accent: ticket numbers
-    "ok": "#06d6a0", "warn": "#f4a261",                              # warn: 暂停服务 / 暂停办理
+    "ok": "#06d6a0", "warn": "#f4a261",                              # warn: 暂停服务 / 暂停取号
     "alert": "#e63946", "outage": "#9d0208", "reconnecting": "#b5651d", "resumed": "#2a9d8f",
     "ticker": "#061a33", "line": "#1f4e89",
 }

@@ -255,7 +255,7 @@ class KioskRole(DeviceRole):
             code = reply.code if not reply.ok else "internal"
             log.warning("issue %s refused: %s %s", attempt.service, code, reply.message)
             self.model.reason = code
-            self._print_refusal(code, reply.message)
+            self._print_refusal(code, reply.message, attempt.service)
             return
         ticket = reply.ticket
         self.model.reason = None
@@ -296,7 +296,7 @@ class KioskRole(DeviceRole):
         refusal = self.model.offline_refusal(service, now)
         if refusal is not None:
             self.model.reason = refusal
-            self._print_refusal(refusal, "")
+            self._print_refusal(refusal, "", service)
             return
         day = now.date().isoformat()
         ahead = self.model.waiting.get(service, 0) + self.journal.count("unsynced", service)
@@ -373,9 +373,9 @@ class KioskRole(DeviceRole):
         self.model.reason = f"printer {self.model.printer_condition}"
         return self.model.printer_condition
 
-    def _print_refusal(self, code: str, message: str) -> None:
+    def _print_refusal(self, code: str, message: str, service: str | None = None) -> None:
         if self.model.can_print:
-            self.tickets.refusal(code, message, self.now(), self.shell.boot)
+            self.tickets.refusal(code, message, self.now(), self.shell.boot, service)
 
     def refresh(self, now: float) -> None:
         # the numbers left in each lease, read once here for the lamps and for the status that the

@@ -16,7 +16,7 @@ from hallq.runtime.i18n import N_, bilingual, gettext
 from hallq.contract.tokens import ticket_url
 from hallq.contract import TicketDoc
 from hallq.printer.escpos_render import render_escpos
-from hallq.printer.layout import Layout, TicketView, slip_layout, ticket_layout
+from hallq.printer.layout import Layout, TicketView, second_language, slip_layout, ticket_layout
 from hallq.printer.transport import TicketPrinter
 
 from .journal import OfflineTicket
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # what a refusal slip says, by the controller's error code
 REFUSALS = {      # code -> (title, what to do): the slip's title in Chinese, the rest in both languages
     "hall_closed": (N_("Tickets paused"), N_("The hall is closed")),
-    "service_suspended": (N_("Service paused"), N_("This service is suspended")),
+    # suspending a service stops its tickets; those already issued are still called
+    "service_suspended": (N_("Tickets paused"), N_("No new tickets for this service now: please ask at the service desk")),
     "outage": (N_("Tickets paused"), N_("Please ask at the service desk")),
     "numbers_exhausted": (N_("Today's numbers are used up"), N_("Please ask at the service desk")),
     "kiosk_quota": (N_("This machine has paused"), N_("Please use another ticket machine")),
@@ -63,7 +64,7 @@ class TicketPrinting:
         """Print one ticket; DeviceFault if the printer failed."""
         self._print(ticket_layout(view, self.kiosk.printer.width_mm, cut=self.kiosk.printer.cut), view.number)
 
-    def refusal(self, code: str, message: str, now: datetime, boot: int) -> None:
+    def refusal(self, code: str, message: str, now: datetime, boot: int, service: str | None = None) -> None:
         """A slip saying why no ticket came (when configured); a printer fault is only logged."""
         if not self.kiosk.refused_slip:
             return
@@ -71,6 +72,8 @@ class TicketPrinting:
             title, detail = (gettext(REFUSALS[code][0], "zh_CN"), bilingual(REFUSALS[code][1]))
         else:
             title, detail = gettext(N_("No ticket issued"), "zh_CN"), message or code
+        if service is not None:              # the slip names the service the button was for
+            detail = f"{self._service_line(service)}\n{detail}"
         self.slips += 1
         layout = slip_layout(self.config.hall.name, title, detail, now, self.kiosk.printer.width_mm,
                              cut=self.kiosk.printer.cut)
@@ -78,6 +81,10 @@ class TicketPrinting:
             self._print(layout, f"slip-{boot}-{self.slips}")
         except DeviceFault as fault:
             log.error("refusal slip not printed: %s", fault)
+
+    def _service_line(self, service: str) -> str:
+        name, name_en = self._names(service)
+        return f"{name} {second_language(name, name_en)}".strip()
 
     def _names(self, service: str) -> tuple[str, str]:
         setup = self.config.service_by_id(service)

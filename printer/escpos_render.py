@@ -19,6 +19,8 @@ are built here and handed to python-escpos transports raw.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from typing import Literal
 
 from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, printed, quiet_lines, text_columns, wrap
@@ -33,13 +35,29 @@ ALIGN = {"left": 0, "center": 1, "right": 2}
 ChineseProfile = Literal["fs_and", "gb18030_only", "gb2312", "raster"]
 
 
+@lru_cache(maxsize=1)
+def gb2312_characters() -> frozenset[str]:
+    """What a GB2312 printer font holds: every code GB2312 defines in its rows A1A1-F7FE, read as
+    the printer reads the bytes it is sent (GB18030, whose two-byte codes contain GB2312's). Python's
+    ``gb2312`` codec reads two of those codes its own way (A1A4 as U+30FB, A1AA as U+2015); the
+    printer prints them as ``·`` (U+00B7) and ``—`` (U+2014), and has no glyph for U+2015, which
+    GB18030 sends as A8 44, outside GB2312."""
+    held = set()
+    for first in range(0xA1, 0xF8):
+        for second in range(0xA1, 0xFF):
+            code = bytes((first, second))
+            try:
+                code.decode("gb2312")             # a code GB2312 defines (rows 10-15 and 88-94 are empty)
+            except UnicodeDecodeError:
+                continue
+            held.add(code.decode("gb18030"))
+    return frozenset(held)
+
+
 def in_gb2312(text: str) -> bool:
     """Would a GB2312-only printer font print every character of ``text`` (as the layout measured it)?"""
-    try:
-        "".join(printed(ch) for ch in text if ch >= " " and ch != "\x7f").encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return True
+    held = gb2312_characters()
+    return all(ch < "\x80" or ch in held for ch in (printed(c) for c in text if c >= " " and c != "\x7f"))
 
 
 def line_raster(line: str, scale: int, align: str, bold: bool, dots: int) -> bytes:

@@ -9,7 +9,7 @@ only send as four bytes (emoji, ``¥``, rare characters) the printer has no glyp
 """
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime
@@ -24,6 +24,36 @@ PAPER = {58: (384, 32), 80: (576, 48)}
 CELL_W, CELL_H = 12, 24          # dots of one half-width character cell at scale 1
 MAX_SCALE = 8                    # GS ! allows 1..8 times width and height
 LINE_DOTS = 30                   # one fed line at the default line spacing (ESC 2)
+
+
+QUIET_MODULES = 4                # blank paper each side of a QR code, in modules, for a phone to find it
+QR_DOTS = {58: 5, 80: 6}         # a module's dots on each paper when the code fits (0.6 / 0.75 mm)
+QR_MIN_DOTS = 4                  # 0.5 mm: the smallest module a phone's camera reads at arm's length
+
+
+def qr_modules(data: str) -> int:
+    """The side of ``data``'s QR code in modules, as the printer makes it (error correction M)."""
+    import qrcode
+    from qrcode.exceptions import DataOverflowError
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(data)
+    try:
+        code.make(fit=True)
+    except DataOverflowError:
+        return 10_000                # beyond the largest QR code: fits no paper
+    return int(code.modules_count)
+
+
+def qr_module_dots(data: str, width_mm: int) -> int:
+    """The largest module size (at most the paper's usual, at least QR_MIN_DOTS) at which the code
+    and its quiet zone of QUIET_MODULES on each side fit across the paper; ValueError saying how
+    long the text may be when none does."""
+    side = qr_modules(data) + 2 * QUIET_MODULES
+    dots = min(QR_DOTS.get(width_mm, 5), PAPER[width_mm][0] // side)
+    if dots < QR_MIN_DOTS:
+        raise ValueError(f"a QR code of {len(data)} characters is {side - 2 * QUIET_MODULES} modules wide: with its "
+                         f"quiet zone it does not fit {width_mm} mm paper at {QR_MIN_DOTS} dots a module")
+    return dots
 
 
 def quiet_lines(module_dots: int) -> int:
@@ -97,19 +127,16 @@ def text_columns(text: str) -> int:
 def wrap(text: str, columns: int) -> list[str]:
     """Break ``text`` into lines of at most ``columns``; prefer breaking at spaces.
 
-    Chinese text may break between any two characters; a Latin word longer than a line is cut.
+    Chinese text may break between any two characters; a word of narrow letters (accented ones too:
+    "Gérant", "Résumé") is kept whole, and cut only when it is longer than a line.
     """
     columns = max(2, columns)
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        # tokens: one wide character, a run of narrow non-space characters, or one space
-        tokens = re.findall(r"[^\x00-\x7f]|[\x21-\x7e]+| ", paragraph)
-        tokens = [t for t in tokens if t] or [""]
         line, width = "", 0
-        for token in tokens:
-            if _is_wide(token[:1]) is False and len(token) > 1 and text_columns(token) > columns:
-                # a word longer than a line: cut it into pieces that fit
-                pieces = [token[i:i + columns] for i in range(0, len(token), columns)]
+        for token in _tokens(paragraph):
+            if len(token) > 1 and text_columns(token) > columns:
+                pieces = _cut(token, columns)      # a word longer than a line: pieces that fit
             else:
                 pieces = [token]
             for piece in pieces:
@@ -123,6 +150,36 @@ def wrap(text: str, columns: int) -> list[str]:
                 width += w
         lines.append(line.rstrip())
     return lines
+
+
+def _cut(word: str, columns: int) -> list[str]:
+    pieces, piece = [], ""
+    for ch in word:
+        if piece and text_columns(piece + ch) > columns:
+            pieces.append(piece)
+            piece = ""
+        piece += ch
+    return pieces + [piece]
+
+
+def _tokens(paragraph: str) -> list[str]:
+    """One Chinese (East Asian wide) character, a run of other non-space characters (a word, accented
+    letters included, however wide the printer prints them), or one space; control characters dropped."""
+    tokens: list[str] = []
+    word = ""
+    for ch in paragraph:
+        if ch < " " or ch == "\x7f":
+            continue
+        if ch == " " or unicodedata.east_asian_width(ch) in ("W", "F"):     # a line may break beside a Chinese character
+            if word:
+                tokens.append(word)
+                word = ""
+            tokens.append(ch)
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    return tokens or [""]
 
 
 def _is_wide(ch: str) -> bool:
@@ -157,14 +214,20 @@ def number_scale(width_mm: int, number: str) -> int:
     return max(1, min(MAX_SCALE, columns // max(1, text_columns(number))))
 
 
+def second_language(name: str, name_en: str) -> str:
+    """The English name when it adds something: a hall that names a service "缴费 Payment" and also
+    "Payment" in English gets it printed once."""
+    return name_en if name_en and name_en.casefold() not in name.casefold() else ""
+
+
 def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True) -> Layout:
     blocks: list[Block] = [Text(view.hall_name, scale=1 if width_mm == 58 else 2, align="center", bold=True)]
-    if view.hall_name_en:
+    if second_language(view.hall_name, view.hall_name_en):
         blocks.append(Text(view.hall_name_en, align="center"))
     blocks.append(Rule())
     blocks.append(Text(view.service_name, scale=2 if text_columns(view.service_name) * 2 <= PAPER[width_mm][1] else 1,
                        align="center", bold=True))
-    if view.service_name_en:
+    if second_language(view.service_name, view.service_name_en):
         blocks.append(Text(view.service_name_en, align="center"))
     blocks.append(Feed(1))
     blocks.append(Text(view.number, scale=number_scale(width_mm, view.number), align="center", bold=True))
@@ -193,7 +256,8 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
         blocks.append(Rule())
         blocks.append(Text(view.notice))
     if view.qr_data:
-        blocks.append(Qr(view.qr_data, module_dots=5 if width_mm == 58 else 6))
+        blocks.append(Qr(view.qr_data, module_dots=qr_module_dots(view.qr_data, width_mm)))
+        blocks.append(Text(bilingual(N_("Scan to follow your turn")), align="center"))
     blocks.append(Feed(3))
     return Layout(width_mm=width_mm, blocks=tuple(blocks), cut=cut)
 

@@ -146,10 +146,32 @@ def usb_printer(vendor: int, product: int, status_timeout_s: float) -> EscposPri
                          f"usb {vendor:04x}:{product:04x}")
 
 
+def _file_class() -> type:
+    printers = escpos_printers()
+
+    class ExistingFile(printers.File):  # type: ignore[misc, name-defined]
+        """python-escpos File that opens the device only if it is there: its own ``open(path, "wb")``
+        made a regular file where an unplugged printer's /dev/usb/lp0 had been, and every ticket
+        after that went into it while the printer showed "ok"."""
+
+        def open(self, raise_not_found: bool = True) -> None:
+            if self._device:
+                self.close()
+            try:
+                self.device = os.fdopen(os.open(self.devfile, os.O_WRONLY | os.O_APPEND | os.O_NOCTTY), "wb")
+            except OSError as err:
+                self.device = None
+                if raise_not_found:
+                    raise OSError(f"cannot open printer device {self.devfile}: {err.strerror}") from err
+
+    return ExistingFile
+
+
 def file_printer(path: str, status_timeout_s: float) -> EscposPrinter:
     """A character device such as /dev/usb/lp0: write-only, so no DLE EOT; a printer that is
-    unplugged (the device file gone or not writable) shows offline."""
-    device = escpos_printers().File(devfile=path)
+    unplugged (the device file gone or not writable) shows offline, and its device file is never
+    created by us."""
+    device = _file_class()(devfile=path)
 
     def link_of(d: Any) -> None:
         if not os.access(path, os.W_OK):

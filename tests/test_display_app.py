@@ -113,7 +113,7 @@ def hall_picture(n_counters: int, n_services: int, banners=()) -> ViewModel:
     names = [("缴费", "Payment"), ("业务办理", "Applications"), ("新装增容", "New connections and upgrades"),
              ("电费发票", "Invoices"), ("光伏并网", "Solar grid connection")]
     services = tuple(ServiceTile(f"s{i}", names[i % 5][0], names[i % 5][1], chr(65 + i), 100 + i,
-                                 "约35分钟", "about 35 min", i == 2, *(("暂停办理", "Not available now") if i == 2
+                                 "约35分钟", "about 35 min", i == 2, *(("暂停取号", "No new tickets now") if i == 2
                                                                      else ("", "")))
                      for i in range(n_services))
     calls = tuple(CallView(c.number, c.id, c.name, c.name_en, "缴费", i == 1, i < 3)

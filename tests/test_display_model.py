@@ -133,7 +133,7 @@ def test_state_becomes_view_model(view):
     assert counters["c3"].name_en == "Counter 3"
     pay, biz = vm.services
     assert (pay.waiting, pay.est_zh, pay.est_en, pay.suspended) == (4, "约7分钟", "about 7 min", False)
-    assert biz.suspended and biz.label_zh == "暂停办理"
+    assert biz.suspended and biz.label_zh == "暂停取号"
     assert vm.notices == ("今日16:00起暂停办理过户业务",)          # blank notices are not shown
     # A011 is at counter 1 now: a live call; A010 is history
     assert live(vm) == [("A011", "c1")] and [r.number for r in vm.recent] == ["A010"]

@@ -321,7 +321,7 @@ def test_suspended_service_lamp_off_and_slip(controller, admin, run_kiosk, tmp_p
     until(lambda: k.kiosk.printed, what="a slip")
     assert k.tickets() == [] and issued_numbers(admin) == []
     [slip] = [p for p in (tmp_path / "tickets").iterdir() if p.suffix == ".bin"]
-    assert slip.name.startswith("slip-") and "暂停办理".encode("gb18030") in slip.read_bytes()
+    assert slip.name.startswith("slip-") and "暂停取号".encode("gb18030") in slip.read_bytes()
     assert k.kiosk.model.reason == "service_suspended"
 
 

@@ -423,3 +423,81 @@ def test_a_line_sent_as_a_picture_is_the_preview_of_that_line():
     (wb, rows, bits), = band
     assert (wb * 8, rows) == (PAPER[80][0], CELL_H * 2)
     assert bits == expected and any(bits)             # the same dots, and there are dots
+
+
+# --- at the edges: GB2312 fonts, Latin words, QR size, device files, names once ------------------
+def test_gb2312_is_what_the_font_holds_not_pythons_codec():
+    from hallq.printer.escpos_render import gb2312_characters, in_gb2312
+    assert len(gb2312_characters()) == 6763 + 682          # GB2312's hanzi and its other characters
+    # · (A1A4) and — (A1AA) are in every GB2312 font; Python's gb2312 codec refuses them
+    assert in_gb2312("城东·营业厅") and in_gb2312("缴费—现场")
+    assert not in_gb2312("城东―营业厅")                     # U+2015: GB18030 sends A8 44, outside GB2312
+    middle_dot = render_escpos(ticket_layout(view(hall_name="城东·营业厅", notice=""), 80), "gb2312")
+    assert "城东·营业厅".encode("gb18030") in middle_dot and b"\xa1\xa4" in middle_dot
+    assert not _unraster(middle_dot)                         # text, 527 bytes, not a 3,600-byte picture
+    bar = render_escpos(ticket_layout(view(hall_name="城东―营业厅", notice=""), 80), "gb2312")
+    assert b"\xa8\x44" not in bar and len(_unraster(bar)) == 1
+
+
+@pytest.mark.parametrize("text", ["Gérant du Résumé", "Señor Müller, café crème", "Crédit agricole"])
+def test_wrap_keeps_accented_latin_words_whole(text):
+    for columns in range(8, 20):
+        lines = wrap(text, columns)
+        assert all(text_columns(line) <= columns for line in lines)
+        assert {w for line in lines for w in line.split()} <= set(text.split()), (columns, lines)
+
+
+def test_the_qr_is_sized_to_the_paper_with_its_quiet_zone_or_refused():
+    from hallq.printer.layout import QUIET_MODULES, Qr, qr_module_dots, qr_modules
+    short = "http://192.168.1.10:8080/t/" + "x" * 22
+    assert qr_module_dots(short, 80) == 6 and qr_module_dots(short, 58) == 5
+    long = "https://queue.example.com/a/rather/long/path/for/the/phone/pages/t/" + "x" * 40
+    for width in (58, 80):
+        dots = qr_module_dots(long, width)
+        assert (qr_modules(long) + 2 * QUIET_MODULES) * dots <= PAPER[width][0]
+        [qr] = [b for b in ticket_layout(view(qr_data=long), width).blocks if isinstance(b, Qr)]
+        assert qr.module_dots == dots
+    with pytest.raises(ValueError, match="does not fit 58 mm"):
+        qr_module_dots("https://example.com/" + "x" * 600, 58)
+
+
+def test_a_public_url_too_long_for_the_kiosks_paper_stops_the_kiosk_naming_the_key(tmp_path):
+    from hallq.kiosk.main import check_qr_fits
+    from hallq.runtime.config import load_config
+    from hallq.testing import EXAMPLE_HALL
+    text = EXAMPLE_HALL.read_text("utf-8")
+    hall = tmp_path / "hall.toml"
+    hall.write_text(text + '\n[web]\npublic_url = "https://example.com/' + "p" * 1500 + '"\n', "utf-8")
+    config = load_config(hall)
+    with pytest.raises(ConfigError) as err:
+        check_qr_fits(config, config.kiosk[0])
+    assert err.value.key == "web.public_url" and "shorter address" in err.value.expected
+    hall.write_text(text + '\n[web]\npublic_url = "http://192.168.1.10:8080"\n', "utf-8")
+    config = load_config(hall)
+    check_qr_fits(config, config.kiosk[0])
+
+
+def test_the_file_transport_never_creates_the_device_file(tmp_path):
+    from hallq.printer.transport import file_printer
+    gone = tmp_path / "lp0"                                  # the printer unplugged: no device node
+    printer = file_printer(str(gone), 0.1)
+    assert printer.status() == "offline"
+    with pytest.raises(DeviceFault):
+        printer.print_job(b"ticket", "A001")
+    assert not gone.exists()
+    gone.write_bytes(b"")                                    # plugged in again (a file stands in for the node)
+    printer.print_job(b"ticket", "A002")
+    assert gone.read_bytes() == b"ticket"
+
+
+def test_a_name_is_printed_once_and_the_qr_says_what_it_is_for():
+    layout = ticket_layout(view(service_name="缴费 Payment", service_name_en="Payment",
+                                hall_name="城东供电营业厅 Chengdong Hall", hall_name_en="Chengdong Hall",
+                                qr_data="http://192.168.1.10:8080/t/abc"), 80)
+    texts = [b.text for b in layout.blocks if isinstance(b, Text)]
+    assert sum("Payment" in t for t in texts) == 1 and sum("Chengdong Hall" in t for t in texts) == 1
+    kinds = [type(b).__name__ for b in layout.blocks]
+    caption = layout.blocks[kinds.index("Qr") + 1]
+    assert isinstance(caption, Text) and caption.text == "扫码查看排队进度 Scan to follow your turn"
+    both_names = ticket_layout(view(service_name="缴费", service_name_en="Payment"), 80)
+    assert [b.text for b in both_names.blocks if isinstance(b, Text)][2:4] == ["缴费", "Payment"]

@@ -120,7 +120,7 @@ class QueueRules:
         if not state.is_open:
             raise RequestError("hall_closed", "the hall is closed: no tickets are issued now")
         if svc.suspended:
-            raise RequestError("service_suspended", f"service {service!r} is suspended (暂停办理)")
+            raise RequestError("service_suspended", f"service {service!r} is suspended (暂停取号: no new tickets)")
         value = self._next_value(svc, svc.next_number)
         if value is None:
             raise RequestError("numbers_exhausted", f"no numbers left today for {service!r}")

@@ -67,8 +67,8 @@ class HallTexts(Strict, frozen=True):
     closed_en: str = "Closed"
     suspended: str = "暂停服务"
     suspended_en: str = "Suspended"
-    service_suspended: str = "暂停办理"
-    service_suspended_en: str = "Not available now"
+    service_suspended: str = "暂停取号"           # suspending stops issuing; issued tickets are still called
+    service_suspended_en: str = "No new tickets now"
 
 
 class HallConfig(Strict):
