@@ -223,6 +223,21 @@ class HallView:
         return counter is not None and counter.ticket is not None and counter.ticket.number == item.number
 
     # --- derived --------------------------------------------------------------------------------
+    def _banners(self, state: StateDoc, now: float) -> list[Banner]:
+        """One banner at a time, the one that matters most: an outage the hall declared (still true
+        while this screen reconnects, and no "service resumed" beside it until it is ended), then the
+        screen's own link to the controller, then "service resumed" for a few seconds."""
+        texts = self.texts
+        if state.mode == "outage":
+            message = (state.message or "").strip()
+            # the operator's words are the message; the hall's wording only when there are none
+            return [Banner("outage", message, "") if message else Banner("outage", texts.outage, texts.outage_en)]
+        if self.reconnecting:
+            return [Banner("reconnecting", texts.controller_away, texts.controller_away_en)]
+        if now < self.resumed_until:
+            return [Banner("resumed", *pair("resumed"))]
+        return []
+
     @property
     def reconnecting(self) -> bool:
         return not self.availability.reachable
@@ -244,16 +259,7 @@ class HallView:
             zh, en = pair("connecting")
             return ViewModel(screen="connecting", calls=(), recent=(), counters=(), services=(), notices=(),
                              banners=(), mode="", title_zh=zh, title_en=en, **common)
-        banners: list[Banner] = []
-        if state.mode == "outage":
-            message = (state.message or "").strip()
-            # the operator's words are the message; the hall's wording only when there are none
-            banners.append(Banner("outage", message, "") if message else
-                           Banner("outage", texts.outage, texts.outage_en))
-        if self.reconnecting:
-            banners.append(Banner("reconnecting", texts.controller_away, texts.controller_away_en))
-        elif now < self.resumed_until:
-            banners.append(Banner("resumed", *pair("resumed")))
+        banners = self._banners(state, now)
         calls = self._live_calls(state, now)
         live = {(c.number, c.counter_id) for c in calls}
         recent = [RecentView(c.number, self._counter_name(c.counter, c.counter_name))

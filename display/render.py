@@ -313,8 +313,8 @@ class Renderer:
                       th["muted"], max_w=rect.w - 2 * pad, center=(rect.centerx, (top + rect.bottom) // 2))
             return
         shown = vm.calls[: grid.cells]
-        unseen = sum(1 for c in vm.calls[grid.cells:] if c.flashing)
-        if unseen:       # more new calls than cards: the rest are on their counters' tiles
+        unseen = len(vm.calls) - len(shown)
+        if unseen:       # more live calls than cards (flashing or not): the rest are on their counters' tiles
             self._put(surface, "any", t("zh", "more_calls", n=unseen) + ("  " + t("en", "more_calls", n=unseen) if self.show_english else ""), 24 * u,
                       th["accent"], bold=True, midright=(rect.right - pad, rect.top + round(26 * u)))
         blink_on = int(now * 2) % 2 == 0

@@ -271,3 +271,29 @@ def test_ticket_issued_and_called_shows_and_is_spoken_on_the_display(broker, hal
         controller.stop()
     offline = admin.wait_for(lambda t, d: t == f"{R}/presence/display.d1" and d and d.get("online") is False)
     assert offline["online"] is False
+
+
+@pytest.mark.parametrize("banner", [False, True])
+def test_plus_n_counts_every_live_call_without_a_card(tmp_path, banner):
+    """40 counters serving, none flashing any more (a restarted screen): every call without a card
+    is counted, with an outage banner taking room or not."""
+    from hallq.testing import write_hall_config
+    config = load_config(write_hall_config(tmp_path / "hall.toml", 1883, None, counters=40))
+    app = DisplayApp(config, config.display[0], headless=True, snapshot=str(tmp_path / "s.png"), sound=False,
+                     size=(1280, 720))
+    called = datetime.now(timezone.utc).isoformat()
+    state = make_state(seq=10, mode="outage" if banner else "open", counters=[
+        {"id": f"c{i}", "name": f"{i}号窗口", "status": "serving", "clerk": None,
+         "ticket": {"number": f"A{i:03d}", "service": "pay", "called_at": called}} for i in range(1, 41)])
+    try:
+        feed(app, state)
+        vm = app.view.view(time.monotonic(), datetime.now(timezone.utc))
+        assert len(vm.calls) == 40 and not any(c.flashing for c in vm.calls)
+        snapshot(app)
+        cards = [b.text for b in app.renderer.boxes if b.kind == "call_number"]
+        hidden = 40 - len(cards)
+        assert 0 < len(cards) < 40
+        said = [b.text for b in app.renderer.boxes if "见下方窗口" in b.text]
+        assert said and said[0].startswith(f"另有{hidden}位"), said
+    finally:
+        app.pygame.quit()

@@ -179,6 +179,7 @@ def test_the_hall_wording_comes_from_its_config(tmp_path):
     vm = v.view(0.0, WALL)
     assert vm.banner("outage").zh == "系统升级，请到人工窗口"
     assert {c.id: c.label_zh for c in vm.counters}["c3"] == "暂停服务，请到其他窗口"
+    v.apply_state(decode(make_state(seq=11), HallState), 0.5, WALL)        # the outage ended
     presence(v, False, 2, 1.0)
     assert v.view(1.0, WALL).banner("reconnecting").zh == "请稍候"
     v.apply_state(decode(make_state(seq=12, mode="closed"), HallState), 2.0, WALL)
@@ -335,3 +336,21 @@ def test_counter_number_for_speech_comes_from_state_or_name(view):
     view.apply_event(call_event(13, "A013", "c2"), 1.0, WALL)
     items = view.take_announcements()
     assert [(i.call.counter_number, i.call.counter_name) for i in items] == [(9, "VIP窗口"), (2, "2号窗口")]
+
+
+def test_one_banner_at_a_time_and_a_declared_outage_wins(view):
+    """After a controller restart during a declared outage the screen said "系统故障" in red and
+    "服务已恢复 Service resumed" in green together: the outage stands until the hall ends it."""
+    view.apply_state(decode(make_state(seq=11, mode="outage", message="网络故障，正在抢修"), HallState), 1.0, WALL)
+    presence(view, False, 2, 2.0)                       # the controller restarts
+    vm = view.view(2.0, WALL)
+    assert [b.kind for b in vm.banners] == ["outage"]   # not "reconnecting" beside it
+    presence(view, True, 3, 3.0)
+    vm = view.view(3.0, WALL)
+    assert [(b.kind, b.zh) for b in vm.banners] == [("outage", "网络故障，正在抢修")]   # no "resumed"
+    view.apply_state(decode(make_state(seq=12), HallState), 4.0, WALL)           # the outage ended
+    assert [b.kind for b in view.view(4.0, WALL).banners] == ["resumed"]        # now it is true
+    later = 3.0 + view.display.resumed_s + 1
+    assert view.view(later, WALL).banners == ()
+    presence(view, False, 3, later + 1)
+    assert [b.kind for b in view.view(later + 1, WALL).banners] == ["reconnecting"]

@@ -237,7 +237,7 @@
     }
     var most = Object.keys(layout.call_cards).length;
     var shown = vm.calls.slice(0, most);
-    var unseen = vm.calls.slice(most).filter(function (c) { return c.flashing; }).length;
+    var unseen = Math.max(0, vm.calls.length - most);    // every live call without a card, flashing or not
     if (unseen)
       put("any", words("more_calls", "zh", { n: unseen }) + (en ? "  " + words("more_calls", "en", { n: unseen }) : ""),
           24 * u, "accent", "midright", rect[0] + rect[2] - pad, rect[1] + Math.round(26 * u), 0, true);
