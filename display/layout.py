@@ -56,6 +56,7 @@ MIN_TEXT = {
     "call_number": 72, "call_where": 44,       # the called ticket and its window
     "waiting": 44, "est_wait": 28, "service_name": 28,
     "tile_number": 28, "tile_name": 22,
+    "recall": 20,                              # "再次呼叫 Recall" (45 px on a 4-counter hall's cards)
     "any": 18,                                 # titles, English lines, labels
 }
 
@@ -164,6 +165,12 @@ class Layout:
         col_w, row_h = (rect.w - 2 * pad) / cols, (rect.bottom - y - pad // 2) / rows
         return [Rect.of(round(rect.left + pad + col * col_w), round(y + row * row_h), round(col_w), round(row_h))
                 for row in range(rows) for col in range(cols)]
+
+
+def recall_band(card_h: float, u: float) -> int:
+    """The band at the top of a recalled call's card for its "再次呼叫 Recall" label: a sixth of the
+    card, at most 56 px at 1080p (a 45 px label, ~28 mm on a 55" screen: read at 5 m)."""
+    return round(min(card_h * 0.16, 56 * u))
 
 
 def banner_height(kind: str, two_lines: bool) -> int:

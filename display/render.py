@@ -21,7 +21,7 @@ import pygame.freetype
 
 from .fonts import Colour, TextCache, load_font
 from .i18n import pair, t
-from .layout import Layout, compute_layout
+from .layout import Layout, compute_layout, recall_band
 from .theme import make_theme  # noqa: F401 - the app and tools take it from here
 from .model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
 
@@ -326,13 +326,17 @@ class Renderer:
         pygame.draw.rect(surface, th["panel_flash"] if lit else th["background"], card, border_radius=max(1, round(10 * u)))
         inset = round(10 * u)
         english = self.show_english and card.h >= 250 * u
-        number_h = card.h * (0.5 if english else 0.56)
+        # a recall's label gets a band of its own above the number, large enough to read across the hall
+        band = recall_band(card.h, u) if call.recall else 0
+        body_h = card.h - band
+        number_h = body_h * (0.5 if english else 0.56)
         number = self._put(surface, "call_number", call.number, min(number_h * 0.92, 230 * u),
                            th["text"] if lit else th["accent"], bold=True, max_w=card.w - 2 * inset,
-                           midbottom=(card.centerx, card.top + round(number_h)))
+                           midbottom=(card.centerx, card.top + band + round(number_h)))
         if call.recall:
-            self._put(surface, "any", t("zh", "recall") + (" " + t("en", "recall") if self.show_english else ""), 20 * u, th["text"],
-                      bold=True, topleft=(card.left + inset, card.top + round(6 * u)))
+            self._put(surface, "recall", t("zh", "recall") + (" " + t("en", "recall") if self.show_english else ""),
+                      band * 0.8, th["text"], bold=True, max_w=card.w - 2 * inset,
+                      midtop=(card.centerx, card.top + round(band * 0.1)))
         where_h = card.h * (0.26 if english else 0.34)
         where = self._put(surface, "call_where", t("zh", "go_to", counter=call.counter_name), min(where_h * 0.8, 90 * u), th["text"],
                           bold=True, max_w=card.w - 2 * inset, midtop=(card.centerx, number.bottom + round(8 * u)))

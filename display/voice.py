@@ -11,6 +11,9 @@ when the speaker is free, so every decision is made with the hall as it is at th
   a minute a single speaker cannot say every call twice; halls split speakers by zone.)
 - **Merge.** A recall of a call still waiting to be said replaces it (one "再次呼叫", not two
   phrases); the same ticket called again elsewhere replaces the older call.
+- **Recalls first.** A recall is said before first calls still waiting (after earlier recalls):
+  its customer has already missed one call, and a clerk is waiting at the window. It always gets
+  its own chime (four rising notes), even in the middle of a run.
 - **Shorten under load.** When other calls wait behind this one it is said once, in the short
   quick form ("A零一二号，三号窗口"), without English; the chime only starts a run after silence.
   When the hall is quiet it is said ``repeats`` times (halls say it twice), with English when
@@ -72,7 +75,11 @@ class VoiceQueue:
                 self.pending[i] = Announcement(item.key, item.call, older.heard_at)
                 self.stats.merged += 1
                 return
-        self.pending.append(item)
+        if _is_recall(item):
+            ahead = next((i for i, p in enumerate(self.pending) if not _is_recall(p)), len(self.pending))
+            self.pending.insert(ahead, item)
+        else:
+            self.pending.append(item)
         self.stats.longest_backlog = max(self.stats.longest_backlog, len(self.pending))
 
     def __len__(self) -> int:
@@ -94,10 +101,14 @@ class VoiceQueue:
             return Utterance(
                 calls=(item.call,), repeats=self.policy.repeats if quiet else 1,
                 english=self.policy.english and busy <= self.policy.english_max_backlog,
-                chime=now - self.last_end >= self.policy.chime_after_silence_s,
+                chime=_is_recall(item) or now - self.last_end >= self.policy.chime_after_silence_s,
                 short=not quiet, key=item.key)
         return None
 
     def finished(self, now: float) -> None:
         """The speaker has fallen silent."""
         self.last_end = now
+
+
+def _is_recall(item: Announcement) -> bool:
+    return item.call.recall or item.key[2] > 0

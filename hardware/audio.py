@@ -130,10 +130,10 @@ def trim(clip: Pcm, threshold: int = 400, margin_s: float = 0.02) -> Pcm:
     return Pcm(clip.rate, clip.data[2 * first: 2 * last])
 
 
-def synth_chime(rate: int = SAMPLE_RATE) -> Pcm:
-    """A soft two-note "ding-dong" (E5 then C5) with bell-like overtones and decay."""
-    notes = [(659.25, 0.0), (523.25, 0.55)]
-    length = 1.6
+def synth_chime(rate: int = SAMPLE_RATE, notes: tuple[tuple[float, float], ...] = ((659.25, 0.0), (523.25, 0.55)),
+                length: float = 1.6) -> Pcm:
+    """A soft two-note "ding-dong" (E5 then C5) with bell-like overtones and decay; other ``notes``
+    (frequency, start in seconds) make other chimes."""
     n = int(length * rate)
     acc = [0.0] * n
     for freq, start in notes:
@@ -149,6 +149,15 @@ def synth_chime(rate: int = SAMPLE_RATE) -> Pcm:
     if sys.byteorder == "big":
         samples.byteswap()
     return Pcm(rate, samples.tobytes())
+
+
+RECALL_NOTES = ((523.25, 0.0), (659.25, 0.22), (783.99, 0.44), (1046.5, 0.66))
+
+
+def synth_recall_chime(rate: int = SAMPLE_RATE) -> Pcm:
+    """A recall's own chime: four rising notes (C5 E5 G5 C6), unlike a first call's falling
+    "ding-dong", so a customer who missed the first call hears that this one is the second."""
+    return synth_chime(rate, RECALL_NOTES, 2.0)
 
 
 # --- players: each blocks until the clip has been heard -----------------------------------

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import SAMPLE_RATE, Pcm, concat, decode_wav, resample, silence, synth_chime, trim
+from .audio import SAMPLE_RATE, Pcm, concat, decode_wav, resample, silence, synth_chime, synth_recall_chime, trim
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,7 @@ class Speaker:
             except (OSError, ValueError) as err:
                 log.error("chime %s unusable, using the built-in one: %s", chime_path, err)
         self.chime = chime or (self.pack.chime if self.pack else None) or synth_chime()
+        self.recall_chime = (self.pack.clips.get("recall_chime") if self.pack else None) or synth_recall_chime()
         self.silent = mode == "off"
 
     @property
@@ -275,7 +276,9 @@ class Speaker:
         Between two parts the speaker may stop when other calls are waiting (never mid-phrase)."""
         if self.silent:
             return []
-        first: list[Pcm] = [self.chime, silence(GAP_AFTER_CHIME_S)] if utterance.chime else []
+        recall = any(call.recall for call in utterance.calls)
+        chime = self.recall_chime if recall else self.chime
+        first: list[Pcm] = [chime, silence(GAP_AFTER_CHIME_S)] if utterance.chime or recall else []
         later: list[Pcm] = []
         for i, call in enumerate(utterance.calls):
             zh = self._say(call, "zh", utterance.short)
@@ -288,7 +291,7 @@ class Speaker:
                 if en is not None:
                     later.append(concat([silence(GAP_BETWEEN_CALLS_S), en]))
         if not first:
-            first = [self.chime]       # no voice and no chime asked for: a call is never silent
+            first = [chime]            # no voice and no chime asked for: a call is never silent
         return [concat(first + [silence(0.1)])] + [concat([p, silence(0.1)]) for p in later]
 
     def render(self, utterance: Utterance) -> Pcm:

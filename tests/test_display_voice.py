@@ -83,3 +83,39 @@ def test_chime_again_after_silence():
     q.finished(10.0)
     q.add(call("A003", 3, 20.0))
     assert q.next(20.0, always).chime
+
+
+def test_a_recall_during_a_burst_is_said_next_with_its_own_chime():
+    """A recall pressed while eight first calls wait was said 26 s later, after all of them: its
+    customer already missed one call and the clerk waits at the window."""
+    q = VoiceQueue(VoicePolicy(repeats=2, english=True))
+    for i in range(8):
+        q.add(call(f"A{i:03d}", i + 1, 0.1 * i))
+    first = q.next(1.0, always)
+    assert first is not None and first.calls[0].number == "A000"
+    q.add(call("B077", 12, 1.5, recalls=1))                  # pressed while A000 is being said
+    q.add(call("B078", 13, 1.6, recalls=1))                  # and another: recalls keep their order
+    q.finished(3.5)
+    order = []
+    t = 3.5
+    while (said := q.next(t, always)) is not None:
+        order.append((said.calls[0].number, said.chime))
+        t += 2.5
+        q.finished(t)
+    assert [n for n, _ in order][:2] == ["B077", "B078"]
+    assert order[0][1] and order[1][1]                        # each recall chimed, even mid-run
+    assert [n for n, _ in order][2:] == [f"A{i:03d}" for i in range(1, 8)]
+
+
+def test_a_recall_sounds_unlike_a_first_call():
+    from hallq.hardware.audio import synth_chime, synth_recall_chime
+    from hallq.hardware.speech import Speaker, Utterance
+    first, recall = synth_chime(), synth_recall_chime()
+    assert first.data != recall.data and recall.frames >= 1.5 * recall.rate
+    speaker = Speaker("off", None, None, 140, 175)
+    speaker.silent = False                                     # the chime only: no voice on this machine needed
+    speaker.espeak = None
+    parts = speaker.render_parts(Utterance(calls=(SpokenCall("B077", 12, recall=True),), chime=False))
+    assert parts and parts[0].data.startswith(recall.data[:4000])
+    parts = speaker.render_parts(Utterance(calls=(SpokenCall("A001", 1),), chime=True))
+    assert parts[0].data.startswith(first.data[:4000])

@@ -245,12 +245,15 @@
     shown.forEach(function (call, i) {
       var card = cards[i], inset = Math.round(10 * u), cx = card[0] + Math.floor(card[2] / 2);
       area(card, "bg-background card" + (call.flashing ? " flash" : ""));
-      var english = en && card[3] >= 250 * u, numberH = card[3] * (english ? 0.5 : 0.56);
+      var english = en && card[3] >= 250 * u;
+      // a recall's label gets a band of its own above the number (display/layout.py recall_band)
+      var band = call.recall ? Math.round(Math.min(card[3] * 0.16, 56 * u)) : 0, bodyH = card[3] - band;
+      var numberH = bodyH * (english ? 0.5 : 0.56);
       var number = put("call_number", call.number, Math.min(numberH * 0.92, 230 * u), "accent" + (call.flashing ? " lit" : ""),
-                       "midbottom", cx, card[1] + Math.round(numberH), card[2] - 2 * inset, true);
+                       "midbottom", cx, card[1] + band + Math.round(numberH), card[2] - 2 * inset, true);
       if (call.recall)
-        put("any", words("recall", "zh") + (en ? " " + words("recall", "en") : ""), 20 * u, "text", "topleft",
-            card[0] + inset, card[1] + Math.round(6 * u), 0, true);
+        put("recall", words("recall", "zh") + (en ? " " + words("recall", "en") : ""), band * 0.8, "text", "midtop",
+            cx, card[1] + Math.round(band * 0.1), card[2] - 2 * inset, true);
       var whereH = card[3] * (english ? 0.26 : 0.34);
       var where = put("call_where", words("go_to", "zh", { counter: call.counter_name }), Math.min(whereH * 0.8, 90 * u),
                       "text", "midtop", cx, number.bottom + Math.round(8 * u), card[2] - 2 * inset, true);
