@@ -370,8 +370,7 @@ def test_forgotten_messages_are_never_delivered_after_reconnect(broker, admin) -
     assert forget_unsent(client, [stale.mid]) == 0
     broker.start()
     watcher = broker.client("controller", subscribe=[f"{R}/dev/+/req"])   # only it may read requests
-    try:
-        time.sleep(0.2)                # let the broker take the watcher's subscription
+    try:                               # (listening: the client returns once the broker took its subscription)
         connected.clear()
         client.reconnect()
         client.loop_start()

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from hallq.runtime.config import load_config
+from hallq.runtime.config import KioskButtons, load_config
 from hallq.runtime.loop import StopFlag
 from hallq.device.shell import DeviceShell
 from hallq.hardware.pins import make_pin_factory
@@ -29,6 +29,8 @@ from hallq.testing import Process, TestClient, start_controller, wait_until
 R = "hallq/v1/h1"
 SIM = f"{R}/sim/kiosk.k1"
 STATUS = f"{R}/dev/kiosk.k1/status"
+# a customer's next press: past the kiosk's bounce time (presses within it are one press)
+NEXT_PRESS_S = KioskButtons().bounce_s + 0.05
 WAIT = 15.0
 
 
@@ -140,7 +142,7 @@ def test_paper_out_issues_nothing_and_says_why(controller, admin, run_kiosk, bro
     admin.state(lambda s: s["devices"].get("kiosk.k1", {}).get("printer") == "paper_out")
     admin.publish(SIM, {"printer": "ok"})
     admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "ok")
-    time.sleep(0.35)
+    time.sleep(NEXT_PRESS_S)
     admin.publish(SIM, {"press": "pay"})
     until(lambda: k.tickets() == ["A001"], what="ticket after paper refilled")
 
@@ -180,13 +182,13 @@ def test_controller_killed_offline_tickets_then_synced_in_place(broker, hall_con
         admin.publish(SIM, {"press": "pay"})
         until(lambda: k.tickets() == ["A001"], what="online ticket")
         ctl.kill()                                      # power cut: no goodbye
-        time.sleep(0.35)
+        time.sleep(NEXT_PRESS_S)
         admin.publish(SIM, {"press": "pay"})            # unanswered: after offline_after_s, from the lease
         until(lambda: len(k.tickets()) == 2, timeout=WAIT, what="first offline ticket")
-        time.sleep(0.35)
+        time.sleep(NEXT_PRESS_S)
         admin.publish(SIM, {"press": "biz"})
         until(lambda: len(k.tickets()) == 3, what="second offline ticket")
-        time.sleep(0.35)
+        time.sleep(NEXT_PRESS_S)
         admin.publish(SIM, {"press": "pay", "priority": True})
         until(lambda: len(k.tickets()) == 4, what="third offline ticket")
         offline = k.tickets()[1:]
@@ -212,7 +214,7 @@ def test_controller_killed_offline_tickets_then_synced_in_place(broker, hall_con
         assert sorted(issued) == ["A001", "A980", "A981", "B980"]
         assert all(ev["ticket"]["offline"] for ev in admin.events(mark) if ev["type"] == "ticket_issued")
         # online issuing goes on below the leased blocks
-        time.sleep(0.35)
+        time.sleep(NEXT_PRESS_S)
         admin.publish(SIM, {"press": "pay"})
         until(lambda: len(k.tickets()) == 5, what="online again")
         assert k.tickets()[-1] == "A002"

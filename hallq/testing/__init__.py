@@ -325,6 +325,8 @@ class HallClient:
         self.c.on_connect = self._on_connect
         self.c.on_disconnect = self._on_disconnect
         self.c.on_message = self._on_message
+        self.c.on_subscribe = self._on_subscribe
+        self._sub_mid: int | None = None
         self.port, self.host, self.keepalive = port, host, keepalive
         if connect:
             self.connect()
@@ -340,8 +342,15 @@ class HallClient:
             self.refused = reason
             return
         if self._subs:
-            client.subscribe([(t, 1) for t in self._subs])
-        self.connected.set()
+            # connected once the broker has taken the subscriptions (its SUBACK): a message published
+            # after connect() returns is heard, with no pause "to let the broker take" them
+            self._sub_mid = client.subscribe([(t, 1) for t in self._subs])[1]
+        else:
+            self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if mid == self._sub_mid:
+            self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
