@@ -134,6 +134,15 @@ def check_boxes(renderer, layout) -> None:
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert not a.rect.colliderect(b.rect), (a.text, a.rect, b.text, b.rect)
+    # side by side, the large texts of two call cards keep a gap a quarter of their height: from
+    # across the hall "B050  B049" must not read as one "B050B049"
+    big = [b for b in boxes if b.kind in ("call_number", "call_where")]
+    for i, a in enumerate(big):
+        for b in big[i + 1:]:
+            if a.rect.bottom <= b.rect.top or b.rect.bottom <= a.rect.top:
+                continue                                   # one above the other
+            gap = max(b.rect.left - a.rect.right, a.rect.left - b.rect.right)
+            assert gap >= 0.25 * min(a.rect.h, b.rect.h), (a.text, a.rect, b.text, b.rect, gap)
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (1080, 1920)])

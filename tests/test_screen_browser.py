@@ -87,6 +87,14 @@ def check(seen: dict, width: int, height: int, counters: int, banners=()) -> Non
             apart = (a["x"] + a["w"] <= b["x"] + 1 or b["x"] + b["w"] <= a["x"] + 1 or
                      a["y"] + a["h"] <= b["y"] + 1 or b["y"] + b["h"] <= a["y"] + 1)
             assert apart, ("overlap", a, b)
+    # side by side, two cards' large texts keep a gap of a fifth of their size (as the pygame screen)
+    big = [t for t in texts if t["kind"] in ("call_number", "call_where")]
+    for i, a in enumerate(big):
+        for b in big[i + 1:]:
+            if a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"]:
+                continue
+            gap = max(b["x"] - (a["x"] + a["w"]), a["x"] - (b["x"] + b["w"]))
+            assert gap >= 0.18 * min(a["size"], b["size"]), ("too close", a, b, gap)
     ticker, = seen["ticker"]
     assert [round(v) for v in ticker] == layout.ticker.box()
 

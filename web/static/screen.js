@@ -249,14 +249,17 @@
       // a recall's label gets a band of its own above the number (display/layout.py recall_band)
       var band = call.recall ? Math.round(Math.min(card[3] * 0.16, 56 * u)) : 0, bodyH = card[3] - band;
       var numberH = bodyH * (english ? 0.5 : 0.56);
-      var number = put("call_number", call.number, Math.min(numberH * 0.92, 230 * u), "accent" + (call.flashing ? " lit" : ""),
-                       "midbottom", cx, card[1] + band + Math.round(numberH), card[2] - 2 * inset, true);
+      // large texts keep a tenth of their size clear on each side (display/render.py _call_card)
+      var numberSize = Math.min(numberH * 0.92, 230 * u), side = Math.max(inset, Math.round(0.1 * numberSize));
+      var number = put("call_number", call.number, numberSize, "accent" + (call.flashing ? " lit" : ""),
+                       "midbottom", cx, card[1] + band + Math.round(numberH), card[2] - 2 * side, true);
       if (call.recall)
         put("recall", words("recall", "zh") + (en ? " " + words("recall", "en") : ""), band * 0.8, "text", "midtop",
             cx, card[1] + Math.round(band * 0.1), card[2] - 2 * inset, true);
       var whereH = card[3] * (english ? 0.26 : 0.34);
-      var where = put("call_where", words("go_to", "zh", { counter: call.counter_name }), Math.min(whereH * 0.8, 90 * u),
-                      "text", "midtop", cx, number.bottom + Math.round(8 * u), card[2] - 2 * inset, true);
+      var whereSize = Math.min(whereH * 0.8, 90 * u);
+      var where = put("call_where", words("go_to", "zh", { counter: call.counter_name }), whereSize,
+                      "text", "midtop", cx, number.bottom + Math.round(8 * u), card[2] - 2 * Math.max(inset, Math.round(0.1 * whereSize)), true);
       if (english)
         put("any", words("call_line", "en", { number: call.number, counter: call.counter_name_en }),
             Math.min(card[3] * 0.1, 34 * u), "muted" + (call.flashing ? " lit-muted" : ""), "midtop", cx, where.bottom + Math.round(6 * u), card[2] - 2 * inset);
