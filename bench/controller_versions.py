@@ -48,7 +48,7 @@ def probe(revision: str, tree: Path | None, bursts: int, n: int) -> dict[str, fl
     workdir.mkdir(parents=True, exist_ok=True)
     start = admin.mark()
     ctl = Process(["controller", "--config", str(broker.config_path), "--data", str(workdir / "data")], workdir,
-                  "controller", env=env).start()
+                  "controller", env=env, module="hall.cli" if tree is not None else "hallq").start()
     try:
         admin.wait_for(lambda t, d: t.endswith("/presence/controller") and isinstance(d, dict) and d.get("online"),
                        timeout=60, start=start)

@@ -13,7 +13,7 @@ import argparse
 import threading
 import time
 
-from harness import Process, peak_rss_mb, start_controller, summary_ms, wait_until, start_broker, write_result
+from harness import LIMITS_OFF, Process, peak_rss_mb, start_controller, summary_ms, wait_until, start_broker, write_result
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--rss-calls", type=int, default=100, help="calls the stub process serves")
     args = parser.parse_args()
 
-    broker = start_broker("counter")
+    broker = start_broker("counter", hall_overrides=LIMITS_OFF)
     base = broker.workdir
     admin = broker.client("admin.ctl")
     ctl = start_controller(broker.config_path, base, admin)

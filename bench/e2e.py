@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from harness import (Process, TestClient, broker_floor, start_controller, summary_ms, start_broker,
+from harness import (LIMITS_OFF, Process, TestClient, broker_floor, start_controller, summary_ms, start_broker,
                      write_result)
 
 R = "hallq/v1/h1"
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30)
     args = parser.parse_args()
-    broker = start_broker("e2e")
+    broker = start_broker("e2e", hall_overrides=LIMITS_OFF)
     base = broker.workdir
     cfg = ["--config", str(broker.config_path)]
     admin = broker.client("admin.ctl", subscribe=[f"{R}/#"])

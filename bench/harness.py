@@ -83,6 +83,10 @@ def workdir(prefix: str) -> Path:
     return folder
 
 
+# a bench plays kiosks far faster than people press (hallq/controller/fairness.py): no rate limit, no day share
+LIMITS_OFF = {"kiosk_rate_per_s": "0", "kiosk_day_share": "1.0"}
+
+
 def start_broker(name: str, hall_overrides: dict[str, str] | None = None) -> Broker:
     """A running Mosquitto with the project's generated config, in a fresh scratch folder
     (``broker.workdir``); the caller calls ``broker.cleanup()``."""

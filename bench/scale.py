@@ -35,7 +35,7 @@ PASSWORD = "scale-" + uuid.uuid4().hex[:12]
 def hall_toml(n: int, port: int) -> str:
     hall = f"h{n}"
     lines = [f'[hall]\nid = "{hall}"\nname = "营业厅 {n}"\ntimezone = "Asia/Shanghai"\n',
-             f'[broker]\nhost = "127.0.0.1"\nport = {port}\n',
+             f'[broker]\nhost = "127.0.0.1"\nport = {port}\nbind_client_ids = false\n'  # one broker, a controller per hall
              '[[service]]\nid = "pay"\nname = "缴费"\nprefix = "A"\n',
              '[[service]]\nid = "biz"\nname = "业务"\nprefix = "B"\n']
     for i in range(1, COUNTERS + 1):

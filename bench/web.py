@@ -18,7 +18,7 @@ import json
 import resource
 import time
 
-from harness import Process, peak_rss_mb, percentile, start_broker, start_controller, summary_ms, write_result
+from harness import LIMITS_OFF, Process, peak_rss_mb, percentile, start_broker, start_controller, summary_ms, write_result
 
 from hallq.testing import free_port, wait_until
 from hallq.contract.tokens import new_token, token_hash
@@ -28,8 +28,10 @@ DEBUG = False
 
 
 async def open_page(port: int, token: str, seen: dict[str, list[tuple[float, str]]], ready: asyncio.Event,
-                    opened: list[int], total: int) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+                    opened: list[int], total: int, index: int) -> None:
+    # each phone from an address of its own: the web bounds open streams per client address
+    source = f"127.0.{2 + index // 200}.{1 + index % 200}"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20, local_addr=(source, 0))
     writer.write(f"GET /t/{token}/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode())
     await writer.drain()
     first = True
@@ -53,7 +55,7 @@ async def fan_out(port: int, tokens: list[str], services: dict[str, str], counte
                   calls: int) -> tuple[list[float], int]:
     seen: dict[str, list[tuple[float, str]]] = {t: [] for t in tokens}
     ready, opened = asyncio.Event(), [0]
-    tasks = [asyncio.create_task(open_page(port, t, seen, ready, opened, len(tokens))) for t in tokens]
+    tasks = [asyncio.create_task(open_page(port, t, seen, ready, opened, len(tokens), i)) for i, t in enumerate(tokens)]
     await asyncio.wait_for(ready.wait(), 120)
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
@@ -111,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))   # the web inherits it
-    broker = start_broker("web")
+    broker = start_broker("web", hall_overrides=LIMITS_OFF)
     base = broker.workdir
     port = free_port()
     hall = broker.config_path

@@ -168,9 +168,11 @@ def start_bridged_hall(hall_id: str, workdir: Path, estate: Estate) -> BridgedHa
     broker = Broker(workdir)
     base = workdir / "base.toml"
     base.write_text(EXAMPLE_HALL.read_text("utf-8").replace('id = "h1"', f'id = "{hall_id}"', 1), "utf-8")
-    # one test client plays every customer of the kiosk, faster than a kiosk may ask: no rate limit
+    # one test client plays every customer of the kiosk, faster than a kiosk may ask: no rate limit,
+    # no share of the day's numbers per kiosk
     config = write_hall_config(workdir / "hall.toml", broker.port, broker.broker_dir / "credentials.toml",
-                               extra='[[admin]]\nid = "hq"\n', base=base, hall_overrides={"kiosk_rate_per_s": "0"})
+                               extra='[[admin]]\nid = "hq"\n', base=base,
+                               hall_overrides={"kiosk_rate_per_s": "0", "kiosk_day_share": "1.0"})
     broker.configure(config)
     template = resources.files("hallq.broker_config").joinpath("bridge.conf.template").read_text("utf-8")
     bridge = template.format(hall_id=hall_id, remote_root=f"hallq/v1/{hall_id}", central_host="127.0.0.1",

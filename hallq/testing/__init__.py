@@ -198,9 +198,10 @@ class Component:
     """One ``hallq`` command as a real process (killable with SIGKILL, restartable)."""
 
     def __init__(self, name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None,
-                 wrap: list[str] | None = None) -> None:
-        """``wrap``: a command the process runs under, e.g. ``["prlimit", "--nofile=1024:1024"]``."""
-        self.name, self.args, self.workdir, self.wrap = name, args, workdir, wrap or []
+                 wrap: list[str] | None = None, module: str = "hallq") -> None:
+        """``wrap``: a command the process runs under, e.g. ``["prlimit", "--nofile=1024:1024"]``;
+        ``module``: what ``python -m`` runs (an older tree's ``hall.cli`` in the versions bench)."""
+        self.name, self.args, self.workdir, self.wrap, self.module = name, args, workdir, wrap or [], module
         # each process its own escpos capabilities cache: two writing one pickle at once corrupt it
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1",
                     "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "data" / "escpos-cache" / name), **(env or {})}
@@ -217,7 +218,7 @@ class Component:
         with open(self.log, "ab") as log:
             log.write(f"--- start {self.starts + 1}: hallq {' '.join(self.args)}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([*self.wrap, sys.executable, "-m", "hallq", *self.args], cwd=self.workdir,
+            self.proc = subprocess.Popen([*self.wrap, sys.executable, "-m", self.module, *self.args], cwd=self.workdir,
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          start_new_session=True)
         self.starts += 1
@@ -250,9 +251,9 @@ class Process(Component):
     """A hallq command for a test: headless and silent (SDL dummy drivers)."""
 
     def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str] | None = None,
-                 wrap: list[str] | None = None) -> None:
+                 wrap: list[str] | None = None, module: str = "hallq") -> None:
         super().__init__(name, args, workdir, {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})},
-                         wrap)
+                         wrap, module)
 
 
 def start_controller(config_path: Path, workdir: Path, watcher: HallClient, data: Path | None = None,
