@@ -30,6 +30,8 @@ COUNTER_WAIT_S = 3.0
 COUNTER_KEYS = ("next", "recall", "finish", "no_show", "suspend", "resume", "rate_1", "rate_2", "rate_3", "transfer")
 PRINTER_CONDITIONS = ("ok", "paper_low", "paper_out", "cover_open", "offline")
 
+LINK_NOTICE_S = 5.0          # at most this long for the console's link to notice a stopped broker
+
 
 def describe_event(ev: dict[str, Any]) -> str:
     ticket = ev.get("ticket") or {}
@@ -240,6 +242,10 @@ class SimConsole(cmd.Cmd):
         """kill PROCESS: SIGKILL (a power cut); PROCESS is controller, k1, kiosk.k1, c2, d1, ... or broker"""
         if arg.strip() == "broker":
             self.rig.broker.stop()
+            # until our own link has noticed, a press would still be "sent" through the broker
+            deadline = time.monotonic() + LINK_NOTICE_S
+            while self.watcher.connected.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
             self.say("broker stopped")
             return False
         name = self.component(arg.strip())
