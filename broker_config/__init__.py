@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hallq.runtime.config import APPOINTMENT_KEY, Config, load_config, resolve_path
 from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics
+from hallq.runtime.config import APPOINTMENT_KEY, Config, load_config, resolve_path
 
 log = logging.getLogger("hallq.broker_config")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import msgspec
 
-from hallq.runtime.config import BrokerConfig, Strict, _key_from_msgspec, parse_host_port
 from hallq.errors import ConfigError
+from hallq.runtime.config import BrokerConfig, Strict, _key_from_msgspec, parse_host_port
 
 ID = re.compile(r"^[a-z0-9_-]{1,32}$")
 

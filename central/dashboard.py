@@ -21,17 +21,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hallq.http.accounts import Accounts
-from hallq.http.pages import STATIC, chart_svg, login_page, page
-from hallq.runtime.config import WebConfig
 from hallq.http.login import COOKIE, LoginGuard, SecurityHeaders, login
-
+from hallq.http.pages import STATIC, chart_svg, login_page, page
 from hallq.records.figures import COLUMNS, csv_text, day_report
 from hallq.records.store import CentralStore
+from hallq.runtime.config import WebConfig
 
 
 def estate_board(store: CentralStore) -> list[dict[str, Any]]:

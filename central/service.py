@@ -19,14 +19,14 @@ from typing import Any
 import msgspec
 
 from hallq import contract as wire
-from hallq.runtime.config import ID_PATTERN
-from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hallq.device.requests import RequestTracker
-from hallq.runtime.loop import StopFlag
-
 from hallq.records.archive import HallArchive
-from .config import CentralConfig
 from hallq.records.store import CentralStore
+from hallq.runtime.config import ID_PATTERN
+from hallq.runtime.loop import StopFlag
+from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+
+from .config import CentralConfig
 
 log = logging.getLogger("hallq.central")
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
-from hallq.runtime.clock import Clock
-from hallq.runtime.config import Config, CounterConfig
-from hallq.errors import ConfigError
-from hallq.device.shell import DeviceRole, DeviceShell
 from hallq.contract import ReplyDoc, StateDoc
+from hallq.device.shell import DeviceRole, DeviceShell
+from hallq.errors import ConfigError
 from hallq.hardware.debounce import Debouncer
 from hallq.hardware.signs import Sign, SignHealth, SignLink
+from hallq.runtime.clock import Clock
+from hallq.runtime.config import Config, CounterConfig
 
 from .keys import CLERK_KEYS, RATE_KEYS, KeyEdge, KeyPad, duplicate_pins
 from .view import CounterView

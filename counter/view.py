@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hallq.runtime.config import CounterConfig, HallTexts
-from hallq.device.shell import Availability
 from hallq.contract import CounterDoc, ReplyDoc, StateDoc, TicketDoc
+from hallq.device.shell import Availability
 from hallq.hardware.signs import SignView
+from hallq.runtime.config import CounterConfig, HallTexts
 
 Lamp = Literal["serving", "idle", "suspended", "offline"]
 LAMPS: tuple[Lamp, ...] = ("serving", "idle", "suspended", "offline")

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hallq.contract import StateDoc, WireEvent
+from hallq.device.shell import DeviceRole, DeviceShell
 from hallq.runtime.clock import Clock
 from hallq.runtime.config import Config, DisplayConfig
 from hallq.runtime.loop import StopFlag
-from hallq.device.shell import DeviceRole, DeviceShell
-from hallq.contract import StateDoc, WireEvent
 
 from .model import HallView
 from .voice import VoicePolicy, VoiceQueue

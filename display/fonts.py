@@ -14,8 +14,8 @@ from pathlib import Path
 import pygame
 import pygame.freetype
 
-from hallq.runtime.config import Config
 from hallq.errors import ConfigError
+from hallq.runtime.config import Config
 
 from .i18n import words
 

@@ -30,12 +30,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hallq.contract import CounterDoc, ServiceDoc, StateDoc, WireEvent
+from hallq.core import events as e
+from hallq.device.shell import Availability
+from hallq.hardware.speech import SpokenCall
 from hallq.runtime.config import Config, DisplayConfig
 from hallq.runtime.i18n import service_name
-from hallq.device.shell import Availability
-from hallq.core import events as e
-from hallq.contract import CounterDoc, ServiceDoc, StateDoc, WireEvent
-from hallq.hardware.speech import SpokenCall
 
 from .i18n import date_text, pair, t
 from .voice import Announcement

@@ -18,12 +18,11 @@ from typing import Any
 import pygame
 import pygame.freetype
 
-
 from .fonts import Colour, TextCache, load_font
 from .i18n import pair, t
 from .layout import Layout, compute_layout, recall_band
-from .theme import make_theme  # noqa: F401 - the app and tools take it from here
 from .model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
+from .theme import make_theme  # noqa: F401 - the app and tools take it from here
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 import logging
 
 from hallq.errors import ConfigError
+from hallq.printer.transport import (
+    StubPrinter,
+    TicketPrinter,
+    file_printer,
+    network_printer,
+    serial_printer,
+    usb_printer,
+)
 from hallq.runtime.config import PrinterConfig
-from hallq.printer.transport import (StubPrinter, TicketPrinter, file_printer, network_printer, serial_printer,
-                                     usb_printer)
 
 log = logging.getLogger(__name__)
 

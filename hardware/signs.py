@@ -38,8 +38,8 @@ from typing import Literal, Protocol
 
 import serial
 
-from hallq.runtime.config import SignConfig
 from hallq.errors import DeviceFault
+from hallq.runtime.config import SignConfig
 
 log = logging.getLogger(__name__)
 

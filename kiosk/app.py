@@ -30,18 +30,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hallq.runtime.clock import Clock
-from hallq.runtime.config import Config, appointment_key
-from hallq.errors import DeviceFault
-from hallq.runtime.setup import setup_from_config
-from hallq.device.requests import new_request_id
-from hallq.contract.tokens import new_token, token_hash
-from hallq.device.shell import DeviceRole, DeviceShell
-from hallq.runtime.storage import storage_fault
 from hallq.contract import ReplyDoc, StateDoc
+from hallq.contract.tokens import new_token, token_hash
+from hallq.device.requests import new_request_id
+from hallq.device.shell import DeviceRole, DeviceShell
+from hallq.errors import DeviceFault
 from hallq.hardware.debounce import Debouncer
 from hallq.printer.status import CONDITIONS
 from hallq.printer.transport import TicketPrinter
+from hallq.runtime.clock import Clock
+from hallq.runtime.config import Config, appointment_key
+from hallq.runtime.setup import setup_from_config
+from hallq.runtime.storage import storage_fault
 
 from .appointments import AppointmentBook, OfflineCheckIn
 from .journal import Journal

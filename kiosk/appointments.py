@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from hallq.contract import ReplyDoc
+from hallq.contract.tokens import code_hash
 from hallq.core.rules import Setup
 from hallq.device.shell import DeviceShell
-from hallq.contract.tokens import code_hash
-from hallq.contract import ReplyDoc
 
 from .journal import Journal
 

@@ -10,10 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from hallq.runtime.config import KioskConfig
+from hallq.contract import ReplyDoc
 from hallq.core.rules import Setup
 from hallq.device.shell import DeviceShell
-from hallq.contract import ReplyDoc
+from hallq.runtime.config import KioskConfig
 
 from .journal import Journal, OfflineTicket
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hallq.core.rules import Setup
 from hallq.contract import StateDoc
+from hallq.core.rules import Setup
 from hallq.printer.status import PRINTABLE
 
 

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hallq.runtime.config import KioskConfig
 from hallq.errors import ConfigError
+from hallq.runtime.config import KioskConfig
 
 log = logging.getLogger(__name__)
 

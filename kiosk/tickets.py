@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from hallq.runtime.config import Config, KioskConfig
+from hallq.contract import TicketDoc
+from hallq.contract.tokens import ticket_url
 from hallq.core.rules import Setup, configured_counters, wait_for
 from hallq.errors import DeviceFault
-from hallq.runtime.i18n import N_, bilingual, gettext
-from hallq.contract.tokens import ticket_url
-from hallq.contract import TicketDoc
 from hallq.printer.escpos_render import render_escpos
 from hallq.printer.layout import Layout, TicketView, second_language, slip_layout, ticket_layout
 from hallq.printer.transport import TicketPrinter
+from hallq.runtime.config import Config, KioskConfig
+from hallq.runtime.i18n import N_, bilingual, gettext
 
 from .journal import OfflineTicket
 

@@ -20,7 +20,6 @@ are built here and handed to python-escpos transports raw.
 from __future__ import annotations
 
 from functools import lru_cache
-
 from typing import Literal
 
 from .layout import CELL_W, MAX_SCALE, Feed, Layout, Qr, Rule, Text, printed, quiet_lines, text_columns, wrap

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal, Union
 
 from hallq.runtime.i18n import N_, bilingual, both, gettext

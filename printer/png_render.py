@@ -12,7 +12,22 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .layout import CELL_H, CELL_W, LINE_DOTS, MAX_SCALE, Feed, Layout, Qr, Rule, Text, char_columns, printed, quiet_lines, text_columns, wrap
+from .layout import (
+    CELL_H,
+    CELL_W,
+    LINE_DOTS,
+    MAX_SCALE,
+    Feed,
+    Layout,
+    Qr,
+    Rule,
+    Text,
+    char_columns,
+    printed,
+    quiet_lines,
+    text_columns,
+    wrap,
+)
 
 # (path, face index): Noto CJK face 2 is Simplified Chinese (face 0 is Japanese)
 FONT_CANDIDATES = [

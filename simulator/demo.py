@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from hallq.runtime.config import load_config
 from hallq.errors import ConfigError
-from hallq.testing import eventually
 from hallq.records.day import TimeFrame, open_read_only
+from hallq.runtime.config import load_config
+from hallq.testing import eventually
 from hallq.tools.report import estimate_line, make_report, text_table, write_csv, write_html
 
 from .audit import Audit, audit_day

@@ -19,13 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from hallq import contract as wire
+from hallq.contract.topics import Topics
+from hallq.device.requests import RequestTracker
 from hallq.runtime.clock import ENV as CLOCK_ENV
 from hallq.runtime.clock import Clock
 from hallq.runtime.config import Config, device_password, load_config
-from hallq.device.requests import RequestTracker
-from hallq.testing import (Component, HallClient, free_port, mosquitto_binary, mosquitto_folder, port_open,
-                           write_mosquitto_files)
-from hallq.contract.topics import Topics
+from hallq.testing import (
+    Component,
+    HallClient,
+    free_port,
+    mosquitto_binary,
+    mosquitto_folder,
+    port_open,
+    write_mosquitto_files,
+)
 
 SIM_ADMIN = "admin.sim"
 START_WAIT_S = 20.0

@@ -19,8 +19,8 @@ from typing import Literal
 
 import msgspec
 
-from hallq.runtime.config import Config, _key_from_msgspec
 from hallq.errors import ConfigError
+from hallq.runtime.config import Config, _key_from_msgspec
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

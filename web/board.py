@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hallq.device.shell import Availability
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, clock, counter_name, device_name, gettext, service_name
-from hallq.device.shell import Availability
 
 from .role import WebRole
 

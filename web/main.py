@@ -8,9 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
+from hallq.errors import ConfigError
 from hallq.http.login import read_password
 from hallq.runtime.config import Config, WebConfig, load_config
-from hallq.errors import ConfigError
 from hallq.runtime.loop import setup_logging
 
 log = logging.getLogger("hallq.web")
@@ -67,6 +67,7 @@ async def serve(config: Config, data_dir: str, host: str, port: int, voice: bool
     import uvicorn  # noqa: PLC0415
 
     from hallq.http.limits import DESCRIPTORS_KEPT, raise_descriptor_limit  # noqa: PLC0415
+
     from .server import WebService  # noqa: PLC0415
     descriptors = raise_descriptor_limit()
     # every open page holds a connection: bounded below the descriptors, so plain pages (and the

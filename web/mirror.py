@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 
+from hallq.contract.tokens import token_hash
 from hallq.core import events as e
 from hallq.core.model import HallState, Ticket
 from hallq.core.rules import Setup, evolve, open_counters, wait_of
-from hallq.contract.tokens import token_hash
 
 APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
 

@@ -12,13 +12,13 @@ import logging
 import time
 from typing import Any
 
+from hallq import contract as wire
+from hallq.contract import ReplyDoc, StateDoc, WireEvent
+from hallq.device.shell import DeviceRole
 from hallq.records.archive import HallArchive
 from hallq.records.store import CentralStore
-from hallq import contract as wire
 from hallq.runtime.config import Config
 from hallq.runtime.setup import setup_from_config
-from hallq.device.shell import DeviceRole
-from hallq.contract import ReplyDoc, StateDoc, WireEvent
 
 from .mirror import GAP, HallMirror
 

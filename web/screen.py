@@ -17,16 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+from hallq.contract import StateDoc, WireEvent
+from hallq.device.shell import Availability
 from hallq.display.i18n import words
 from hallq.display.layout import compute_layout, layout_doc
-from hallq.display.theme import make_theme
 from hallq.display.model import HallView
+from hallq.display.theme import make_theme
 from hallq.display.voice import VoicePolicy, VoiceQueue
+from hallq.errors import ConfigError
 from hallq.hardware.audio import SAMPLE_RATE
 from hallq.runtime.config import Config
-from hallq.errors import ConfigError
-from hallq.device.shell import Availability
-from hallq.contract import StateDoc, WireEvent
 
 log = logging.getLogger(__name__)
 

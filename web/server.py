@@ -19,23 +19,29 @@ from typing import Any
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hallq.records.store import CentralStore
-from hallq.contract import ops
-from hallq.runtime.config import Config
-from hallq.runtime.i18n import counter_name
-from hallq.device.shell import DeviceShell, StampedInbox
+from hallq.contract import ReplyDoc, ops
 from hallq.contract.tokens import TOKEN_PATTERN
-from hallq.contract import ReplyDoc
-
-from . import pages
+from hallq.device.shell import DeviceShell, StampedInbox
 from hallq.http.accounts import Accounts, Session
 from hallq.http.limits import MAX_BODY, BodyLimit, Overloads, StreamGate
 from hallq.http.login import COOKIE, LoginGuard, SecurityHeaders, form_fields, login
 from hallq.http.pages import STATIC, chart_svg, login_page
+from hallq.records.store import CentralStore
+from hallq.runtime.config import Config
+from hallq.runtime.i18n import counter_name
+
+from . import pages
 from .board import board
 from .reports import Reports, period_bounds
 from .role import Hub, WebRole

@@ -16,6 +16,7 @@ from typing import Annotated
 import msgspec
 
 from hallq.core import events as e
+
 from .documents import BadDocument, Seq
 
 MAX_EVENT_BYTES = 64 * 1024      # a real event is a few hundred bytes; a bigger one is not an event

@@ -14,9 +14,11 @@ from typing import Any
 
 import msgspec
 
-from . import requests as wire
 from hallq.core import commands as c
 from hallq.errors import RequestError
+
+from . import requests as wire
+
 
 class Answer(StrEnum):
     """What the reply carries, computed by the controller after the command is applied."""

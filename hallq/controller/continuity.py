@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from hallq import contract as wire
-from hallq.runtime.config import Config
+from hallq.contract.topics import CONTROLLER_ID, Topics
 from hallq.core.model import NUMBER
 from hallq.errors import ConfigError
+from hallq.runtime.config import Config
 from hallq.runtime.mqttlink import Inbound, LinkUp, MqttLink
+
 from .store import Store
-from hallq.contract.topics import CONTROLLER_ID, Topics
 
 log = logging.getLogger(__name__)
 

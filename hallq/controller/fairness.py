@@ -24,8 +24,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
-from hallq.runtime.mqttlink import Inbound
 from hallq.contract.topics import Topics
+from hallq.runtime.mqttlink import Inbound
 
 PER_SENDER = 8
 MAX_WAITING = 256          # requests of one sender waiting to be applied; beyond: a flood, dropped

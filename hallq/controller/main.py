@@ -10,15 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hallq.runtime.clock import sim_clock_or_real
-from hallq.runtime.config import Config, load_config
-from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state
-from .service import Controller
+from hallq.contract.topics import CONTROLLER_ID
 from hallq.core import commands as c
 from hallq.errors import ConfigError
+from hallq.runtime.clock import sim_clock_or_real
+from hallq.runtime.config import Config, load_config
 from hallq.runtime.loop import StopFlag, install_signal_handlers, setup_logging
 from hallq.runtime.storage import storage_fault
-from hallq.contract.topics import CONTROLLER_ID
+
+from .continuity import Seen, check, lock_data_dir, open_store, read_marker, retained_state
+from .service import Controller
 
 log = logging.getLogger("hallq.controller")
 

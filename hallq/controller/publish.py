@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from hallq.runtime.config import Config
 from hallq.core.model import HallState, Ticket
 from hallq.core.rules import Setup, latest_issue, newcomer_waits, open_counters, waiting_tickets, with_estimate
+from hallq.runtime.config import Config
 
 
 def ticket_document(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from collections.abc import Callable
 
 from hallq.core.rules import Setup
 from hallq.runtime.config import Config

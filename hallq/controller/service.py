@@ -22,30 +22,31 @@ from typing import Any, Protocol
 
 import msgspec
 
-from hallq.contract import ops
 from hallq import contract as wire
-from hallq.runtime.config import Config, appointment_key, device_password
+from hallq.contract import ops
+from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind
 from hallq.core import commands as c
 from hallq.core import events as e
 from hallq.core.model import HallState
 from hallq.core.rules import QueueRules, fold
 from hallq.errors import RequestError
+from hallq.runtime.config import Config, appointment_key, device_password
+from hallq.runtime.loop import StopFlag
 from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hallq.runtime.setup import setup_from_config
-from .publish import state_document
-from hallq.runtime.loop import StopFlag
-from .outbox import Outbox
+from hallq.runtime.storage import StorageFault, storage_fault
+
+from .continuity import write_marker
 from .devices import DeviceReports
-from .ledger import Ledger
-from .results import Answers
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
-from .continuity import write_marker
-from hallq.runtime.storage import StorageFault, storage_fault
-from .storage_faults import StorageFaults
+from .ledger import Ledger
+from .outbox import Outbox
+from .publish import state_document
+from .results import Answers
 from .retention import RecordKeeping
+from .storage_faults import StorageFaults
 from .store import Store
-from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID, Topics, device_kind
 
 log = logging.getLogger("hallq.controller")
 

@@ -1,8 +1,8 @@
 """State of one hall, as immutable values (msgspec structs, frozen where shared)."""
 from __future__ import annotations
 
-from datetime import datetime
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec

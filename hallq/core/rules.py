@@ -15,16 +15,35 @@ from typing import Any
 from msgspec.structs import replace
 
 from hallq.errors import RequestError
+
 from . import commands as c
 from . import events as e
 from .alerts import alert_changes
 from .evolve import evolve, fold
-from .model import (NUMBER, OPEN_STATUSES, OVERFLOW_TOP, TOP_NUMBER, Appointment, CounterState, HallState,
-                    ServiceState, Ticket)
 from .forecast import configured_counters, forecast, newcomer_waits, note_evolved, wait_for, wait_of
+from .model import (
+    NUMBER,
+    OPEN_STATUSES,
+    OVERFLOW_TOP,
+    TOP_NUMBER,
+    Appointment,
+    CounterState,
+    HallState,
+    ServiceState,
+    Ticket,
+)
 from .numbering import continue_numbering
-from .queries import (find_by_number, find_waiting, latest_issue, format_number, open_counters, ticket_id,
-                      waiting_ahead, waiting_tickets, with_estimate)
+from .queries import (
+    find_by_number,
+    find_waiting,
+    format_number,
+    latest_issue,
+    open_counters,
+    ticket_id,
+    waiting_ahead,
+    waiting_tickets,
+    with_estimate,
+)
 from .setup import CounterSetup, ServiceSetup, Setup
 
 ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing

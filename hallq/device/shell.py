@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hallq import contract as wire
-from hallq.runtime.config import Config
-from hallq.errors import RequestError
-from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from .requests import RequestTracker, boot_number
-from hallq.runtime.loop import StopFlag, run_owner_loop
 from hallq.contract.topics import CONTROLLER_ID, Topics
+from hallq.errors import RequestError
+from hallq.runtime.config import Config
+from hallq.runtime.loop import StopFlag, run_owner_loop
+from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
+
+from .requests import RequestTracker, boot_number
 
 log = logging.getLogger(__name__)
 

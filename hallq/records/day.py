@@ -4,9 +4,9 @@ controller runs). :mod:`hallq.tools.report` turns them into the day's figures.
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 import statistics
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path

@@ -17,10 +17,10 @@ from typing import Any
 
 import msgspec
 
+from hallq.contract import WireEvent
 from hallq.core import events as e
 from hallq.core.model import Ticket
 from hallq.runtime.sqlite import private_database, sqlite_transaction
-from hallq.contract import WireEvent
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (

@@ -2,8 +2,9 @@
 config: the controller, a kiosk (offline issuing) and the web's mirror build it the same way."""
 from __future__ import annotations
 
-from .config import Config
 from hallq.core.rules import CounterSetup, ServiceSetup, Setup
+
+from .config import Config
 
 
 def setup_from_config(config: Config) -> Setup:

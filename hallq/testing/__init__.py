@@ -281,9 +281,9 @@ def run_controller(config_path: Path, data: Path, *extra: str) -> subprocess.Com
 def call_event(epoch: int, seq: int, counter: str, number: str, service: str, at: datetime,
                recalls: int = 0) -> Any:
     """A ``ticket_called`` (``ticket_recalled`` with ``recalls``) as readers get it from the wire."""
+    from hallq.contract import WireEvent
     from hallq.core import events as e
     from hallq.core.model import Ticket
-    from hallq.contract import WireEvent
     ticket = Ticket(id=f"{at.date():%Y%m%d}-{number}", number=number, service=service, status="called",
                     issued_at=at, day=at.date().isoformat(), counter=counter, recalls=recalls, called_at=at)
     kind = e.TicketRecalled if recalls else e.TicketCalled

@@ -35,10 +35,18 @@ from importlib import resources
 from pathlib import Path
 
 from hallq.broker_config import keep_credentials, write_debian_include
-from hallq.runtime.config import APPOINTMENT_KEY, Config, load_config
 from hallq.contract.topics import CONTROLLER_ID, CONTROLLER_LANE_ID
-from .wheelhouse import (PI_PYTHONS, download_for, hallq_wheel, python_tag, repack_installed, requirement_closure,
-                         requirements_of_hallq)
+from hallq.runtime.config import APPOINTMENT_KEY, Config, load_config
+
+from .wheelhouse import (
+    PI_PYTHONS,
+    download_for,
+    hallq_wheel,
+    python_tag,
+    repack_installed,
+    requirement_closure,
+    requirements_of_hallq,
+)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CREDENTIALS = "/etc/hallq/credentials.toml"

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from hallq import contract as wire
+from hallq.contract.topics import CONTROLLER_ID, Topics
+from hallq.device.requests import RequestTracker
 from hallq.runtime.config import Config, load_config
 from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
-from hallq.device.requests import RequestTracker
-from hallq.contract.topics import CONTROLLER_ID, Topics
 
 USAGE = ("status | suspend-service SERVICE | resume-service SERVICE | outage on MESSAGE | outage off | "
          "announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET_ID [REASON] | "

@@ -28,11 +28,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hallq.runtime.config import Config, load_config
 from hallq.errors import ConfigError
-from hallq.runtime.i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, service_name
 from hallq.records.day import DayRecords, EstimateError, TimeFrame, estimate_error, load_day, nearest_rank
-
+from hallq.runtime.config import Config, load_config
+from hallq.runtime.i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, service_name
 
 
 # --- figures -----------------------------------------------------------------------------------
