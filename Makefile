@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json | system-deps
 
 # Test files run side by side (pytest-xdist, a file's tests on one worker: they share its hall);
 # each test has its own broker port, folders and namespaces. JOBS=1 runs them one after another.
-JOBS ?= 4
+JOBS ?= 3
 
 # the layers and the absence of import circles (.importlinter)
 layers: $(STAMP)
