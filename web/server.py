@@ -330,25 +330,26 @@ class WebService:
                             headers={"Cache-Control": "no-store"})
 
     async def report_csv(self, request: Request) -> Response:
-        if self.session(request) is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
-        period = self._period(request)
-        if period is None:
-            return PlainTextResponse("date: YYYY-MM-DD, month: YYYY-MM", status_code=400)
-        lang = pages.language(request.headers.get("accept-language"))
-        return Response(self.reports.csv_text(period, lang).encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{period}.csv"'})
+        return self._report_download(request, "csv", "text/csv; charset=utf-8",
+                                     lambda period, lang: self.reports.csv_text(period, lang).encode("utf-8"))
 
     async def report_xlsx(self, request: Request) -> Response:
+        return self._report_download(request, "xlsx",
+                                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                     self.reports.xlsx_bytes)
+
+    def _report_download(self, request: Request, suffix: str, media_type: str,
+                         content: Callable[[str, str], bytes]) -> Response:
+        """A report as a file (login required; the period from ?date= or ?month=, the headings in the
+        browser's language)."""
         if self.session(request) is None:
             return JSONResponse({"error": "login required"}, status_code=401)
         period = self._period(request)
         if period is None:
             return PlainTextResponse("date: YYYY-MM-DD, month: YYYY-MM", status_code=400)
         lang = pages.language(request.headers.get("accept-language"))
-        return Response(self.reports.xlsx_bytes(period, lang),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="{self.config.hall.id}-{period}.xlsx"'})
+        return Response(content(period, lang), media_type=media_type, headers={
+            "Content-Disposition": f'attachment; filename="{self.config.hall.id}-{period}.{suffix}"'})
 
     async def nightly_file(self, request: Request) -> Response:
         session = self.session(request)
