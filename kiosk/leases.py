@@ -7,6 +7,7 @@ is reachable but not answering, an empty ``sync`` every ``PROBE_S`` asks whether
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from hallq.contract import ReplyDoc
 from hallq.core.rules import Setup
 from hallq.device.shell import DeviceShell
 from hallq.runtime.config import KioskConfig
+from hallq.runtime.storage import storage_fault
 
 from .journal import Journal, OfflineTicket
 
@@ -68,7 +70,17 @@ class LeaseKeeper:
                 self.lease_retry_at[service] = time.monotonic() + LEASE_RETRY_S
                 return
             prefix = self.setup.services[service].prefix if service in self.setup.services else lease.first[:-3]
-            self.journal.add_lease(service, lease.day, lease.start, lease.end, prefix, self.now_iso())
+            try:
+                self.journal.add_lease(service, lease.day, lease.start, lease.end, prefix, self.now_iso())
+            except sqlite3.Error as err:
+                what = storage_fault(err)
+                if what is None:
+                    raise
+                # not kept, never used: its numbers stay unissued, none twice; asked for again later
+                log.error("lease %s%03d-%s%03d not kept: the journal cannot be written (%s)",
+                          prefix, lease.start, prefix, lease.end, what)
+                self.lease_retry_at[service] = time.monotonic() + LEASE_RETRY_S
+                return
             if lease.day != self.today():
                 log.warning("lease for %s is for %s, today is %s", service, lease.day, self.today())
                 self.lease_retry_at[service] = time.monotonic() + LEASE_RETRY_S

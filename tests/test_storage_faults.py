@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from hallq.runtime.config import load_config
+from hallq.contract import ReplyDoc, convert
 from hallq.controller.main import open_controller
-from hallq.testing import (EXAMPLE_HALL as EXAMPLE, Process, RecordingLink, request_message, run_controller,
-                           start_controller, wait_until)
+from hallq.runtime.config import load_config
+from hallq.testing import EXAMPLE_HALL as EXAMPLE
+from hallq.testing import Process, RecordingLink, request_message, run_controller, start_controller, wait_until
 from hallq.testing.faults import fill_disk, mount_tmpfs, unmount
 
 R = "hallq/v1/h1"
@@ -262,6 +263,11 @@ def test_an_issue_given_up_when_the_journal_is_full_is_a_slip_not_a_traceback(sm
                 break
         else:
             raise AssertionError("the journal never filled up")
+        # a lease granted while the journal is full: not kept (its numbers are never issued), no exception
+        pay = role.leases._lease_reply("pay")
+        pay(convert({"request_id": "r", "ok": True, "lease": {"service": "pay", "start": 500, "end": 519,
+                     "day": role.today(), "first": "A500", "last": "A519"}}, ReplyDoc))
+        assert role.journal.remaining("pay", role.today()) == 999 - 980 + 1
         shell.handle((0.0, LinkDown("Unspecified error")))     # the owner loop would log a traceback here
         assert role.issuing is None and role.model.reason == "storage"
         assert any(name.startswith("slip-") for name in (p.name for p in (tmp_path / "out").iterdir()))
