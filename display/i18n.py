@@ -24,6 +24,7 @@ MESSAGES: dict[str, str] = {
     "persons": N_("people"),
     "est_wait": N_("about {m} min"),
     "no_wait": N_("no wait"),
+    "est_unknown": N_("wait not known yet"),
     "counter_idle": N_("Idle"),
     "counter_offline": N_("Not open"),
     "connecting": N_("Connecting to the queue system…"),

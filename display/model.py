@@ -366,8 +366,10 @@ class HallView:
             name, name_en = service_name(self.config, service.id, "zh_CN"), service_name(self.config, service.id, "en")
         else:
             name, name_en = service.name or service.id, service.name_en
-        if service.waiting <= 0 or service.est_wait_s <= 0:
-            est_zh, est_en = pair("no_wait") if service.waiting <= 0 else ("", "")
+        if service.waiting > 0 and not service.est_known:
+            est_zh, est_en = pair("est_unknown")   # nobody is calling it: no minutes promised
+        elif service.waiting <= 0 or service.est_wait_s <= 0:
+            est_zh, est_en = pair("no_wait")       # an idle counter calls a newcomer at once
         else:
             minutes = max(1, math.ceil(service.est_wait_s / 60))
             est_zh, est_en = t("zh", "est_wait", m=minutes), t("en", "est_wait", m=minutes)

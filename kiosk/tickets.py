@@ -109,7 +109,7 @@ class TicketPrinting:
         return TicketView(
             hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=ticket.number,
             service_name=name, service_name_en=name_en, waiting_ahead=ticket.waiting_ahead,
-            est_wait_s=ticket.est_wait_s, issued_at=issued, priority=ticket.priority == "priority",
+            est_wait_s=ticket.est_wait_s, est_known=ticket.est_known, issued_at=issued, priority=ticket.priority == "priority",
             outage=ticket.outage, outage_text=self._outage_text(), notice=self.kiosk.printer.notice,
             qr_data=self._qr(ticket.number, token),
             appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)

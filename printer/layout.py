@@ -196,7 +196,7 @@ class TicketView:
     service_name: str
     service_name_en: str
     waiting_ahead: int | None
-    est_wait_s: int | None
+    est_wait_s: int | None          # None: no wait line at all
     issued_at: datetime
     priority: bool = False
     offline: bool = False
@@ -206,6 +206,7 @@ class TicketView:
     qr_data: str | None = None
     approximate: bool = False     # offline: people ahead and wait are estimates
     appointment_slot: datetime | None = None   # checked in for this booked slot
+    est_known: bool = True        # False: nobody is calling the service now; no minutes are promised
 
 
 def number_scale(width_mm: int, number: str) -> int:
@@ -247,7 +248,10 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
         zh = gettext(N_("Ahead: {n}"), "zh_CN", n=("约" if view.approximate else "") + str(view.waiting_ahead))
         en = gettext(N_("Ahead: {n}"), "en", n=("~" if view.approximate else "") + str(view.waiting_ahead))
         blocks.append(Text(f"{zh}  {en}"))
-    if view.est_wait_s is not None:
+    if view.est_wait_s is not None and not view.est_known:
+        zh, en = both(N_("Wait: not known yet"))
+        blocks.append(Text(f"{zh}  {en}"))
+    elif view.est_wait_s is not None:
         minutes = max(1, round(view.est_wait_s / 60)) if view.est_wait_s > 0 else 0
         zh, en = both(N_("Wait ~{m} min"), m=minutes)
         blocks.append(Text(f"{zh}  {en}"))

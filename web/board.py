@@ -113,7 +113,8 @@ def board(config: Config, role: WebRole, availability: Availability, now: dateti
                    "mode_text": gettext(MODE.get(mode, mode), lang), "message": state.message, "day": state.day,
                    "notices": list(state.announcements), "seq": state.seq}
     out["services"] = [{"id": s.id, "name": service_name(config, s.id, lang), "prefix": s.prefix,
-                        "waiting": s.waiting, "est_wait_s": s.est_wait_s, "suspended": s.suspended,
+                        "waiting": s.waiting, "est_wait_s": s.est_wait_s, "est_known": s.est_known,
+                        "suspended": s.suspended,
                         "state_text": gettext(N_("Suspended (暂停取号)") if s.suspended else N_("Open"), lang),
                         "open_counters": s.open_counters, "longest_wait_s": longest.get(s.id, 0)}
                        for s in state.services]

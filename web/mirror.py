@@ -97,10 +97,11 @@ class HallMirror:
         # to the whole second: the forecast is kept for one state and one instant, so the thousand
         # pages a call wakes share one play of the hall instead of each paying for its own
         est = wait_of(self.setup, self.state, current, now.replace(microsecond=0)) if waiting else 0
+        # None: nobody calling its service would reach it; the page promises no minutes
         state = self.state
         service = state.services.get(current.service)
         return {"number": current.number, "service": current.service, "status": current.status,
-                "ahead": ahead, "est_wait_s": est,
+                "ahead": ahead, "est_wait_s": est or 0, "est_known": est is not None,
                 # the hall's situation: a phone must not promise what the hall is not doing
                 "mode": state.mode, "message": state.outage_message if state.outage else None,
                 "service_suspended": bool(service and service.suspended),

@@ -42,7 +42,7 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
             out["alert"] = ahead == 0
         else:
             out["headline"] = _("Please wait")
-        if view.get("mode") == "outage" or not view.get("open_counters"):
+        if view.get("mode") == "outage" or not view.get("open_counters") or not view.get("est_known", True):
             out["detail"] = _("{ahead} ahead of you; the wait cannot be estimated now", ahead=ahead)
         else:
             out["detail"] = _("{ahead} ahead of you, about {minutes}", ahead=ahead,
@@ -126,7 +126,7 @@ CONSOLE_LABELS = {
     "ask_outage": N_("Declare an outage? Screens show the message; kiosks keep issuing from their leases."),
     "ask_void": N_("Void ticket {number}? Its holder will not be called."),
     "ask_call": N_("Call which number to {name}?"), "ask_reason": N_("Why is {name} suspended? (optional)"),
-    "minutes_n": N_("{n} min"), "notices": N_("Notices"), "reports": N_("Reports"), "logout": N_("Log out"),
+    "minutes_n": N_("{n} min"), "not_known": N_("Not known yet"), "notices": N_("Notices"), "reports": N_("Reports"), "logout": N_("Log out"),
 }
 
 

@@ -48,6 +48,7 @@ class TicketDoc(msgspec.Struct):
     offline: bool = False
     appointment: bool = False
     slot: datetime | None = None
+    est_known: bool = True        # hallq's extension: False when nobody is calling its service
 
 
 class ServiceDoc(msgspec.Struct):
@@ -60,6 +61,7 @@ class ServiceDoc(msgspec.Struct):
     name_en: Name = ""
     waiting_priority: Count = 0
     open_counters: Count = 0
+    est_known: bool = True        # hallq's extension: False when nobody is calling it (est_wait_s is 0)
 
 
 class CounterDoc(msgspec.Struct):

@@ -26,7 +26,7 @@ def latest_instant(state: HallState) -> datetime:
 
 
 def service_document(config: Config, setup: Setup, state: HallState, service_id: str,
-                     now: datetime | None = None, newcomer: dict[str, int] | None = None) -> dict[str, Any]:
+                     now: datetime | None = None, newcomer: dict[str, int | None] | None = None) -> dict[str, Any]:
     """A service as the state shows it; ``newcomer``: every service's wait for a walk-in now, when
     the caller has it (the state document asks once for all services)."""
     now = now or latest_instant(state)
@@ -40,7 +40,9 @@ def service_document(config: Config, setup: Setup, state: HallState, service_id:
         "suspended": svc.suspended, "waiting": len(waiting),
         "waiting_priority": sum(1 for t in waiting if t.priority == "priority"),
         # what a customer taking a ticket now would be told (the call rules played forward)
-        "est_wait_s": newcomer.get(service_id, 0),
+        "est_wait_s": newcomer.get(service_id) or 0,
+        # hallq's extension: False when nobody is calling the service (then no minutes are promised)
+        "est_known": newcomer.get(service_id) is not None,
         "open_counters": open_counters(setup, state, service_id),
         "avg_service_s": round(svc.avg_service_s),
     }

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import events as e
+from .idle import idle_counters
 from .model import Alert, HallState, Ticket
 from .queries import open_counters
 from .setup import Setup
@@ -37,18 +38,10 @@ def current_alerts(setup: Setup, state: HallState, now: datetime) -> dict[str, t
         if longest > setup.service_level_wait_s:
             found[f"long_wait:{service}"] = ("long_wait", "warning",
                                              f"{service}: waits beyond {setup.service_level_wait_s // 60} min")
-    for counter in setup.counters.values():
-        cs = state.counters.get(counter.id)
-        device = state.devices.get(f"counter.{counter.id}")
-        if cs is None or cs.suspended or cs.ticket is not None or (device is not None and device.online is False):
-            continue
-        queued = [t for s in counter.services for t in waiting.get(s, [])]
-        if not queued:
-            continue
-        idle_since = max([cs.last_served_at or min(t.issued_at for t in queued), min(t.issued_at for t in queued)])
-        if (now - idle_since).total_seconds() >= setup.idle_alert_s:
-            found[f"idle_counter:{counter.id}"] = ("idle_counter", "warning",
-                                                   f"counter {counter.id} idle while its services have people waiting")
+    idle = idle_counters(setup, state, now)
+    for counter_id in (k for k in setup.counters if k in idle):
+        found[f"idle_counter:{counter_id}"] = ("idle_counter", "warning",
+                                               f"counter {counter_id} idle while its services have people waiting")
     for key, issued in state.kiosk_issued.items():
         kiosk_device, _, service = key.partition("|")
         cap = setup.kiosk_cap(kiosk_device.partition(".")[2], service, state.kiosk_issued)

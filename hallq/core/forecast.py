@@ -13,8 +13,10 @@ passed, never less than a fifth of it), then, after the clerks' measured turnaro
 next ticket exactly as ``call_next`` would (:meth:`Ticket.queue_key`, the counter's
 ``call_order``). A paused counter (暂停服务) returns after the hall's measured typical pause; a
 booked slot not yet checked in takes a counter once it has begun, ahead of walk-ins. The time
-each ticket is reached is its estimate. A service no open counter
-serves falls back to people ahead × time ÷ the counters configured for it (they will open).
+each ticket is reached is its estimate. A counter where nobody is calling (idle while people
+waited for ``idle_alert_s``: :mod:`hallq.core.idle`) is not counted on. A ticket no counter in the
+play reaches has no estimate (None): no number of minutes is promised while nobody calls its
+service ("暂无法估计"), rather than a guess from counters nobody is at.
 
 One pass costs O(waiting × services) with a heap of counters; the result is kept for the last
 state and instant asked, since every ticket shown from one state shares it.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .idle import idle_counters
 from .model import HallState, Ticket
 from .setup import CounterSetup, Setup
 
@@ -36,8 +39,9 @@ LAST = "\uffff"                 # sorts after every ticket id: a newcomer queued
 
 @dataclass
 class Forecast:
-    waits: dict[str, int] = field(default_factory=dict)          # ticket id -> seconds until called
-    newcomer: dict[str, int] = field(default_factory=dict)       # service -> wait of a ticket issued now
+    # None: nobody calling its service now reaches it (the wait cannot be estimated)
+    waits: dict[str, int | None] = field(default_factory=dict)          # ticket id -> seconds until called
+    newcomer: dict[str, int | None] = field(default_factory=dict)       # service -> wait of a ticket issued now
 
 
 def per_ticket_s(state: HallState, service: str) -> float:
@@ -60,11 +64,12 @@ def _returns_in(state: HallState, counter: str, now: datetime) -> float | None:
 
 
 def _start(setup: Setup, state: HallState, now: datetime) -> list[tuple[float, str]]:
-    """The heap of open counters, each at the time it calls next."""
+    """The heap of open counters someone calls at, each at the time it calls next."""
     heap: list[tuple[float, str]] = []
+    idle = idle_counters(setup, state, now)
     for counter in setup.counters.values():
         returns_in = _returns_in(state, counter.id, now)
-        if returns_in is None:
+        if returns_in is None or counter.id in idle:
             continue
         cs = state.counters[counter.id]
         ticket = state.tickets.get(cs.ticket) if cs.ticket else None
@@ -304,11 +309,6 @@ def wait_for(ahead: int, service_s: float, counters: int) -> int:
     return int(math.ceil(ahead * service_s / max(1, counters)))
 
 
-def _fallback(setup: Setup, state: HallState, service: str, ahead: int) -> int:
-    """A service no open counter serves: its configured counters will open."""
-    return wait_for(ahead, per_ticket_s(state, service), configured_counters(setup, service))
-
-
 _last: tuple[HallState, datetime, Forecast] | None = None
 
 
@@ -323,20 +323,23 @@ def forecast(setup: Setup, state: HallState, now: datetime) -> Forecast:
     for service, queue in queues.items():
         for i, (_, ticket_id, _) in enumerate(queue):
             at = reached.get(ticket_id)
-            result.waits[ticket_id] = int(math.ceil(at)) if at is not None else _fallback(setup, state, service, i)
+            result.waits[ticket_id] = _seconds(at)
     for service in state.services:
         # a newcomer: queued last in its service (a walk-in issued now), everyone else as they are
         queue = list(queues.get(service, []))
         queue.append(((2, now, math.inf), LAST, service))
         at = _play(setup, state, now, {**queues, service: queue}, watch=LAST).get(LAST)
-        result.newcomer[service] = int(math.ceil(at)) if at is not None else \
-            _fallback(setup, state, service, len(queue) - 1)
+        result.newcomer[service] = _seconds(at)
     _last = (state, now, result)
     return result
 
 
-def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tuple[int, int] | None:
-    """(people ahead, wait) of a walk-in being issued now (:class:`Newcomers`), or None if ``ticket``
+def _seconds(at: float | None) -> int | None:
+    return int(math.ceil(at)) if at is not None else None
+
+
+def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tuple[int, int | None] | None:
+    """(people ahead, wait or None if not known) of a walk-in being issued now (:class:`Newcomers`), or None if ``ticket``
     is not one (a priority ticket, an appointment, one placed from a lease)."""
     global _newcomers
     if not _is_walk_in(state, ticket, now):
@@ -348,12 +351,13 @@ def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tu
     if queue and not queue[-1][0] < ticket.queue_key(now):
         return None                # an appointment's ticket queued by a slot still to come is after it
     at = memo.wait(ticket.service)
-    memo.pending = ticket.id
+    # followed once issued; a ticket nobody in the play reaches starts the play anew instead
+    memo.pending = ticket.id if at is not None else None
     ahead = len(memo.queues[ticket.service])
-    return ahead, (int(math.ceil(at)) if at is not None else _fallback(setup, state, ticket.service, ahead))
+    return ahead, _seconds(at)
 
 
-def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> dict[str, int]:
+def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> dict[str, int | None]:
     """What a walk-in taking a ticket now (issued at ``issued_at``) would be told, per service: the
     walk-in play (:class:`Newcomers`), kept from the batch's last issue when there was one;
     :func:`forecast`'s where a ticket queued by a slot still to come would be behind it."""
@@ -361,36 +365,33 @@ def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: dat
     memo = _newcomers
     if memo is None or not memo.follows(setup, state, now, issued_at):
         memo = _newcomers = Newcomers(setup, state, now, issued_at)
-    out: dict[str, int] = {}
+    out: dict[str, int | None] = {}
     last = (NEWCOMER_KEY_RANK, issued_at, math.inf)
     for service in setup.services:
         queue = memo.queues[service]
         if queue and not queue[-1][0] < last:
-            out[service] = forecast(setup, state, now).newcomer.get(service, 0)
+            out[service] = forecast(setup, state, now).newcomer.get(service)
             continue
-        at = memo.wait(service)
-        out[service] = int(math.ceil(at)) if at is not None else _fallback(setup, state, service, len(queue))
+        out[service] = _seconds(memo.wait(service))
     return out
 
 
-def wait_of(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int:
-    """The wait of ``ticket``: one of the state's, or one about to join it (being issued)."""
+def wait_of(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int | None:
+    """The wait of ``ticket``: one of the state's, or one about to join it (being issued);
+    None: nobody calling its service now would reach it."""
     if ticket.id in state.tickets and state.tickets[ticket.id].status == "waiting":
-        return forecast(setup, state, now).waits.get(ticket.id, 0)
+        return forecast(setup, state, now).waits.get(ticket.id)
     fast = walk_in(setup, state, ticket, now)
     if fast is not None:
         return fast[1]
     return play_wait(setup, state, ticket, now)
 
 
-def play_wait(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int:
+def play_wait(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> int | None:
     """The wait of a ticket about to join the state, by a play of the whole queue (what
     :class:`Newcomers` gives a walk-in without one)."""
     queues = _queues(state, now)
     queue = queues.setdefault(ticket.service, [])
     queue.append((ticket.queue_key(now), ticket.id, ticket.service))
     queue.sort()
-    at = _play(setup, state, now, queues, watch=ticket.id).get(ticket.id)
-    if at is None:
-        return _fallback(setup, state, ticket.service, queue.index(next(q for q in queue if q[1] == ticket.id)))
-    return int(math.ceil(at))
+    return _seconds(_play(setup, state, now, queues, watch=ticket.id).get(ticket.id))

@@ -36,6 +36,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     est_wait_s: int = 0
     counter: str | None = None
     # hallq's own
+    est_known: bool = True     # False: nobody was calling its service, est_wait_s (0) promises nothing
     day: str
     source: str = ""
     offline: bool = False

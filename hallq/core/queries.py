@@ -68,16 +68,18 @@ def latest_issue(state: HallState, now: datetime) -> datetime:
 
 def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
     """The ticket with its people-ahead and estimated wait as of ``state`` (0 unless waiting);
-    the wait from the call rules played forward (:mod:`hallq.core.forecast`)."""
+    the wait from the call rules played forward (:mod:`hallq.core.forecast`); ``est_known`` False
+    when nobody calling its service now would reach it."""
     if ticket.status != "waiting":
-        if ticket.waiting_ahead or ticket.est_wait_s:
-            return replace(ticket, waiting_ahead=0, est_wait_s=0)
+        if ticket.waiting_ahead or ticket.est_wait_s or not ticket.est_known:
+            return replace(ticket, waiting_ahead=0, est_wait_s=0, est_known=True)
         return ticket
     fast = walk_in(setup, state, ticket, now)       # a walk-in issued now: O(counters), not O(queue)
     if fast is not None:
-        return replace(ticket, waiting_ahead=fast[0], est_wait_s=fast[1])
-    ahead = waiting_ahead(state, ticket, now)
-    return replace(ticket, waiting_ahead=ahead, est_wait_s=wait_of(setup, state, ticket, now))
+        ahead, wait = fast
+    else:
+        ahead, wait = waiting_ahead(state, ticket, now), wait_of(setup, state, ticket, now)
+    return replace(ticket, waiting_ahead=ahead, est_wait_s=wait or 0, est_known=wait is not None)
 
 
 def find_waiting(state: HallState, number: str) -> Ticket | None:

@@ -164,7 +164,7 @@ class QueueRules:
             raise RequestError("not_allowed", f"ticket {ticket.number} is already {ticket.status}")
         counter = ticket.counter if ticket.status == "called" else None
         voided = replace(ticket, status="voided", reason=cmd.reason or None, finished_at=now,
-                         waiting_ahead=0, est_wait_s=0)
+                         waiting_ahead=0, est_wait_s=0, est_known=True)
         return [e.TicketVoided(at=now, ticket=voided, counter=counter)]
 
     def _lease(self, state: HallState, cmd: c.LeaseNumbers, now: datetime) -> list[e.Event]:
@@ -259,7 +259,7 @@ class QueueRules:
         if cs.ticket is not None:
             events.append(self._served(state, counter, state.tickets[cs.ticket], now))
         called = replace(ticket, status="called", counter=counter, called_at=now, clerk=cs.clerk,
-                         waiting_ahead=0, est_wait_s=0)
+                         waiting_ahead=0, est_wait_s=0, est_known=True)
         events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order))
         return events
 

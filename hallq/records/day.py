@@ -67,17 +67,19 @@ class EstimateError:
     median_signed_s: float        # > 0: waits were longer than told
     long_waits: int = 0           # tickets that waited 5 minutes or more ...
     long_relative: float = 0.0    # ... and their median |error| / actual wait
+    not_known: int = 0            # tickets told "not known yet" (nobody was calling their service), all day
 
 
 def estimate_error(records: DayRecords, frame: TimeFrame = TimeFrame(), warm_up_s: float = 3600) -> EstimateError | None:
     told = [r for r in records.tickets.values() if r.estimated_s is not None and r.wait_s is not None]
-    if not told:
+    not_known = sum(1 for r in records.tickets.values() if r.estimate_unknown)
+    if not told and not not_known:
         return None
     first = min(r.ticket.issued_at for r in records.tickets.values())
     pairs = [(frame.seconds(r.wait_s), float(r.estimated_s)) for r in told  # type: ignore[arg-type]
              if (r.ticket.issued_at - first).total_seconds() >= frame_real(frame, warm_up_s)]
     if not pairs:
-        return None
+        return EstimateError(0, 0.0, 0.0, 0.0, 0.0, 0.0, not_known=not_known) if not_known else None
     errors = [abs(actual - est) for actual, est in pairs]
     actual_median = statistics.median(a for a, _ in pairs)
     median_abs = statistics.median(errors)
@@ -85,7 +87,7 @@ def estimate_error(records: DayRecords, frame: TimeFrame = TimeFrame(), warm_up_
     return EstimateError(len(pairs), round(median_abs, 1), round(nearest_rank(errors, 0.9) or 0.0, 1),
                          round(actual_median, 1), round(median_abs / actual_median, 3) if actual_median else 0.0,
                          round(statistics.median(a - est for a, est in pairs), 1),
-                         len(long), round(statistics.median(long), 3) if long else 0.0)
+                         len(long), round(statistics.median(long), 3) if long else 0.0, not_known)
 
 
 def frame_real(frame: TimeFrame, shown_s: float) -> float:
@@ -102,6 +104,7 @@ class TicketRecord:
     first_counter: str | None = None
     service_s: float | None = None       # call to finish, as the controller measured it
     estimated_s: int | None = None       # the wait the controller told the customer at issue (online)
+    estimate_unknown: bool = False       # told "not known yet" at issue: nobody was calling its service
     out_of_order: bool = False           # called by number ahead of its turn (contract v1.1 ``call``)
 
     @property
@@ -162,8 +165,11 @@ def load_day(db_path: Path, day: str) -> DayRecords:
         if rec is None:
             rec = records.tickets[ticket.id] = TicketRecord(ticket, ticket.transferred_from or ticket.service)
         rec.ticket = ticket
-        if isinstance(event, e.TicketIssued) and not ticket.offline and ticket.est_wait_s is not None:
-            rec.estimated_s = ticket.est_wait_s
+        if isinstance(event, e.TicketIssued) and not ticket.offline:
+            if not ticket.est_known:
+                rec.estimate_unknown = True          # no minutes were promised: nothing to be off by
+            elif ticket.est_wait_s is not None:
+                rec.estimated_s = ticket.est_wait_s
         if isinstance(event, e.TicketCalled) and rec.first_called is None:
             rec.first_called, rec.first_counter = event.at, event.counter
             rec.out_of_order = bool(getattr(event, "out_of_order", False))

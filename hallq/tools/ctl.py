@@ -73,7 +73,9 @@ def request_for(action: str, words: list[str]) -> tuple[str, dict[str, Any]]:
     raise UsageError(f"unknown action {action!r}; one of: {USAGE}")
 
 
-def _fmt_wait(seconds: int) -> str:
+def _fmt_wait(seconds: int, known: bool = True) -> str:
+    if not known:
+        return "not known"      # nobody is calling the service: no figure is honest
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
@@ -107,7 +109,7 @@ def render_status(state: wire.StateDoc, controller_online: bool | None, fault: s
     lines += ["", f"{'service':<24}{'prefix':<8}{'waiting':>8}{'est. wait':>11}  status"]
     for s in state.services:
         name = f"{s.id} {s.name}"
-        lines.append(f"{clean(name)[:23]:<24}{clean(s.prefix):<8}{s.waiting:>8}{_fmt_wait(s.est_wait_s):>11}  "
+        lines.append(f"{clean(name)[:23]:<24}{clean(s.prefix):<8}{s.waiting:>8}{_fmt_wait(s.est_wait_s, s.est_known or not s.waiting):>11}  "
                      f"{'SUSPENDED' if s.suspended else 'open'}")
     lines += ["", f"{'counter':<16}{'status':<22}{'ticket':<8}{'clerk':<12}services"]
     for c in state.counters:

@@ -31,7 +31,7 @@ from typing import Any
 from hallq.errors import ConfigError
 from hallq.records.day import DayRecords, EstimateError, TimeFrame, estimate_error, load_day, nearest_rank
 from hallq.runtime.config import Config, load_config
-from hallq.runtime.i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, service_name
+from hallq.runtime.i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, normalise, service_name
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -303,7 +303,12 @@ def appointment_line(report: Report, lang: str = DEFAULT) -> str:
 
 
 def estimate_line(est: EstimateError, lang: str = DEFAULT) -> str:
-    """How far the waits printed on tickets were off, in words a manager reads without statistics."""
+    """How far the waits printed on tickets were off, in words a manager reads without statistics,
+    and how often no wait could be told (nobody was calling the service)."""
+    unknown = gettext(N_("{n} tickets were told the wait was not known yet (nobody was calling their service)"),
+                      lang, n=est.not_known) if est.not_known else ""
+    if not est.tickets:
+        return unknown
     direction = N_("longer") if est.median_signed_s > 0 else N_("shorter")
     line = gettext(N_("Waits told on tickets ({tickets} tickets after the first hour): off by {typical} for a "
                       "typical ticket and by at most {p90} for 9 in 10, that is {share}% of the typical wait "
@@ -314,7 +319,7 @@ def estimate_line(est: EstimateError, lang: str = DEFAULT) -> str:
     if est.long_waits:
         line += gettext(N_("; for waits of 5 min or more ({n}) typically off by {share}% of the wait"), lang,
                         n=est.long_waits, share=round(est.long_relative * 100))
-    return line
+    return line + ("；" if normalise(lang) == "zh_CN" else "; ") + unknown if unknown else line
 
 
 def csv_text(report: Report, lang: str = DEFAULT, config: Config | None = None) -> str:

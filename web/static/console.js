@@ -86,7 +86,8 @@
       : [button(L.suspend_service, "suspend_service", "warn", function () {
           ask(fill(L.ask_suspend_service, { name: s.name }), { ok: L.suspend_service }, function () {
             act("suspend_service", { service: s.id }, L.suspend_service + " " + s.name); }); })];
-    return row([s.prefix + " " + s.name, s.waiting, minutes(s.longest_wait_s), minutes(s.est_wait_s),
+    return row([s.prefix + " " + s.name, s.waiting, minutes(s.longest_wait_s),
+                s.waiting > 0 && s.est_known === false ? L.not_known : minutes(s.est_wait_s),
                 s.open_counters, s.state_text, group(acts)], s.suspended ? "bad" : "", s.id);
   }
   function counterRow(c) {
