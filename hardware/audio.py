@@ -154,6 +154,12 @@ def synth_chime(rate: int = SAMPLE_RATE, notes: tuple[tuple[float, float], ...] 
 RECALL_NOTES = ((523.25, 0.0), (659.25, 0.22), (783.99, 0.44), (1046.5, 0.66))
 
 
+def synth_brief_chime(rate: int = SAMPLE_RATE) -> Pcm:
+    """The first note of the "ding-dong" alone (0.6 s): starts a run of calls that came together,
+    where the full chime's 1.6 s would push the last of eight past 20 s."""
+    return synth_chime(rate, ((659.25, 0.0),), 0.6)
+
+
 def synth_recall_chime(rate: int = SAMPLE_RATE) -> Pcm:
     """A recall's own chime: four rising notes (C5 E5 G5 C6), unlike a first call's falling
     "ding-dong", so a customer who missed the first call hears that this one is the second."""

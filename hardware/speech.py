@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import SAMPLE_RATE, Pcm, concat, decode_wav, resample, silence, synth_chime, synth_recall_chime, trim
+from .audio import SAMPLE_RATE, Pcm, concat, decode_wav, resample, silence, synth_brief_chime, synth_chime, synth_recall_chime, trim
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Utterance:
     repeats: int = 1               # each call's Mandarin phrase this many times
     english: bool = False          # then the English phrase once
     chime: bool = True             # the chime first (not between calls that follow each other)
+    brief_chime: bool = False      # a single "ding" instead (a run that begins with others waiting)
     short: bool = False            # the busy form: no 请, said faster
     key: object = None             # the caller's identity (echoed in callbacks)
 
@@ -82,11 +83,12 @@ class Utterance:
 
 
 def zh_parts(call: SpokenCall, short: bool = False) -> tuple[str, str, str]:
-    """(lead, number, where): "请" | "A零一二号" | "到三号窗口"; short: "" | "A零一二号" | "，三号窗口"."""
+    """(lead, number, where): "请" | "A零一二号" | "到三号窗口"; short: "" | "A零一二" | "，三号窗口"
+    (the busy form drops 请 and the number's 号: a burst of eight must all be heard within 20 s)."""
     where = f"{integer_as_chinese(call.counter_number)}号窗口" if call.counter_number is not None \
         else digits_as_chinese(call.counter_name or "服务台")
     lead = ("再次呼叫，" if call.recall else "") + ("" if short else "请")
-    return lead, f"{digits_as_chinese(call.number)}号", ("，" if short else "到") + where
+    return lead, digits_as_chinese(call.number) + ("" if short else "号"), ("，" if short else "到") + where
 
 
 def zh_text(call: SpokenCall, short: bool = False) -> str:
@@ -239,6 +241,7 @@ class Speaker:
                 log.error("chime %s unusable, using the built-in one: %s", chime_path, err)
         self.chime = chime or (self.pack.chime if self.pack else None) or synth_chime()
         self.recall_chime = (self.pack.clips.get("recall_chime") if self.pack else None) or synth_recall_chime()
+        self.brief_chime = (self.pack.clips.get("brief_chime") if self.pack else None) or synth_brief_chime()
         self.silent = mode == "off"
 
     @property
@@ -277,7 +280,7 @@ class Speaker:
         if self.silent:
             return []
         recall = any(call.recall for call in utterance.calls)
-        chime = self.recall_chime if recall else self.chime
+        chime = self.recall_chime if recall else (self.brief_chime if utterance.brief_chime else self.chime)
         first: list[Pcm] = [chime, silence(GAP_AFTER_CHIME_S)] if utterance.chime or recall else []
         later: list[Pcm] = []
         for i, call in enumerate(utterance.calls):

@@ -43,7 +43,7 @@ def test_mandarin_call_text_reads_ticket_digits_one_by_one():
 
 def test_recall_and_busy_forms_are_said_differently():
     assert zh_text(SpokenCall("A012", 3, recall=True)) == "再次呼叫，请A零一二号到三号窗口"
-    assert zh_text(SpokenCall("A012", 3), short=True) == "A零一二号，三号窗口"
+    assert zh_text(SpokenCall("A012", 3), short=True) == "A零一二，三号窗口"
     assert en_text(SpokenCall("A012", 3, recall=True)) == "Calling again: number A 0 1 2, please go to counter 3."
 
 

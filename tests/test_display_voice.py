@@ -16,10 +16,24 @@ def always(_: Announcement) -> bool:
 def test_a_quiet_hall_says_a_call_twice_with_the_chime_and_english():
     q = VoiceQueue(VoicePolicy(repeats=2, english=True))
     q.add(call("A012", 3, 0.0))
-    said = q.next(0.1, always)
+    assert q.next(0.1, always) is None                # a silent speaker gathers a moment first
+    said = q.next(0.7, always)
     assert said is not None and said.calls[0].number == "A012"
-    assert (said.repeats, said.english, said.chime, said.short) == (2, True, True, False)
+    assert (said.repeats, said.english, said.chime, said.brief_chime, said.short) == (2, True, True, False, False)
+    assert q.next(0.8, always) is None
+
+
+def test_calls_pressed_together_are_gathered_so_the_first_is_short_too():
+    """A burst's calls come within a second: the first one used to be said in full, twice with
+    English (5.7 s), while seven others waited; the eighth was first heard after 21-25 s."""
+    q = VoiceQueue(VoicePolicy(repeats=2, english=True))
+    q.add(call("A001", 1, 0.0))
     assert q.next(0.2, always) is None
+    for i in range(2, 9):
+        q.add(call(f"A{i:03d}", i, 0.05 * i))
+    first = q.next(0.6, always)
+    assert first is not None and first.calls[0].number == "A001"
+    assert (first.repeats, first.english, first.short, first.chime, first.brief_chime) == (1, False, True, True, True)
 
 
 def test_under_a_burst_calls_are_said_once_short_without_english_and_chimed_once():
@@ -34,7 +48,7 @@ def test_under_a_burst_calls_are_said_once_short_without_english_and_chimed_once
         q.finished(t)
     assert [f[0] for f in forms] == [f"A{i:03d}" for i in range(8)]          # in order, none lost
     # (repeats, english, chime, short): the run starts with the chime, then short forms follow each other
-    assert forms[0][1:] == (1, False, True, True)
+    assert forms[0][1:] == (1, False, True, True) and q.stats.said == 8
     assert all(f[1:] == (1, False, False, True) for f in forms[1:7])
     assert forms[-1][1:] == (2, True, False, False)                            # the last: nothing waits behind it
     assert q.stats.longest_backlog == 8
@@ -66,23 +80,23 @@ def test_english_when_few_calls_wait():
     q = VoiceQueue(VoicePolicy(english=True, english_max_backlog=1))
     q.add(call("A001", 1, 0.0))
     q.add(call("A002", 2, 0.0))
-    said = q.next(0.0, always)
+    said = q.next(1.0, always)
     assert said is not None and said.english and said.short
     q2 = VoiceQueue(VoicePolicy(english=False))
     q2.add(call("A001", 1, 0.0))
-    assert not q2.next(0.0, always).english
+    assert not q2.next(1.0, always).english
 
 
 def test_chime_again_after_silence():
     q = VoiceQueue(VoicePolicy(chime_after_silence_s=3.0))
     q.add(call("A001", 1, 0.0))
-    assert q.next(0.0, always).chime
+    assert q.next(1.0, always).chime
     q.finished(5.0)
     q.add(call("A002", 2, 6.0))
     assert not q.next(6.0, always).chime             # 1 s after the last call: no second chime
     q.finished(10.0)
     q.add(call("A003", 3, 20.0))
-    assert q.next(20.0, always).chime
+    assert q.next(21.0, always).chime
 
 
 def test_a_recall_during_a_burst_is_said_next_with_its_own_chime():

@@ -230,7 +230,7 @@ class DisplayConfig(Strict):
     resumed_s: float = 6.0        # "service resumed" is shown this long after a reconnect
     recent_count: int = 8         # recent calls listed
     voice_speed: int = 140        # espeak-ng words per minute (halls want it slow and clear)
-    voice_busy_speed: int = 175   # ... for the short form said while calls queue up
+    voice_busy_speed: int = 200   # ... for the short form said while calls queue up (8 at once: all within 20 s)
     repeat: Annotated[int, msgspec.Meta(ge=1, le=3)] = 2   # a call is said this often when the hall is quiet
     english_max_backlog: Annotated[int, msgspec.Meta(ge=0)] = 0  # English only with at most this many calls waiting
     voice_max_delay_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # calls waiting longer are shown, not said
