@@ -27,6 +27,7 @@ COMMANDS = {
     "demo": "hallq.simulator.demo:main",
     "sim": "hallq.simulator.console:main",
     "report": "hallq.tools.report:main",
+    "replay": "hallq.tools.replay:main",
     "web": "hallq.web.main:main",
     "central": "hallq.central.main:main",
 }
@@ -133,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="write the tables as CSV here ({date} is replaced by the day)")
     p.add_argument("--html", help="write an HTML report with charts here ({date} is replaced by the day)")
     p.add_argument("--lang", default="zh_CN", choices=["zh_CN", "en"], help="language of the report (default zh_CN)")
+
+    p = sub.add_parser("replay", help="a recorded day played again with another staffing or configuration")
+    _common(p)
+    p.add_argument("--date", help="business day YYYY-MM-DD, today or yesterday (the hall's; default: today)")
+    p.add_argument("--close", action="append", metavar="COUNTER@HH:MM-HH:MM",
+                   help="a counter closed for those hours (repeatable), e.g. c3@13:30-15:00")
+    p.add_argument("--open", action="append", metavar="COUNTER@HH:MM-HH:MM",
+                   help="a counter working those hours (repeatable; one of the replayed configuration's)")
+    p.add_argument("--as", dest="as_config", metavar="HALL.TOML",
+                   help="replay with this configuration (services, counters and their call order)")
+    p.add_argument("--csv", help="also write the comparison as CSV here ({date} is replaced by the day)")
+    p.add_argument("--lang", default="zh_CN", choices=["zh_CN", "en"], help="language (default zh_CN)")
     return parser
 
 
