@@ -24,11 +24,12 @@ def fill_disk(folder: Path) -> Path:
     """Every free byte of ``folder``'s filesystem taken (as a runaway log would); delete the file
     returned to give the room back."""
     filler = folder / "filler"
-    with open(filler, "wb") as out:
+    chunk = b"\0" * 65536
+    # unbuffered: a buffered file would try its last chunk again on close and raise ENOSPC there
+    with open(filler, "wb", buffering=0) as out:
         try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
+            while out.write(chunk):
+                pass
         except OSError:
             pass
     return filler
