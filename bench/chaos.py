@@ -249,8 +249,7 @@ class Chaos:
         db = open_read_only(db_path)
         try:
             rows = db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall()
-            # in the order the controller stored them (rowid), whatever its clock said meanwhile
-            replies = db.execute("SELECT device, request_id, op, reply FROM requests ORDER BY rowid").fetchall()
+            replies = db.execute("SELECT device, request_id, op, reply FROM requests").fetchall()
             snapshot = db.execute("SELECT seq FROM snapshot").fetchone()
         finally:
             db.close()
@@ -281,7 +280,7 @@ class Chaos:
                 if number in flood_tickets:
                     result.flood_tickets.append(number)
                 elif (self.kiosk_killed_around(ticket.source, ticket.issued_at.timestamp())
-                      or in_flight_when_killed(replies, ticket.source, ticket.id)):
+                      or in_flight_when_killed(events, replies, ticket.source, ticket.id)):
                     result.ghosts.append(number)
                 else:
                     result.violations.append(f"{day}: {number} issued to {ticket.source}, never printed nor "
@@ -295,21 +294,25 @@ class Chaos:
         return any(name == kiosk and issued_at - 0.5 <= at <= issued_at + 3.0 for name, at in self.kill_log)
 
 
-def in_flight_when_killed(replies: list[tuple[str, str, str, bytes]], kiosk: str, ticket_id: str) -> bool:
+def in_flight_when_killed(events: list[e.Event], replies: list[tuple[str, str, str, bytes]], kiosk: str,
+                          ticket_id: str) -> bool:
     """Whether ticket ``ticket_id`` was the last one asked for by a kiosk process that a later one of
-    the same kiosk replaced (so it was SIGKILLed: the harness stops kiosks only at the end). Told by the
-    request ids, whose prefix is a random tag per process (hallq/device/requests.py), not by the
-    controller's clock: while that clock is set back, tickets keep the last issue time before it,
-    and a kill then looks hours or seconds away from the ticket it cut short."""
+    the same kiosk replaced (so it was SIGKILLed: the harness stops kiosks only at the end). Told by
+    the request ids, whose prefix is a random tag per process (hallq/device/requests.py), in the
+    order of the events, not by the controller's clock: while that clock is set back, tickets keep
+    the last issue time before it, and a kill then looks far from the ticket it cut short."""
     def tag(request_id: str) -> str:
         return request_id.rpartition("-")[0]
-    own = [(rid, op, reply) for device, rid, op, reply in replies
-           if device == kiosk and not rid.startswith(FLOOD_PREFIX)]
-    asked = [(rid, json.loads(reply)) for rid, op, reply in own if op in ("issue", "check_in")]
-    rid = next((rid for rid, doc in asked if (doc.get("ticket") or {}).get("id") == ticket_id), None)
-    if rid is None or not own or tag(own[-1][0]) == tag(rid):
+    asked = {(json.loads(reply).get("ticket") or {}).get("id"): rid for device, rid, op, reply in replies
+             if device == kiosk and op in ("issue", "check_in") and not rid.startswith(FLOOD_PREFIX)}
+    tags = [tag(asked[ev.ticket.id]) for ev in events
+            if isinstance(ev, e.TicketIssued) and ev.ticket.source == kiosk and ev.ticket.id in asked]
+    if ticket_id not in asked or not tags:
         return False
-    return [r for r, _ in asked if tag(r) == tag(rid)][-1] == rid
+    mine = tag(asked[ticket_id])
+    later = [ev.ticket.id for ev in events if isinstance(ev, e.TicketIssued) and ev.ticket.source == kiosk
+             and ev.ticket.id in asked and tag(asked[ev.ticket.id]) == mine]
+    return tags[-1] != mine and later[-1] == ticket_id
 
 
 def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 4.0,
