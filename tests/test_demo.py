@@ -5,6 +5,7 @@ import csv
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -132,6 +133,15 @@ def test_tiny_day_on_real_processes_loses_and_doubles_nothing(tmp_path: Path) ->
     report = list(csv.DictReader((out / "report.csv").read_text("utf-8-sig").splitlines()))
     hall_row = next(row for row in report if row["范围"] == "全厅")
     assert hall_row["取号"] == str(len(printed))
+    # the day replayed as it was staffed (clerks' presence, a crash, an outage, leases and all) gives
+    # the tickets their recorded waits (hallq replay's honesty line; --lang en for its words)
+    replay = subprocess.run([sys.executable, "-m", "hallq", "replay", "--config", str(out / "hall.toml"),
+                             "--data", str(out / "data" / "controller"), "--date", summary["day"], "--lang", "en",
+                             "--close", "c1@09:00-12:00"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0, replay.stderr
+    honesty = re.search(r"gives (\d+) tickets their recorded wait within (\d+) s .* off by (\d+)%", replay.stdout)
+    assert honesty and int(honesty[1]) == summary["issued"] - summary["voided"], replay.stdout
+    assert int(honesty[2]) <= 5 and int(honesty[3]) <= 5, replay.stdout
 
 
 def test_out_folder_of_someone_else_is_refused(tmp_path: Path) -> None:

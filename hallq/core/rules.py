@@ -53,9 +53,16 @@ __all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fol
            "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
 
 
+def _no_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> Ticket:
+    return ticket
+
+
 class QueueRules:
-    def __init__(self, setup: Setup) -> None:
+    def __init__(self, setup: Setup, estimates: bool = True) -> None:
+        """``estimates`` False: tickets are issued without people-ahead and wait (a replay of the
+        records plays the calls, not what was told; playing the queue forward is its main cost)."""
         self.setup = setup
+        self._estimate = with_estimate if estimates else _no_estimate
         self._deciders: dict[type, Callable[[HallState, Any, datetime], list[e.Event]]] = {
             c.IssueTicket: self._issue, c.VoidTicket: self._void, c.LeaseNumbers: self._lease,
             c.PlaceOfflineTicket: self._place_offline, c.CallNext: self._call_next,
@@ -128,7 +135,7 @@ class QueueRules:
         self._service(state, cmd.service)          # unknown_service before the kiosk's own list
         self._kiosk_may_issue(state, cmd.by, cmd.service)
         ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now, token_hash=cmd.token_hash)
-        return [e.TicketIssued(at=now, ticket=with_estimate(self.setup, state, ticket, now))]
+        return [e.TicketIssued(at=now, ticket=self._estimate(self.setup, state, ticket, now))]
 
     def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
                     slot: datetime | None = None, token_hash: str | None = None) -> Ticket:
@@ -322,7 +329,7 @@ class QueueRules:
         if ticket.finished_at and now - ticket.finished_at > timedelta(seconds=self.setup.no_show_reinstate_s):
             raise RequestError("too_late", f"ticket {ticket.number} missed its call too long ago")
         back = replace(ticket, status="waiting", counter=None, finished_at=None)
-        return [e.TicketReinstated(at=now, ticket=with_estimate(self.setup, state, back, now))]
+        return [e.TicketReinstated(at=now, ticket=self._estimate(self.setup, state, back, now))]
 
     # -- appointments --
     def _book(self, state: HallState, cmd: c.BookAppointment, now: datetime) -> list[e.Event]:
@@ -354,7 +361,7 @@ class QueueRules:
         ticket = self._new_ticket(state, appointment.service, "normal", cmd.by, now,
                                   slot=appointment.slot if on_time else None, token_hash=cmd.token_hash)
         checked = e.AppointmentCheckedIn(at=now, code=appointment.code, ticket=ticket.id, on_time=on_time)
-        return [checked, e.TicketIssued(at=now, ticket=with_estimate(self.setup, evolve(state, checked), ticket, now))]
+        return [checked, e.TicketIssued(at=now, ticket=self._estimate(self.setup, evolve(state, checked), ticket, now))]
 
     # -- counters --
     def _suspend_counter(self, state: HallState, cmd: c.SuspendCounter, now: datetime) -> list[e.Event]:

@@ -27,6 +27,7 @@ import dataclasses
 import heapq
 import itertools
 import statistics
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -49,7 +50,7 @@ TIE_S = timedelta(seconds=1)    # a counter that let another take a ticket did n
 class Visit:
     service: str
     duration_s: float           # called to finished, no-show or transferred
-    then: str                   # "served" | "no_show" | "transfer"
+    then: str                   # "served" | "no_show" | "transfer" | "unfinished" (at the end of the record)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Arrival:
     left_at: datetime | None = None               # voided while it waited: gave up
     first_called: datetime | None = None          # as recorded
     known_at: datetime | None = None              # issued offline (from a kiosk's lease): when the hall learnt of it
+    place: int = 0                                # its issue's place among the day's events
     source: str = ""                              # the kiosk that issued it offline
 
     @property
@@ -74,15 +76,21 @@ class Arrival:
 @dataclass
 class CounterTrace:
     windows: list[tuple[datetime, datetime]] = field(default_factory=list)    # working, pauses left out
-    away: list[tuple[datetime, datetime]] = field(default_factory=list)       # idle, people waited, no call
+    # idle while people waited, no call: (from, to, the record's place of what began it)
+    away: list[tuple[datetime, datetime, int]] = field(default_factory=list)
     reactions: list[float] = field(default_factory=list)     # idle, nobody waited: arrival to its call
     reaction_s: float = 0.0                                  # their median (the hall's when it has none)
-    finishes: dict[datetime, int] = field(default_factory=dict)   # when it finished a customer -> order in the record
+    # when it finished a customer, and when it called -> their places in the record (several at
+    # one instant: a clerk's quick presses)
+    finishes: dict[datetime, list[int]] = field(default_factory=dict)
+    calls: dict[datetime, list[int]] = field(default_factory=dict)
+    stops: dict[datetime, list[int]] = field(default_factory=dict)   # a pause began, or its last finish
 
-    def back_at(self, at: datetime) -> datetime:
-        """When the clerk can call at ``at``: then, or when the recorded absence it falls in ends."""
-        for start, end in self.away:
-            if start <= at < end:
+    def back_at(self, at: datetime, when: int = sys.maxsize) -> datetime:
+        """When the clerk can call at ``at`` (``when``: its place in the record at that instant, if
+        it is one): then, or when the recorded absence it falls in ends."""
+        for start, end, place in self.away:
+            if start < at < end or (at == start and when >= place):
                 return end
         return at
 
@@ -122,27 +130,33 @@ class _DayReader:
         self.setup, self.day = setup, day
         self.arrivals: dict[str, Arrival] = {}
         self.waiting: dict[str, str] = {}                 # ticket id -> service, while it waits
-        self.queued_at: dict[str, datetime] = {}          # ticket id -> when it (last) joined a queue
+        self.queued_at: dict[str, tuple[datetime, int]] = {}    # ticket id -> when (and place) it last queued
         self.called_at: dict[str, datetime] = {}          # ticket id -> its current call
         self.serving: dict[str, datetime] = {}            # counter -> when it called its current ticket
         self.serving_service: dict[str, str] = {}         # ticket id -> the service it was called for
         self.last_end: dict[str, datetime] = {}           # counter -> its last finish
+        self.idle_since: dict[str, tuple[datetime, int]] = {}   # counter -> its last finish or return (and place)
+        # counter -> its aways noted when another took a ticket, reaching a moment past that call:
+        # cut short by its own next call (it may call at the very instant, right after the other)
+        self.tie_aways: dict[str, list[int]] = {}
         self.people_waited: dict[str, bool] = {}          # counter -> someone it serves waited at that finish
         self.paused_at: dict[str, datetime] = {}
         self.pauses: dict[str, list[tuple[datetime, datetime]]] = {}
         self.traces = {k: CounterTrace() for k in setup.counters}
         self.first_call: dict[str, datetime] = {}
         self.turnarounds: list[float] = []
-        self.finish_order = itertools.count(1)
+        self.place = 0                                    # the event being read, counted from the day's first
         self.leases: list[tuple[str, str, int]] = []
 
     def read(self, event: e.Event) -> None:
+        self.place += 1
         match event:
             case e.TicketIssued(ticket=t, at=at) if t.day == self.day:
                 self.arrivals[t.id] = Arrival(t.id, t.number, t.service, t.priority, t.issued_at,
                                               t.slot if t.appointment else None,
-                                              known_at=at if t.offline else None, source=t.source if t.offline else "")
-                self.waiting[t.id], self.queued_at[t.id] = t.service, at
+                                              known_at=at if t.offline else None, source=t.source if t.offline else "",
+                                              place=self.place)
+                self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
             case e.TicketCalled(ticket=t, counter=k, at=at):
                 self.called(t.id, t.service, k, at)
             case e.TicketServed(ticket=t, counter=k, at=at):
@@ -153,7 +167,7 @@ class _DayReader:
                 arrival = self.arrivals.get(t.id)
                 self.finish(k, t.id, at, "transfer",
                             self.serving_service.get(t.id, arrival.service if arrival else t.service))
-                self.waiting[t.id], self.queued_at[t.id] = t.service, at
+                self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
             case e.TicketVoided(ticket=t, counter=k, at=at):
                 if self.waiting.pop(t.id, None) is not None and t.id in self.arrivals:
                     self.arrivals[t.id].left_at = at
@@ -163,10 +177,20 @@ class _DayReader:
                 if k not in self.serving:                 # idle while people waited, then a pause
                     self.idle_while_waiting(k, self.setup.counters[k].services, None, at)
                 self.paused_at[k] = at
+                if k in self.traces:
+                    self.traces[k].stops.setdefault(at, []).append(self.place)
             case e.CounterResumed(counter=k, at=at):
                 began = self.paused_at.pop(k, None)
-                if began is not None:
+                if began is not None and began < at:
                     self.pauses.setdefault(k, []).append((began, at))
+                if began == at and k in self.traces and self.traces[k].stops.get(at):
+                    # paused and back at one instant: its window goes on, nothing stopped it there
+                    stops = self.traces[k].stops
+                    stops[at].pop()
+                    if not stops[at]:
+                        del stops[at]
+                if k in self.idle_since and k not in self.serving:
+                    self.idle_since[k] = (at, self.place)     # back from the pause: idle from now
             case e.NumbersLeased(kiosk=kiosk, service=service, start=first, end=last, day=leased_day) \
                     if leased_day == self.day:
                 self.leases.append((kiosk, service, last - first + 1))
@@ -175,7 +199,7 @@ class _DayReader:
                            after: timedelta = timedelta(0)) -> datetime | None:
         """A counter idle until ``at`` while someone it serves (or ``ticket``) waited was not
         calling: noted as its clerk away from then to ``at`` (+ ``after``). When that began."""
-        if counter not in self.last_end or counter in self.paused_at or counter not in self.traces:
+        if counter not in self.idle_since or counter in self.paused_at or counter not in self.traces:
             return None
         if ticket is not None:
             entries = [self.queued_at[ticket]] if ticket in self.queued_at else []
@@ -184,12 +208,17 @@ class _DayReader:
             entries = [self.queued_at[x] for x, s in self.waiting.items() if s in wanted and x in self.queued_at]
         if not entries:
             return None
-        began = max(self.last_end[counter], min(entries))
-        if began < at:
-            self.traces[counter].away.append((began, at + after))
+        began, place = max(self.idle_since[counter], min(entries))
+        if began < at + after:
+            self.traces[counter].away.append((began, at + after, place))
         return began
 
     def called(self, ticket: str, service: str, counter: str, at: datetime) -> None:
+        if counter in self.traces:
+            away = self.traces[counter].away
+            for index in self.tie_aways.pop(counter, ()):
+                start, end, place = away[index]
+                away[index] = (start, min(end, at), place)
         if counter in self.traces and counter not in self.serving:
             began = self.idle_while_waiting(counter, self.setup.counters[counter].services, None, at)
             if began is not None:
@@ -201,10 +230,13 @@ class _DayReader:
                     self.traces[counter].reactions.append(reaction)
         # the other idle counters that serve it let this one take it: they did not call from when it
         # queued (or they fell idle) to a moment past this call (for the replay, they were away)
-        for other in self.last_end:
+        for other in self.idle_since:
             if other != counter and other not in self.serving and other in self.traces \
                     and service in self.setup.counters[other].services:
+                noted = len(self.traces[other].away)
                 self.idle_while_waiting(other, (), ticket, at, TIE_S)
+                if len(self.traces[other].away) > noted:
+                    self.tie_aways.setdefault(other, []).append(noted)
         self.waiting.pop(ticket, None)
         self.called_at[ticket], self.serving[counter] = at, at
         self.serving_service[ticket] = service
@@ -212,26 +244,33 @@ class _DayReader:
         if arrival is not None and arrival.first_called is None:
             arrival.first_called = at
         self.first_call.setdefault(counter, at)
+        if counter in self.traces:
+            self.traces[counter].calls.setdefault(at, []).append(self.place)
 
     def finish(self, counter: str, ticket: str, at: datetime, then: str, service: str) -> None:
         arrival = self.arrivals.get(ticket)
         began = self.called_at.pop(ticket, None)
         if arrival is not None and began is not None:
             arrival.visits.append(Visit(service, max(0.0, (at - began).total_seconds()), then))
-        self.last_end[counter] = at
+        self.last_end[counter], self.idle_since[counter] = at, (at, self.place)
         self.serving.pop(counter, None)
         if counter in self.traces:
-            self.traces[counter].finishes[at] = next(self.finish_order)
+            self.traces[counter].finishes.setdefault(at, []).append(self.place)
             services = self.setup.counters[counter].services
             self.people_waited[counter] = any(s in services for s in self.waiting.values())
 
     def result(self) -> RecordedDay:
+        for ticket, began in self.called_at.items():     # still at a counter when the record ends
+            if ticket in self.arrivals:
+                self.arrivals[ticket].visits.append(Visit(self.serving_service.get(ticket, ""), 0.0, "unfinished"))
         for k, trace in self.traces.items():
             if k not in self.first_call:
                 continue
             end = max(self.last_end.get(k, self.first_call[k]), self.serving.get(k, self.first_call[k]))
+            if k not in self.serving and end in trace.finishes:     # it stopped right after its last finish
+                trace.stops.setdefault(end, []).append(trace.finishes[end][-1])
             cuts = self.pauses.get(k, []) + ([(self.paused_at[k], end)] if k in self.paused_at else [])
-            trace.windows = _subtract([(self.first_call[k], end)], sorted(cuts))
+            trace.windows = _subtract([(self.first_call[k], end)], sorted(cuts), trace.calls)
         every = [r for t in self.traces.values() for r in t.reactions]
         hall_reaction = statistics.median(every) if every else 0.0
         for trace in self.traces.values():
@@ -241,20 +280,24 @@ class _DayReader:
                            self.leases)
 
 
-def _subtract(windows: list[tuple[datetime, datetime]],
-              cuts: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+def _subtract(windows: list[tuple[datetime, datetime]], cuts: list[tuple[datetime, datetime]],
+              keep: Iterable[datetime] = ()) -> list[tuple[datetime, datetime]]:
+    """``windows`` less ``cuts``; an instant in ``keep`` where a cut begins or ends stays (a counter
+    that called, then paused, at one instant, or came back and called, worked for that instant)."""
+    kept = set(keep)
     out = []
     for start, end in windows:
         pieces = [(start, end)]
         for cut_start, cut_end in cuts:
             next_pieces = []
             for a, b in pieces:
-                if cut_end <= a or cut_start >= b:
+                # an instant (a counter that worked for one) is cut by a cut that holds it
+                if not (cut_start < b and a < cut_end) and not (a == b and cut_start <= a < cut_end):
                     next_pieces.append((a, b))
                     continue
-                if a < cut_start:
+                if a < cut_start or (a == cut_start and a in kept):
                     next_pieces.append((a, cut_start))
-                if cut_end < b:
+                if cut_end < b or (cut_end == b and b in kept):
                     next_pieces.append((cut_end, b))
             pieces = next_pieces
         out += pieces
@@ -321,9 +364,12 @@ class Played:
     calls: list[tuple[datetime, str, str]] = field(default_factory=list)   # (when, counter, recorded ticket id)
 
 
-# what happens first at one instant: arrivals, then windows and customers leaving counters (a
-# clerk's "next" finishes and calls at once), then the calls they allow
-_FIRST = {"arrive": 0, "leave": 0, "open": 1, "close": 1, "free": 1, "try": 2}
+# what happens first at one instant: what the record has there, in the record's order (an issue, a
+# counter freed, a call); then the rest: arrivals, windows opening and customers leaving counters
+# (a clerk's "next" finishes and calls at once), then the calls they allow; a window closes last
+# (a call at its last instant is the record's)
+_FIRST = {"arrive": 0, "leave": 0, "open": 1, "free": 1, "try": 2, "close": 3}
+_NOT_RECORDED = sys.maxsize
 
 
 class _Play:
@@ -332,7 +378,7 @@ class _Play:
 
     def __init__(self, setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]]) -> None:
         # the record says when tickets were issued; the replay issues them then, whatever the hours say
-        self.rules = QueueRules(dataclasses.replace(setup, hours=None))
+        self.rules = QueueRules(dataclasses.replace(setup, hours=None), estimates=False)
         self.day, self.windows = day, windows
         self.heap: list[tuple[datetime, int, int, int, str, object]] = []
         self.order = itertools.count()
@@ -346,11 +392,25 @@ class _Play:
         self.waiting_to_try: set[str] = set()
         self.median_s = {s: statistics.median(d) for s, d in _durations(day).items()}
         self.result = Played({}, 0, 0)
+        self.place_now = _NOT_RECORDED        # the record's place of the heap item being handled
 
     def push(self, at: datetime, kind: str, what: object) -> None:
-        # counters freed at one instant go in the record's order (then each calls as it did)
-        rank = self.trace[str(what)].finishes.get(at, 0) if kind == "free" else 0
-        heapq.heappush(self.heap, (at, _FIRST[kind], rank, next(self.order), kind, what))
+        place = _NOT_RECORDED
+        if kind == "arrive":
+            place = what.place if isinstance(what, Arrival) else place
+        elif kind == "free":
+            place = self._next_place(self.trace[str(what)].finishes.get(at, ()))
+        elif kind in ("try", "open"):
+            place = self._next_place(self.trace[str(what)].calls.get(at, ()))
+        elif kind == "close":
+            place = self._next_place(self.trace[str(what)].stops.get(at, ()))
+        heapq.heappush(self.heap, (at, place, _FIRST[kind], next(self.order), kind, what))
+
+    def _next_place(self, places: Iterable[int]) -> int:
+        """Of a counter's recorded places at one instant, the first after what is being handled
+        (the first of all while the play sets itself up)."""
+        later = [p for p in places if self.place_now == _NOT_RECORDED or p > self.place_now]
+        return min(later) if later else _NOT_RECORDED
 
     def run(self) -> Played:
         day = self.day
@@ -370,7 +430,7 @@ class _Play:
                 self.push(began, "open", counter)
                 self.push(ended, "close", counter)
         while self.heap:
-            at, _, _, _, kind, what = heapq.heappop(self.heap)
+            at, self.place_now, _, _, kind, what = heapq.heappop(self.heap)
             getattr(self, f"_{kind}")(what, at)
         self.result.unserved = sum(1 for t in self.state.tickets.values() if t.status == "waiting")
         return self.result
@@ -389,7 +449,7 @@ class _Play:
             if self.working[k] and self.serving[k] is None and k not in self.waiting_to_try \
                     and service in self.rules.setup.counters[k].services:
                 self.waiting_to_try.add(k)
-                back = self.trace[k].back_at(at)
+                back = self.trace[k].back_at(at, self.place_now)
                 self.push(back if back > at else at + timedelta(seconds=self.trace[k].reaction_s), "try", k)
 
     def _arrive(self, arrival: Arrival, at: datetime) -> None:
@@ -427,7 +487,7 @@ class _Play:
         self.waiting_to_try.discard(counter)
         if not self.working[counter] or self.serving[counter] is not None:
             return
-        back = self.trace[counter].back_at(at)
+        back = self.trace[counter].back_at(at, self.place_now)
         if back > at:                             # its clerk was away then (as recorded)
             self.waiting_to_try.add(counter)
             self.push(back, "try", counter)
@@ -445,7 +505,8 @@ class _Play:
         visit = arrival.visits[done] if done < len(arrival.visits) else \
             Visit(called.service, self.median_s.get(called.service, 300.0), "served")
         self.serving[counter], self.visit[counter] = arrival, visit
-        self.push(at + timedelta(seconds=visit.duration_s), "free", counter)
+        if visit.then != "unfinished":            # as recorded: still with its clerk when the day's record ends
+            self.push(at + timedelta(seconds=visit.duration_s), "free", counter)
 
     def _free(self, counter: str, at: datetime) -> None:
         visit, arrival = self.visit.pop(counter), self.serving[counter]
@@ -466,8 +527,11 @@ class _Play:
         if not self.working[counter]:
             return
         trace = self.trace[counter]
-        if trace.back_at(at) > at or at in trace.finishes or self.day.turnaround_s <= 0:
-            self._try(counter, at)        # as recorded (a finish the record has: its clerk's own pace)
+        if at in trace.finishes:          # a finish the record has: the next call (if any) as recorded
+            self.waiting_to_try.add(counter)
+            self.push(at, "try", counter)
+        elif trace.back_at(at, self.place_now) > at or self.day.turnaround_s <= 0:
+            self._try(counter, at)
         else:
             self.waiting_to_try.add(counter)
             self.push(at + timedelta(seconds=self.day.turnaround_s), "try", counter)
