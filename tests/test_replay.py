@@ -163,6 +163,14 @@ def test_hallq_replay_on_the_controllers_records(recorded_hall, tmp_path):
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     whole = next(r for r in rows if r[-1] == "all")
     assert float(whole[3]) > float(whole[2])      # one counter fewer: the replayed median wait is longer
+    # a calling rule tried on the day before it is switched on: the other hall file is named
+    other = tmp_path / "rules.toml"
+    other.write_text(hall.read_text("utf-8").replace("[hall]\n", "[hall]\npriority_per_normal = 1\n", 1), "utf-8")
+    tried = subprocess.run([sys.executable, "-m", "hallq", "replay", "--config", str(hall), "--data", str(data),
+                            "--date", "2026-03-02", "--as", str(other), "--close", "c2@09:00-10:00"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert tried.returncode == 0, tried.stderr
+    assert f"改变：按 {other} 的配置；2号窗口 09:00-10:00 关闭" in tried.stdout
     bad = subprocess.run([sys.executable, "-m", "hallq", "replay", "--config", str(hall), "--data", str(data),
                           "--date", "2026-03-02", "--close", "c9@09:00-10:00"],
                          cwd=REPO, capture_output=True, text=True, timeout=60)

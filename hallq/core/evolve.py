@@ -49,6 +49,9 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 s.gap_s += GAP_WEIGHT * (gap - s.gap_s)
             s.counters[k] = replace(s.counters[k], ticket=t.id)
             _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
+            if t.service in s.services:
+                svc = s.services[t.service]
+                s.services[t.service] = replace(svc, priority_run=svc.priority_run + 1 if t.priority == "priority" else 0)
         case e.TicketRecalled(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
             _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))

@@ -74,6 +74,7 @@ class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
     avg_service_s: float = 300.0
     measured: int = 0
     occupancy_s: float = 0.0    # a ticket's time at a counter, served or no-show (0: not measured yet)
+    priority_run: int = 0       # priority tickets called in a row (Setup.priority_per_normal)
 
 
 class CounterState(msgspec.Struct, frozen=True, kw_only=True):

@@ -236,12 +236,34 @@ class QueueRules:
         candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank]
         if not candidates:
             return None
+        key = self._call_key(state, candidates, now)
         if setup.call_order == "service_order":
             def by_service(t: Ticket) -> tuple[Any, ...]:
-                key = t.queue_key(now)
-                return (key[0], rank[t.service], key[1:])
+                k = key(t)
+                return (k[0], rank[t.service], k[1:])
             return min(candidates, key=by_service)
-        return min(candidates, key=lambda t: t.queue_key(now))
+        return min(candidates, key=key)
+
+    def _call_key(self, state: HallState, candidates: list[Ticket], now: datetime) -> Callable[[Ticket], tuple[Any, ...]]:
+        """The calling order among ``candidates`` at ``now``: ``Ticket.queue_key`` under the hall's
+        calling rules. Ageing: a walk-in who has waited ``ageing_s`` goes ahead of everyone (the
+        longest waiting first). Priority share: once ``priority_per_normal`` priority tickets of a
+        service were called in a row, its priority tickets go after its walk-ins until one is called."""
+        ageing, share = self.setup.ageing_s, self.setup.priority_per_normal
+        if not ageing and not share:
+            return lambda t: t.queue_key(now)
+        aged_from = now - timedelta(seconds=ageing)
+        walk_ins = {t.service for t in candidates if t.priority != "priority" and not t.appointment}
+
+        def key(t: Ticket) -> tuple[Any, ...]:
+            walk_in = t.priority != "priority" and not t.appointment
+            if ageing and walk_in and t.issued_at <= aged_from:
+                return (-1, t.issued_at, t.order)
+            if share and t.priority == "priority" and t.service in walk_ins \
+                    and state.services[t.service].priority_run >= share:
+                return (3, t.issued_at, t.order)
+            return t.queue_key(now)
+        return key
 
     def _served(self, state: HallState, counter: str, ticket: Ticket, now: datetime) -> e.TicketServed:
         started = ticket.called_at or now

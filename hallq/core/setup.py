@@ -39,6 +39,8 @@ class Setup:
     service_level_wait_s: int = 900    # alert: someone has waited longer than this
     idle_alert_s: int = 120            # alert: a counter idle this long while its services have people waiting
     kiosk_day_share: float = 0.5       # of a service's 999 numbers one kiosk may issue a day (see kiosk_cap)
+    priority_per_normal: int = 0       # priority calls of a service in a row while a walk-in waits (0: no bound)
+    ageing_s: int = 0                  # a walk-in waiting this long goes ahead of priority and appointments (0: off)
 
     def kiosk_cap(self, kiosk: str, service: str, issued: dict[str, int]) -> int | None:
         """The tickets of ``service`` one kiosk may issue today, given what each kiosk issued

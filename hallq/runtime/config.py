@@ -86,6 +86,11 @@ class HallConfig(Strict):
     recent_calls: int = 8             # how many calls the state keeps for screens
     service_level_wait_s: int = 900   # report: share served within this wait
     service_level_share: float = 0.8  # report: the target share
+    # calling rules (hallq/core/rules.py, docs/controller.md "Calling rules"): 0 keeps the default for each
+    # at most this many priority tickets of a service called in a row while a walk-in of it waits (0: always first)
+    priority_per_normal: Annotated[int, msgspec.Meta(ge=0, le=50)] = 0
+    # a walk-in who has waited this long goes ahead of priority tickets and due appointments (0: never)
+    ageing_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 0
     texts: HallTexts = HallTexts()
     # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
     # a printer prints a ticket in about 2 s and a person presses every few seconds; a queue at

@@ -23,4 +23,6 @@ def setup_from_config(config: Config) -> Setup:
         appointment_late_s=config.hall.appointment_late_s,
         service_level_wait_s=config.hall.service_level_wait_s,
         kiosk_day_share=config.hall.kiosk_day_share,
+        priority_per_normal=config.hall.priority_per_normal,
+        ageing_s=config.hall.ageing_s,
     )

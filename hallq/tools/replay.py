@@ -58,6 +58,7 @@ class Comparison:
     rows: tuple[Row, ...]
     unserved: int                  # still waiting at the end in the changed day
     gave_up: int
+    configuration: str = ""        # the other hall file played (--as), if any
 
 
 def compare(config: Config, data_dir: Path, day: str, changes: list[Change],
@@ -77,7 +78,7 @@ def compare(config: Config, data_dir: Path, day: str, changes: list[Change],
         rows.append(Row("hour", f"{hour:02d}:00", *_pair(recorded, changed, target,
                                                          lambda a, h=hour: a.at.astimezone(config.zone).hour == h)))
     return Comparison(day, tuple(changes), fidelity(recorded, as_it_was), tuple(rows), changed.unserved,
-                      changed.gave_up)
+                      changed.gave_up, str(replayed_config.path or "") if replayed_config is not None else "")
 
 
 def _pair(day: RecordedDay, played: Played, target: float, which) -> tuple[WaitFigures, WaitFigures]:
@@ -102,11 +103,12 @@ def text(comparison: Comparison, config: Config, lang: str = DEFAULT) -> str:
                  "{error} s for a typical ticket ({share}% of the typical wait); the typical wait itself is off "
                  "by {median}%", n=h.tickets, error=round(h.median_abs_error_s),
                  share=round(h.share_of_median_wait * 100), median=round(h.median_wait_error * 100)))
-    if comparison.changes:
-        out.append(_("Changed: {changes}", changes="; ".join(
-            _(OPENED if c.open else CLOSED,
-              counter=counter_name(config, c.counter, lang), start=f"{c.start:%H:%M}", end=f"{c.end:%H:%M}")
-            for c in comparison.changes)))
+    changed = [_(OPENED if c.open else CLOSED, counter=counter_name(config, c.counter, lang),
+                 start=f"{c.start:%H:%M}", end=f"{c.end:%H:%M}") for c in comparison.changes]
+    if comparison.configuration:
+        changed.insert(0, _(N_("the configuration of {path}"), path=comparison.configuration))
+    if changed:
+        out.append(_("Changed: {changes}", changes=("；" if lang.startswith("zh") else "; ").join(changed)))
     else:
         out.append(_("Changed: nothing (the day as it was)"))
     out.append("")
