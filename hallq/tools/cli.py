@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="write the tables as CSV here ({date} is replaced by the day)")
     p.add_argument("--html", help="write an HTML report with charts here ({date} is replaced by the day)")
     p.add_argument("--lang", default="zh_CN", choices=["zh_CN", "en"], help="language of the report (default zh_CN)")
+    p.add_argument("--forecast", action="store_true",
+                   help="instead of a day's figures: the counters each quarter hour of the next 7 days needs for "
+                        "the hall's service level, from the arrivals of the recorded days (Erlang C)")
 
     p = sub.add_parser("replay", help="a recorded day played again with another staffing or configuration")
     _common(p)

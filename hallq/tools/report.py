@@ -481,6 +481,9 @@ def make_report(config: Config, data_dir: Path, day: str, frame: TimeFrame = Tim
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     data_dir = Path(args.data) if args.data else Path("hallq-data") / config.hall.id
+    if getattr(args, "forecast", False):
+        from .forecast import forecast_main  # noqa: PLC0415 - only for --forecast
+        return forecast_main(config, data_dir, args.lang)
     day = business_day_named(args.date, config)
     try:
         report = make_report(config, data_dir, day)
