@@ -305,14 +305,13 @@ def in_flight_when_killed(events: list[e.Event], replies: list[tuple[str, str, s
         return request_id.rpartition("-")[0]
     asked = {(json.loads(reply).get("ticket") or {}).get("id"): rid for device, rid, op, reply in replies
              if device == kiosk and op in ("issue", "check_in") and not rid.startswith(FLOOD_PREFIX)}
-    tags = [tag(asked[ev.ticket.id]) for ev in events
-            if isinstance(ev, e.TicketIssued) and ev.ticket.source == kiosk and ev.ticket.id in asked]
-    if ticket_id not in asked or not tags:
+    if ticket_id not in asked:
         return False
+    issued = [(ev.ticket.id, tag(asked[ev.ticket.id])) for ev in events      # in the order they were issued
+              if isinstance(ev, e.TicketIssued) and ev.ticket.source == kiosk and ev.ticket.id in asked]
     mine = tag(asked[ticket_id])
-    later = [ev.ticket.id for ev in events if isinstance(ev, e.TicketIssued) and ev.ticket.source == kiosk
-             and ev.ticket.id in asked and tag(asked[ev.ticket.id]) == mine]
-    return tags[-1] != mine and later[-1] == ticket_id
+    last_of_mine = next((tid for tid, t in reversed(issued) if t == mine), None)
+    return issued[-1][1] != mine and last_of_mine == ticket_id
 
 
 def run(kills: int, power_cuts: int, seed: int, out: Path | None = None, tickets_per_s: float = 4.0,

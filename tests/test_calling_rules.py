@@ -39,10 +39,6 @@ steps_strategy = st.lists(st.tuples(st.one_of(
 ), st.sampled_from([0, 5, 60, 240, 600])), min_size=1, max_size=80)
 
 
-def walk_in(ticket) -> bool:
-    return ticket.priority != "priority" and not ticket.appointment
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps_strategy, share=st.integers(1, 3), ageing=st.sampled_from([0, 300, 900]))
 def test_each_rule_keeps_its_bound_and_the_halls_invariants(steps, share, ageing):
@@ -67,12 +63,12 @@ def test_each_rule_keeps_its_bound_and_the_halls_invariants(steps, share, ageing
             serves = setup.counters[counter].services
             waiting = [t for t in before.tickets.values() if t.status == "waiting" and t.service in serves]
             # ageing: someone this counter serves waited ageing_s or more: the call is one of them
-            aged = [t for t in waiting if ageing and walk_in(t) and (now - t.issued_at).total_seconds() >= ageing]
+            aged = [t for t in waiting if ageing and t.walk_in and (now - t.issued_at).total_seconds() >= ageing]
             if aged:
                 assert ticket.id in {t.id for t in aged}, f"{ticket.number} called while {aged[0].number} had aged"
                 assert ticket.issued_at == min(t.issued_at for t in aged if t.service == ticket.service)
             # priority share: never more than `share` in a row while a walk-in of the service waited
-            if ticket.priority == "priority" and any(walk_in(t) and t.service == ticket.service for t in waiting):
+            if ticket.priority == "priority" and any(t.walk_in and t.service == ticket.service for t in waiting):
                 assert in_a_row[ticket.service] < share, f"{ticket.number}: {share} priority calls in a row already"
             in_a_row[ticket.service] = in_a_row[ticket.service] + 1 if ticket.priority == "priority" else 0
 

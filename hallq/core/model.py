@@ -53,6 +53,11 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     token_hash: str | None = None      # hash of the token on its QR code (the phone page's key)
     slot: datetime | None = None       # that slot's start
 
+    @property
+    def walk_in(self) -> bool:
+        """Neither a priority ticket nor a checked-in appointment: queued by its issue time."""
+        return self.priority != "priority" and not self.appointment
+
     def queue_key(self, now: datetime) -> tuple[int, datetime, int]:
         """The order of calling at ``now``: priority tickets first (by issue time); then
         appointments whose slot has begun (by slot); then everyone else by the time they queue

@@ -49,7 +49,7 @@ def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
     for t in state.tickets.values():
         if t.status != "waiting" or t.service != service:
             continue
-        if t.priority != "priority" and not t.appointment:      # a walk-in: (2, issued_at, order)
+        if t.walk_in:                                            # (2, issued_at, order)
             if rank == 2 and (t.issued_at < when or (t.issued_at == when and t.order < order)):
                 ahead += 1
         elif t.queue_key(now) < (rank, when, order):

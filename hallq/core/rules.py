@@ -253,11 +253,10 @@ class QueueRules:
         if not ageing and not share:
             return lambda t: t.queue_key(now)
         aged_from = now - timedelta(seconds=ageing)
-        walk_ins = {t.service for t in candidates if t.priority != "priority" and not t.appointment}
+        walk_ins = {t.service for t in candidates if t.walk_in}
 
         def key(t: Ticket) -> tuple[Any, ...]:
-            walk_in = t.priority != "priority" and not t.appointment
-            if ageing and walk_in and t.issued_at <= aged_from:
+            if ageing and t.walk_in and t.issued_at <= aged_from:
                 return (-1, t.issued_at, t.order)
             if share and t.priority == "priority" and t.service in walk_ins \
                     and state.services[t.service].priority_run >= share:

@@ -107,12 +107,20 @@ class RecordedDay:
 
 def load_events(db_path: Path, day: str) -> list[e.Event]:
     """The controller's (or head office's copy of its) events of ``day``, in order."""
+    return load_days(db_path, [day])[day]
+
+
+def load_days(db_path: Path, days: Iterable[str]) -> dict[str, list[e.Event]]:
+    """The events of each of ``days``, in order, read in one go."""
+    events: dict[str, list[e.Event]] = {day: [] for day in days}
     db = open_read_only(db_path)
     try:
-        rows = db.execute("SELECT body FROM events WHERE day = ? ORDER BY seq", (day,)).fetchall()
+        for day in events:
+            rows = db.execute("SELECT body FROM events WHERE day = ? ORDER BY seq", (day,)).fetchall()
+            events[day] = [e.decode_event(body) for (body,) in rows]
     finally:
         db.close()
-    return [e.decode_event(body) for (body,) in rows]
+    return events
 
 
 def read_day(setup: Setup, day: str, events: Iterable[e.Event]) -> RecordedDay:

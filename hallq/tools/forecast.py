@@ -10,7 +10,7 @@ from pathlib import Path
 from babel.dates import format_date
 
 from hallq.records.day import open_read_only
-from hallq.records.replay import load_events
+from hallq.records.replay import load_days
 from hallq.records.staffing import ForecastRow, forecast, profile
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import DEFAULT, N_, gettext, minutes, normalise, percent, service_name
@@ -64,7 +64,7 @@ def forecast_main(config: Config, data_dir: Path, lang: str = DEFAULT) -> int:
         print(f"hallq report: {db_path} holds no finished business day to forecast from", file=sys.stderr)
         return 1
     setup = setup_from_config(config)
-    recorded = profile(setup, {day: load_events(db_path, day) for day in days})
+    recorded = profile(setup, load_days(db_path, days))
     rows = forecast(setup, recorded, today + timedelta(days=1), 7, config.hall.service_level_wait_s,
                     config.hall.service_level_share)
     sys.stdout.write(text(config, rows, len(days), lang))

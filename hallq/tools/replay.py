@@ -108,7 +108,7 @@ def text(comparison: Comparison, config: Config, lang: str = DEFAULT) -> str:
     if comparison.configuration:
         changed.insert(0, _(N_("the configuration of {path}"), path=comparison.configuration))
     if changed:
-        out.append(_("Changed: {changes}", changes=("；" if lang.startswith("zh") else "; ").join(changed)))
+        out.append(_("Changed: {changes}", changes=_(N_("; ")).join(changed)))
     else:
         out.append(_("Changed: nothing (the day as it was)"))
     out.append("")
