@@ -34,7 +34,7 @@ def current_alerts(setup: Setup, state: HallState, now: datetime) -> dict[str, t
     for service, tickets in waiting.items():
         if open_counters(setup, state, service) == 0:
             found[f"unserved:{service}"] = ("unserved", "critical", f"people wait for {service}; no counter serves it")
-        longest = (now - min(t.issued_at for t in tickets)).total_seconds()
+        longest = (now - min(t.waiting_since for t in tickets)).total_seconds()
         if longest > setup.service_level_wait_s:
             found[f"long_wait:{service}"] = ("long_wait", "warning",
                                              f"{service}: waits beyond {setup.service_level_wait_s // 60} min")

@@ -43,6 +43,14 @@ class TicketServed(Event, tag="ticket_served"):
     service_s: float
 
 
+class TicketRouted(Event, tag="ticket_routed"):
+    """A journey's step was finished (its ``ticket_served`` just before): the ticket, keeping its
+    number, now waits for the next service of its route."""
+    ticket: Ticket
+    counter: str
+    from_service: str
+
+
 class TicketNoShow(Event, tag="ticket_no_show"):
     ticket: Ticket
     counter: str
@@ -172,7 +180,7 @@ AnyEvent = (
     | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
-    | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued
+    | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -3,11 +3,12 @@ stored events through it rebuilds the state exactly."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from msgspec.structs import replace
 
 from . import events as e
-from .model import NO_LEASE, NO_OVERFLOW_LEASE, TOP_NUMBER, DeviceState, HallState, Lease, RecentCall, number_value
+from .model import NO_LEASE, NO_OVERFLOW_LEASE, TOP_NUMBER, DeviceState, HallState, Lease, RecentCall, Ticket, number_value
 
 RECENT_CALLS_KEPT = 20
 ANNOUNCEMENTS_KEPT = 10
@@ -48,16 +49,16 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             if finished is not None and 0 <= (gap := (at - finished).total_seconds()) <= GAP_BOUND_S:
                 s.gap_s += GAP_WEIGHT * (gap - s.gap_s)
             s.counters[k] = replace(s.counters[k], ticket=t.id)
-            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
+            _push_call(s, _recent(t, k, at))
             if t.service in s.services:
                 svc = s.services[t.service]
                 s.services[t.service] = replace(svc, priority_run=svc.priority_run + 1 if t.priority == "priority" else 0)
         case e.TicketRecalled(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
-            _push_call(s, RecentCall(number=t.number, counter=k, at=at, service=t.service, ticket=t.id))
+            _push_call(s, _recent(t, k, at))
         case e.TicketServed(ticket=t, counter=k, at=at, service_s=seconds):
             s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at)
+            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at, last_rated=False)
             low, high = SERVICE_TIME_BOUNDS
             if low <= seconds <= high:
                 svc = s.services[t.service]
@@ -73,6 +74,8 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 if SERVICE_TIME_BOUNDS[0] <= seconds <= SERVICE_TIME_BOUNDS[1]:
                     s.services[t.service] = replace(svc, occupancy_s=_moved(svc.occupancy_s or svc.avg_service_s,
                                                                             seconds))
+        case e.TicketRouted(ticket=t):
+            s.tickets[t.id] = t             # the counter let it go with its ticket_served
         case e.TicketTransferred(ticket=t, counter=k):
             s.tickets[t.id] = t
             s.counters[k] = replace(s.counters[k], ticket=None)
@@ -80,7 +83,11 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.tickets[t.id] = t
             if k is not None and s.counters[k].ticket == t.id:
                 s.counters[k] = replace(s.counters[k], ticket=None)
-        case e.TicketReinstated(ticket=t) | e.TicketRated(ticket=t):
+        case e.TicketRated(ticket=t, counter=k):
+            s.tickets[t.id] = t
+            if k in s.counters and s.counters[k].last_served == t.id:
+                s.counters[k] = replace(s.counters[k], last_rated=True)
+        case e.TicketReinstated(ticket=t):
             s.tickets[t.id] = t
         case e.CounterSuspended(counter=k, reason=reason, at=at):
             s.counters[k] = replace(s.counters[k], suspended=True, suspend_reason=reason, suspended_at=at)
@@ -148,6 +155,12 @@ def _moved(average: float, sample: float) -> float:
     """The occupancy average moves slowly: a forecast sums many services, so it wants the mean,
     not the last few (a service time varies by ±40 % from one customer to the next)."""
     return average + OCCUPANCY_WEIGHT * (sample - average)
+
+
+def _recent(t: Ticket, counter: str, at: datetime) -> RecentCall:
+    steps = len(t.route)
+    return RecentCall(number=t.number, counter=counter, at=at, service=t.service, ticket=t.id,
+                      step=t.step, steps=steps)
 
 
 def _push_call(s: HallState, call: RecentCall) -> None:

@@ -165,8 +165,8 @@ class Newcomers:
         self.heap = _start(setup, state, now)
         self.start = list(self.heap)          # the counters as the play began (see ``follows``)
         # the first slot still to come of a waiting appointment's ticket: its place changes then
-        self.next_slot = min((t.slot for t in state.tickets.values() if t.status == "waiting" and t.appointment
-                              and t.slot is not None and t.slot > now), default=None)
+        self.next_slot = min((t.slot for t in state.tickets.values() if t.status == "waiting" and t.booked
+                              and t.slot > now), default=None)  # type: ignore[operator]
         self.heads = {service: 0 for service in setup.services}
         for service in setup.services:
             self.queues.setdefault(service, [])

@@ -29,7 +29,7 @@ def idle_counters(setup: Setup, state: HallState, now: datetime) -> set[str]:
     cutoff = now - bound
     stale: set[str] = set()
     for t in state.tickets.values():
-        if t.status == "waiting" and t.service in wanted and t.issued_at <= cutoff:
+        if t.status == "waiting" and t.service in wanted and t.waiting_since <= cutoff:
             stale.add(t.service)
             wanted.discard(t.service)
             if not wanted:

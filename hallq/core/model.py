@@ -52,11 +52,36 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     appointment: bool = False          # checked in on time for a booked slot (contract v1.1)
     token_hash: str | None = None      # hash of the token on its QR code (the phone page's key)
     slot: datetime | None = None       # that slot's start
+    # a journey (one number through several services): its services in order, and the one it is at
+    route: tuple[str, ...] = ()        # empty: a ticket for one service
+    step: int = 0                      # index in ``route`` of the step it waits for or is served at
+    step_at: datetime | None = None    # when it joined this step's queue (None: at its issue)
+    queue_since: datetime | None = None  # the time this step queues it by, when not its issue time
+    est_route_s: int = 0               # a journey waiting: seconds until its last step is done, as estimated
+
+    @property
+    def booked(self) -> bool:
+        """Queued by its booked slot: an appointment checked in on time, at its first step."""
+        return self.appointment and self.slot is not None and self.step == 0
 
     @property
     def walk_in(self) -> bool:
-        """Neither a priority ticket nor a checked-in appointment: queued by its issue time."""
-        return self.priority != "priority" and not self.appointment
+        """Neither a priority ticket nor a checked-in appointment: queued by its queue time."""
+        return self.priority != "priority" and not self.booked
+
+    @property
+    def queued_by(self) -> datetime:
+        """The time it queues by: its issue time (a transfer and, by default, a journey's next step keep it)."""
+        return self.queue_since or self.issued_at
+
+    @property
+    def waiting_since(self) -> datetime:
+        """When it began waiting for the step it waits for (its issue, or the step before finished)."""
+        return self.step_at or self.issued_at
+
+    @property
+    def last_step(self) -> bool:
+        return self.step >= len(self.route) - 1
 
     def queue_key(self, now: datetime) -> tuple[int, datetime, int]:
         """The order of calling at ``now``: priority tickets first (by issue time); then
@@ -64,10 +89,10 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
         by: the issue time for walk-ins (a transfer keeps it), the slot for an appointment
         that is not due yet. Arrival order breaks ties."""
         if self.priority == "priority":
-            return (0, self.issued_at, self.order)
-        if self.appointment and self.slot is not None:
-            return (1 if self.slot <= now else 2, self.slot, self.order)
-        return (2, self.issued_at, self.order)
+            return (0, self.queued_by, self.order)
+        if self.booked:
+            return (1 if self.slot <= now else 2, self.slot, self.order)  # type: ignore[operator]
+        return (2, self.queued_by, self.order)
 
 
 class ServiceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +115,7 @@ class CounterState(msgspec.Struct, frozen=True, kw_only=True):
     clerk: str | None = None
     last_served: str | None = None     # for the rating pad
     last_served_at: datetime | None = None
+    last_rated: bool = False           # the rating pad rated what it served last (a journey's ticket: each step once)
     suspended_at: datetime | None = None   # when its current pause began (estimates: when it returns)
 
 
@@ -138,6 +164,8 @@ class RecentCall(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     service: str
     ticket: str
+    step: int = 0                      # a journey's call: its step (index in its route) ...
+    steps: int = 0                     # ... of how many (0: not a journey)
 
 
 class HallState(msgspec.Struct, kw_only=True):

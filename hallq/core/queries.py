@@ -2,11 +2,12 @@
 waiting lists, open counters, people ahead and each ticket's estimated wait. Pure."""
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from msgspec.structs import replace
 
-from .forecast import wait_of, walk_in
+from .forecast import per_ticket_s, wait_for, wait_of, walk_in
 from .model import HallState, Ticket
 from .setup import Setup
 
@@ -50,11 +51,31 @@ def waiting_ahead(state: HallState, ticket: Ticket, now: datetime) -> int:
         if t.status != "waiting" or t.service != service:
             continue
         if t.walk_in:                                            # (2, issued_at, order)
-            if rank == 2 and (t.issued_at < when or (t.issued_at == when and t.order < order)):
+            if rank == 2 and (t.queued_by < when or (t.queued_by == when and t.order < order)):
                 ahead += 1
         elif t.queue_key(now) < (rank, when, order):
             ahead += 1
     return ahead
+
+
+def route_estimate(setup: Setup, state: HallState, ticket: Ticket, wait: int) -> int:
+    """Seconds until a journey's last step is done, for a ticket whose wait for its current step
+    is ``wait``: each step's time at a counter and the clerks' turnaround, and for each later step
+    a wait from that service's queue now (people waiting × time per ticket ÷ its open counters).
+    A step that keeps the issue time's place ("issued", the default) finds those people served by
+    the time it gets there, as far as the time until then covers them; one queued by the time it
+    gets there ("step") waits behind as many as wait there now. An estimate for planning a visit,
+    not a play of the hall forward: the later queues are not known yet."""
+    if not ticket.route:
+        return 0
+    elapsed = float(wait)
+    for i, service in enumerate(ticket.route[ticket.step:]):
+        if i:
+            waiting = sum(1 for t in state.tickets.values() if t.status == "waiting" and t.service == service)
+            backlog = wait_for(waiting, per_ticket_s(state, service), open_counters(setup, state, service))
+            elapsed += backlog if setup.journey_order == "step" else max(0.0, backlog - elapsed)
+        elapsed += per_ticket_s(state, service) + state.gap_s
+    return int(math.ceil(elapsed))
 
 
 def latest_issue(state: HallState, now: datetime) -> datetime:
@@ -71,15 +92,16 @@ def with_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime)
     the wait from the call rules played forward (:mod:`hallq.core.forecast`); ``est_known`` False
     when nobody calling its service now would reach it."""
     if ticket.status != "waiting":
-        if ticket.waiting_ahead or ticket.est_wait_s or not ticket.est_known:
-            return replace(ticket, waiting_ahead=0, est_wait_s=0, est_known=True)
+        if ticket.waiting_ahead or ticket.est_wait_s or not ticket.est_known or ticket.est_route_s:
+            return replace(ticket, waiting_ahead=0, est_wait_s=0, est_known=True, est_route_s=0)
         return ticket
     fast = walk_in(setup, state, ticket, now)       # a walk-in issued now: O(counters), not O(queue)
     if fast is not None:
         ahead, wait = fast
     else:
         ahead, wait = waiting_ahead(state, ticket, now), wait_of(setup, state, ticket, now)
-    return replace(ticket, waiting_ahead=ahead, est_wait_s=wait or 0, est_known=wait is not None)
+    route_s = route_estimate(setup, state, ticket, wait) if ticket.route and wait is not None else 0
+    return replace(ticket, waiting_ahead=ahead, est_wait_s=wait or 0, est_known=wait is not None, est_route_s=route_s)
 
 
 def find_waiting(state: HallState, number: str) -> Ticket | None:

@@ -39,6 +39,7 @@ from .queries import (
     format_number,
     latest_issue,
     open_counters,
+    route_estimate,
     ticket_id,
     waiting_ahead,
     waiting_tickets,
@@ -49,7 +50,7 @@ from .setup import CounterSetup, ServiceSetup, Setup
 ONLINE_RESERVE = 50                    # a lease leaves at least this many numbers for online issuing
 
 __all__ = ["QueueRules", "Setup", "ServiceSetup", "CounterSetup", "evolve", "fold", "configured_counters",
-           "forecast", "newcomer_waits", "latest_issue", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "ticket_id",
+           "forecast", "newcomer_waits", "latest_issue", "wait_of", "find_by_number", "find_waiting", "format_number", "open_counters", "route_estimate", "ticket_id",
            "wait_for", "waiting_ahead", "waiting_tickets", "with_estimate", "ONLINE_RESERVE"]
 
 
@@ -159,7 +160,12 @@ class QueueRules:
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
                       priority=priority, issued_at=latest_issue(state, now), day=state.day, source=by,  # type: ignore[arg-type]
                       outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
-                      token_hash=token_hash)
+                      token_hash=token_hash, route=self._route(service))
+
+    def _route(self, service: str) -> tuple[str, ...]:
+        """A journey's services from ``service`` on (empty: the service names no route)."""
+        then = self.setup.services[service].route
+        return (service, *then) if then else ()
 
     def _void(self, state: HallState, cmd: c.VoidTicket, now: datetime) -> list[e.Event]:
         ticket = state.tickets.get(cmd.ticket_id)
@@ -214,7 +220,8 @@ class QueueRules:
         ticket = Ticket(id=ticket_id(day, cmd.number), number=cmd.number, service=cmd.service,
                         priority=cmd.priority, issued_at=issued_at, day=day,
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
-                        token_hash=cmd.token_hash, appointment=slot is not None, slot=slot)
+                        token_hash=cmd.token_hash, appointment=slot is not None, slot=slot,
+                        route=self._route(cmd.service))
         return [*([checked] if checked else []), e.TicketIssued(at=now, ticket=ticket)]
 
     def _offline_check_in(self, state: HallState, cmd: c.PlaceOfflineTicket, issued_at: datetime,
@@ -256,28 +263,43 @@ class QueueRules:
         walk_ins = {t.service for t in candidates if t.walk_in}
 
         def key(t: Ticket) -> tuple[Any, ...]:
-            if ageing and t.walk_in and t.issued_at <= aged_from:
-                return (-1, t.issued_at, t.order)
+            if ageing and t.walk_in and t.waiting_since <= aged_from:
+                return (-1, t.waiting_since, t.order)
             if share and t.priority == "priority" and t.service in walk_ins \
                     and state.services[t.service].priority_run >= share:
-                return (3, t.issued_at, t.order)
+                return (3, t.queued_by, t.order)
             return t.queue_key(now)
         return key
 
-    def _served(self, state: HallState, counter: str, ticket: Ticket, now: datetime) -> e.TicketServed:
+    def _served(self, state: HallState, counter: str, ticket: Ticket, now: datetime) -> list[e.Event]:
+        """``ticket`` finished at ``counter``: served; a journey's ticket not at its last step then
+        waits for the next service of its route, keeping its number (``TicketRouted``)."""
         started = ticket.called_at or now
         served = replace(ticket, status="served", finished_at=now)
-        return e.TicketServed(at=now, ticket=served, counter=counter,
-                              service_s=max(0.0, (now - started).total_seconds()))
+        events: list[e.Event] = [e.TicketServed(at=now, ticket=served, counter=counter,
+                                                service_s=max(0.0, (now - started).total_seconds()))]
+        if ticket.route and not ticket.last_step:
+            step = ticket.step + 1
+            # by default the next step keeps the place its issue time gives (as a transfer does)
+            since = now if self.setup.journey_order == "step" else None
+            routed = replace(ticket, status="waiting", service=ticket.route[step], step=step, step_at=now,
+                             queue_since=since, counter=None, called_at=None, clerk=None, recalls=0,
+                             transferred_from=None, rating=None)
+            events.append(e.TicketRouted(at=now, ticket=routed, counter=counter, from_service=ticket.service))
+        return events
 
     def _call_next(self, state: HallState, cmd: c.CallNext, now: datetime) -> list[e.Event]:
         cs = self._counter(state, cmd.counter)
         if cs.suspended:
             raise RequestError("counter_suspended", f"counter {cmd.counter} is suspended (暂停服务)")
-        nxt = self._next_for(state, cmd.counter, now)
+        # the one being served is finished first: a journey's ticket then waits for its next step,
+        # and may be the next this counter calls (the customer is at its desk already)
+        finished = self._served(state, cmd.counter, state.tickets[cs.ticket], now) if cs.ticket else []
+        after = fold(state, finished)
+        nxt = self._next_for(after, cmd.counter, now)
         if nxt is None:
             raise RequestError("no_ticket", "no ticket is waiting for this counter")
-        return self._call(state, cmd.counter, nxt, now, out_of_order=False)
+        return finished + self._call(after, cmd.counter, nxt, now, out_of_order=False)
 
     def _call(self, state: HallState, counter: str, ticket: Ticket, now: datetime,
               out_of_order: bool) -> list[e.Event]:
@@ -285,7 +307,7 @@ class QueueRules:
         cs = state.counters[counter]
         events: list[e.Event] = []
         if cs.ticket is not None:
-            events.append(self._served(state, counter, state.tickets[cs.ticket], now))
+            events += self._served(state, counter, state.tickets[cs.ticket], now)
         called = replace(ticket, status="called", counter=counter, called_at=now, clerk=cs.clerk,
                          waiting_ahead=0, est_wait_s=0, est_known=True)
         events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order))
@@ -309,10 +331,10 @@ class QueueRules:
 
     def _finish(self, state: HallState, cmd: c.Finish, now: datetime) -> list[e.Event]:
         ticket = self._current(state, cmd.counter)
-        served = self._served(state, cmd.counter, ticket, now)
-        events: list[e.Event] = [served]
+        events = self._served(state, cmd.counter, ticket, now)
         if cmd.rating is not None:
-            events.append(e.TicketRated(at=now, ticket=replace(served.ticket, rating=cmd.rating),
+            rated = events[-1].ticket  # type: ignore[attr-defined]
+            events.append(e.TicketRated(at=now, ticket=replace(rated, rating=cmd.rating),
                                         counter=cmd.counter, rating=cmd.rating))
         return events
 
@@ -321,7 +343,8 @@ class QueueRules:
         if cs.last_served is None or cs.last_served not in state.tickets:
             raise RequestError("not_serving", f"counter {cmd.counter} has served no ticket to rate")
         ticket = state.tickets[cs.last_served]
-        if ticket.rating is not None:
+        # a journey's ticket is rated at each step's counter once
+        if cs.last_rated or (ticket.rating is not None and not ticket.route):
             raise RequestError("already_rated", f"ticket {ticket.number} is already rated")
         if cs.last_served_at and now - cs.last_served_at > timedelta(seconds=self.setup.rating_window_s):
             raise RequestError("too_late", f"ticket {ticket.number} was finished too long ago to rate")

@@ -15,6 +15,7 @@ class ServiceSetup:
     id: str
     prefix: str
     est_service_s: float
+    route: tuple[str, ...] = ()        # the services a ticket of this one goes on to, in order (a journey)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Setup:
     kiosk_day_share: float = 0.5       # of a service's 999 numbers one kiosk may issue a day (see kiosk_cap)
     priority_per_normal: int = 0       # priority calls of a service in a row while a walk-in waits (0: no bound)
     ageing_s: int = 0                  # a walk-in waiting this long goes ahead of priority and appointments (0: off)
+    journey_order: str = "issued"      # a journey's next step queues by the issue time, or "step": by when it got there
 
     def kiosk_cap(self, kiosk: str, service: str, issued: dict[str, int]) -> int | None:
         """The tickets of ``service`` one kiosk may issue today, given what each kiosk issued

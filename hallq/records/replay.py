@@ -176,6 +176,9 @@ class _DayReader:
                 self.finish(k, t.id, at, "transfer",
                             self.serving_service.get(t.id, arrival.service if arrival else t.service))
                 self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
+            case e.TicketRouted(ticket=t, at=at):
+                # a journey's next step (its ticket_served just read): it waits again, for that service
+                self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
             case e.TicketVoided(ticket=t, counter=k, at=at):
                 if self.waiting.pop(t.id, None) is not None and t.id in self.arrivals:
                     self.arrivals[t.id].left_at = at
@@ -530,7 +533,7 @@ class _Play:
         events = self.apply(outcome, at)
         self.serving[counter] = None
         for ev in events:
-            if isinstance(ev, e.TicketTransferred):
+            if isinstance(ev, (e.TicketTransferred, e.TicketRouted)):
                 self.wake(ev.ticket.service, at)
         if not self.working[counter]:
             return

@@ -91,6 +91,9 @@ class HallConfig(Strict):
     priority_per_normal: Annotated[int, msgspec.Meta(ge=0, le=50)] = 0
     # a walk-in who has waited this long goes ahead of priority tickets and due appointments (0: never)
     ageing_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 0
+    # a journey's next step queues by the ticket's issue time ("issued": it keeps its place in the hall,
+    # as a transfer does) or by the time it finished the step before ("step": behind those already waiting)
+    journey_order: Literal["issued", "step"] = "issued"
     texts: HallTexts = HallTexts()
     # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
     # a printer prints a ticket in about 2 s and a person presses every few seconds; a queue at
@@ -113,6 +116,9 @@ class ServiceConfig(Strict):
     prefix: str
     name_en: str = ""
     est_service_s: int = 300      # service time assumed until measured ones exist
+    # a journey (one number through several services, e.g. 受理 -> 缴费 -> 领证): the services a ticket
+    # of this one goes on to, in order, each time a counter finishes a step (docs/controller.md "Journeys")
+    route: list[str] = []
 
 
 class SignConfig(Strict):
@@ -430,6 +436,14 @@ def _check_semantics(config: Config, path: str) -> None:
             fail(f"service[{i}].est_service_s", "a positive number of seconds")
         seen_ids.add(service.id)
         seen_prefixes.add(service.prefix)
+    for i, service in enumerate(config.service):
+        for j, step in enumerate(service.route):
+            if step not in seen_ids:
+                fail(f"service[{i}].route[{j}]", f"a service id of this file ({', '.join(sorted(seen_ids))}), not {step!r}")
+            if step == service.id or step in service.route[:j]:
+                fail(f"service[{i}].route[{j}]", f"a service the journey has not passed yet; {step!r} comes twice")
+        if len(service.route) > 8:
+            fail(f"service[{i}].route", "at most 8 further steps")
     if config.web is not None:
         if config.web.public_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", config.web.public_url):
             fail("web.public_url", "an http:// or https:// address such as http://192.168.1.10:8080, "

@@ -13,7 +13,7 @@ def setup_from_config(config: Config) -> Setup:
     return Setup(
         tz=config.zone,
         hours=tuple(hours) if hours is not None else None,
-        services={s.id: ServiceSetup(s.id, s.prefix, float(s.est_service_s)) for s in config.service},
+        services={s.id: ServiceSetup(s.id, s.prefix, float(s.est_service_s), tuple(s.route)) for s in config.service},
         counters={k.id: CounterSetup(k.id, tuple(k.services), k.call_order) for k in config.counter},
         kiosks={k.id: tuple(k.services) for k in config.kiosk},
         outage_issuing=config.hall.outage_issuing,
@@ -25,4 +25,5 @@ def setup_from_config(config: Config) -> Setup:
         kiosk_day_share=config.hall.kiosk_day_share,
         priority_per_normal=config.hall.priority_per_normal,
         ageing_s=config.hall.ageing_s,
+        journey_order=config.hall.journey_order,
     )
