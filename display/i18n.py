@@ -37,6 +37,7 @@ MESSAGES: dict[str, str] = {
     "go_to": N_("Please go to {counter}"),
     "call_line": N_("Number {number}, please go to {counter}"),
     "more_calls": N_("+{n} more: see the counters"),
+    "journey_step": N_("Step {step} of {steps}"),
 }
 LOCALES = {"zh": "zh_CN", "en": "en"}
 

@@ -56,6 +56,7 @@ MIN_TEXT = {
     "waiting": 44, "est_wait": 28, "service_name": 28,
     "tile_number": 28, "tile_name": 22,
     "recall": 20,                              # "再次呼叫 Recall" (45 px on a 4-counter hall's cards)
+    "call_step": 20,                           # a journey's "第2步/共3步 缴费" (left out on cards too small)
     "any": 18,                                 # titles, English lines, labels
 }
 

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hallq.contract import CounterDoc, ServiceDoc, StateDoc, WireEvent
+from hallq.contract import CounterDoc, ServiceDoc, StateDoc, TicketDoc, WireEvent
 from hallq.core import events as e
 from hallq.device.shell import Availability
 from hallq.hardware.speech import SpokenCall
@@ -57,6 +57,7 @@ class CallView:
     service_name: str
     recall: bool
     flashing: bool
+    step: str = ""               # a journey's call: "第2步/共3步 缴费" (empty: a one-service ticket)
 
 
 @dataclass(frozen=True)
@@ -299,9 +300,18 @@ class HallView:
             found.append((seen, order, CallView(
                 ticket.number, counter.id, self._counter_name(counter.id), self._counter_name_en(counter.id, number),
                 self._service_name(ticket.service) if ticket.service else "", ticket.recalls > 0,
-                now - seen < self.display.flash_s)))
+                now - seen < self.display.flash_s, self._step_text(ticket))))
         found.sort(key=lambda f: (f[0], f[1]), reverse=True)
         return tuple(f[2] for f in found)
+
+    def _step_text(self, ticket: TicketDoc) -> str:
+        """Where a journey's customer is: the step and its service, so nobody doubts a number
+        called again at another counter is theirs."""
+        journey = ticket.journey
+        if journey is None:
+            return ""
+        step = t("zh", "journey_step", step=journey[0], steps=journey[1])
+        return f"{step} {self._service_name(ticket.service)}" if ticket.service else step
 
     def _counter_state(self, counter_id: str) -> CounterDoc | None:
         return self.state.counter(counter_id) if self.state is not None else None

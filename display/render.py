@@ -20,7 +20,7 @@ import pygame.freetype
 
 from .fonts import Colour, TextCache, load_font
 from .i18n import pair, t
-from .layout import Layout, compute_layout, recall_band
+from .layout import MIN_TEXT, Layout, compute_layout, recall_band
 from .model import CallView, CounterTile, RecentView, ServiceTile, ViewModel
 from .theme import make_theme  # noqa: F401 - the app and tools take it from here
 
@@ -345,10 +345,16 @@ class Renderer:
         where = self._put(surface, "call_where", t("zh", "go_to", counter=call.counter_name), where_size, th["text"],
                           bold=True, max_w=card.w - 2 * max(inset, round(0.1 * where_size)),
                           midtop=(card.centerx, number.bottom + round(8 * u)))
-        if english:
+        below, small = where.bottom, min(card.h * 0.1, 34 * u)
+        # a journey's step, where the card has room for it at a readable size (the phone page and the
+        # ticket say it too; the number and the window are what must be read from across the hall)
+        if call.step and small >= MIN_TEXT["call_step"] * u and below + round(6 * u) + small <= card.bottom:
+            below = self._put(surface, "call_step", call.step, small, th["text"] if lit else th["accent"],
+                              bold=True, max_w=card.w - 2 * inset, midtop=(card.centerx, below + round(6 * u))).bottom
+        if english and below + small <= card.bottom:
             self._put(surface, "any", t("en", "call_line", number=call.number, counter=call.counter_name_en),
-                      min(card.h * 0.1, 34 * u), th["text"] if lit else th["muted"], max_w=card.w - 2 * inset,
-                      midtop=(card.centerx, where.bottom + round(6 * u)))
+                      small, th["text"] if lit else th["muted"], max_w=card.w - 2 * inset,
+                      midtop=(card.centerx, below + round(6 * u)))
 
     def _draw_ticker(self, vm: ViewModel, layout: Layout, now: float) -> None:
         """Notices scroll along the bottom. Drawn in pieces of a few words, and only the pieces in

@@ -112,7 +112,14 @@ class TicketPrinting:
             est_wait_s=ticket.est_wait_s, est_known=ticket.est_known, issued_at=issued, priority=ticket.priority == "priority",
             outage=ticket.outage, outage_text=self._outage_text(), notice=self.kiosk.printer.notice,
             qr_data=self._qr(ticket.number, token),
-            appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None)
+            appointment_slot=ticket.slot.astimezone(self.config.zone) if ticket.appointment and ticket.slot else None,
+            route=self._route_names(ticket.service or service),
+            est_route_s=ticket.est_route_s if ticket.route and ticket.est_known else None)
+
+    def _route_names(self, service: str) -> tuple[str, ...]:
+        """A journey's services by name, in Chinese: the steps its number goes through."""
+        then = self.setup.services[service].route if service in self.setup.services else ()
+        return tuple(self._names(s)[0] for s in (service, *then)) if then else ()
 
     def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "",
                      slot: datetime | None = None) -> TicketView:
@@ -125,4 +132,5 @@ class TicketPrinting:
             est_wait_s=wait_for(ahead, per, configured_counters(self.setup, ticket.service)),
             issued_at=now, priority=ticket.priority == "priority", offline=True, approximate=True,
             notice=self.kiosk.printer.notice, qr_data=self._qr(ticket.number, token),
-            appointment_slot=slot.astimezone(self.config.zone) if slot else None)
+            appointment_slot=slot.astimezone(self.config.zone) if slot else None,
+            route=self._route_names(ticket.service))

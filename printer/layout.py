@@ -207,6 +207,8 @@ class TicketView:
     approximate: bool = False     # offline: people ahead and wait are estimates
     appointment_slot: datetime | None = None   # checked in for this booked slot
     est_known: bool = True        # False: nobody is calling the service now; no minutes are promised
+    route: tuple[str, ...] = ()   # a journey: its services' names, in order (one number for all)
+    est_route_s: int | None = None  # a journey: until its last step is done, as estimated
 
 
 def number_scale(width_mm: int, number: str) -> int:
@@ -255,6 +257,12 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
         minutes = max(1, round(view.est_wait_s / 60)) if view.est_wait_s > 0 else 0
         zh, en = both(N_("Wait ~{m} min"), m=minutes)
         blocks.append(Text(f"{zh}  {en}"))
+    if view.route:
+        # the arrow is in GB2312 (A1FA): every Chinese-mode printer has it
+        blocks.append(Text(gettext(N_("Your visit: {steps}"), "zh_CN", steps=" → ".join(view.route))))
+        if view.est_route_s:
+            zh, en = both(N_("Whole visit ~{m} min"), m=max(1, round(view.est_route_s / 60)))
+            blocks.append(Text(f"{zh}  {en}"))
     blocks.append(Text(gettext(N_("Issued at {time}"), "zh_CN", time=f"{view.issued_at:%Y-%m-%d %H:%M:%S}")))
     if view.notice:
         blocks.append(Rule())

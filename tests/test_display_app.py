@@ -116,7 +116,8 @@ def hall_picture(n_counters: int, n_services: int, banners=()) -> ViewModel:
                                  "约35分钟", "about 35 min", i == 2, *(("暂停取号", "No new tickets now") if i == 2
                                                                      else ("", "")))
                      for i in range(n_services))
-    calls = tuple(CallView(c.number, c.id, c.name, c.name_en, "缴费", i == 1, i < 3)
+    # every other call a journey's step (第2步/共3步): one more line on its card
+    calls = tuple(CallView(c.number, c.id, c.name, c.name_en, "缴费", i == 1, i < 3, "第2步/共3步 缴费" if i % 2 else "")
                   for i, c in enumerate([c for c in counters if c.number][:8]))
     return ViewModel("open", "城东供电营业厅", "Chengdong Power Supply Service Hall", "2025年3月4日 星期二",
                      "Tue 4 Mar 2025", "10:30:15", calls, (RecentView("A001", "1号窗口"),), tuple(counters), services,
@@ -160,6 +161,10 @@ def test_layouts_for_4_to_60_counters_have_no_overlaps_and_readable_text(tmp_pat
                 assert len([b for b in app.renderer.boxes if b.kind == "tile_name"]) >= n_counters
                 shown = [b.text for b in app.renderer.boxes if b.kind == "call_number"]
                 assert shown == [c.number for c in vm.calls][: len(shown)] and len(shown) >= min(2, len(vm.calls))
+                steps = [b.text for b in app.renderer.boxes if b.kind == "call_step"]
+                assert set(steps) <= {"第2步/共3步 缴费"}
+                if n_counters == 4:          # a small hall's cards have room for a journey's step
+                    assert steps, (size, n_services)
         # with banners (an outage with the operator's message, then reconnecting) it still fits
         vm = hall_picture(30, 5, banners=(Banner("outage", "系统维护，业务照常取号，请耐心等候"),
                                           Banner("reconnecting", "系统连接中，请稍候", "Queue system reconnecting")))

@@ -287,3 +287,32 @@ def test_a_day_of_journeys_replayed_as_staffed_gives_every_ticket_its_recorded_w
 
 def number_of(day, ticket_id: str) -> str:
     return next(a.number for a in day.arrivals if a.ticket == ticket_id)
+
+
+def test_the_days_report_counts_journeys_and_each_steps_wait(tmp_path):
+    from hallq.controller.store import Store
+    from hallq.tools.report import make_report, text_table
+    state, log = day(SETUP,
+                     (0, c.IssueTicket(service="accept", by="kiosk.k1")),     # S001: every step
+                     (1, c.IssueTicket(service="accept", by="kiosk.k1")),     # S002: 受理 only, so far
+                     (2, c.CallNext(counter="c1")), (12, c.Finish(counter="c1")),     # S001 waited 2 min at 受理
+                     (15, c.CallNext(counter="c3")), (17, c.Finish(counter="c3")),    # 3 min at 缴费
+                     (18, c.CallNext(counter="c3")), (19, c.Finish(counter="c3")),    # 1 min at 领证
+                     (20, c.CallNext(counter="c1")))                                  # S002 waited 19 min
+    store = Store(tmp_path / "controller.db")
+    for seq, event in enumerate(log, 1):
+        store.append_event(seq, 1, e.event_type(event), event.at.isoformat(), state.day, encode_event(event))
+    store.close()
+    report = make_report(CONFIG, tmp_path, state.day)
+    jr = report.journeys
+    assert (jr["began"], jr["finished"]) == (2, 1)
+    assert [(s["step"], s["service"], s["reached"], s["called"], s["wait_median_s"]) for s in jr["steps"]] == [
+        (1, "accept", 2, 2, 630.0), (2, "pay", 1, 1, 180.0), (3, "collect", 1, 1, 60.0)]
+    # each step is a visit to its service and counter; the hall counts each customer once
+    served = {r["key"]: r["served"] for r in report.rows_of("service")}
+    assert served == {"accept": 1, "pay": 1, "collect": 1}
+    assert {r["key"]: r["served"] for r in report.rows_of("counter")} == {"c1": 1, "c2": 0, "c3": 2}
+    assert (report.hall["issued"], report.hall["served"]) == (2, 1)
+    text = text_table(report, "zh_CN", CONFIG)
+    assert "一号多办：2人开始，1人办完全部步骤" in text
+    assert "第2步 缴费：1人到达，1人已叫号，等候中位数3分钟" in text

@@ -16,7 +16,7 @@ import msgspec
 from hallq.contract.tokens import token_hash
 from hallq.core import events as e
 from hallq.core.model import HallState, Ticket
-from hallq.core.rules import Setup, evolve, open_counters, wait_of
+from hallq.core.rules import Setup, evolve, open_counters, route_estimate, wait_of
 
 APPLIED, REPEATED, GAP = "applied", "repeated", "gap"
 
@@ -109,7 +109,10 @@ class HallMirror:
                 "reinstated": waiting and current.called_at is not None,
                 "counter": current.counter, "priority": current.priority == "priority",
                 "appointment": current.appointment, "issued_at": current.issued_at.isoformat(),
-                "recalls": current.recalls}
+                "recalls": current.recalls,
+                # a journey: its services, the step it is at, and the rest of the visit as estimated
+                "route": list(current.route), "step": current.step,
+                "est_route_s": route_estimate(self.setup, state, current, est) if waiting and est is not None else 0}
 
     def waiting_numbers(self, now: datetime) -> dict[str, list[str]]:
         """Per service, the numbers waiting in the order they will be called (the console's list)."""

@@ -24,8 +24,14 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
     doing: an outage, issuing stopped, its service suspended, a missed call or a reinstated one."""
     status, ahead = view["status"], view["ahead"]
     out: dict[str, Any] = {"number": view["number"], "service": service_name(config, view["service"], lang),
-                           "status": status, "alert": False, "headline": "", "detail": "", "notice": ""}
+                           "status": status, "alert": False, "headline": "", "detail": "", "notice": "",
+                           "journey": ""}
     _ = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
+    route, step = view.get("route") or [], view.get("step", 0)
+    if len(route) > 1 and status in ("waiting", "called"):
+        # one number through several services: where the customer is on the way
+        out["journey"] = _("Step {step} of {steps}: {services}", step=step + 1, steps=len(route),
+                           services=" → ".join(service_name(config, s, lang) for s in route))
     if view.get("mode") == "outage":
         out["notice"] = view.get("message") or _("The queue system has a fault: staff are handling it. "
                                                  "Your ticket stays valid.")
@@ -40,6 +46,8 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
         elif ahead <= near:
             out["headline"] = _("Your turn is near: please listen for your number")
             out["alert"] = ahead == 0
+        elif step > 0 and route:
+            out["headline"] = _("Next: {service}. Please wait", service=out["service"])
         else:
             out["headline"] = _("Please wait")
         if view.get("mode") == "outage" or not view.get("open_counters") or not view.get("est_known", True):
@@ -47,6 +55,8 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
         else:
             out["detail"] = _("{ahead} ahead of you, about {minutes}", ahead=ahead,
                               minutes=minutes(view["est_wait_s"], lang))
+            if len(route) > 1 and view.get("est_route_s"):
+                out["detail"] += _("; the whole visit about {minutes}", minutes=minutes(view["est_route_s"], lang))
     elif status == "called":
         out["headline"] = _("Please go to {counter}", counter=counter_name)
         out["detail"] = _("Your number is being called")
@@ -87,6 +97,7 @@ def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) ->
             f'<p class="label">{words["your_number"]}</p>'
             f'<p id="number" class="number">{html.escape(first["number"])}</p>'
             f'<p id="service" class="service">{html.escape(first["service"])}</p>'
+            f'<p id="journey" class="journey"{"" if first["journey"] else " hidden"}>{html.escape(first["journey"])}</p>'
             f'<p id="notice" class="notice" role="status"{"" if first["notice"] else " hidden"}>'
             f'{html.escape(first["notice"])}</p>'
             f'<p id="headline" class="headline" aria-live="assertive" aria-atomic="true">'

@@ -49,6 +49,19 @@ class TicketDoc(msgspec.Struct):
     appointment: bool = False
     slot: datetime | None = None
     est_known: bool = True        # hallq's extension: False when nobody is calling its service
+    # hallq's journeys: the route's services (a ticket's own document), the step it is at (its index
+    # in the route) of how many (a counter's ticket carries the count, not the route), and the
+    # estimate until its last step is done
+    route: list[str] = []
+    step: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
+    steps: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
+    est_route_s: Seconds = 0
+
+    @property
+    def journey(self) -> tuple[int, int] | None:
+        """(step, of steps), counted from 1, for a journey's ticket; None for a one-service one."""
+        total = len(self.route) or self.steps
+        return (self.step + 1, total) if total > 1 else None
 
 
 class ServiceDoc(msgspec.Struct):
@@ -81,6 +94,8 @@ class RecentCallDoc(msgspec.Struct):
     at: str = ""
     service: str = ""
     counter_name: Name = ""
+    step: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0     # a journey's call: its step (index in its route)
+    steps: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0    # of how many; 0: not a journey
 
 
 class HallResultDoc(msgspec.Struct):

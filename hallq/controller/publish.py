@@ -67,9 +67,16 @@ def counter_document(config: Config, state: HallState, counter_id: str) -> dict[
         "services": list(cfg.services), "status": status, "suspended": cs.suspended,
         "suspend_reason": cs.suspend_reason or None,
         "ticket": ({"number": ticket.number, "service": ticket.service, "id": ticket.id,
-                    "called_at": ticket.called_at, "recalls": ticket.recalls} if ticket else None),
+                    "called_at": ticket.called_at, "recalls": ticket.recalls,
+                    **_journey_step(ticket)} if ticket else None),
         "clerk": cs.clerk,
     }
+
+
+def _journey_step(ticket: Ticket) -> dict[str, int]:
+    """Which step (its index in the route) of how many a journey's ticket is at; nothing for a
+    one-service ticket."""
+    return {"step": ticket.step, "steps": len(ticket.route)} if ticket.route else {}
 
 
 def state_document(config: Config, setup: Setup, state: HallState, epoch: int, seq: int,
@@ -89,7 +96,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
         "services": [service_document(config, setup, state, s.id, now, waits) for s in config.service],
         "counters": [counter_document(config, state, k.id) for k in config.counter],
         "recent_calls": [{"number": r.number, "counter": r.counter, "at": r.at, "service": r.service,
-                          "counter_name": counter_names.get(r.counter, r.counter)}
+                          "counter_name": counter_names.get(r.counter, r.counter), "step": r.step, "steps": r.steps}
                          for r in state.recent_calls[:recent]],
         "announcements": list(state.announcements),
         "devices": devices,

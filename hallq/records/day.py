@@ -97,6 +97,23 @@ def frame_real(frame: TimeFrame, shown_s: float) -> float:
 
 # --- the day's tickets ---------------------------------------------------------------------------
 @dataclass
+class StepVisit:
+    """One step of a journey's ticket: the service, when it began waiting for it, its first call there."""
+    service: str
+    queued_at: datetime
+    called_at: datetime | None = None
+    served: bool = False
+    counter: str | None = None           # where it was served (or called last)
+    clerk: str | None = None
+    service_s: float | None = None
+    rating: int | None = None
+
+    @property
+    def wait_s(self) -> float | None:
+        return None if self.called_at is None else max(0.0, (self.called_at - self.queued_at).total_seconds())
+
+
+@dataclass
 class TicketRecord:
     ticket: Ticket                       # the last recorded form of it
     issued_service: str                  # the service it was issued for (before any transfer)
@@ -106,6 +123,8 @@ class TicketRecord:
     estimated_s: int | None = None       # the wait the controller told the customer at issue (online)
     estimate_unknown: bool = False       # told "not known yet" at issue: nobody was calling its service
     out_of_order: bool = False           # called by number ahead of its turn (contract v1.1 ``call``)
+    steps: list[StepVisit] = field(default_factory=list)   # a journey's steps reached so far
+    route: tuple[str, ...] = ()
 
     @property
     def wait_s(self) -> float | None:
@@ -165,6 +184,24 @@ def load_day(db_path: Path, day: str) -> DayRecords:
         if rec is None:
             rec = records.tickets[ticket.id] = TicketRecord(ticket, ticket.transferred_from or ticket.service)
         rec.ticket = ticket
+        if isinstance(event, e.TicketIssued) and ticket.route:
+            rec.route, rec.steps = ticket.route, [StepVisit(ticket.service, ticket.issued_at)]
+        elif isinstance(event, e.TicketRouted) and rec.steps:
+            rec.steps.append(StepVisit(ticket.service, event.at))
+        if isinstance(event, e.TicketCalled) and rec.steps:
+            step = rec.steps[-1]
+            step.called_at = step.called_at or event.at
+            step.counter, step.clerk = event.counter, ticket.clerk
+        elif isinstance(event, e.TicketServed) and rec.steps:
+            step = rec.steps[-1]
+            step.served, step.service_s, step.counter, step.clerk = True, event.service_s, event.counter, ticket.clerk
+        elif isinstance(event, e.TicketTransferred) and rec.steps:
+            rec.steps[-1].service = ticket.service       # this step goes on at the other service
+        elif isinstance(event, e.TicketRated) and rec.steps:
+            # the rating pad rates what its counter served last: that step (a journey's ticket may be waiting for the next)
+            rated = next((s for s in reversed(rec.steps) if s.served and s.counter == event.counter), None)
+            if rated is not None:
+                rated.rating = event.rating
         if isinstance(event, e.TicketIssued) and not ticket.offline:
             if not ticket.est_known:
                 rec.estimate_unknown = True          # no minutes were promised: nothing to be off by

@@ -118,10 +118,15 @@ def write_mosquitto_files(config: Config, folder: Path, port: int) -> BrokerFile
 
 def write_hall_config(path: Path, port: int, credentials: Path | None, extra: str = "",
                       base: Path = EXAMPLE_HALL, hall_overrides: dict[str, str] | None = None,
-                      counters: int | None = None) -> Path:
+                      counters: int | None = None, edits: dict[str, str] | None = None) -> Path:
     """The example hall pointed at this broker; ``extra`` TOML is appended (more tables).
-    ``counters``: that many counters (c1..cN, 1号窗口.., serving both services) instead of its four."""
+    ``counters``: that many counters (c1..cN, 1号窗口.., serving both services) instead of its four.
+    ``edits``: texts of the example's file replaced by others (once each), e.g. a key added to a table."""
     text = base.read_text("utf-8")
+    for old, new in (edits or {}).items():
+        if old not in text:
+            raise ValueError(f"{old!r} is not in {base}")
+        text = text.replace(old, new, 1)
     if counters is not None:
         blocks = re.split(r"\n(?=\[)", text)
         text = "\n".join(b for b in blocks if not b.startswith("[[counter]]"))

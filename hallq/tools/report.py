@@ -97,6 +97,7 @@ class Report:
     zone: Any = None
     estimates: EstimateError | None = None             # how far the waits told at issue were off
     appointments: dict[str, Any] = field(default_factory=dict)   # booked, checked in, on time, no-shows, waits
+    journeys: dict[str, Any] = field(default_factory=dict)       # began, went through, each step's waits
 
     def clock(self, moment: datetime) -> str:
         return self.frame.at(moment).astimezone(self.zone).strftime("%H:%M")
@@ -123,42 +124,58 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
             table[key] = Figures(scope, key, key)
         return table[key]
 
+    def visit_scopes(service: str, counter: str | None, clerk: str | None, status: str) -> list[Figures]:
+        scopes = [bucket(services, service, "service")]
+        if counter and status in ("served", "no_show"):
+            scopes.append(bucket(counters, counter, "counter"))
+            if clerk:
+                scopes.append(bucket(clerks, clerk, "clerk"))
+        return scopes
+
+    def count(fig: Figures, status: str, wait: float | None, service_s: float | None, rating: int | None,
+              out_of_order: bool) -> None:
+        if status == "served":
+            fig.served += 1
+        elif status == "no_show":
+            fig.no_show += 1
+        elif status == "voided" and fig.scope in ("hall", "service"):
+            fig.voided += 1
+        elif status in ("waiting", "called") and fig.scope in ("hall", "service"):
+            fig.waiting += 1
+        if wait is not None and status in ("served", "no_show"):
+            shown_wait = frame.seconds(wait)
+            fig.waits.append(shown_wait)
+            if shown_wait <= target_s:
+                fig.within_target += 1
+        if status == "served" and service_s is not None:
+            fig.service_times.append(frame.seconds(service_s))
+        if rating in fig.ratings:
+            fig.ratings[rating] += 1
+        if out_of_order:
+            fig.out_of_order += 1
+
     for rec in sorted(records.tickets.values(), key=lambda r: (r.ticket.issued_at, r.ticket.number)):
         t = rec.ticket
         issued_hour = frame.at(t.issued_at).astimezone(config.zone).hour
-        svc_issued = bucket(services, rec.issued_service, "service")
-        svc_final = bucket(services, t.service, "service")
-        svc_issued.issued += 1
+        bucket(services, rec.issued_service, "service").issued += 1
         hall.issued += 1
         arrivals.setdefault(rec.issued_service, {})
         arrivals[rec.issued_service][issued_hour] = arrivals[rec.issued_service].get(issued_hour, 0) + 1
-        counter_key = t.counter or rec.first_counter
-        scopes: list[Figures] = [hall, svc_final]
-        if counter_key and t.status in ("served", "no_show"):
-            scopes.append(bucket(counters, counter_key, "counter"))
-            if t.clerk:
-                scopes.append(bucket(clerks, t.clerk, "clerk"))
-        for fig in scopes:
-            if t.status == "served":
-                fig.served += 1
-            elif t.status == "no_show":
-                fig.no_show += 1
-            elif t.status == "voided" and fig.scope in ("hall", "service"):
-                fig.voided += 1
-            elif t.status in ("waiting", "called") and fig.scope in ("hall", "service"):
-                fig.waiting += 1
-            wait = rec.wait_s
-            if wait is not None and t.status in ("served", "no_show"):
-                shown_wait = frame.seconds(wait)
-                fig.waits.append(shown_wait)
-                if shown_wait <= target_s:
-                    fig.within_target += 1
-            if t.status == "served" and rec.service_s is not None:
-                fig.service_times.append(frame.seconds(rec.service_s))
-            if t.rating in fig.ratings:
-                fig.ratings[t.rating] += 1
-            if rec.out_of_order:
-                fig.out_of_order += 1
+        if rec.steps:
+            # a journey: the hall counts the customer once (the wait to the first call); each step is a
+            # visit to its service, counter and clerk, with that step's wait, time at the counter and rating
+            count(hall, t.status, rec.wait_s, None, None, rec.out_of_order)
+            for visit in rec.steps:
+                status = "served" if visit.served else t.status     # the step it is at has the ticket's status
+                for fig in visit_scopes(visit.service, visit.counter, visit.clerk, status):
+                    count(fig, status, visit.wait_s, visit.service_s, visit.rating, False)
+                if visit.served and visit.service_s is not None:
+                    hall.service_times.append(frame.seconds(visit.service_s))
+                if visit.rating in hall.ratings:
+                    hall.ratings[visit.rating] += 1
+        else:
+            for fig in [hall, *visit_scopes(t.service, t.counter or rec.first_counter, t.clerk, t.status)]:
+                count(fig, t.status, rec.wait_s, rec.service_s, t.rating, rec.out_of_order)
         if rec.wait_s is not None and t.status in ("served", "no_show"):
             waits_by_hour.setdefault(issued_hour, []).append(frame.seconds(rec.wait_s))
 
@@ -167,7 +184,28 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
     hours = sorted({h for by in arrivals.values() for h in by} | set(waits_by_hour))
     return Report(config.hall.id, config.hall.name, records.day, target_s, config.hall.service_level_share,
                   frame, rows, hours, arrivals, waits_by_hour, records.outages, records.events, config.zone,
-                  estimate_error(records, frame), appointment_figures(records, frame))
+                  estimate_error(records, frame), appointment_figures(records, frame), journey_figures(records, frame))
+
+
+def journey_figures(records: DayRecords, frame: TimeFrame) -> dict[str, Any]:
+    """Tickets that went through several services on one number: how many began and went through
+    every step, and per step (its place in the route and its service) how many reached it, were
+    called there and how long they waited there (from the step before finishing to the call)."""
+    journeys = [r for r in records.tickets.values() if r.route]
+    if not journeys:
+        return {}
+    steps: dict[tuple[int, str], list[Any]] = {}
+    for rec in journeys:
+        for i, visit in enumerate(rec.steps):
+            steps.setdefault((i, visit.service), []).append(visit)
+    table = []
+    for (i, service), visits in sorted(steps.items()):
+        waits = [frame.seconds(v.wait_s) for v in visits if v.wait_s is not None]
+        table.append({"step": i + 1, "service": service, "reached": len(visits), "called": len(waits),
+                      "wait_median_s": _round(statistics.median(waits)) if waits else None,
+                      "wait_p90_s": _round(nearest_rank(waits, 0.9)) if waits else None})
+    finished = sum(1 for r in journeys if len(r.steps) == len(r.route) and r.steps[-1].served)
+    return {"began": len(journeys), "finished": finished, "steps": table}
 
 
 def appointment_figures(records: DayRecords, frame: TimeFrame) -> dict[str, Any]:
@@ -279,7 +317,7 @@ def text_table(report: Report, lang: str = DEFAULT, config: Config | None = None
             lines.append("  ".join(out).rstrip())
         lines.append("")
     lines += [line for line in (outage_line(report, lang), appointment_line(report, lang),
-                                estimate_line(report.estimates, lang) if report.estimates else "") if line]
+                                journey_line(report, lang, config), estimate_line(report.estimates, lang) if report.estimates else "") if line]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -300,6 +338,20 @@ def appointment_line(report: Report, lang: str = DEFAULT) -> str:
                       "{longest} at most"), lang, booked=ap["booked"], checked_in=ap["checked_in"],
                    on_time=ap["on_time"], late=ap["late"], never_came=ap["never_came"],
                    median=minutes(ap["wait_median_s"], lang), longest=minutes(ap["wait_max_s"], lang))
+
+
+def journey_line(report: Report, lang: str = DEFAULT, config: Config | None = None) -> str:
+    jr = report.journeys
+    if not jr:
+        return ""
+    sep = gettext(N_("; "), lang)
+    steps = sep.join(gettext(N_("step {step} {service}: {called} of {reached} called, waited {median} (median), "
+                                "9 in 10 within {p90}"), lang, step=s["step"],
+                             service=service_name(config, s["service"], lang) if config is not None else s["service"],
+                             called=s["called"], reached=s["reached"], median=minutes(s["wait_median_s"], lang),
+                             p90=minutes(s["wait_p90_s"], lang)) for s in jr["steps"])
+    return gettext(N_("Journeys: {began} began, {finished} went through every step"), lang,
+                   began=jr["began"], finished=jr["finished"]) + sep + steps
 
 
 def estimate_line(est: EstimateError, lang: str = DEFAULT) -> str:
@@ -437,6 +489,7 @@ def write_html(report: Report, path: Path, lang: str = DEFAULT, config: Config |
         return "\n".join(out)
 
     notes = "".join(f"<p>{esc(line)}</p>" for line in (outage_line(report, lang), appointment_line(report, lang),
+                                                       journey_line(report, lang, config),
                                                        estimate_line(report.estimates, lang) if report.estimates else "")
                     if line)
     explain = gettext(N_("Waits run from taking the ticket to the first call. \"9 in 10 within\": nine customers "

@@ -14,6 +14,8 @@
     if (!doc || !doc.number) return;
     $("number").textContent = doc.number;
     $("service").textContent = doc.service;
+    $("journey").textContent = doc.journey || "";
+    $("journey").hidden = !doc.journey;
     if (doc.headline !== $("headline").textContent) $("headline").textContent = doc.headline;
     $("notice").textContent = doc.notice || "";
     $("notice").hidden = !doc.notice;

@@ -260,9 +260,14 @@
       var whereSize = Math.min(whereH * 0.8, 90 * u);
       var where = put("call_where", words("go_to", "zh", { counter: call.counter_name }), whereSize,
                       "text", "midtop", cx, number.bottom + Math.round(8 * u), card[2] - 2 * Math.max(inset, Math.round(0.1 * whereSize)), true);
-      if (english)
+      var below = where.bottom, small = Math.min(card[3] * 0.1, 34 * u);
+      // a journey's call: "第2步/共3步 缴费", where the card has room at a readable size (display/render.py)
+      if (call.step && small >= 20 * u && below + Math.round(6 * u) + small <= card[1] + card[3])
+        below = put("call_step", call.step, small, "accent" + (call.flashing ? " lit" : ""), "midtop", cx,
+                    below + Math.round(6 * u), card[2] - 2 * inset, true).bottom;
+      if (english && below + small <= card[1] + card[3])
         put("any", words("call_line", "en", { number: call.number, counter: call.counter_name_en }),
-            Math.min(card[3] * 0.1, 34 * u), "muted" + (call.flashing ? " lit-muted" : ""), "midtop", cx, where.bottom + Math.round(6 * u), card[2] - 2 * inset);
+            small, "muted" + (call.flashing ? " lit-muted" : ""), "midtop", cx, below + Math.round(6 * u), card[2] - 2 * inset);
     });
   }
   function ticker(vm, u) {
