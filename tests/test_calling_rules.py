@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note
 from hypothesis import strategies as st
 
 from hallq.core import commands as c
@@ -36,13 +37,17 @@ steps_strategy = st.lists(st.tuples(st.one_of(
     st.builds(c.Transfer, counter=COUNTERS, service=st.sampled_from(["pay", "biz"])),
     st.builds(c.SuspendCounter, counter=COUNTERS),
     st.builds(c.ResumeCounter, counter=COUNTERS),
+    st.builds(c.BookAppointment, code=st.sampled_from(["111", "222"]), service=st.sampled_from(["pay", "biz"]),
+              slot=st.integers(-30, 240).map(lambda m: START + timedelta(minutes=m))),
+    st.builds(c.CheckIn, code=st.sampled_from(["111", "222"]), by=st.just("kiosk.k1")),
 ), st.sampled_from([0, 5, 60, 240, 600])), min_size=1, max_size=80)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=steps_strategy, share=st.integers(1, 3), ageing=st.sampled_from([0, 300, 900]))
-def test_each_rule_keeps_its_bound_and_the_halls_invariants(steps, share, ageing):
-    setup = dataclasses.replace(BASE, priority_per_normal=share, ageing_s=ageing)
+@given(steps=steps_strategy, share=st.integers(1, 3), ageing=st.sampled_from([0, 300, 900]),
+       place=st.sampled_from(["ahead", "interleaved"]))
+def test_each_rule_keeps_its_bound_and_the_halls_invariants(steps, share, ageing, place):
+    setup = dataclasses.replace(BASE, priority_per_normal=share, ageing_s=ageing, appointment_place=place)
     rules = QueueRules(setup)
     state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
     now, in_a_row = START, {"pay": 0, "biz": 0}      # priority calls of each service in a row, counted here
@@ -140,3 +145,93 @@ def test_a_replay_with_a_priority_share_shows_what_it_changes():
     # as recorded, priority always first: the counter never reached a walk-in; one to one, half its calls
     assert called(as_was, False) == 0 and called(as_was, True) >= 40
     assert called(other, False) >= called(other, True) - 1 and called(other, False) >= 10
+
+
+def test_a_free_counter_calls_by_itself_after_auto_call_s_but_never_a_desk_nobody_worked_at():
+    setup = dataclasses.replace(BASE, auto_call_s=60)
+    rules = QueueRules(setup)
+    at = lambda seconds: START + timedelta(seconds=seconds)  # noqa: E731
+    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+    for seconds in (0, 1):
+        state, _ = rules.handle(state, c.IssueTicket(service="pay", by="kiosk.k1"), at(seconds))
+    # the day's first call is the clerk's: a counter nobody worked at yet never calls by itself
+    state, events = rules.handle(state, c.Tick(), at(600))
+    assert not [ev for ev in events if isinstance(ev, e.TicketCalled)]
+    state, _ = rules.handle(state, c.CallNext(counter="c2"), at(600))
+    state, _ = rules.handle(state, c.Finish(counter="c2"), at(700))
+    state, events = rules.handle(state, c.Tick(), at(759))              # free for 59 s: the clerk's time
+    assert not [ev for ev in events if isinstance(ev, e.TicketCalled)]
+    state, events = rules.handle(state, c.Tick(), at(760))
+    called = [ev for ev in events if isinstance(ev, e.TicketCalled)]
+    assert [(ev.ticket.number, ev.counter, ev.auto) for ev in called] == [("A002", "c2", True)]
+    # a paused counter does not; back from the pause, it does after the same time
+    state, _ = rules.handle(state, c.IssueTicket(service="pay", by="kiosk.k1"), at(770))
+    state, _ = rules.handle(state, c.SuspendCounter(counter="c2"), at(780))
+    state, _ = rules.handle(state, c.Finish(counter="c2"), at(790))
+    state, events = rules.handle(state, c.Tick(), at(1000))
+    assert not [ev for ev in events if isinstance(ev, e.TicketCalled)]
+    state, _ = rules.handle(state, c.ResumeCounter(counter="c2"), at(1000))
+    state, events = rules.handle(state, c.DevicePresence(device="counter.c2", online=False), at(1030))
+    state, events = rules.handle(state, c.Tick(), at(1100))             # its terminal is away: no call
+    assert not [ev for ev in events if isinstance(ev, e.TicketCalled)]
+    state, _ = rules.handle(state, c.DevicePresence(device="counter.c2", online=True), at(1100))
+    state, events = rules.handle(state, c.Tick(), at(1101))
+    assert [(ev.ticket.number, ev.auto) for ev in events if isinstance(ev, e.TicketCalled)] == [("A003", True)]
+    # the batch's tick (alerts=False) leaves it to the once-a-second tick
+    assert rules.handle(state, c.Tick(alerts=False), at(1200))[1] == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.one_of(
+    st.builds(c.IssueTicket, service=st.sampled_from(["pay", "biz"]), priority=st.sampled_from(["normal", "priority"])),
+    st.builds(c.CallNext, counter=COUNTERS), st.builds(c.Finish, counter=COUNTERS), st.builds(c.NoShow, counter=COUNTERS),
+    st.builds(c.SuspendCounter, counter=COUNTERS), st.builds(c.ResumeCounter, counter=COUNTERS),
+    st.builds(c.Tick), st.builds(c.Tick),
+), st.sampled_from([0, 5, 30, 60, 120, 600])), min_size=1, max_size=80), bound=st.sampled_from([30, 60, 300]))
+def test_auto_calls_keep_the_invariants_and_come_only_to_a_counter_free_that_long(steps, bound):
+    setup = dataclasses.replace(BASE, auto_call_s=bound)
+    rules = QueueRules(setup)
+    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+    now, auto = START, 0
+    # a morning under way: people wait and the counters have worked (their first call is the clerk's)
+    opening = [(c.IssueTicket(service=s), 0) for s in ("pay", "biz", "pay", "biz", "pay", "biz")] + \
+        [(command(counter=k), 10) for k in ("c1", "c2", "c3", "c4") for command in (c.CallNext, c.Finish)]
+    for action, advance in opening + steps:
+        now += timedelta(seconds=advance)
+        before = state
+        try:
+            state, events = rules.handle(state, action, now)
+        except RequestError:
+            continue
+        check_invariants(state)
+        for event in events:
+            if isinstance(event, e.TicketCalled) and event.auto:
+                auto += 1
+                cs = before.counters[event.counter]
+                assert isinstance(action, c.Tick) and action.alerts
+                assert not cs.suspended and cs.ticket is None and cs.free_since is not None
+                assert (now - cs.free_since).total_seconds() >= bound
+                waited = before.tickets[event.ticket.id]
+                assert waited.status == "waiting" and (now - waited.waiting_since).total_seconds() >= bound
+    note("a counter called by itself" if auto else "no call by itself")
+
+
+def test_appointments_go_ahead_once_their_slot_began_or_interleave_by_their_slot():
+    def order(place: str) -> list[str]:
+        setup = dataclasses.replace(BASE, appointment_place=place)
+        rules = QueueRules(setup)
+        at = lambda minutes: START + timedelta(minutes=minutes)  # noqa: E731
+        state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+        state, _ = rules.handle(state, c.BookAppointment(code="8812", service="pay", slot=at(30)), START)
+        for minutes, command in ((5, c.IssueTicket(service="pay")), (6, c.IssueTicket(service="pay")),   # A001 A002
+                                 (20, c.CheckIn(code="8812", by="kiosk.k1")),                           # A003, slot 09:30
+                                 (25, c.IssueTicket(service="pay")), (35, c.IssueTicket(service="pay"))):  # A004 A005
+            state, _ = rules.handle(state, command, at(minutes))
+        called = []
+        while any(t.status == "waiting" for t in state.tickets.values()):
+            state, events = rules.handle(state, c.CallNext(counter="c2"), at(40))
+            called += [ev.ticket.number for ev in events if isinstance(ev, e.TicketCalled)]
+        return called
+    assert order("ahead") == ["A003", "A001", "A002", "A004", "A005"]
+    # interleaved: as if it had taken a ticket at 09:30, between A004 (09:25) and A005 (09:35)
+    assert order("interleaved") == ["A001", "A002", "A004", "A003", "A005"]

@@ -90,7 +90,9 @@ def check_invariants(state: HallState) -> None:
     assert len(issued_for) == len(set(issued_for))
     for a in state.appointments.values():
         if a.status == "checked_in":
-            assert a.ticket in state.tickets and state.tickets[a.ticket].service == a.service
+            # of its service, unless a clerk transferred it since
+            ticket = state.tickets.get(a.ticket)
+            assert ticket is not None and (ticket.service == a.service or ticket.transferred_from is not None)
             assert state.tickets[a.ticket].appointment == bool(a.on_time)
         else:
             assert a.ticket is None

@@ -30,6 +30,7 @@ class TicketCalled(Event, tag="ticket_called"):
     ticket: Ticket
     counter: str
     out_of_order: bool = False     # called by number (``call``), not as the next in line
+    auto: bool = False             # called by the counter itself, free for ``[hall] auto_call_s``
 
 
 class TicketRecalled(Event, tag="ticket_recalled"):

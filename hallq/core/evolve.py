@@ -30,7 +30,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                           for k, v in s.services.items()}
             s.kiosk_issued = {}
             s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
-                                     last_served=None, last_served_at=None)
+                                     last_served=None, last_served_at=None, free_since=None)
                           for k, v in s.counters.items()}
             s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
             s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
@@ -58,7 +58,8 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             _push_call(s, _recent(t, k, at))
         case e.TicketServed(ticket=t, counter=k, at=at, service_s=seconds):
             s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at, last_rated=False)
+            s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at, last_rated=False,
+                                    free_since=at)
             low, high = SERVICE_TIME_BOUNDS
             if low <= seconds <= high:
                 svc = s.services[t.service]
@@ -67,7 +68,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                                                 occupancy_s=_moved(svc.occupancy_s or svc.avg_service_s, seconds))
         case e.TicketNoShow(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None)
+            s.counters[k] = replace(s.counters[k], ticket=None, free_since=at)
             if t.called_at is not None:          # the counter's time went to waiting for them
                 seconds = (at - t.called_at).total_seconds()
                 svc = s.services[t.service]
@@ -76,13 +77,13 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                                                                             seconds))
         case e.TicketRouted(ticket=t):
             s.tickets[t.id] = t             # the counter let it go with its ticket_served
-        case e.TicketTransferred(ticket=t, counter=k):
+        case e.TicketTransferred(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
-            s.counters[k] = replace(s.counters[k], ticket=None)
-        case e.TicketVoided(ticket=t, counter=k):
+            s.counters[k] = replace(s.counters[k], ticket=None, free_since=at)
+        case e.TicketVoided(ticket=t, counter=k, at=at):
             s.tickets[t.id] = t
             if k is not None and s.counters[k].ticket == t.id:
-                s.counters[k] = replace(s.counters[k], ticket=None)
+                s.counters[k] = replace(s.counters[k], ticket=None, free_since=at)
         case e.TicketRated(ticket=t, counter=k):
             s.tickets[t.id] = t
             if k in s.counters and s.counters[k].last_served == t.id:
@@ -95,7 +96,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             began = s.counters[k].suspended_at
             if began is not None and PAUSE_BOUNDS_S[0] <= (pause := (at - began).total_seconds()) <= PAUSE_BOUNDS_S[1]:
                 s.pause_s += SERVICE_TIME_WEIGHT * (pause - s.pause_s)
-            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="", suspended_at=None)
+            s.counters[k] = replace(s.counters[k], suspended=False, suspend_reason="", suspended_at=None, free_since=at)
         case e.ClerkLoggedIn(counter=k, clerk=clerk):
             s.counters[k] = replace(s.counters[k], clerk=clerk)
         case e.ClerkLoggedOut(counter=k):

@@ -52,6 +52,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     appointment: bool = False          # checked in on time for a booked slot (contract v1.1)
     token_hash: str | None = None      # hash of the token on its QR code (the phone page's key)
     slot: datetime | None = None       # that slot's start
+    ahead_at_slot: bool = True         # an appointment goes ahead of walk-ins once its slot began ([hall] appointment_place)
     # a journey (one number through several services): its services in order, and the one it is at
     route: tuple[str, ...] = ()        # empty: a ticket for one service
     step: int = 0                      # index in ``route`` of the step it waits for or is served at
@@ -61,8 +62,9 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def booked(self) -> bool:
-        """Queued by its booked slot: an appointment checked in on time, at its first step."""
-        return self.appointment and self.slot is not None and self.step == 0
+        """Queued by its booked slot, ahead of walk-ins once it began: an appointment checked in on
+        time, at its first step (an interleaved one queues among walk-ins by its slot: ``queue_since``)."""
+        return self.appointment and self.slot is not None and self.step == 0 and self.ahead_at_slot
 
     @property
     def walk_in(self) -> bool:
@@ -117,6 +119,7 @@ class CounterState(msgspec.Struct, frozen=True, kw_only=True):
     last_served_at: datetime | None = None
     last_rated: bool = False           # the rating pad rated what it served last (a journey's ticket: each step once)
     suspended_at: datetime | None = None   # when its current pause began (estimates: when it returns)
+    free_since: datetime | None = None     # its last customer left or it came back from a pause, today
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True):

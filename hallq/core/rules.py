@@ -160,7 +160,14 @@ class QueueRules:
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
                       priority=priority, issued_at=latest_issue(state, now), day=state.day, source=by,  # type: ignore[arg-type]
                       outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
-                      token_hash=token_hash, route=self._route(service))
+                      token_hash=token_hash, route=self._route(service), **self._appointment_place(slot))
+
+    def _appointment_place(self, slot: datetime | None) -> dict[str, Any]:
+        """Where an on-time appointment queues: ahead of walk-ins once its slot began (the default),
+        or interleaved: among them, as if it had taken a ticket when its slot began."""
+        if slot is None or self.setup.appointment_place == "ahead":
+            return {}
+        return {"ahead_at_slot": False, "queue_since": slot}
 
     def _route(self, service: str) -> tuple[str, ...]:
         """A journey's services from ``service`` on (empty: the service names no route)."""
@@ -221,7 +228,7 @@ class QueueRules:
                         priority=cmd.priority, issued_at=issued_at, day=day,
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
                         token_hash=cmd.token_hash, appointment=slot is not None, slot=slot,
-                        route=self._route(cmd.service))
+                        route=self._route(cmd.service), **self._appointment_place(slot))
         return [*([checked] if checked else []), e.TicketIssued(at=now, ticket=ticket)]
 
     def _offline_check_in(self, state: HallState, cmd: c.PlaceOfflineTicket, issued_at: datetime,
@@ -302,7 +309,7 @@ class QueueRules:
         return finished + self._call(after, cmd.counter, nxt, now, out_of_order=False)
 
     def _call(self, state: HallState, counter: str, ticket: Ticket, now: datetime,
-              out_of_order: bool) -> list[e.Event]:
+              out_of_order: bool, auto: bool = False) -> list[e.Event]:
         """``ticket`` called to ``counter``; the one being served there, if any, becomes served."""
         cs = state.counters[counter]
         events: list[e.Event] = []
@@ -310,7 +317,7 @@ class QueueRules:
             events += self._served(state, counter, state.tickets[cs.ticket], now)
         called = replace(ticket, status="called", counter=counter, called_at=now, clerk=cs.clerk,
                          waiting_ahead=0, est_wait_s=0, est_known=True)
-        events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order))
+        events.append(e.TicketCalled(at=now, ticket=called, counter=counter, out_of_order=out_of_order, auto=auto))
         return events
 
     def _call_ticket(self, state: HallState, cmd: c.CallTicket, now: datetime) -> list[e.Event]:
@@ -478,7 +485,33 @@ class QueueRules:
             events.append(e.HallOpened(at=now, by="schedule") if scheduled else e.HallClosed(at=now, by="schedule"))
         for event in events:
             state = evolve(state, event)
-        return events + (alert_changes(self.setup, state, now) if cmd.alerts else [])
+        if not cmd.alerts:
+            return events
+        calls = self._auto_calls(state, now)
+        return events + calls + alert_changes(self.setup, fold(state, calls), now)
+
+    def _auto_calls(self, state: HallState, now: datetime) -> list[e.Event]:
+        """``[hall] auto_call_s``: a counter free that long (since its last customer left or it came
+        back from a pause) calls the next ticket by itself, once that ticket has waited as long too
+        (the clerk had the time to call by hand). Never a counter's first call of the day (a desk
+        nobody sat at must not call people to it), a paused counter, or one whose terminal is away."""
+        if not self.setup.auto_call_s:
+            return []
+        bound = timedelta(seconds=self.setup.auto_call_s)
+        events: list[e.Event] = []
+        for counter_id in self.setup.counters:
+            cs = state.counters[counter_id]
+            device = state.devices.get(f"counter.{counter_id}")
+            if cs.suspended or cs.ticket is not None or cs.free_since is None or now - cs.free_since < bound \
+                    or (device is not None and device.online is False):
+                continue
+            nxt = self._next_for(state, counter_id, now)
+            if nxt is None or now - nxt.waiting_since < bound:
+                continue
+            called = self._call(state, counter_id, nxt, now, out_of_order=False, auto=True)
+            state = fold(state, called)
+            events += called
+        return events
 
     def _presence(self, state: HallState, cmd: c.DevicePresence, now: datetime) -> list[e.Event]:
         old = state.devices.get(cmd.device)

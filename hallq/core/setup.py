@@ -43,6 +43,8 @@ class Setup:
     priority_per_normal: int = 0       # priority calls of a service in a row while a walk-in waits (0: no bound)
     ageing_s: int = 0                  # a walk-in waiting this long goes ahead of priority and appointments (0: off)
     journey_order: str = "issued"      # a journey's next step queues by the issue time, or "step": by when it got there
+    auto_call_s: int = 0               # a counter free this long calls the next by itself (0: off)
+    appointment_place: str = "ahead"   # an on-time appointment: ahead once its slot began, or "interleaved" by its slot
 
     def kiosk_cap(self, kiosk: str, service: str, issued: dict[str, int]) -> int | None:
         """The tickets of ``service`` one kiosk may issue today, given what each kiosk issued

@@ -389,7 +389,8 @@ class _Play:
 
     def __init__(self, setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]]) -> None:
         # the record says when tickets were issued; the replay issues them then, whatever the hours say
-        self.rules = QueueRules(dataclasses.replace(setup, hours=None), estimates=False)
+        # the record's calls are played as recorded, those a counter made by itself included
+        self.rules = QueueRules(dataclasses.replace(setup, hours=None, auto_call_s=0), estimates=False)
         self.day, self.windows = day, windows
         self.heap: list[tuple[datetime, int, int, int, str, object]] = []
         self.order = itertools.count()

@@ -94,6 +94,13 @@ class HallConfig(Strict):
     # a journey's next step queues by the ticket's issue time ("issued": it keeps its place in the hall,
     # as a transfer does) or by the time it finished the step before ("step": behind those already waiting)
     journey_order: Literal["issued", "step"] = "issued"
+    # a counter free this long (since its last customer or its return from a pause) calls the next ticket
+    # by itself once that ticket has waited as long; 0: only the clerk calls. Not a counter's first call
+    # of the day (a desk nobody sat at must not call), nor a paused one, nor one whose terminal is away.
+    auto_call_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
+    # an appointment checked in on time: "ahead" of walk-ins once its slot began (and queued by the slot
+    # before), or "interleaved": among walk-ins as if it had taken a ticket at its slot's start
+    appointment_place: Literal["ahead", "interleaved"] = "ahead"
     texts: HallTexts = HallTexts()
     # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
     # a printer prints a ticket in about 2 s and a person presses every few seconds; a queue at

@@ -26,4 +26,6 @@ def setup_from_config(config: Config) -> Setup:
         priority_per_normal=config.hall.priority_per_normal,
         ageing_s=config.hall.ageing_s,
         journey_order=config.hall.journey_order,
+        auto_call_s=config.hall.auto_call_s,
+        appointment_place=config.hall.appointment_place,
     )
