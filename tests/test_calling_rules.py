@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from hallq.core import commands as c
 from hallq.core import events as e
-from hallq.core.rules import QueueRules
+from hallq.core.rules import QueueRules, fold
+from hallq.controller.publish import state_document
 from hallq.errors import RequestError
 from hallq.records.replay import play, read_day, staffing
 from hallq.runtime.config import ConfigError, load_config, parse_config
@@ -235,3 +236,115 @@ def test_appointments_go_ahead_once_their_slot_began_or_interleave_by_their_slot
     assert order("ahead") == ["A003", "A001", "A002", "A004", "A005"]
     # interleaved: as if it had taken a ticket at 09:30, between A004 (09:25) and A005 (09:35)
     assert order("interleaved") == ["A001", "A002", "A004", "A003", "A005"]
+
+
+C1 = 'name = "1号窗口"\nservices = ["pay", "biz"]\n'
+assert C1 in EXAMPLE_HALL.read_text("utf-8")
+WEIGHTED = EXAMPLE_HALL.read_text("utf-8").replace(
+    C1, C1 + 'call_order = "weighted"\nweights = { pay = 3, biz = 1 }\nclerks = ["zhangmin", "lihua"]\n', 1) + '''
+[[clerk]]
+id = "zhangmin"
+name = "张敏"
+services = ["biz"]
+
+[[clerk]]
+id = "lihua"
+name = "李华"
+services = ["biz", "pay"]
+call_order = "weighted"
+weights = { biz = 2, pay = 1 }
+'''
+
+
+def weighted_hall(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_text(WEIGHTED, "utf-8")
+    config = load_config(path)
+    return config, setup_from_config(config)
+
+
+def test_a_weighted_counter_calls_its_services_in_proportion_and_a_clerks_skills_follow_the_login(tmp_path):
+    config, setup = weighted_hall(tmp_path)
+    assert setup.counters["c1"].call_order == "weighted" and setup.counters["c1"].weights == {"pay": 3, "biz": 1}
+    rules = QueueRules(setup)
+    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+    for i in range(12):
+        for service in ("pay", "biz"):
+            state, _ = rules.handle(state, c.IssueTicket(service=service), START + timedelta(seconds=i))
+
+    def calls(state, n, counter="c1"):
+        out = []
+        for _ in range(n):
+            state, events = rules.handle(state, c.CallNext(counter=counter), START + timedelta(minutes=5))
+            out += [ev.ticket.service for ev in events if isinstance(ev, e.TicketCalled)]
+        return state, out
+    state, order = calls(state, 8)
+    assert order == ["pay", "pay", "pay", "biz"] * 2               # 3 to 1, whatever the issue times
+    # 张敏 (biz only) logs in at c2, a pay-only counter: it serves her skills while she is there
+    state, _ = rules.handle(state, c.Login(counter="c2", clerk="zhangmin"), START + timedelta(minutes=6))
+    assert setup.serving(state, "c2").services == ("biz",)
+    doc = {k["id"]: k for k in state_document(config, setup, state, 1, 1, now=START + timedelta(minutes=6))["counters"]}
+    assert doc["c2"]["services"] == ["biz"]
+    state, order = calls(state, 2, "c2")
+    assert order == ["biz", "biz"]
+    with pytest.raises(RequestError) as refused:            # a pay ticket by number: not her skill
+        rules.handle(state, c.CallTicket(counter="c2", number="A012"), START + timedelta(minutes=7))
+    assert refused.value.code == "not_allowed"
+    # 李华's weights (biz 2 : pay 1) at c4 (biz only) and, logged out, the counter's own again
+    state, _ = rules.handle(state, c.Login(counter="c4", clerk="lihua"), START + timedelta(minutes=7))
+    state, order = calls(state, 3, "c4")
+    assert sorted(order) == ["biz", "biz", "pay"]
+    state, _ = rules.handle(state, c.Logout(counter="c2"), START + timedelta(minutes=8))
+    assert setup.serving(state, "c2").services == ("pay",)
+
+
+def test_weights_and_skills_in_the_hall_file_are_checked(tmp_path):
+    path = tmp_path / "hall.toml"
+    for bad, key in ((WEIGHTED.replace("weights = { pay = 3, biz = 1 }", "weights = { pay = 3, cash = 1 }"), "counter[0].weights.cash"),
+                     (WEIGHTED.replace("weights = { pay = 3, biz = 1 }\n", ""), "counter[0].weights"),
+                     (WEIGHTED.replace('services = ["biz"]\n\n[[clerk]]', 'services = ["visa"]\n\n[[clerk]]'), "clerk[0].services[0]"),
+                     (WEIGHTED.replace("pay = 3", "pay = 0"), "counter[0].weights.pay"),
+                     (WEIGHTED.replace('id = "lihua"', 'id = "zhangmin"'), "clerk[1].id")):
+        path.write_text(bad, "utf-8")
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        assert key in str(refused.value), (key, str(refused.value))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.one_of(
+    st.builds(c.IssueTicket, service=st.sampled_from(["pay", "biz"]), priority=st.sampled_from(["normal", "priority"])),
+    st.builds(c.CallNext, counter=COUNTERS), st.builds(c.CallNext, counter=st.just("c1")),
+    st.builds(c.Finish, counter=COUNTERS), st.builds(c.NoShow, counter=COUNTERS),
+    st.builds(c.Login, counter=COUNTERS, clerk=st.sampled_from(["zhangmin", "lihua", "nobody"])),
+    st.builds(c.Logout, counter=COUNTERS),
+    st.builds(c.Transfer, counter=COUNTERS, service=st.sampled_from(["pay", "biz"])),
+), st.sampled_from([0, 5, 60, 300])), min_size=1, max_size=80))
+def test_weighted_counters_and_clerks_skills_keep_the_invariants_and_the_share(tmp_path_factory, steps):
+    config, setup = weighted_hall(tmp_path_factory.mktemp("weighted"))
+    rules = QueueRules(setup)
+    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+    now = START
+    for action, advance in steps:
+        now += timedelta(seconds=advance)
+        before = state
+        try:
+            state, events = rules.handle(state, action, now)
+        except RequestError:
+            continue
+        check_invariants(state)
+        current = before
+        for event in events:
+            previous, current = current, fold(current, [event])
+            if not isinstance(event, e.TicketCalled):
+                continue
+            desk = setup.serving(previous, event.counter)
+            # only what the counter serves now (its clerk's skills while one is there)
+            assert event.ticket.service in desk.services
+            if desk.call_order != "weighted":
+                continue
+            # the share: the service called was not ahead of its weight while another it serves waited
+            calls = previous.counters[event.counter].calls
+            share = lambda s: (calls.get(s, 0) + 1) / desk.weights.get(s, 1)  # noqa: E731
+            waiting = {t.service for t in previous.tickets.values() if t.status == "waiting" and t.service in desk.services}
+            assert all(share(event.ticket.service) <= share(other) for other in waiting), (event.ticket.service, calls, waiting)

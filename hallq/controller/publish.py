@@ -48,7 +48,9 @@ def service_document(config: Config, setup: Setup, state: HallState, service_id:
     }
 
 
-def counter_document(config: Config, state: HallState, counter_id: str) -> dict[str, Any]:
+def counter_document(config: Config, state: HallState, counter_id: str, setup: Setup | None = None) -> dict[str, Any]:
+    """A counter as the state shows it; ``services``: what it serves now (a logged-in clerk's skills
+    when ``setup`` is given and the hall file names them), in its calling order."""
     cfg = config.counter_by_id(counter_id)
     cs = state.counters[counter_id]
     assert cfg is not None
@@ -64,7 +66,8 @@ def counter_document(config: Config, state: HallState, counter_id: str) -> dict[
         status = "idle"
     return {
         "id": counter_id, "name": cfg.name, "number": config.counter_number(counter_id),
-        "services": list(cfg.services), "status": status, "suspended": cs.suspended,
+        "services": list(setup.serving(state, counter_id).services if setup is not None else cfg.services),
+        "status": status, "suspended": cs.suspended,
         "suspend_reason": cs.suspend_reason or None,
         "ticket": ({"number": ticket.number, "service": ticket.service, "id": ticket.id,
                     "called_at": ticket.called_at, "recalls": ticket.recalls,
@@ -94,7 +97,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
         "message": state.outage_message if state.outage else None,
         "hours": config.hall.hours, "tz": config.hall.timezone,
         "services": [service_document(config, setup, state, s.id, now, waits) for s in config.service],
-        "counters": [counter_document(config, state, k.id) for k in config.counter],
+        "counters": [counter_document(config, state, k.id, setup) for k in config.counter],
         "recent_calls": [{"number": r.number, "counter": r.counter, "at": r.at, "service": r.service,
                           "counter_name": counter_names.get(r.counter, r.counter), "step": r.step, "steps": r.steps}
                          for r in state.recent_calls[:recent]],

@@ -62,7 +62,7 @@ class Answers:
 
     def _result(self, kind: str, events: list[e.Event], args: Any, ident: str, now: datetime) -> dict[str, Any]:
         if kind == ops.Answer.COUNTER:
-            return {"counter": counter_document(self.config, self.ledger.state, ident)}
+            return {"counter": counter_document(self.config, self.ledger.state, ident, self.setup)}
         if kind == ops.Answer.SERVICE:
             return {"service": service_document(self.config, self.setup, self.ledger.state, args.service, self.clock())}
         if kind == ops.Answer.HALL:

@@ -30,7 +30,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                           for k, v in s.services.items()}
             s.kiosk_issued = {}
             s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
-                                     last_served=None, last_served_at=None, free_since=None)
+                                     last_served=None, last_served_at=None, free_since=None, calls={})
                           for k, v in s.counters.items()}
             s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
             s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
@@ -48,7 +48,8 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             finished = s.counters[k].last_served_at
             if finished is not None and 0 <= (gap := (at - finished).total_seconds()) <= GAP_BOUND_S:
                 s.gap_s += GAP_WEIGHT * (gap - s.gap_s)
-            s.counters[k] = replace(s.counters[k], ticket=t.id)
+            calls = s.counters[k].calls
+            s.counters[k] = replace(s.counters[k], ticket=t.id, calls={**calls, t.service: calls.get(t.service, 0) + 1})
             _push_call(s, _recent(t, k, at))
             if t.service in s.services:
                 svc = s.services[t.service]

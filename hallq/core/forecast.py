@@ -18,6 +18,9 @@ waited for ``idle_alert_s``: :mod:`hallq.core.idle`) is not counted on. A ticket
 play reaches has no estimate (None): no number of minutes is promised while nobody calls its
 service ("暂无法估计"), rather than a guess from counters nobody is at.
 
+A counter with ``call_order = "weighted"`` is played as taking the oldest across its services: its
+share of calls per service is not played, so estimates for its services are approximate there.
+
 One pass costs O(waiting × services) with a heap of counters; the result is kept for the last
 state and instant asked, since every ticket shown from one state shares it.
 """
@@ -109,12 +112,13 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
           watch: str | None = None) -> dict[str, float]:
     """Seconds until each queued id is called; ``watch``: stop once that id is reached."""
     heap = _start(setup, state, now)
+    desks = setup.desks(state)                    # what each counter serves now (a clerk's skills)
     heads = {service: 0 for service in queues}
     booked = _booked(state, now)                  # slots still to come: they go ahead once begun
     reached: dict[str, float] = {}
     while heap:
         at, counter_id = heapq.heappop(heap)
-        best = _choose(setup.counters[counter_id], at, queues, heads, booked)
+        best = _choose(desks[counter_id], at, queues, heads, booked)
         if best is None:
             continue                              # nothing left this counter serves: it stays idle
         service = best[1]
@@ -163,6 +167,7 @@ class Newcomers:
         self.issued_at = issued_at            # every walk-in of a batch is issued at this time
         self.queues = _queues(state, now)
         self.heap = _start(setup, state, now)
+        self.desks = setup.desks(state)
         self.start = list(self.heap)          # the counters as the play began (see ``follows``)
         # the first slot still to come of a waiting appointment's ticket: its place changes then
         self.next_slot = min((t.slot for t in state.tickets.values() if t.status == "waiting" and t.booked
@@ -192,7 +197,7 @@ class Newcomers:
 
     def _step(self) -> None:
         at, counter_id = heapq.heappop(self.heap)
-        counter = self.setup.counters[counter_id]
+        counter = self.desks[counter_id]
         best = _choose(counter, at, self.queues, self.heads, self.booked)
         for rank, service in enumerate(counter.services):
             if service in self.points or self.heads[service] < len(self.queues[service]):
@@ -229,7 +234,7 @@ class Newcomers:
         kept = {s: p for s, p in self.points.items() if p.index < point.index}
         # at that very pop, a walk-in of a service the counter ranks higher would still be taken
         # before the one just issued (service order; oldest first it never is: it came later)
-        counter = self.setup.counters[point.counter]
+        counter = self.desks[point.counter]
         if counter.call_order == "service_order":
             mine = counter.services.index(ticket.service)
             for rank, service in enumerate(counter.services[:mine]):

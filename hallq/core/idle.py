@@ -22,7 +22,7 @@ def idle_counters(setup: Setup, state: HallState, now: datetime) -> set[str]:
             continue
         if cs.last_served_at is not None and now - cs.last_served_at < bound:
             continue
-        candidates.append(counter)
+        candidates.append(setup.serving(state, counter.id))
     if not candidates:
         return set()
     wanted = {service for counter in candidates for service in counter.services}

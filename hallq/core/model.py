@@ -120,6 +120,7 @@ class CounterState(msgspec.Struct, frozen=True, kw_only=True):
     last_rated: bool = False           # the rating pad rated what it served last (a journey's ticket: each step once)
     suspended_at: datetime | None = None   # when its current pause began (estimates: when it returns)
     free_since: datetime | None = None     # its last customer left or it came back from a pause, today
+    calls: dict[str, int] = {}             # tickets it called today per service (weighted calling order)
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,7 +29,7 @@ def open_counters(setup: Setup, state: HallState, service: str) -> int:
     """Counters that serve ``service`` now: not suspended and not known to be offline."""
     count = 0
     for counter in setup.counters.values():
-        if service not in counter.services:
+        if service not in setup.serving(state, counter.id).services:
             continue
         cs = state.counters.get(counter.id)
         device = state.devices.get(f"counter.{counter.id}")

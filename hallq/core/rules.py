@@ -245,17 +245,26 @@ class QueueRules:
                                       ticket=ticket_id(appointment.day, cmd.number), on_time=on_time)
 
     def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
-        setup = self.setup.counters[counter]
-        rank = {sid: i for i, sid in enumerate(setup.services)}
+        desk = self.setup.serving(state, counter)
+        rank = {sid: i for i, sid in enumerate(desk.services)}
         candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank]
         if not candidates:
             return None
         key = self._call_key(state, candidates, now)
-        if setup.call_order == "service_order":
+        if desk.call_order == "service_order":
             def by_service(t: Ticket) -> tuple[Any, ...]:
                 k = key(t)
                 return (k[0], rank[t.service], k[1:])
             return min(candidates, key=by_service)
+        if desk.call_order == "weighted":
+            first = min(candidates, key=key)
+            if key(first)[0] < 0:
+                return first                      # a walk-in past the ageing bound goes ahead of any share
+            # the service furthest behind its share of this counter's calls today (ties: the counter's order)
+            calls = state.counters[counter].calls
+            waiting = {t.service for t in candidates}
+            service = min(waiting, key=lambda s: ((calls.get(s, 0) + 1) / desk.weights.get(s, 1), rank[s]))
+            return min((t for t in candidates if t.service == service), key=key)
         return min(candidates, key=key)
 
     def _call_key(self, state: HallState, candidates: list[Ticket], now: datetime) -> Callable[[Ticket], tuple[Any, ...]]:
@@ -327,7 +336,7 @@ class QueueRules:
         ticket = find_waiting(state, cmd.number.strip())
         if ticket is None:
             raise RequestError("unknown_ticket", f"no ticket {cmd.number!r} is waiting today")
-        if ticket.service not in self.setup.counters[cmd.counter].services:
+        if ticket.service not in self.setup.serving(state, cmd.counter).services:
             raise RequestError("not_allowed", f"counter {cmd.counter} does not serve {ticket.service!r} "
                                               f"({ticket.number})")
         return self._call(state, cmd.counter, ticket, now, out_of_order=True)

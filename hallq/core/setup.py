@@ -3,7 +3,7 @@ from its config by the controller's bootstrap (hallq.runtime.setup.setup_from_co
 reads the config itself."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -20,9 +20,11 @@ class ServiceSetup:
 
 @dataclass(frozen=True)
 class CounterSetup:
+    """What a counter serves and in which order: its own, or a logged-in clerk's skills."""
     id: str
     services: tuple[str, ...]
-    call_order: str
+    call_order: str                    # oldest | service_order | weighted
+    weights: dict[str, int] = field(default_factory=dict)   # weighted: calls of each service in proportion
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,21 @@ class Setup:
     journey_order: str = "issued"      # a journey's next step queues by the issue time, or "step": by when it got there
     auto_call_s: int = 0               # a counter free this long calls the next by itself (0: off)
     appointment_place: str = "ahead"   # an on-time appointment: ahead once its slot began, or "interleaved" by its slot
+    clerks: dict[str, CounterSetup] = field(default_factory=dict)   # clerk id -> skills (id: the clerk's)
+
+    def serving(self, state: HallState, counter: str) -> CounterSetup:
+        """What ``counter`` serves now: the skills of the clerk logged in there, when the hall file
+        gives them (``[[clerk]] services``), else the counter's own."""
+        own = self.counters[counter]
+        cs = state.counters.get(counter)
+        skills = self.clerks.get(cs.clerk) if cs is not None and cs.clerk is not None else None
+        if skills is None or not skills.services:
+            return own
+        return CounterSetup(counter, skills.services, skills.call_order, skills.weights)
+
+    def desks(self, state: HallState) -> dict[str, CounterSetup]:
+        """Every counter as :meth:`serving` sees it now."""
+        return {k: self.serving(state, k) for k in self.counters}
 
     def kiosk_cap(self, kiosk: str, service: str, issued: dict[str, int]) -> int | None:
         """The tickets of ``service`` one kiosk may issue today, given what each kiosk issued

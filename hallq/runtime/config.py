@@ -178,13 +178,26 @@ class CounterConfig(Strict):
     name: str
     services: list[str]
     number: int | None = None     # spoken window number; default: the digits of the name
-    call_order: Literal["oldest", "service_order"] = "oldest"
+    # "oldest": the longest waiting across its services; "service_order": its first service before the
+    # next; "weighted": its services in proportion to ``weights`` (3 and 1: three calls of one per one of the other)
+    call_order: Literal["oldest", "service_order", "weighted"] = "oldest"
+    weights: dict[str, int] = {}
     clerk: str | None = None      # logged in at start, when set
     clerks: list[str] = []        # who may log in by key sequence (transfer, recall cycles them)
     give_up_s: float = 4.0        # a key's request unanswered this long is dropped, never sent later
     transfer_window_s: float = 5.0  # after the transfer key, a target key must follow within this
     sign: SignConfig = msgspec.field(default_factory=SignConfig)
     keys: CounterKeys = msgspec.field(default_factory=CounterKeys)
+
+
+class ClerkConfig(Strict):
+    """A clerk's skills: while they are logged in at a counter, it serves these services (in this
+    order or with these weights) instead of its own."""
+    id: str
+    name: str = ""
+    services: list[str] = []
+    call_order: Literal["oldest", "service_order", "weighted"] = "oldest"
+    weights: dict[str, int] = {}
 
 
 class PrinterConfig(Strict):
@@ -289,6 +302,7 @@ class Config(Strict):
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
     service: list[ServiceConfig] = []
     counter: list[CounterConfig] = []
+    clerk: list[ClerkConfig] = []
     kiosk: list[KioskConfig] = []
     display: list[DisplayConfig] = []
     admin: list[AdminConfig] = []
@@ -467,6 +481,23 @@ def _check_semantics(config: Config, path: str) -> None:
                     ipaddress.ip_network(value, strict=False)
                 except ValueError:
                     fail(f"web.{key}[{i}]", f"an address or network such as 192.168.10.0/24, not {value!r}")
+    for table, items in (("counter", config.counter), ("clerk", config.clerk)):
+        seen_clerks: set[str] = set()
+        for i, item in enumerate(items):
+            if table == "clerk":          # (a counter's services are checked with the other tables' below)
+                if item.id in seen_clerks:
+                    fail(f"clerk[{i}].id", f"a unique clerk id; {item.id!r} is used twice")
+                seen_clerks.add(item.id)
+                for j, service in enumerate(item.services):
+                    if service not in seen_ids:
+                        fail(f"clerk[{i}].services[{j}]", f"a service id from [[service]], not {service!r}")
+            for service, weight in item.weights.items():
+                if service not in item.services:
+                    fail(f"{table}[{i}].weights.{service}", f"a weight for one of its services ({', '.join(item.services)})")
+                if not 1 <= weight <= 100:
+                    fail(f"{table}[{i}].weights.{service}", f"a whole number from 1 to 100, not {weight}")
+            if item.call_order == "weighted" and not item.weights:
+                fail(f"{table}[{i}].weights", 'weights for its services with call_order = "weighted", e.g. { pay = 3, biz = 1 }')
     for table in ("counter", "kiosk", "display", "admin"):
         ids: set[str] = set()
         for i, item in enumerate(getattr(config, table)):
