@@ -348,3 +348,85 @@ def test_weighted_counters_and_clerks_skills_keep_the_invariants_and_the_share(t
             share = lambda s: (calls.get(s, 0) + 1) / desk.weights.get(s, 1)  # noqa: E731
             waiting = {t.service for t in previous.tickets.values() if t.status == "waiting" and t.service in desk.services}
             assert all(share(event.ticket.service) <= share(other) for other in waiting), (event.ticket.service, calls, waiting)
+
+
+def test_the_days_report_says_which_calling_rules_were_in_force_when(tmp_path):
+    from hallq.controller.store import Store
+    from hallq.core.events import encode_event
+    from hallq.tools.report import make_report, text_table
+    config = load_config(EXAMPLE_HALL)
+    rules = QueueRules(BASE)
+    state = rules.handle(BASE.initial_state(), c.Tick(), START)[0]
+    log = []
+    for minutes, command in ((0, c.IssueTicket(service="pay")), (5, c.CallNext(counter="c2")),
+                             (270, c.SetRules(rules={"priority_per_normal": 2, "ageing_s": 1200}, by="admin.web")),
+                             (280, c.SetRules(rules={"priority_per_normal": 2, "ageing_s": 1200}, by="admin.web")),
+                             (300, c.Finish(counter="c2"))):
+        state, events = rules.handle(state, command, START + timedelta(minutes=minutes))
+        log += events
+    assert [type(ev).__name__ for ev in log].count("RulesChanged") == 1      # the same rules again: no change
+    assert BASE.rules_in(state).ageing_s == 1200 and state.rules is not None
+    # a bad value is refused, naming it, and changes nothing
+    with pytest.raises(RequestError) as refused:
+        rules.handle(state, c.SetRules(rules={"ageing_s": -1}), START + timedelta(minutes=301))
+    assert refused.value.code == "bad_request" and "ageing_s" in refused.value.message
+    store = Store(tmp_path / "controller.db")
+    for seq, event in enumerate(log, 1):
+        store.append_event(seq, 1, e.event_type(event), event.at.isoformat(), state.day, encode_event(event))
+    store.close()
+    text = text_table(make_report(config, tmp_path, state.day), "zh_CN", config)
+    assert "叫号规则：开始时：优先号先叫，再按取号先后｜13:30起：有普通号等候时优先号最多连叫2个；普通号等满20分钟优先（admin.web）" \
+        in text, text
+    # the next business day the hall file's rules are in force again
+    tomorrow = rules.handle(state, c.Tick(), START + timedelta(days=1))[0]
+    assert tomorrow.rules is None and BASE.rules_in(tomorrow).ageing_s == 0
+    # a day without changes says so
+    store = Store(tmp_path / "quiet" / "controller.db")
+    store.append_event(1, 1, e.event_type(log[0]), log[0].at.isoformat(), state.day, encode_event(log[0]))
+    store.close()
+    assert "全天叫号规则：优先号先叫，再按取号先后" in text_table(make_report(config, tmp_path / "quiet", state.day), "zh_CN", config)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=steps_strategy, change_at=st.integers(0, 79), share=st.integers(1, 3), ageing=st.sampled_from([0, 300]))
+def test_a_day_with_a_rule_change_replays_with_the_rules_as_they_changed(steps, change_at, share, ageing):
+    """Rules changed mid-day are played when they changed: every ticket gets its recorded wait."""
+    rules = QueueRules(BASE)
+    state = rules.handle(BASE.initial_state(), c.Tick(), START)[0]
+    now, log = START, []
+    steps = [(a, s) for a, s in steps if not isinstance(a, (c.BookAppointment, c.CheckIn))]
+    steps.insert(min(change_at, len(steps)), (c.SetRules(rules={"priority_per_normal": share, "ageing_s": ageing}), 0))
+    for action, advance in steps:
+        now += timedelta(seconds=advance)
+        try:
+            state, new = rules.handle(state, action, now)
+        except RequestError:
+            continue
+        log += new
+    day = read_day(BASE, START.date().isoformat(), log)
+    played = play(BASE, day, staffing(day, BASE, []))
+    recorded = {a.number: a.wait_s for a in day.arrivals if a.wait_s is not None}
+    assert {a.number: played.waits.get(a.ticket) for a in day.arrivals if a.wait_s is not None} == recorded
+
+
+def test_a_priority_heavy_day_with_a_share_from_noon_replays_only_with_the_change_played():
+    rules = QueueRules(BASE)
+    state = rules.handle(BASE.initial_state(), c.Tick(), START)[0]
+    log = []
+    for minute in range(60):                     # a priority ticket and a walk-in each minute, one counter
+        now = START + timedelta(minutes=minute)
+        if minute == 30:
+            state, new = rules.handle(state, c.SetRules(rules={"priority_per_normal": 1}, by="admin.web"), now)
+            log += new
+        for priority in ("priority", "normal"):
+            state, new = rules.handle(state, c.IssueTicket(service="pay", priority=priority), now)
+            log += new
+        state, new = rules.handle(state, c.CallNext(counter="c2"), now + timedelta(seconds=30))
+        log += new
+    day = read_day(BASE, START.date().isoformat(), log)
+    recorded = {a.number: a.wait_s for a in day.arrivals if a.wait_s is not None}
+    replayed = play(BASE, day, staffing(day, BASE, []))
+    assert {a.number: replayed.waits.get(a.ticket) for a in day.arrivals if a.wait_s is not None} == recorded
+    # without the change played (the hall file's rules all day) the walk-ins called after it are not reached
+    without = play(BASE, day, staffing(day, BASE, []), recorded_rules=False)
+    assert {a.number: without.waits.get(a.ticket) for a in day.arrivals if a.wait_s is not None} != recorded

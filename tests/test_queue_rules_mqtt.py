@@ -209,3 +209,53 @@ def test_check_in_while_the_controller_is_away_then_sync(broker, hall_config, ad
         proc.stop()
         controller.stop()
     assert "Traceback" not in proc.output()
+
+
+def test_calling_rules_change_mid_day_as_events_from_ctl_and_from_the_hall_file(broker, hall_config, admin, tmp_path):
+    """`hallq ctl rules` changes the calling rules for the rest of the day (an event, in the state);
+    a hall file edited between two runs is recorded at the start, and the file wins from then on."""
+    from hallq.testing import start_controller
+    # `hallq ctl` connects as admin.ctl: a watcher of its own (the screen's account, no screen runs here)
+    admin.close()
+    admin = broker.client("display.d1", subscribe=[f"{R}/state", f"{R}/event", f"{R}/presence/controller"])
+    controller = start_controller(hall_config, tmp_path, admin)
+    try:
+        mark = admin.mark()
+        done = subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(hall_config), "rules",
+                               "priority_per_normal=2", "ageing_s=1200"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "an operator's, for the rest of the day" in done.stdout and "priority_per_normal=2" in done.stdout
+        changed = admin.wait_for(lambda t, d: t == f"{R}/event" and d.get("type") == "rules_changed", start=mark)
+        assert changed["rules"]["ageing_s"] == 1200 and changed["before"]["ageing_s"] == 0
+        assert changed["by"] == "admin.ctl" and not changed["file"]
+        state = admin.state(lambda s: s.get("rules", {}).get("by") == "operator", start=mark)
+        assert state["rules"]["priority_per_normal"] == 2
+        # a bad value changes nothing and says what was wrong
+        refused = subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(hall_config), "rules",
+                                  "ageing_s=99999999"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "bad_request" in refused.stderr and "ageing_s" in refused.stderr
+        assert subprocess.run([sys.executable, "-m", "hallq", "ctl", "--config", str(hall_config), "rules",
+                               "speed=3"], capture_output=True, text=True, timeout=60).returncode == 2
+    finally:
+        controller.stop()
+    # the hall file now says auto_call_s = 90: the next start records it, and it replaces the operator's rules
+    hall_config.write_text(hall_config.read_text("utf-8").replace("[hall]\n", "[hall]\nauto_call_s = 90\n", 1), "utf-8")
+    mark = admin.mark()
+    controller = start_controller(hall_config, tmp_path, admin)
+    try:
+        changed = admin.wait_for(lambda t, d: t == f"{R}/event" and d.get("type") == "rules_changed", start=mark)
+        assert changed["file"] and changed["rules"]["auto_call_s"] == 90 and changed["rules"]["ageing_s"] == 0
+        assert changed["before"]["ageing_s"] == 1200          # what was in force until then: the operator's
+        state = admin.state(lambda s: s.get("rules", {}).get("by") == "file", start=mark)
+        assert state["rules"]["auto_call_s"] == 90
+    finally:
+        controller.stop()
+    # started again with the same file: nothing to record (its first state comes after its first batch)
+    mark = admin.mark()
+    controller = start_controller(hall_config, tmp_path, admin)
+    try:
+        admin.state(lambda s: s["epoch"] > state["epoch"] and s["rules"]["auto_call_s"] == 90, start=mark)
+        assert not [d for d in admin.events(mark) if d.get("type") == "rules_changed"]
+    finally:
+        controller.stop()
+        admin.close()

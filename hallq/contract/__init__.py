@@ -14,6 +14,7 @@ from .documents import (
                         RecentCallDoc,
                         RejectedDoc,
                         ReplyDoc,
+                        RulesDoc,
                         ServiceDoc,
                         StateDoc,
                         TicketDoc,
@@ -57,7 +58,7 @@ from .requests import (
 
 __all__ = [
     "AlertDoc", "AppointmentDoc", "BadDocument", "BookedDoc", "CounterDoc", "ErrorDoc", "HallResultDoc", "LeaseDoc",
-    "PresenceDoc", "RecentCallDoc", "RejectedDoc", "ReplyDoc", "ServiceDoc", "StateDoc", "TicketDoc",
+    "PresenceDoc", "RecentCallDoc", "RejectedDoc", "ReplyDoc", "RulesDoc", "ServiceDoc", "StateDoc", "TicketDoc",
     "convert", "read", "MAX_EVENT_BYTES", "EventEnvelope", "WireEvent", "event_bytes", "read_envelope", "read_event",
     "MAX_PAYLOAD", "AnnounceArgs", "BookArgs", "CallArgs", "CheckInArgs", "CounterArgs", "EventsArgs", "Envelope",
     "FinishArgs", "IssueArgs", "LeaseArgs", "LoginArgs", "NoArgs", "OfflineTicket", "OutageArgs", "RateArgs",

@@ -140,6 +140,16 @@ class RejectedDoc(msgspec.Struct):
     message: str = ""
 
 
+class RulesDoc(msgspec.Struct):
+    """The calling rules in force (state's ``rules``, the ``set_rules`` result); ``by``: "file" or "operator"."""
+    priority_per_normal: Count = 0
+    ageing_s: Seconds = 0
+    journey_order: str = "issued"
+    auto_call_s: Seconds = 0
+    appointment_place: str = "ahead"
+    by: str = "file"
+
+
 class AlertDoc(msgspec.Struct):
     """A supervisor alert the controller raised (kinds in hallq/core/alerts.py)."""
     id: str
@@ -167,6 +177,7 @@ class StateDoc(msgspec.Struct):
     day: str | None = None
     devices: dict[str, dict[str, Any]] = {}
     alerts: list[AlertDoc] = []
+    rules: RulesDoc | None = None
 
     def service(self, service_id: str) -> ServiceDoc | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -194,6 +205,7 @@ class ReplyDoc(msgspec.Struct):
     hall: HallResultDoc | None = None
     lease: LeaseDoc | None = None
     appointment: AppointmentDoc | None = None
+    rules: RulesDoc | None = None
     appointments: list[BookedDoc] = []
     tickets: list[TicketDoc] = []
     rejected: list[RejectedDoc] = []

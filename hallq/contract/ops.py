@@ -30,6 +30,7 @@ class Answer(StrEnum):
     HALL = "hall"
     LEASE = "lease"
     APPOINTMENT = "appointment"
+    RULES = "rules"          # the calling rules in force
 
 
 class Special(StrEnum):
@@ -116,6 +117,8 @@ OPS: dict[str, Op] = {
                 lambda d, i, a: c.BookAppointment(by=d, code=a.code or "", service=a.service, slot=a.slot),
                 Answer.APPOINTMENT, special=Special.BOOK),
     "close": _op("admin", wire.NoArgs, lambda d, i, a: c.CloseHall(by=d), Answer.HALL),
+    # calling rules for the rest of the business day (docs/controller.md)
+    "set_rules": _op("admin", wire.SetRulesArgs, lambda d, i, a: c.SetRules(by=d, rules=a.given()), Answer.RULES),
 }
 
 def _counter_of(device: str, ident: str, args: Any) -> str:

@@ -136,6 +136,18 @@ class AnnounceArgs(msgspec.Struct):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
+class SetRulesArgs(msgspec.Struct):
+    """Calling rules for the rest of the business day; a rule left out stays as in force."""
+    priority_per_normal: Annotated[int, msgspec.Meta(ge=0, le=50)] | None = None
+    ageing_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
+    journey_order: Literal["issued", "step"] | None = None
+    auto_call_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] | None = None
+    appointment_place: Literal["ahead", "interleaved"] | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__struct_fields__ if getattr(self, name) is not None}
+
+
 class UnannounceArgs(msgspec.Struct):
     text: LongText | None = None   # none: clear every notice
 

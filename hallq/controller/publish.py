@@ -76,6 +76,11 @@ def counter_document(config: Config, state: HallState, counter_id: str, setup: S
     }
 
 
+def rules_document(setup: Setup, state: HallState) -> dict[str, Any]:
+    """The calling rules in force, and whose: the hall file's, or an operator's for the rest of the day."""
+    return {**msgspec.to_builtins(setup.rules_in(state)), "by": "operator" if state.rules is not None else "file"}
+
+
 def _journey_step(ticket: Ticket) -> dict[str, int]:
     """Which step (its index in the route) of how many a journey's ticket is at; nothing for a
     one-service ticket."""
@@ -102,6 +107,7 @@ def state_document(config: Config, setup: Setup, state: HallState, epoch: int, s
                           "counter_name": counter_names.get(r.counter, r.counter), "step": r.step, "steps": r.steps}
                          for r in state.recent_calls[:recent]],
         "announcements": list(state.announcements),
+        "rules": rules_document(setup, state),
         "devices": devices,
         "alerts": [{"id": a.id, "kind": a.kind, "severity": a.severity, "since": a.since.isoformat(), "text": a.text}
                    for a in sorted(state.alerts.values(), key=lambda a: (a.since, a.id))],

@@ -22,7 +22,7 @@ from hallq.runtime.config import Config
 from .lateness import LateRequests
 from .ledger import Ledger
 from .outbox import Outbox
-from .publish import counter_document, service_document, ticket_document
+from .publish import counter_document, rules_document, service_document, ticket_document
 from .store import Store
 
 
@@ -68,6 +68,8 @@ class Answers:
         if kind == ops.Answer.HALL:
             return {"hall": {"mode": self.ledger.state.mode, "message": self.ledger.state.outage_message,
                              "announcements": list(self.ledger.state.announcements)}}
+        if kind == ops.Answer.RULES:
+            return {"rules": rules_document(self.setup, self.ledger.state)}
         if kind == ops.Answer.LEASE:
             leased = next(ev for ev in events if isinstance(ev, e.NumbersLeased))
             prefix = self.setup.services[leased.service].prefix

@@ -78,7 +78,9 @@ class Controller:
         self.clock = clock or (lambda: datetime.now(self.setup.tz))
         self.data_lock = data_lock            # the data folder's lock, held for the process's life
         self.marker_dir = marker_dir          # where controller.mark is kept (continuity.py)
-        self.startup = list(startup or [])    # applied in the first batch (a fresh start's numbering)
+        # applied in the first batch: a fresh start's numbering; the hall file's calling rules when they
+        # changed since the last start (an event of the day: the figures say which rules were in force)
+        self.startup = [*(startup or []), c.AdoptFileRules(by=CONTROLLER_ID)]
         state, seq = self._recover()
         self.ledger = Ledger(QueueRules(self.setup), store, store.next_epoch(), state, seq)
         self.answers = Answers(config, self.setup, self.ledger, store, LateRequests(), appointment_key(config),

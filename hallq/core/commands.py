@@ -149,6 +149,16 @@ class DeviceStatus(Command, frozen=True):
     status: dict[str, Any]
 
 
+class SetRules(Command, frozen=True):
+    """An operator's calling rules for the rest of the business day (the hall file's again the next)."""
+    rules: dict[str, Any]          # some of CallingRules' fields, the others kept as in force
+
+
+class AdoptFileRules(Command, frozen=True):
+    """At the controller's start: the hall file's calling rules, recorded when they changed since
+    the last start (the file wins over an operator's change of the day)."""
+
+
 class ContinueNumbering(Command, frozen=True):
     """A fresh start on purpose: each service's numbers go on above the highest the hall had used
     (prefix -> that number), so none is issued twice (hallq/controller/continuity.py)."""

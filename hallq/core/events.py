@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from .model import Alert, Appointment, Ticket
+from .model import Alert, Appointment, CallingRules, Ticket
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -175,13 +175,22 @@ class NumberingContinued(Event, tag="numbering_continued"):
     next_number: int               # the next online number of the service, at least
 
 
+class RulesChanged(Event, tag="rules_changed"):
+    """The calling rules in force changed: an operator's (``set_rules``, for the rest of the day) or
+    the hall file's at a controller's start (``file``)."""
+    rules: CallingRules
+    before: CallingRules
+    by: str = ""
+    file: bool = False
+
+
 AnyEvent = (
     DayStarted | TicketIssued | TicketCalled | TicketRecalled | TicketServed | TicketNoShow
     | TicketTransferred | TicketVoided | TicketReinstated | TicketRated | CounterSuspended
     | CounterResumed | ClerkLoggedIn | ClerkLoggedOut | ServiceSuspended | ServiceResumed
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
-    | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted
+    | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted | RulesChanged
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -34,6 +34,12 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                           for k, v in s.counters.items()}
             s.leases, s.recent_calls, s.arrivals, s.day = [], [], 0, day
             s.appointments = {k: a for k, a in s.appointments.items() if a.day >= day}
+            s.rules = None                  # an operator's rules last the day
+        case e.RulesChanged(rules=rules, file=file):
+            if file:
+                s.file_rules, s.rules = rules, None
+            else:
+                s.rules = rules
         case e.TicketIssued(ticket=t):
             s.tickets[t.id] = t
             s.arrivals += 1

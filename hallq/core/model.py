@@ -153,6 +153,25 @@ class Appointment(msgspec.Struct, frozen=True, kw_only=True):
     on_time: bool | None = None        # checked in within the slot's window
 
 
+JourneyOrder = Literal["issued", "step"]
+AppointmentPlace = Literal["ahead", "interleaved"]
+
+
+class CallingRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The calling rules a hall may change (docs/controller.md): the hall file's, or an operator's
+    for the rest of the business day (``set_rules``)."""
+    priority_per_normal: Annotated[int, msgspec.Meta(ge=0, le=50)] = 0
+    ageing_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 0
+    journey_order: JourneyOrder = "issued"
+    auto_call_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
+    appointment_place: AppointmentPlace = "ahead"
+
+    def changes(self, other: CallingRules) -> dict[str, tuple[Any, Any]]:
+        """name -> (this value, the other's), for the rules that differ."""
+        return {name: (getattr(self, name), getattr(other, name)) for name in self.__struct_fields__
+                if getattr(self, name) != getattr(other, name)}
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """Something a supervisor should look at; raised and cleared by the controller itself."""
     id: str                            # kind:subject, e.g. "unserved:biz"
@@ -191,6 +210,8 @@ class HallState(msgspec.Struct, kw_only=True):
     kiosk_issued: dict[str, int] = {}   # "kiosk.k1|pay" -> tickets that kiosk issued today (its share)
     gap_s: float = 0.0                  # measured: a clerk's time from finishing one customer to calling the next
     pause_s: float = 1800.0             # measured: how long a counter's pause (暂停服务) lasts
+    rules: CallingRules | None = None   # an operator's calling rules for the rest of the day (None: the hall file's)
+    file_rules: CallingRules | None = None  # the hall file's rules as last recorded (None: the defaults)
 
     @property
     def is_open(self) -> bool:

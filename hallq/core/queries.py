@@ -73,7 +73,7 @@ def route_estimate(setup: Setup, state: HallState, ticket: Ticket, wait: int) ->
         if i:
             waiting = sum(1 for t in state.tickets.values() if t.status == "waiting" and t.service == service)
             backlog = wait_for(waiting, per_ticket_s(state, service), open_counters(setup, state, service))
-            elapsed += backlog if setup.journey_order == "step" else max(0.0, backlog - elapsed)
+            elapsed += backlog if setup.rules_in(state).journey_order == "step" else max(0.0, backlog - elapsed)
         elapsed += per_ticket_s(state, service) + state.gap_s
     return int(math.ceil(elapsed))
 

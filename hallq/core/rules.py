@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import msgspec
 from msgspec.structs import replace
 
 from hallq.errors import RequestError
@@ -27,6 +28,7 @@ from .model import (
     OVERFLOW_TOP,
     TOP_NUMBER,
     Appointment,
+    CallingRules,
     CounterState,
     HallState,
     ServiceState,
@@ -76,6 +78,7 @@ class QueueRules:
             c.Unannounce: self._unannounce, c.OpenHall: self._open, c.CloseHall: self._close,
             c.Tick: self._tick, c.DevicePresence: self._presence, c.DeviceStatus: self._status,
             c.ContinueNumbering: partial(continue_numbering, self.setup),
+            c.SetRules: self._set_rules, c.AdoptFileRules: self._adopt_file_rules,
         }
 
     def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
@@ -160,12 +163,12 @@ class QueueRules:
         return Ticket(id=ticket_id(state.day, number), number=number, service=service,
                       priority=priority, issued_at=latest_issue(state, now), day=state.day, source=by,  # type: ignore[arg-type]
                       outage=state.outage, order=state.arrivals, appointment=slot is not None, slot=slot,
-                      token_hash=token_hash, route=self._route(service), **self._appointment_place(slot))
+                      token_hash=token_hash, route=self._route(service), **self._appointment_place(state, slot))
 
-    def _appointment_place(self, slot: datetime | None) -> dict[str, Any]:
+    def _appointment_place(self, state: HallState, slot: datetime | None) -> dict[str, Any]:
         """Where an on-time appointment queues: ahead of walk-ins once its slot began (the default),
         or interleaved: among them, as if it had taken a ticket when its slot began."""
-        if slot is None or self.setup.appointment_place == "ahead":
+        if slot is None or self.setup.rules_in(state).appointment_place == "ahead":
             return {}
         return {"ahead_at_slot": False, "queue_since": slot}
 
@@ -228,7 +231,7 @@ class QueueRules:
                         priority=cmd.priority, issued_at=issued_at, day=day,
                         source=cmd.by, offline=True, outage=state.outage, order=state.arrivals,
                         token_hash=cmd.token_hash, appointment=slot is not None, slot=slot,
-                        route=self._route(cmd.service), **self._appointment_place(slot))
+                        route=self._route(cmd.service), **self._appointment_place(state, slot))
         return [*([checked] if checked else []), e.TicketIssued(at=now, ticket=ticket)]
 
     def _offline_check_in(self, state: HallState, cmd: c.PlaceOfflineTicket, issued_at: datetime,
@@ -272,7 +275,8 @@ class QueueRules:
         calling rules. Ageing: a walk-in who has waited ``ageing_s`` goes ahead of everyone (the
         longest waiting first). Priority share: once ``priority_per_normal`` priority tickets of a
         service were called in a row, its priority tickets go after its walk-ins until one is called."""
-        ageing, share = self.setup.ageing_s, self.setup.priority_per_normal
+        rules = self.setup.rules_in(state)
+        ageing, share = rules.ageing_s, rules.priority_per_normal
         if not ageing and not share:
             return lambda t: t.queue_key(now)
         aged_from = now - timedelta(seconds=ageing)
@@ -297,7 +301,7 @@ class QueueRules:
         if ticket.route and not ticket.last_step:
             step = ticket.step + 1
             # by default the next step keeps the place its issue time gives (as a transfer does)
-            since = now if self.setup.journey_order == "step" else None
+            since = now if self.setup.rules_in(state).journey_order == "step" else None
             routed = replace(ticket, status="waiting", service=ticket.route[step], step=step, step_at=now,
                              queue_since=since, counter=None, called_at=None, clerk=None, recalls=0,
                              transferred_from=None, rating=None)
@@ -450,6 +454,22 @@ class QueueRules:
         cs = self._counter(state, cmd.counter)
         return [e.ClerkLoggedOut(at=now, counter=cmd.counter, clerk=cs.clerk)] if cs.clerk else []
 
+    # -- calling rules --
+    def _set_rules(self, state: HallState, cmd: c.SetRules, now: datetime) -> list[e.Event]:
+        before = self.setup.rules_in(state)
+        try:
+            rules = msgspec.convert({**msgspec.to_builtins(before), **cmd.rules}, CallingRules)
+        except msgspec.ValidationError as err:
+            raise RequestError("bad_request", f"calling rules: {err}") from None
+        return [] if rules == before else [e.RulesChanged(at=now, rules=rules, before=before, by=cmd.by)]
+
+    def _adopt_file_rules(self, state: HallState, cmd: c.AdoptFileRules, now: datetime) -> list[e.Event]:
+        recorded = state.file_rules or CallingRules()
+        rules = self.setup.file_rules
+        if rules == recorded:
+            return []
+        return [e.RulesChanged(at=now, rules=rules, before=state.rules or recorded, by=cmd.by, file=True)]
+
     # -- hall --
     def _suspend_service(self, state: HallState, cmd: c.SuspendService, now: datetime) -> list[e.Event]:
         svc = self._service(state, cmd.service)
@@ -504,9 +524,10 @@ class QueueRules:
         back from a pause) calls the next ticket by itself, once that ticket has waited as long too
         (the clerk had the time to call by hand). Never a counter's first call of the day (a desk
         nobody sat at must not call people to it), a paused counter, or one whose terminal is away."""
-        if not self.setup.auto_call_s:
+        auto_call_s = self.setup.rules_in(state).auto_call_s
+        if not auto_call_s:
             return []
-        bound = timedelta(seconds=self.setup.auto_call_s)
+        bound = timedelta(seconds=auto_call_s)
         events: list[e.Event] = []
         for counter_id in self.setup.counters:
             cs = state.counters[counter_id]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from .model import CounterState, HallState, ServiceState
+from .model import CallingRules, CounterState, HallState, ServiceState
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,17 @@ class Setup:
     auto_call_s: int = 0               # a counter free this long calls the next by itself (0: off)
     appointment_place: str = "ahead"   # an on-time appointment: ahead once its slot began, or "interleaved" by its slot
     clerks: dict[str, CounterSetup] = field(default_factory=dict)   # clerk id -> skills (id: the clerk's)
+
+    @property
+    def file_rules(self) -> CallingRules:
+        """The calling rules the hall file sets."""
+        return CallingRules(priority_per_normal=self.priority_per_normal, ageing_s=self.ageing_s,
+                            journey_order=self.journey_order, auto_call_s=self.auto_call_s,  # type: ignore[arg-type]
+                            appointment_place=self.appointment_place)  # type: ignore[arg-type]
+
+    def rules_in(self, state: HallState) -> CallingRules:
+        """The calling rules in force: an operator's for the rest of the day, else the hall file's."""
+        return state.rules if state.rules is not None else self.file_rules
 
     def serving(self, state: HallState, counter: str) -> CounterSetup:
         """What ``counter`` serves now: the skills of the clerk logged in there, when the hall file

@@ -141,6 +141,7 @@ class DayRecords:
     events: int = 0
     booked: dict[str, str] = field(default_factory=dict)          # appointment code -> service
     checked_in: dict[str, bool] = field(default_factory=dict)     # code -> on time
+    rule_changes: list[e.RulesChanged] = field(default_factory=list)   # calling rules changed during the day
 
 
 def open_read_only(db_path: Path) -> sqlite3.Connection:
@@ -174,6 +175,9 @@ def load_day(db_path: Path, day: str) -> DayRecords:
             continue
         if isinstance(event, e.AppointmentCheckedIn):
             records.checked_in[event.code] = bool(event.on_time)
+            continue
+        if isinstance(event, e.RulesChanged):
+            records.rule_changes.append(event)
             continue
         ticket = getattr(event, "ticket", None)
         if not isinstance(ticket, Ticket):

@@ -33,9 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+import msgspec
+
 from hallq.core import commands as c
 from hallq.core import events as e
 from hallq.core.evolve import GAP_BOUND_S
+from hallq.core.model import CallingRules
 from hallq.core.rules import QueueRules
 from hallq.core.setup import Setup
 from hallq.errors import RequestError
@@ -103,6 +106,9 @@ class RecordedDay:
     turnaround_s: float          # median: finish to the next call while people waited
     reaction_s: float            # median: an arrival to its call by an idle counter
     leases: list[tuple[str, str, int]] = field(default_factory=list)   # (kiosk, service, size) in order
+    # the calling rules as recorded: (when, its place in the record, the rules then in force); the first
+    # at the day's start
+    rules: list[tuple[datetime | None, int, CallingRules]] = field(default_factory=list)
 
 
 def load_events(db_path: Path, day: str) -> list[e.Event]:
@@ -155,6 +161,7 @@ class _DayReader:
         self.turnarounds: list[float] = []
         self.place = 0                                    # the event being read, counted from the day's first
         self.leases: list[tuple[str, str, int]] = []
+        self.rules: list[tuple[datetime | None, int, CallingRules]] = []
 
     def read(self, event: e.Event) -> None:
         self.place += 1
@@ -176,6 +183,10 @@ class _DayReader:
                 self.finish(k, t.id, at, "transfer",
                             self.serving_service.get(t.id, arrival.service if arrival else t.service))
                 self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
+            case e.RulesChanged(rules=rules, before=before, at=at):
+                if not self.rules:
+                    self.rules.append((None, 0, before))
+                self.rules.append((at, self.place, rules))
             case e.TicketRouted(ticket=t, at=at):
                 # a journey's next step (its ticket_served just read): it waits again, for that service
                 self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
@@ -288,7 +299,7 @@ class _DayReader:
             trace.reaction_s = statistics.median(trace.reactions) if trace.reactions else hall_reaction
         return RecordedDay(self.day, sorted(self.arrivals.values(), key=lambda a: a.at), self.traces,
                            statistics.median(self.turnarounds) if self.turnarounds else 0.0, hall_reaction,
-                           self.leases)
+                           self.leases, self.rules)
 
 
 def _subtract(windows: list[tuple[datetime, datetime]], cuts: list[tuple[datetime, datetime]],
@@ -379,7 +390,7 @@ class Played:
 # counter freed, a call); then the rest: arrivals, windows opening and customers leaving counters
 # (a clerk's "next" finishes and calls at once), then the calls they allow; a window closes last
 # (a call at its last instant is the record's)
-_FIRST = {"arrive": 0, "leave": 0, "open": 1, "free": 1, "try": 2, "close": 3}
+_FIRST = {"rules": 0, "arrive": 0, "leave": 0, "open": 1, "free": 1, "try": 2, "close": 3}
 _NOT_RECORDED = sys.maxsize
 
 
@@ -387,11 +398,13 @@ class _Play:
     """The day's discrete events (arrivals, counters freeing, windows opening and closing, calls
     tried) in time order, each applied to the state by the controller's rules."""
 
-    def __init__(self, setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]]) -> None:
+    def __init__(self, setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]],
+                 recorded_rules: bool = True) -> None:
         # the record says when tickets were issued; the replay issues them then, whatever the hours say
         # the record's calls are played as recorded, those a counter made by itself included
         self.rules = QueueRules(dataclasses.replace(setup, hours=None, auto_call_s=0), estimates=False)
         self.day, self.windows = day, windows
+        self.recorded_rules = recorded_rules
         self.heap: list[tuple[datetime, int, int, int, str, object]] = []
         self.order = itertools.count()
         self.working = {k: False for k in windows}
@@ -410,6 +423,8 @@ class _Play:
         place = _NOT_RECORDED
         if kind == "arrive":
             place = what.place if isinstance(what, Arrival) else place
+        elif kind == "rules":
+            place = what[0]  # type: ignore[index]
         elif kind == "free":
             place = self._next_place(self.trace[str(what)].finishes.get(at, ()))
         elif kind in ("try", "open"):
@@ -428,6 +443,12 @@ class _Play:
         day = self.day
         start = min([day.arrivals[0].at] + [w[0][0] for w in self.windows.values() if w]) - timedelta(seconds=1)
         self.state, _ = self.rules.handle(self.rules.setup.initial_state(), c.Tick(), start)
+        if self.recorded_rules:                     # the calling rules as they were, changed when they were
+            for at, place, rules in day.rules:
+                if at is None:
+                    self._rules((place, rules), start)
+                else:
+                    self.push(at, "rules", (place, rules))
         for kiosk, service, size in day.leases:     # the same blocks, so offline numbers are the recorded ones
             self.apply(c.LeaseNumbers(service=service, size=size, by=kiosk), start)
         for arrival in day.arrivals:
@@ -463,6 +484,9 @@ class _Play:
                 self.waiting_to_try.add(k)
                 back = self.trace[k].back_at(at, self.place_now)
                 self.push(back if back > at else at + timedelta(seconds=self.trace[k].reaction_s), "try", k)
+
+    def _rules(self, change: tuple[int, CallingRules], at: datetime) -> None:
+        self.apply(c.SetRules(rules=msgspec.to_builtins(change[1]), by=REPLAY), at)
 
     def _arrive(self, arrival: Arrival, at: datetime) -> None:
         command: c.Command
@@ -549,11 +573,13 @@ class _Play:
             self.push(at + timedelta(seconds=self.day.turnaround_s), "try", counter)
 
 
-def play(setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]]) -> Played:
-    """The day again, event by event, through the controller's rules."""
+def play(setup: Setup, day: RecordedDay, windows: dict[str, list[tuple[datetime, datetime]]],
+         recorded_rules: bool = True) -> Played:
+    """The day again, event by event, through the controller's rules; with the calling rules as
+    recorded (changed when they were), or ``recorded_rules`` False: ``setup``'s all day (a what-if)."""
     if not day.arrivals:
         return Played({}, 0, 0)
-    return _Play(setup, day, windows).run()
+    return _Play(setup, day, windows, recorded_rules).run()
 
 
 def _durations(day: RecordedDay) -> dict[str, list[float]]:

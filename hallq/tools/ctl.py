@@ -22,7 +22,9 @@ from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 
 USAGE = ("status | suspend-service SERVICE | resume-service SERVICE | outage on MESSAGE | outage off | "
          "announce TEXT | unannounce [TEXT] | open | close | reinstate NUMBER | void TICKET_ID [REASON] | "
-         "call NUMBER COUNTER | book SERVICE SLOT [CODE] | import-appointments FILE.csv")
+         "call NUMBER COUNTER | book SERVICE SLOT [CODE] | import-appointments FILE.csv | "
+         "rules [NAME=VALUE ...]")
+RULE_NAMES = ("priority_per_normal", "ageing_s", "journey_order", "auto_call_s", "appointment_place")
 
 
 class UsageError(Exception):
@@ -70,6 +72,15 @@ def request_for(action: str, words: list[str]) -> tuple[str, dict[str, Any]]:
             if len(words) not in (2, 3):
                 raise UsageError("book needs SERVICE SLOT [CODE]; SLOT as 2026-11-26T14:30 or 14:30 (today)")
             return "book", {"service": words[0], "slot": words[1], **({"code": words[2]} if len(words) == 3 else {})}
+        case "rules":
+            # for the rest of the business day: e.g. rules priority_per_normal=2 ageing_s=1200
+            changes: dict[str, Any] = {}
+            for word in words:
+                name, sep, value = word.partition("=")
+                if not sep or name not in RULE_NAMES:
+                    raise UsageError(f"rules takes NAME=VALUE with NAME one of {', '.join(RULE_NAMES)}, not {word!r}")
+                changes[name] = int(value) if value.isdigit() else value
+            return "set_rules", changes
     raise UsageError(f"unknown action {action!r}; one of: {USAGE}")
 
 
@@ -124,12 +135,20 @@ def render_status(state: wire.StateDoc, controller_online: bool | None, fault: s
         faults = _faults(d)
         flag = f"  FAULT: {'; '.join(faults)}" if faults else ""
         lines.append(f"{clean(device_id):<16}{'yes' if d.get('online') else 'NO':<8}{details}{flag}")
+    if state.rules is not None:
+        lines += ["", rules_line(state.rules)]
     if state.announcements:
         lines += ["", "notices: " + " | ".join(clean(a) for a in state.announcements)]
     if state.alerts:
         lines += ["", "alerts:"] + [f"  {clean(a.severity).upper():<9}{clean(a.text)}  (since {clean(a.since[11:19])})"
                                     for a in state.alerts]
     return "\n".join(lines)
+
+
+def rules_line(rules: wire.RulesDoc) -> str:
+    whose = "the hall file's" if rules.by == "file" else "an operator's, for the rest of the day"
+    values = " ".join(f"{name}={clean(getattr(rules, name))}" for name in RULE_NAMES)
+    return f"calling rules ({whose}): {values}"
 
 
 class Session:
@@ -281,6 +300,8 @@ def describe(op: str, reply: wire.ReplyDoc) -> str:
     if reply.service is not None:
         s = reply.service
         return f"ok: service {s.id} is {'suspended' if s.suspended else 'open'} ({s.waiting} waiting)"
+    if reply.rules is not None:
+        return "ok: " + rules_line(reply.rules)
     if reply.appointment is not None:
         a = reply.appointment
         return f"ok: booked {a.service} at {a.slot}, code {a.code}"

@@ -68,7 +68,9 @@ def compare(config: Config, data_dir: Path, day: str, changes: list[Change],
     recorded = read_day(setup, day, events)
     as_it_was = play(setup, recorded, staffing(recorded, setup, []))
     other = setup_from_config(replayed_config) if replayed_config is not None else setup
-    changed = play(other, recorded, staffing(recorded, other, changes)) if changes or replayed_config else as_it_was
+    # another hall file: its calling rules all day (the record's changes of the day are what is compared)
+    changed = play(other, recorded, staffing(recorded, other, changes), recorded_rules=replayed_config is None) \
+        if changes or replayed_config else as_it_was
     target = setup.service_level_wait_s
     rows = [Row("all", "", *_pair(recorded, changed, target, lambda a: True))]
     for service in setup.services:

@@ -30,7 +30,9 @@ from typing import Any
 
 from hallq.errors import ConfigError
 from hallq.records.day import DayRecords, EstimateError, TimeFrame, estimate_error, load_day, nearest_rank
+from hallq.core.model import CallingRules
 from hallq.runtime.config import Config, load_config
+from hallq.runtime.setup import setup_from_config
 from hallq.runtime.i18n import DEFAULT, N_, counter_name, day_text, gettext, minutes, normalise, service_name
 
 
@@ -98,6 +100,8 @@ class Report:
     estimates: EstimateError | None = None             # how far the waits told at issue were off
     appointments: dict[str, Any] = field(default_factory=dict)   # booked, checked in, on time, no-shows, waits
     journeys: dict[str, Any] = field(default_factory=dict)       # began, went through, each step's waits
+    # the calling rules in force: (from when, or None for the day's start; the rules; who set them)
+    rules: list[tuple[datetime | None, CallingRules, str]] = field(default_factory=list)
 
     def clock(self, moment: datetime) -> str:
         return self.frame.at(moment).astimezone(self.zone).strftime("%H:%M")
@@ -184,7 +188,17 @@ def build_report(config: Config, records: DayRecords, frame: TimeFrame = TimeFra
     hours = sorted({h for by in arrivals.values() for h in by} | set(waits_by_hour))
     return Report(config.hall.id, config.hall.name, records.day, target_s, config.hall.service_level_share,
                   frame, rows, hours, arrivals, waits_by_hour, records.outages, records.events, config.zone,
-                  estimate_error(records, frame), appointment_figures(records, frame), journey_figures(records, frame))
+                  estimate_error(records, frame), appointment_figures(records, frame), journey_figures(records, frame),
+                  rules_in_force(config, records))
+
+
+def rules_in_force(config: Config, records: DayRecords) -> list[tuple[datetime | None, CallingRules, str]]:
+    """Which calling rules were in force when: those before the day's first change (or the hall
+    file's, when nothing changed), then each change with who made it ("file": the hall file at a
+    controller's start)."""
+    changes = records.rule_changes
+    first = changes[0].before if changes else setup_from_config(config).file_rules
+    return [(None, first, ""), *((c.at, c.rules, "file" if c.file else c.by) for c in changes)]
 
 
 def journey_figures(records: DayRecords, frame: TimeFrame) -> dict[str, Any]:
@@ -316,7 +330,7 @@ def text_table(report: Report, lang: str = DEFAULT, config: Config | None = None
                    for i, cell in enumerate(r)]
             lines.append("  ".join(out).rstrip())
         lines.append("")
-    lines += [line for line in (outage_line(report, lang), appointment_line(report, lang),
+    lines += [line for line in (rules_line(report, lang), outage_line(report, lang), appointment_line(report, lang),
                                 journey_line(report, lang, config), estimate_line(report.estimates, lang) if report.estimates else "") if line]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -338,6 +352,39 @@ def appointment_line(report: Report, lang: str = DEFAULT) -> str:
                       "{longest} at most"), lang, booked=ap["booked"], checked_in=ap["checked_in"],
                    on_time=ap["on_time"], late=ap["late"], never_came=ap["never_came"],
                    median=minutes(ap["wait_median_s"], lang), longest=minutes(ap["wait_max_s"], lang))
+
+
+def rules_text(rules: CallingRules, lang: str = DEFAULT) -> str:
+    """The rules that differ from the contract's order (priority first, then by issue time), in words."""
+    _ = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
+    parts = []
+    if rules.priority_per_normal:
+        parts.append(_(N_("at most {n} priority calls in a row while a walk-in waits"), n=rules.priority_per_normal))
+    if rules.ageing_s:
+        parts.append(_(N_("a walk-in waiting {minutes} goes first"), minutes=minutes(rules.ageing_s, lang)))
+    if rules.appointment_place == "interleaved":
+        parts.append(_(N_("appointments queue by their slot among walk-ins")))
+    if rules.journey_order == "step":
+        parts.append(_(N_("a journey's next step queues from when it got there")))
+    if rules.auto_call_s:
+        parts.append(_(N_("a counter free {minutes} calls by itself"), minutes=minutes(rules.auto_call_s, lang)))
+    return gettext(N_("; "), lang).join(parts) if parts else _(N_("priority first, then by issue time"))
+
+
+def rules_line(report: Report, lang: str = DEFAULT) -> str:
+    """Calling rules: the day's (or, when they changed, each with its time and who changed it)."""
+    if len(report.rules) == 1:
+        return gettext(N_("Calling rules all day: {rules}"), lang, rules=rules_text(report.rules[0][1], lang))
+    spans = []
+    for at, rules, who in report.rules:
+        when = gettext(N_("from {time}"), lang, time=report.clock(at)) if at is not None else \
+            gettext(N_("at the start"), lang)
+        whose = gettext(N_("the hall file"), lang) if who == "file" else who
+        text = rules_text(rules, lang)
+        if who:
+            text = gettext(N_("{rules} ({who})"), lang, rules=text, who=whose)
+        spans.append(gettext(N_("{when}: {rules}"), lang, when=when, rules=text))
+    return gettext(N_("Calling rules: {spans}"), lang, spans=gettext(N_(" | "), lang).join(spans))
 
 
 def journey_line(report: Report, lang: str = DEFAULT, config: Config | None = None) -> str:
@@ -488,7 +535,8 @@ def write_html(report: Report, path: Path, lang: str = DEFAULT, config: Config |
         out.append("</tbody></table>")
         return "\n".join(out)
 
-    notes = "".join(f"<p>{esc(line)}</p>" for line in (outage_line(report, lang), appointment_line(report, lang),
+    notes = "".join(f"<p>{esc(line)}</p>" for line in (rules_line(report, lang), outage_line(report, lang),
+                                                       appointment_line(report, lang),
                                                        journey_line(report, lang, config),
                                                        estimate_line(report.estimates, lang) if report.estimates else "")
                     if line)
