@@ -126,6 +126,9 @@ def test_the_console_report_and_login(hall, browser, axe_source):
     browser.get(f"{hall.base}/reports?date={day}")
     wait_until(lambda: browser.find_elements(By.TAG_NAME, "h1"), what="the report")
     assert serious(audit(browser, axe_source, "day report")) == []
+    browser.get(f"{hall.base}/planning?day={day}&counter=c2&action=close&from=09:00&to=12:00")
+    wait_until(lambda: browser.find_elements(By.ID, "whatif-changed"), what="the planning page with a replay")
+    assert serious(audit(browser, axe_source, "planning (forecast and replay)")) == []
 
 
 def test_the_browser_hall_screen(hall, browser, axe_source):
@@ -139,6 +142,7 @@ def test_the_record_is_complete():
     """Every page above was checked in this run (the table in bench/RESULTS.md is made from it)."""
     record = json.loads(RESULTS.read_text("utf-8"))
     assert {"phone page, waiting", "phone page, called", "phone page, outage", "login", "console, desktop",
-            "console, confirmation open", "console, phone width", "day report", "hall screen"} <= set(record)
+            "console, confirmation open", "console, phone width", "day report", "planning (forecast and replay)",
+            "hall screen"} <= set(record)
     assert not [name for name, r in record.items() if serious(r["violations"])]
 

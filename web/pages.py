@@ -138,6 +138,7 @@ CONSOLE_LABELS = {
     "ask_void": N_("Void ticket {number}? Its holder will not be called."),
     "ask_call": N_("Call which number to {name}?"), "ask_reason": N_("Why is {name} suspended? (optional)"),
     "minutes_n": N_("{n} min"), "not_known": N_("Not known yet"), "notices": N_("Notices"), "reports": N_("Reports"), "logout": N_("Log out"),
+    "planning": N_("Staffing and what-if"),
 }
 
 
@@ -155,6 +156,7 @@ def console_page(config: Config, user: str, role: str, csrf: str, lang: str = "z
             '<span id="mode" class="mode" role="status"></span><span id="link" class="link"></span>'
             '<span id="clock" class="clock"></span>'
             f'<nav><a href="/reports">{html.escape(labels["reports"])}</a>'
+            f'<a href="/planning">{html.escape(labels["planning"])}</a>'
             f'<span class="user">{html.escape(user)} ({html.escape(role_text)})</span>'
             '<form method="post" action="/logout" class="logout">'
             f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'

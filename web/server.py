@@ -39,9 +39,9 @@ from hallq.http.login import COOKIE, LoginGuard, SecurityHeaders, form_fields, l
 from hallq.http.pages import STATIC, chart_svg, login_page
 from hallq.records.store import CentralStore
 from hallq.runtime.config import Config
-from hallq.runtime.i18n import counter_name
+from hallq.runtime.i18n import N_, counter_name, gettext
 
-from . import pages
+from . import pages, planning
 from .board import board
 from .reports import Reports, period_bounds
 from .role import Hub, WebRole
@@ -79,7 +79,8 @@ class WebService:
         self.hub = Hub()
         self.inbox = LoopInbox()
         self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
-        self.records = CentralStore(f"sqlite:///{Path(data_dir).resolve() / 'records.db'}")
+        self.records_path = Path(data_dir).resolve() / "records.db"
+        self.records = CentralStore(f"sqlite:///{self.records_path}")
         self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports", config)
         self.role = WebRole(config, self.hub, records=self.records, on_day_ended=self.reports.nightly)
         self.shell = DeviceShell(config, f"admin.{web.id}", self.role, data_dir=data_dir, inbox=self.inbox)
@@ -102,6 +103,7 @@ class WebService:
             Route("/api/board/stream", self.board_stream),
             Route("/api/action", self.action, methods=["POST"]),
             Route("/reports", self.report_page),
+            Route("/planning", self.planning_page),
             Route("/reports.csv", self.report_csv),
             Route("/reports.xlsx", self.report_xlsx),
             Route("/reports/nightly/{name}", self.nightly_file),
@@ -328,6 +330,23 @@ class WebService:
         return HTMLResponse(pages.report_page(self.config, report, chart_svg(report.tables["service"], lang),
                                               self.reports.days(), self.reports.months(), nightly, lang),
                             headers={"Cache-Control": "no-store"})
+
+    async def planning_page(self, request: Request) -> Response:
+        """排班与重演: next week's counters and a recorded day played again (supervisors and managers)."""
+        if self.session(request) is None:
+            return RedirectResponse("/login", 303)
+        lang = pages.language(request.headers.get("accept-language"))
+        records = self.records_path
+        today = self.now().date()
+        days = planning.days_with_records(records, today)
+        question, problem = planning.read_question(dict(request.query_params), self.config, days)
+        # a replay and the forecast read weeks of events: off the event loop, which serves the hall's screens
+        rows, days_read, comparison = await asyncio.to_thread(planning.run, self.config, self.role.mirror.setup, records,
+                                                              today, question)
+        body = planning.planning_body(self.config, days, question, problem, (rows, days_read), comparison, lang,
+                                      pages.texts(lang))
+        return HTMLResponse(pages.page(gettext(N_("Staffing and what-if"), lang), body, lang=lang),
+                            status_code=400 if problem else 200, headers={"Cache-Control": "no-store"})
 
     async def report_csv(self, request: Request) -> Response:
         return self._report_download(request, "csv", "text/csv; charset=utf-8",

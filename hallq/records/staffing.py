@@ -19,9 +19,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 
 from hallq.core import events as e
 from hallq.core.setup import Setup
+
+from .day import open_read_only
+from .replay import load_days
 
 SLOT_S = 900                      # a quarter of an hour
 MAX_COUNTERS = 500                # beyond any hall: the search stops here
@@ -126,3 +130,27 @@ def quarter_of(moment: datetime, tz: tzinfo) -> time:
     """The start of the quarter hour ``moment`` falls in, on the hall's clock."""
     local = moment.astimezone(tz)
     return time(local.hour, local.minute - local.minute % 15)
+
+
+WEEKS_READ = 8          # the recorded days the profile is made of: the last eight weeks
+
+
+def recorded_days(db_path: Path, before: str, limit: int = WEEKS_READ * 7) -> list[str]:
+    """The business days with events before ``before`` (today's is not over yet), newest first."""
+    db = open_read_only(db_path)
+    try:
+        rows = db.execute("SELECT DISTINCT day FROM events WHERE day < ? ORDER BY day DESC LIMIT ?",
+                          (before, limit)).fetchall()
+    finally:
+        db.close()
+    return [day for (day,) in rows if day]
+
+
+def forecast_from_records(setup: Setup, db_path: Path, today: date, target_s: float,
+                          share: float) -> tuple[list[ForecastRow], int]:
+    """The next 7 days' counters from the records in ``db_path`` (a controller's database or a copy
+    of its events), and how many recorded days they come from (0: none yet, no rows)."""
+    days = recorded_days(db_path, today.isoformat())
+    if not days:
+        return [], 0
+    return forecast(setup, profile(setup, load_days(db_path, days)), today + timedelta(days=1), 7, target_s, share), len(days)

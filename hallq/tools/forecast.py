@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from babel.dates import format_date
 
-from hallq.records.day import open_read_only
-from hallq.records.replay import load_days
-from hallq.records.staffing import ForecastRow, forecast, profile
+from hallq.records.staffing import ForecastRow, forecast_from_records
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import DEFAULT, N_, gettext, minutes, normalise, percent, service_name
 from hallq.runtime.setup import setup_from_config
-
-WEEKS_READ = 8          # the recorded days the profile is made of: the last eight weeks
-
-
-def recorded_days(db_path: Path, before: str, limit: int = WEEKS_READ * 7) -> list[str]:
-    """The business days with events before ``before`` (today's is not over yet), newest first."""
-    db = open_read_only(db_path)
-    try:
-        rows = db.execute("SELECT DISTINCT day FROM events WHERE day < ? ORDER BY day DESC LIMIT ?",
-                          (before, limit)).fetchall()
-    finally:
-        db.close()
-    return [day for (day,) in rows if day]
-
 
 def text(config: Config, rows: list[ForecastRow], days_read: int, lang: str = DEFAULT) -> str:
     _ = lambda message, **values: gettext(message, lang, **values)
@@ -58,14 +42,10 @@ def forecast_main(config: Config, data_dir: Path, lang: str = DEFAULT) -> int:
     if not db_path.exists():
         print(f"hallq report: no controller records at {db_path}", file=sys.stderr)
         return 1
-    today = datetime.now(config.zone).date()
-    days = recorded_days(db_path, today.isoformat())
-    if not days:
+    rows, days_read = forecast_from_records(setup_from_config(config), db_path, datetime.now(config.zone).date(),
+                                            config.hall.service_level_wait_s, config.hall.service_level_share)
+    if not days_read:
         print(f"hallq report: {db_path} holds no finished business day to forecast from", file=sys.stderr)
         return 1
-    setup = setup_from_config(config)
-    recorded = profile(setup, load_days(db_path, days))
-    rows = forecast(setup, recorded, today + timedelta(days=1), 7, config.hall.service_level_wait_s,
-                    config.hall.service_level_share)
-    sys.stdout.write(text(config, rows, len(days), lang))
+    sys.stdout.write(text(config, rows, days_read, lang))
     return 0

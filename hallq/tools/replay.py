@@ -15,23 +15,12 @@ import csv
 import io
 import sqlite3
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from hallq.errors import ConfigError
-from hallq.records.replay import (
-    Change,
-    Fidelity,
-    Played,
-    RecordedDay,
-    WaitFigures,
-    fidelity,
-    load_events,
-    play,
-    read_day,
-    staffing,
-    wait_figures,
-)
+from hallq.records import whatif
+from hallq.records.replay import Change, load_events
+from hallq.records.whatif import Comparison, Row
 from hallq.runtime.config import Config, load_config
 from hallq.runtime.i18n import DEFAULT, N_, counter_name, gettext, minutes, service_name
 from hallq.runtime.setup import setup_from_config
@@ -41,52 +30,12 @@ from .report import business_day_named
 OPENED, CLOSED = N_("{counter} open {start}-{end}"), N_("{counter} closed {start}-{end}")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the comparison: the whole day, a service, or an hour of issue."""
-    label: str
-    key: str
-    recorded: WaitFigures
-    replayed: WaitFigures
-
-
-@dataclass(frozen=True)
-class Comparison:
-    day: str
-    changes: tuple[Change, ...]
-    honesty: Fidelity              # the recorded staffing replayed against the record
-    rows: tuple[Row, ...]
-    unserved: int                  # still waiting at the end in the changed day
-    gave_up: int
-    configuration: str = ""        # the other hall file played (--as), if any
-
-
 def compare(config: Config, data_dir: Path, day: str, changes: list[Change],
             replayed_config: Config | None = None) -> Comparison:
     setup = setup_from_config(config)
-    events = load_events(Path(data_dir) / "controller.db", day)
-    recorded = read_day(setup, day, events)
-    as_it_was = play(setup, recorded, staffing(recorded, setup, []))
-    other = setup_from_config(replayed_config) if replayed_config is not None else setup
-    # another hall file: its calling rules all day (the record's changes of the day are what is compared)
-    changed = play(other, recorded, staffing(recorded, other, changes), recorded_rules=replayed_config is None) \
-        if changes or replayed_config else as_it_was
-    target = setup.service_level_wait_s
-    rows = [Row("all", "", *_pair(recorded, changed, target, lambda a: True))]
-    for service in setup.services:
-        rows.append(Row("service", service, *_pair(recorded, changed, target, lambda a, s=service: a.service == s)))
-    hours = sorted({a.at.astimezone(config.zone).hour for a in recorded.arrivals})
-    for hour in hours:
-        rows.append(Row("hour", f"{hour:02d}:00", *_pair(recorded, changed, target,
-                                                         lambda a, h=hour: a.at.astimezone(config.zone).hour == h)))
-    return Comparison(day, tuple(changes), fidelity(recorded, as_it_was), tuple(rows), changed.unserved,
-                      changed.gave_up, str(replayed_config.path or "") if replayed_config is not None else "")
-
-
-def _pair(day: RecordedDay, played: Played, target: float, which) -> tuple[WaitFigures, WaitFigures]:
-    chosen = [a for a in day.arrivals if which(a)]
-    return (wait_figures([a.wait_s for a in chosen if a.wait_s is not None], target),
-            wait_figures([played.waits[a.ticket] for a in chosen if a.ticket in played.waits], target))
+    other = setup_from_config(replayed_config) if replayed_config is not None else None
+    return whatif.compare(setup, config.zone, day, load_events(Path(data_dir) / "controller.db", day), changes, other,
+                          str(replayed_config.path or "") if replayed_config is not None else "")
 
 
 def _label(row: Row, config: Config, lang: str) -> str:
