@@ -31,6 +31,7 @@ class CentralSection(Strict):
     id: str = "central"
     page: int = 500
     service_level_wait_s: int = 900   # figures: share of customers called within this wait
+    service_level_share: float = 0.8  # forecast: the share to call within that wait
     listen: str | None = None         # HOST:PORT of the dashboard (``--listen`` overrides); none: no dashboard
     halls: list[str] = []             # the halls bridged in: one broker user each (``central broker-config``)
     viewers: list[str] = []           # other users of the central broker that may only read

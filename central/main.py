@@ -17,6 +17,8 @@ def main(args: argparse.Namespace) -> int:
     config = load_central_config(args.config, args.broker)
     if args.words == ["report"]:
         return report(config, args)
+    if args.words == ["forecast"]:
+        return forecast_report(config, args)
     if args.words[:2] == ["user", "add"]:
         return add_user(args)
     if args.words == ["broker-config"]:
@@ -46,6 +48,24 @@ def add_user(args: argparse.Namespace) -> int:
         print(f"hallq central: {err}", file=sys.stderr)
         return 2
     print(f"user {args.words[2]} ({args.role}) saved")
+    return 0
+
+
+def forecast_report(config, args: argparse.Namespace) -> int:
+    """`hallq central forecast [--csv F]`: next week's counters for every hall, and across halls."""
+    from hallq.records.store import CentralStore  # noqa: PLC0415
+
+    from .forecast import csv_text, forecast_halls, text  # noqa: PLC0415
+    store = CentralStore(config.database(args.data))
+    try:
+        halls = forecast_halls(store, date.today(), config.central.service_level_wait_s,
+                               config.central.service_level_share)
+    finally:
+        store.close()
+    print(text(halls, config.central.service_level_wait_s, config.central.service_level_share,
+               getattr(args, "lang", None) or "zh_CN"), end="")
+    if args.csv:
+        Path(args.csv).write_text(csv_text(halls), "utf-8")
     return 0
 
 

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from hallq.core import events as e
-from hallq.core.setup import Setup
+from hallq.core.setup import ServiceSetup, Setup
 
 from .day import open_read_only
 from .replay import load_days
@@ -86,6 +86,9 @@ def profile(setup: Setup, days: Mapping[str, Iterable[e.Event]]) -> Profile:
         for event in events:
             if isinstance(event, e.TicketIssued) and event.ticket.day == day and not event.ticket.transferred_from:
                 counts[(weekday, event.ticket.service, quarter_of(event.ticket.issued_at, setup.tz))] += 1
+            elif isinstance(event, e.TicketRouted) and event.ticket.day == day:
+                # a journey's next step loads that service's counters as a new arrival would
+                counts[(weekday, event.ticket.service, quarter_of(event.at, setup.tz))] += 1
             elif isinstance(event, e.TicketServed) and 0 < event.service_s <= 3600:
                 served[event.ticket.service].append(event.service_s)
     arrivals = {key: n / per_weekday[key[0]] for key, n in counts.items()}
@@ -154,3 +157,21 @@ def forecast_from_records(setup: Setup, db_path: Path, today: date, target_s: fl
     if not days:
         return [], 0
     return forecast(setup, profile(setup, load_days(db_path, days)), today + timedelta(days=1), 7, target_s, share), len(days)
+
+
+def setup_from_events(days: Mapping[str, Iterable[e.Event]], est_service_s: float = 300.0) -> Setup | None:
+    """What a forecast needs of a hall known only by its events (head office keeps no hall files):
+    its services (those tickets were issued for, or went on to) and its time zone (the offset its
+    tickets' times carry). None: no ticket in them."""
+    services: set[str] = set()
+    zone: tzinfo | None = None
+    for events in days.values():
+        for event in events:
+            ticket = getattr(event, "ticket", None)
+            if isinstance(event, (e.TicketIssued, e.TicketRouted)) and ticket is not None:
+                services.add(ticket.service)
+                zone = zone or ticket.issued_at.tzinfo
+    if not services or zone is None:
+        return None
+    return Setup(tz=zone, hours=None, services={s: ServiceSetup(s, "", est_service_s) for s in sorted(services)},  # type: ignore[arg-type]
+                 counters={}, kiosks={})

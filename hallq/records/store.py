@@ -211,6 +211,24 @@ class CentralStore:
                          "(SELECT 1 FROM events n WHERE n.hall = e.hall AND n.seq = e.seq + 1)", (hall,))
         return int(row[0][0])
 
+    def recorded_days(self, hall: str, before: str, limit: int) -> list[str]:
+        """The hall's business days with events before ``before``, newest first."""
+        rows = self.query("SELECT DISTINCT day FROM events WHERE hall = ? AND day < ? ORDER BY day DESC LIMIT ?",
+                          (hall, before, limit))
+        return [r[0] for r in rows]
+
+    def events_of(self, hall: str, days: Iterable[str]) -> dict[str, list[e.Event]]:
+        """The hall's events of each of ``days``, in order (those the core cannot read are left out:
+        the quarantine holds them)."""
+        out: dict[str, list[e.Event]] = {day: [] for day in days}
+        for day in out:
+            for (body,) in self.query("SELECT body FROM events WHERE hall = ? AND day = ? ORDER BY seq", (hall, day)):
+                try:
+                    out[day].append(e.decode_event(body))
+                except msgspec.DecodeError:
+                    continue
+        return out
+
     def halls(self) -> list[str]:
         known = {r[0] for r in self.query("SELECT DISTINCT hall FROM events")}
         known |= {r[0] for r in self.query("SELECT hall FROM halls")}

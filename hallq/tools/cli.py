@@ -121,11 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("central", help="head office: every bridged hall's events in one store")
     _common(p)
     p.add_argument("--date", help="with `report`: the business day YYYY-MM-DD (default: today)")
-    p.add_argument("--csv", help="with `report`: also write the figures as CSV (UTF-8 with BOM) here")
+    p.add_argument("--csv", help="with `report` or `forecast`: also write the figures as CSV (UTF-8 with BOM) here")
+    p.add_argument("--lang", default="zh_CN", choices=["zh_CN", "en"], help="with `forecast`: the language (default zh_CN)")
     p.add_argument("--listen", help="HOST:PORT of the dashboard (default: [central] listen; none: no dashboard)")
     p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
     p.add_argument("--out", help="with `broker-config`: the folder for the central broker's files")
-    p.add_argument("words", nargs="*", help="`report` prints a day's figures; `user add NAME` adds a dashboard user; "
+    p.add_argument("words", nargs="*", help="`report` prints a day's figures; `forecast` next week's counters of "
+                                            "every hall; `user add NAME` adds a dashboard user; "
                                             "`broker-config --out DIR` writes the central broker's files")
 
     p = sub.add_parser("report", help="the day's report from the controller's records")
