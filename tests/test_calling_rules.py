@@ -430,3 +430,39 @@ def test_a_priority_heavy_day_with_a_share_from_noon_replays_only_with_the_chang
     # without the change played (the hall file's rules all day) the walk-ins called after it are not reached
     without = play(BASE, day, staffing(day, BASE, []), recorded_rules=False)
     assert {a.number: without.waits.get(a.ticket) for a in day.arrivals if a.wait_s is not None} != recorded
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(issues=st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.sampled_from(["normal", "priority", "priority"]),
+                                 st.sampled_from([0, 0, 30, 200])), min_size=1, max_size=30),
+       share=st.integers(0, 3), ageing=st.sampled_from([0, 600, 1500]))
+def test_estimates_under_the_calling_rules_are_kept_by_a_hall_that_takes_the_measured_times(issues, share, ageing):
+    """Tickets issued, then every counter works exactly the service's measured time per customer and
+    calls at once: each ticket is called when the estimate (given as it was issued, and the forecast
+    after the last issue) said, with the priority share and the ageing in force."""
+    # (idle_alert_s: a counter nobody called at for that long while people waited is not counted on; here
+    # all of them call once the tickets are issued)
+    setup = dataclasses.replace(BASE, priority_per_normal=share, ageing_s=ageing, idle_alert_s=86400)
+    rules = QueueRules(setup)
+    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
+    now = START
+    for service, priority, advance in issues:
+        now += timedelta(seconds=advance)
+        state, _ = rules.handle(state, c.IssueTicket(service=service, priority=priority), now)
+    from hallq.core.forecast import forecast, per_ticket_s
+    told = forecast(setup, state, now).waits
+    free = {k: now for k in sorted(setup.counters)}            # every counter calls at once, then when done
+    called: dict[str, float] = {}
+    while any(t.status == "waiting" for t in state.tickets.values()) and free:
+        at = min(free.values())
+        counter = min(k for k, t in free.items() if t == at)
+        try:
+            state, events = rules.handle(state, c.CallNext(counter=counter), at)
+        except RequestError:
+            del free[counter]                                   # nothing it serves waits any more
+            continue
+        ticket = next(ev.ticket for ev in events if isinstance(ev, e.TicketCalled))
+        called[ticket.id] = (at - now).total_seconds()
+        free[counter] = at + timedelta(seconds=per_ticket_s(state, ticket.service))
+    assert {k: round(v) for k, v in called.items()} == {k: v for k, v in told.items() if k in called}
+    assert set(called) == {k for k, v in told.items() if v is not None}

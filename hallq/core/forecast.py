@@ -18,6 +18,8 @@ waited for ``idle_alert_s``: :mod:`hallq.core.idle`) is not counted on. A ticket
 play reaches has no estimate (None): no number of minutes is promised while nobody calls its
 service ("暂无法估计"), rather than a guess from counters nobody is at.
 
+With ``[hall] priority_per_normal`` or ``ageing_s`` in force, the play follows them too (a priority
+ticket waits once its service's share ran out while walk-ins wait; a walk-in goes first once aged).
 A counter with ``call_order = "weighted"`` is played as taking the oldest across its services: its
 share of calls per service is not played, so estimates for its services are approximate there.
 
@@ -111,6 +113,9 @@ def _choose(counter: CounterSetup, at: float, queues: dict[str, list[tuple[tuple
 def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[tuple[tuple, str, str]]],
           watch: str | None = None) -> dict[str, float]:
     """Seconds until each queued id is called; ``watch``: stop once that id is reached."""
+    rules = setup.rules_in(state)
+    if rules.priority_per_normal or rules.ageing_s:
+        return _RulesPlay(setup, state, now, queues, rules.priority_per_normal, rules.ageing_s).run(watch)
     heap = _start(setup, state, now)
     desks = setup.desks(state)                    # what each counter serves now (a clerk's skills)
     heads = {service: 0 for service in queues}
@@ -133,6 +138,90 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
             break
         heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
     return reached
+
+
+class _RulesPlay:
+    """The play under the hall's calling rules (``priority_per_normal``, ``ageing_s``), as
+    ``call_next`` applies them (``QueueRules._call_key``): each service's queue split in two, its
+    priority tickets and the rest, so that a priority ticket can wait while walk-ins go (the share)
+    and the longest waiting walk-in can go first once aged (the rest's head: the oldest of them when
+    no booked appointment is due ahead of it). Each call costs O(services of the counter)."""
+
+    def __init__(self, setup: Setup, state: HallState, now: datetime,
+                 queues: dict[str, list[tuple[tuple, str, str]]], share: int, ageing_s: int) -> None:
+        self.setup, self.state, self.now, self.share, self.ageing_s = setup, state, now, share, ageing_s
+        self.priority: dict[str, list[tuple[tuple, str, str]]] = {}
+        self.rest: dict[str, list[tuple[tuple, str, str]]] = {}
+        for service, queue in queues.items():
+            self.priority[service] = [q for q in queue if q[0][0] == 0]
+            self.rest[service] = [q for q in queue if q[0][0] != 0]
+        self.heads = {s: [0, 0] for s in queues}
+        tickets = state.tickets
+        # a walk-in's moment it began waiting (ageing); a newcomer (not in the state) began now
+        self.since = {q[1]: (tickets[q[1]].waiting_since - now).total_seconds() if q[1] in tickets else 0.0
+                      for queue in queues.values() for q in queue}
+        self.walk_in = {q[1]: tickets[q[1]].walk_in if q[1] in tickets else q[0][0] == 2
+                        for queue in queues.values() for q in queue}
+        self.walk_ins_left = {s: sum(1 for q in self.rest[s] if self.walk_in[q[1]]) for s in queues}
+        self.run_of = {s: svc.priority_run for s, svc in state.services.items()}
+
+    def _candidate(self, service: str, at: float) -> tuple[tuple, tuple[tuple, str, str], int] | None:
+        """(its calling order, the entry, 0: from the priority list / 1: from the rest) for ``service``."""
+        prio, rest = self.priority.get(service, []), self.rest.get(service, [])
+        hp, hr = self.heads.get(service, [0, 0])
+        p = prio[hp] if hp < len(prio) else None
+        r = rest[hr] if hr < len(rest) else None
+        if r is not None and self.ageing_s and self.walk_in[r[1]] and self.since[r[1]] <= at - self.ageing_s:
+            return (-1, self.since[r[1]], r[0][2]), r, 1
+        if p is not None and not (self.share and self.run_of.get(service, 0) >= self.share
+                                  and self.walk_ins_left.get(service, 0) > 0):
+            return p[0], p, 0
+        if r is not None:
+            return r[0], r, 1
+        return ((3, *p[0][1:]), p, 0) if p is not None else None
+
+    def run(self, watch: str | None) -> dict[str, float]:
+        heap = _start(self.setup, self.state, self.now)
+        desks = self.setup.desks(self.state)
+        booked = _booked(self.state, self.now)
+        reached: dict[str, float] = {}
+        while heap:
+            at, counter_id = heapq.heappop(heap)
+            counter = desks[counter_id]
+            best: tuple | None = None
+            for rank, service in enumerate(counter.services):
+                slots = booked.get(service)
+                if slots and slots[0] <= at:
+                    order: tuple = (1, rank) if counter.call_order == "service_order" else (1,)
+                    if best is None or order < best[0]:
+                        best = (order, service, None, 0)
+                    continue
+                found = self._candidate(service, at)
+                if found is None:
+                    continue
+                key, entry, which = found
+                order = (key[0], rank, key[1:]) if counter.call_order == "service_order" else key
+                if best is None or order < best[0]:
+                    best = (order, service, entry, which)
+            if best is None:
+                continue                              # nothing left this counter serves: it stays idle
+            _, service, entry, which = best
+            heapq.heappush(heap, (at + per_ticket_s(self.state, service) + self.state.gap_s, counter_id))
+            if entry is None:                         # a booked customer whose slot has begun
+                booked[service].pop(0)
+                self.run_of[service] = 0
+                continue
+            self.heads[service][which] += 1
+            if which == 0:
+                self.run_of[service] = self.run_of.get(service, 0) + 1
+            else:
+                self.run_of[service] = 0
+                if self.walk_in[entry[1]]:
+                    self.walk_ins_left[service] -= 1
+            reached[entry[1]] = at
+            if entry[1] == watch:
+                break
+        return reached
 
 
 @dataclass
@@ -347,7 +436,7 @@ def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tu
     """(people ahead, wait or None if not known) of a walk-in being issued now (:class:`Newcomers`), or None if ``ticket``
     is not one (a priority ticket, an appointment, one placed from a lease)."""
     global _newcomers
-    if not _is_walk_in(state, ticket, now):
+    if not _is_walk_in(state, ticket, now) or _rules_set(setup, state):
         return None
     memo = _newcomers
     if memo is None or not memo.follows(setup, state, now, ticket.issued_at):
@@ -362,11 +451,20 @@ def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tu
     return ahead, _seconds(at)
 
 
+def _rules_set(setup: Setup, state: HallState) -> bool:
+    """A priority share or ageing is in force: the walk-in play (which assumes priority first and no
+    ageing) gives way to the play under the rules (:class:`_RulesPlay`), a whole play per ask."""
+    rules = setup.rules_in(state)
+    return bool(rules.priority_per_normal or rules.ageing_s)
+
+
 def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> dict[str, int | None]:
     """What a walk-in taking a ticket now (issued at ``issued_at``) would be told, per service: the
     walk-in play (:class:`Newcomers`), kept from the batch's last issue when there was one;
     :func:`forecast`'s where a ticket queued by a slot still to come would be behind it."""
     global _newcomers
+    if _rules_set(setup, state):
+        return dict(forecast(setup, state, now).newcomer)
     memo = _newcomers
     if memo is None or not memo.follows(setup, state, now, issued_at):
         memo = _newcomers = Newcomers(setup, state, now, issued_at)
