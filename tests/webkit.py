@@ -51,13 +51,13 @@ def add_user(hall: Path, data: Path, name: str, role: str, password: str) -> sub
 
 
 def start_web_hall(tmp: Path, counters: int | None = None, hall_overrides: dict[str, str] | None = None,
-                   edits: dict[str, str] | None = None) -> WebHall:
+                   edits: dict[str, str] | None = None, web_extra: str = "") -> WebHall:
     """``counters``: a hall of that many counters (c1..cN) instead of the example's four; ``edits``:
     texts of the example's file replaced (:func:`~hallq.testing.write_hall_config`)."""
     broker = Broker(tmp)
     port = free_port()
     hall = write_hall_config(tmp / "hall.toml", broker.port, broker.broker_dir / "credentials.toml",
-                             extra=f'[web]\npublic_url = "http://127.0.0.1:{port}"\nlisten = "127.0.0.1:{port}"\n',
+                             extra=f'[web]\npublic_url = "http://127.0.0.1:{port}"\nlisten = "127.0.0.1:{port}"\n{web_extra}',
                              counters=counters, hall_overrides=hall_overrides, edits=edits)
     broker.configure(hall)
     broker.start()

@@ -112,6 +112,8 @@ class HallMirror:
                 "recalls": current.recalls,
                 # a journey: its services, the step it is at, and the rest of the visit as estimated
                 "route": list(current.route), "step": current.step,
+                # joined from a phone: whether its customer confirmed arriving, and the code for a kiosk
+                "remote": current.remote, "arrived": current.arrived, "arrival_code": current.arrival_code,
                 "est_route_s": route_estimate(self.setup, state, current, est) if waiting and est is not None else 0}
 
     def waiting_numbers(self, now: datetime) -> dict[str, list[str]]:

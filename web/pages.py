@@ -25,7 +25,7 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
     status, ahead = view["status"], view["ahead"]
     out: dict[str, Any] = {"number": view["number"], "service": service_name(config, view["service"], lang),
                            "status": status, "alert": False, "headline": "", "detail": "", "notice": "",
-                           "journey": ""}
+                           "journey": "", "arrival": ""}
     _ = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
     route, step = view.get("route") or [], view.get("step", 0)
     if len(route) > 1 and status in ("waiting", "called"):
@@ -40,9 +40,17 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
     elif view.get("service_suspended") and status == "waiting":
         out["notice"] = _("{service} has stopped issuing tickets; tickets already taken are served in turn.",
                           service=out["service"])
+    if view.get("remote") and status == "waiting":
+        # joined from a phone: called only once here (docs/web.md "Joining from a phone")
+        out["arrival"] = _("When you arrive, scan the QR code at the hall's door, or type {code} at a ticket "
+                           "machine: you are called once you are here", code=view.get("arrival_code") or "") \
+            if not view.get("arrived") else _("You are here: you will be called in turn")
     if status == "waiting":
         if view.get("reinstated"):
             out["headline"] = _("Back in the queue")
+        elif view.get("remote") and not view.get("arrived") and ahead <= near:
+            # not called until here: "listen for your number" would mislead someone still on the way
+            out["headline"] = _("Your turn is near: please come to the hall and confirm you are here")
         elif ahead <= near:
             out["headline"] = _("Your turn is near: please listen for your number")
             out["alert"] = ahead == 0
@@ -98,6 +106,8 @@ def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) ->
             f'<p id="number" class="number">{html.escape(first["number"])}</p>'
             f'<p id="service" class="service">{html.escape(first["service"])}</p>'
             f'<p id="journey" class="journey"{"" if first["journey"] else " hidden"}>{html.escape(first["journey"])}</p>'
+            f'<p id="arrival" class="arrival" role="status"{"" if first["arrival"] else " hidden"}>'
+            f'{html.escape(first["arrival"])}</p>'
             f'<p id="notice" class="notice" role="status"{"" if first["notice"] else " hidden"}>'
             f'{html.escape(first["notice"])}</p>'
             f'<p id="headline" class="headline" aria-live="assertive" aria-atomic="true">'

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -31,7 +32,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hallq.contract import ReplyDoc, ops
-from hallq.contract.tokens import TOKEN_PATTERN
+from hallq.contract.tokens import TOKEN_PATTERN, new_token, token_hash
+from hallq.core.rules import latest_issue, newcomer_waits
 from hallq.device.shell import DeviceShell, StampedInbox
 from hallq.http.accounts import Accounts, Session
 from hallq.http.limits import MAX_BODY, BodyLimit, Overloads, StreamGate
@@ -41,7 +43,7 @@ from hallq.records.store import CentralStore
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, counter_name, gettext
 
-from . import pages, planning
+from . import join, pages, planning
 from .board import board
 from .reports import Reports, period_bounds
 from .role import Hub, WebRole
@@ -80,6 +82,7 @@ class WebService:
         self.inbox = LoopInbox()
         self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
         self.records_path = Path(data_dir).resolve() / "records.db"
+        self.join_key = join.keys_file(Path(data_dir))
         self.records = CentralStore(f"sqlite:///{self.records_path}")
         self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports", config)
         self.role = WebRole(config, self.hub, records=self.records, on_day_ended=self.reports.nightly)
@@ -107,6 +110,10 @@ class WebService:
             Route("/reports.csv", self.report_csv),
             Route("/reports.xlsx", self.report_xlsx),
             Route("/reports/nightly/{name}", self.nightly_file),
+            Route("/join", self.join_list),
+            Route("/join/{service}", self.join_page, methods=["GET"]),
+            Route("/join/{service}", self.join, methods=["POST"]),
+            Route("/arrive", self.arrive),
             Route("/t/{token}", self.ticket_page),
             Route("/t/{token}/stream", self.ticket_stream),
             Route("/screen/{display}", self.screen_page),
@@ -204,6 +211,107 @@ class WebService:
         view = self.role.mirror.ticket_view(ticket, self.now())
         name = counter_name(self.config, view["counter"], lang) if view["counter"] else ""
         return pages.phone_texts(view, lang, self.config, name, self.web.near)
+
+    # --- joining from a phone (hallq/web/join.py) ----------------------------------------------------
+    async def join_list(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        return HTMLResponse(join.list_page(self.config, lang), headers={"Cache-Control": "no-store"})
+
+    def _join_view(self, service: str) -> dict[str, Any] | None:
+        """The service as a phone about to join sees it; None: the controller is away (nothing promised)."""
+        mirror = self.role.mirror
+        if not self.shell.available or mirror.state is None:
+            return None
+        state, now = mirror.state, self.now()
+        waits = newcomer_waits(mirror.setup, state, now, latest_issue(state, now))
+        svc = state.services.get(service)
+        cap = mirror.setup.remote_caps.get(service, 0)
+        return {"waiting": sum(1 for t in state.tickets.values() if t.status == "waiting" and t.service == service),
+                "est_wait_s": waits.get(service) or 0, "est_known": waits.get(service) is not None,
+                "left": max(0, cap - state.remote_joins.get(f"service:{service}", 0)),
+                "closed": not state.is_open or bool(svc and svc.suspended)}
+
+    def _join_form(self, request: Request, service: str, lang: str, message: str = "",
+                   status: int = 200) -> Response:
+        nonce = request.cookies.get(join.NONCE_COOKIE) or secrets.token_urlsafe(16)
+        view = self._join_view(service)
+        response = HTMLResponse(join.service_page(self.config, service, lang, view, nonce, message),
+                                status_code=status if view is not None else 503, headers={"Cache-Control": "no-store"})
+        response.set_cookie(join.NONCE_COOKIE, nonce, httponly=True, samesite="strict", secure=self.secure)
+        return response
+
+    async def join_page(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        service = request.path_params["service"]
+        if service not in join.offered(self.config):
+            return HTMLResponse(join.list_page(self.config, lang), status_code=404)
+        return self._join_form(request, service, lang)
+
+    async def join(self, request: Request) -> Response:
+        """A phone takes a number: the ``join`` op, then its live page (the token in a cookie, for the door)."""
+        lang = pages.language(request.headers.get("accept-language"))
+        service = request.path_params["service"]
+        if service not in join.offered(self.config):
+            return HTMLResponse(join.list_page(self.config, lang), status_code=404)
+        form = await form_fields(request)
+        nonce = request.cookies.get(join.NONCE_COOKIE, "")
+        if not nonce or not hmac.compare_digest(nonce, form.get("nonce", "")):
+            return self._join_form(request, service, lang, gettext(N_("Please press the button on this page again."), lang), 403)
+        if not self.shell.available:
+            return self._join_form(request, service, lang)
+        phone = request.cookies.get(join.PHONE_COOKIE) or secrets.token_urlsafe(16)
+        client = request.client.host if request.client else "?"
+        token = new_token()
+        reply: ReplyDoc | None = None
+        for _ in range(3):                        # an arrival code given today already: another one
+            reply = await self._ask("join", service=service, device=join.keyed(self.join_key, phone),
+                                    address=join.keyed(self.join_key, client), code=join.new_code(),
+                                    token_hash=token_hash(token))
+            if reply is None or reply.ok or reply.code != "bad_request":
+                break
+        if reply is None:
+            return self._join_form(request, service, lang)
+        if not reply.ok:
+            return self._join_form(request, service, lang, join.refusal(reply.code or "", reply.message or "", lang), 409)
+        log.info("joined from a phone: %s %s", service, reply.ticket.number if reply.ticket else "?")
+        await self._until_known(token)
+        response = RedirectResponse(f"/t/{token}", 303)
+        response.set_cookie(join.PHONE_COOKIE, phone, max_age=400 * 86400, httponly=True, samesite="lax",
+                            secure=self.secure)
+        response.set_cookie(join.TICKET_COOKIE, token, max_age=86400, httponly=True, samesite="lax", secure=self.secure)
+        return response
+
+    async def arrive(self, request: Request) -> Response:
+        """The QR code at the hall's door: the ticket this phone joined with is here (``arrived`` op)."""
+        lang = pages.language(request.headers.get("accept-language"))
+        door = self.web.door_code
+        if not door or not hmac.compare_digest(door, request.query_params.get("door", "")):
+            return HTMLResponse(join.door_page(self.config, lang, "door_bad"), status_code=400)
+        token = request.cookies.get(join.TICKET_COOKIE, "")
+        if not TOKEN_PATTERN.match(token) or self.role.mirror.ticket_by_token(token) is None:
+            return HTMLResponse(join.door_page(self.config, lang, "door_no_ticket"), status_code=404)
+        reply = await self._ask("arrived", token_hash=token_hash(token))
+        if reply is None:
+            return self._join_form(request, self.role.mirror.ticket_by_token(token).service, lang)  # type: ignore[union-attr]
+        return RedirectResponse(f"/t/{token}", 303)
+
+    async def _until_known(self, token: str, timeout: float = ACTION_WAIT_S) -> None:
+        """Until the web's copy of the records has the ticket (its event comes just after the reply),
+        so that the page the phone is sent to finds it; at most ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen = self.hub.versions["records"]
+        while self.role.mirror.ticket_by_token(token) is None and time.monotonic() < deadline:
+            seen = await self.hub.wait(seen, deadline - time.monotonic(), "records")
+
+    async def _ask(self, op: str, **args: Any) -> ReplyDoc | None:
+        """One request to the controller; None when it does not answer in time."""
+        answer: asyncio.Future[ReplyDoc] = asyncio.get_running_loop().create_future()
+        self.shell.request(op, lambda reply: answer.done() or answer.set_result(reply), give_up_after=ACTION_WAIT_S,
+                           **args)
+        try:
+            return await asyncio.wait_for(answer, ACTION_WAIT_S + 1)
+        except TimeoutError:
+            return None
 
     async def ticket_page(self, request: Request) -> Response:
         lang = pages.language(request.headers.get("accept-language"))

@@ -117,6 +117,12 @@ OPS: dict[str, Op] = {
                 lambda d, i, a: c.BookAppointment(by=d, code=a.code or "", service=a.service, slot=a.slot),
                 Answer.APPOINTMENT, special=Special.BOOK),
     "close": _op("admin", wire.NoArgs, lambda d, i, a: c.CloseHall(by=d), Answer.HALL),
+    # joining from a phone, through the hall's web (which knows the phone and the door's QR code)
+    "join": _op("admin", wire.JoinArgs,
+                lambda d, i, a: c.JoinRemotely(by=d, service=a.service, device=a.device, address=a.address,
+                                               code=a.code, token_hash=a.token_hash), Answer.ISSUED),
+    "arrived": _op("admin", wire.ArrivedArgs,
+                   lambda d, i, a: c.ConfirmArrival(by=d, code=a.code, token_hash=a.token_hash), Answer.TICKET),
     # calling rules for the rest of the business day (docs/controller.md)
     "set_rules": _op("admin", wire.SetRulesArgs, lambda d, i, a: c.SetRules(by=d, rules=a.given()), Answer.RULES),
 }

@@ -118,6 +118,20 @@ class CheckInArgs(msgspec.Struct):
     token_hash: TokenHash | None = None
 
 
+class JoinArgs(msgspec.Struct):
+    """A phone joins the queue through the hall's web (docs/protocol.md "Joining from a phone")."""
+    service: ShortText
+    device: TokenHash              # keyed hashes: the phone's cookie, its address
+    address: TokenHash
+    code: Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[0-9]+$")]
+    token_hash: TokenHash | None = None
+
+
+class ArrivedArgs(msgspec.Struct):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    token_hash: TokenHash | None = None
+
+
 class EventsArgs(msgspec.Struct):
     after_seq: Annotated[int, msgspec.Meta(ge=0)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500

@@ -17,6 +17,22 @@ class IssueTicket(Command, frozen=True):
     token_hash: str | None = None
 
 
+class JoinRemotely(Command, frozen=True):
+    """A ticket from the hall's join page (a phone): ``device`` and ``address`` are keyed hashes of
+    the phone's cookie and its address (the limits count them; neither can be read back)."""
+    service: str
+    device: str
+    address: str
+    code: str                      # what the customer shows or types at a kiosk on arrival
+    token_hash: str | None = None
+
+
+class ConfirmArrival(Command, frozen=True):
+    """A remote ticket's customer is in the hall: by its code (at a kiosk) or its token (the door's QR code)."""
+    code: str | None = None
+    token_hash: str | None = None
+
+
 class VoidTicket(Command, frozen=True):
     ticket_id: str
     reason: str = ""

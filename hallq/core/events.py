@@ -26,6 +26,19 @@ class TicketIssued(Event, tag="ticket_issued"):
     ticket: Ticket
 
 
+class RemoteJoined(Event, tag="remote_joined"):
+    """A phone joined the queue (its ``ticket_issued`` follows): what the day's limits count."""
+    service: str
+    device: str
+    address: str
+
+
+class TicketArrived(Event, tag="ticket_arrived"):
+    """A remote ticket's customer confirmed they are in the hall: it can be called now."""
+    ticket: Ticket
+    by: str = ""
+
+
 class TicketCalled(Event, tag="ticket_called"):
     ticket: Ticket
     counter: str
@@ -191,6 +204,7 @@ AnyEvent = (
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
     | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted | RulesChanged
+    | RemoteJoined | TicketArrived
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -29,6 +29,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
             s.services = {k: replace(v, next_number=1, lease_floor=NO_LEASE, overflow_floor=NO_OVERFLOW_LEASE)
                           for k, v in s.services.items()}
             s.kiosk_issued = {}
+            s.remote_joins = {}
             s.counters = {k: replace(v, ticket=v.ticket if v.ticket in keep else None,
                                      last_served=None, last_served_at=None, free_since=None, calls={})
                           for k, v in s.counters.items()}
@@ -82,6 +83,11 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 if SERVICE_TIME_BOUNDS[0] <= seconds <= SERVICE_TIME_BOUNDS[1]:
                     s.services[t.service] = replace(svc, occupancy_s=_moved(svc.occupancy_s or svc.avg_service_s,
                                                                             seconds))
+        case e.RemoteJoined(service=service, device=device, address=address):
+            for key in (f"service:{service}", f"device:{device}", f"address:{address}"):
+                s.remote_joins[key] = s.remote_joins.get(key, 0) + 1
+        case e.TicketArrived(ticket=t):
+            s.tickets[t.id] = t
         case e.TicketRouted(ticket=t):
             s.tickets[t.id] = t             # the counter let it go with its ticket_served
         case e.TicketTransferred(ticket=t, counter=k, at=at):

@@ -59,6 +59,11 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     step_at: datetime | None = None    # when it joined this step's queue (None: at its issue)
     queue_since: datetime | None = None  # the time this step queues it by, when not its issue time
     est_route_s: int = 0               # a journey waiting: seconds until its last step is done, as estimated
+    # joined from a phone (the hall's join page): it must be confirmed on arrival (the door's QR code, or
+    # its code at a kiosk) before it is called ([hall] remote_unconfirmed)
+    remote: bool = False
+    arrived: bool = True
+    arrival_code: str | None = None
 
     @property
     def booked(self) -> bool:
@@ -210,6 +215,7 @@ class HallState(msgspec.Struct, kw_only=True):
     kiosk_issued: dict[str, int] = {}   # "kiosk.k1|pay" -> tickets that kiosk issued today (its share)
     gap_s: float = 0.0                  # measured: a clerk's time from finishing one customer to calling the next
     pause_s: float = 1800.0             # measured: how long a counter's pause (暂停服务) lasts
+    remote_joins: dict[str, int] = {}   # today's remote joins: "service:pay", "device:<key>", "address:<key>" -> count
     rules: CallingRules | None = None   # an operator's calling rules for the rest of the day (None: the hall file's)
     file_rules: CallingRules | None = None  # the hall file's rules as last recorded (None: the defaults)
 
@@ -239,4 +245,5 @@ class HallState(msgspec.Struct, kw_only=True):
             appointments=dict(self.appointments),
             alerts=dict(self.alerts),
             kiosk_issued=dict(self.kiosk_issued),
+            remote_joins=dict(self.remote_joins),
         )

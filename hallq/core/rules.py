@@ -79,6 +79,7 @@ class QueueRules:
             c.Tick: self._tick, c.DevicePresence: self._presence, c.DeviceStatus: self._status,
             c.ContinueNumbering: partial(continue_numbering, self.setup),
             c.SetRules: self._set_rules, c.AdoptFileRules: self._adopt_file_rules,
+            c.JoinRemotely: self._join, c.ConfirmArrival: self._confirm_arrival,
         }
 
     def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
@@ -140,6 +141,45 @@ class QueueRules:
         self._kiosk_may_issue(state, cmd.by, cmd.service)
         ticket = self._new_ticket(state, cmd.service, cmd.priority, cmd.by, now, token_hash=cmd.token_hash)
         return [e.TicketIssued(at=now, ticket=self._estimate(self.setup, state, ticket, now))]
+
+    # -- joining from a phone --
+    def _join(self, state: HallState, cmd: c.JoinRemotely, now: datetime) -> list[e.Event]:
+        self._service(state, cmd.service)
+        cap = self.setup.remote_caps.get(cmd.service, 0)
+        if cap <= 0:
+            raise RequestError("not_allowed", f"joining from a phone is not offered for {cmd.service!r}")
+        joins = state.remote_joins
+        if joins.get(f"service:{cmd.service}", 0) >= cap:
+            raise RequestError("remote_cap", f"today's {cap} tickets from phones for {cmd.service!r} are taken")
+        if joins.get(f"device:{cmd.device}", 0) >= self.setup.remote_per_device:
+            raise RequestError("remote_limit", f"this phone has joined {self.setup.remote_per_device} times today")
+        if joins.get(f"address:{cmd.address}", 0) >= self.setup.remote_per_address:
+            raise RequestError("remote_limit", f"{self.setup.remote_per_address} tickets from this address today")
+        code = cmd.code.strip()
+        # never one a ticket of today had, whatever became of it (a no-show may be put back)
+        if not code or any(t.remote and t.arrival_code == code and t.day == state.day for t in state.tickets.values()):
+            raise RequestError("bad_request", "an arrival code that no ticket of today has")
+        ticket = self._new_ticket(state, cmd.service, "normal", cmd.by, now, token_hash=cmd.token_hash)
+        ticket = replace(ticket, remote=True, arrived=False, arrival_code=code)
+        joined = e.RemoteJoined(at=now, service=cmd.service, device=cmd.device, address=cmd.address)
+        return [joined, e.TicketIssued(at=now, ticket=self._estimate(self.setup, state, ticket, now))]
+
+    @staticmethod
+    def _remote_by_code(state: HallState, code: str) -> Ticket | None:
+        return next((t for t in state.tickets.values() if t.remote and t.arrival_code == code
+                     and t.day == state.day and t.status in OPEN_STATUSES), None)
+
+    def _confirm_arrival(self, state: HallState, cmd: c.ConfirmArrival, now: datetime) -> list[e.Event]:
+        if cmd.code:
+            ticket = self._remote_by_code(state, cmd.code.strip())
+        else:
+            ticket = next((t for t in state.tickets.values() if cmd.token_hash and t.token_hash == cmd.token_hash
+                           and t.remote and t.status in OPEN_STATUSES), None)
+        if ticket is None:
+            raise RequestError("unknown_ticket", "no ticket joined from a phone has this code today")
+        if ticket.arrived:
+            return [e.TicketArrived(at=now, ticket=ticket, by=cmd.by)] if cmd.code else []
+        return [e.TicketArrived(at=now, ticket=replace(ticket, arrived=True), by=cmd.by)]
 
     def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
                     slot: datetime | None = None, token_hash: str | None = None) -> Ticket:
@@ -250,7 +290,9 @@ class QueueRules:
     def _next_for(self, state: HallState, counter: str, now: datetime) -> Ticket | None:
         desk = self.setup.serving(state, counter)
         rank = {sid: i for i, sid in enumerate(desk.services)}
-        candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank]
+        # a ticket joined from a phone is called once its customer is here ([hall] remote_unconfirmed)
+        candidates = [t for t in state.tickets.values() if t.status == "waiting" and t.service in rank
+                      and (t.arrived or self.setup.remote_unconfirmed == "skip")]
         if not candidates:
             return None
         key = self._call_key(state, candidates, now)
@@ -269,6 +311,20 @@ class QueueRules:
             service = min(waiting, key=lambda s: ((calls.get(s, 0) + 1) / desk.weights.get(s, 1), rank[s]))
             return min((t for t in candidates if t.service == service), key=key)
         return min(candidates, key=key)
+
+    def _next_here(self, state: HallState, counter: str, now: datetime) -> tuple[list[e.Event], HallState, Ticket | None]:
+        """The next ticket ``counter`` calls, after passing over (``[hall] remote_unconfirmed = "skip"``)
+        the phones' tickets whose customers have not confirmed arriving: each a no-show when its turn
+        comes, put back within ``no_show_reinstate_s`` as any no-show. (The skipped, the state after, the next.)"""
+        skipped: list[e.Event] = []
+        nxt = self._next_for(state, counter, now)
+        while nxt is not None and not nxt.arrived:
+            missed = e.TicketNoShow(at=now, ticket=replace(nxt, status="no_show", finished_at=now, reason="not_arrived"),
+                                    counter=counter)
+            skipped.append(missed)
+            state = evolve(state, missed)
+            nxt = self._next_for(state, counter, now)
+        return skipped, state, nxt
 
     def _call_key(self, state: HallState, candidates: list[Ticket], now: datetime) -> Callable[[Ticket], tuple[Any, ...]]:
         """The calling order among ``candidates`` at ``now``: ``Ticket.queue_key`` under the hall's
@@ -315,11 +371,12 @@ class QueueRules:
         # the one being served is finished first: a journey's ticket then waits for its next step,
         # and may be the next this counter calls (the customer is at its desk already)
         finished = self._served(state, cmd.counter, state.tickets[cs.ticket], now) if cs.ticket else []
-        after = fold(state, finished)
-        nxt = self._next_for(after, cmd.counter, now)
+        skipped, after, nxt = self._next_here(fold(state, finished), cmd.counter, now)
         if nxt is None:
+            if skipped:
+                return finished + skipped
             raise RequestError("no_ticket", "no ticket is waiting for this counter")
-        return finished + self._call(after, cmd.counter, nxt, now, out_of_order=False)
+        return finished + skipped + self._call(after, cmd.counter, nxt, now, out_of_order=False)
 
     def _call(self, state: HallState, counter: str, ticket: Ticket, now: datetime,
               out_of_order: bool, auto: bool = False) -> list[e.Event]:
@@ -410,6 +467,9 @@ class QueueRules:
         return [e.AppointmentBooked(at=now, appointment=Appointment(code=code, service=cmd.service, slot=slot, day=day))]
 
     def _check_in(self, state: HallState, cmd: c.CheckIn, now: datetime) -> list[e.Event]:
+        if self._remote_by_code(state, cmd.code.strip()) is not None:
+            # a ticket joined from a phone, confirmed at the kiosk (which prints it: the same number)
+            return self._confirm_arrival(state, c.ConfirmArrival(code=cmd.code, by=cmd.by), now)
         appointment = state.appointments.get(cmd.code.strip())
         if appointment is None:
             raise RequestError("unknown_appointment", "no appointment has this code")
@@ -535,10 +595,10 @@ class QueueRules:
             if cs.suspended or cs.ticket is not None or cs.free_since is None or now - cs.free_since < bound \
                     or (device is not None and device.online is False):
                 continue
-            nxt = self._next_for(state, counter_id, now)
+            skipped, after, nxt = self._next_here(state, counter_id, now)
             if nxt is None or now - nxt.waiting_since < bound:
                 continue
-            called = self._call(state, counter_id, nxt, now, out_of_order=False, auto=True)
+            called = skipped + self._call(after, counter_id, nxt, now, out_of_order=False, auto=True)
             state = fold(state, called)
             events += called
         return events

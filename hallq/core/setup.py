@@ -48,6 +48,12 @@ class Setup:
     auto_call_s: int = 0               # a counter free this long calls the next by itself (0: off)
     appointment_place: str = "ahead"   # an on-time appointment: ahead once its slot began, or "interleaved" by its slot
     clerks: dict[str, CounterSetup] = field(default_factory=dict)   # clerk id -> skills (id: the clerk's)
+    # joining from a phone: each service's tickets a day (absent or 0: not offered), per phone and per
+    # address a day, and what happens to a remote ticket not confirmed on arrival when its turn comes
+    remote_caps: dict[str, int] = field(default_factory=dict)
+    remote_per_device: int = 2
+    remote_per_address: int = 20
+    remote_unconfirmed: str = "wait"   # wait: kept in its place, not called | skip: passed over as a no-show
 
     @property
     def file_rules(self) -> CallingRules:

@@ -101,6 +101,12 @@ class HallConfig(Strict):
     # an appointment checked in on time: "ahead" of walk-ins once its slot began (and queued by the slot
     # before), or "interleaved": among walk-ins as if it had taken a ticket at its slot's start
     appointment_place: Literal["ahead", "interleaved"] = "ahead"
+    # joining from a phone ([[service]] remote_daily_cap): tickets a day per phone and per address, and a
+    # remote ticket whose customer has not confirmed arriving when its turn comes: "wait" (kept in its
+    # place, not called until confirmed) or "skip" (passed over as a no-show, to be put back as any no-show)
+    remote_per_device: Annotated[int, msgspec.Meta(ge=1, le=50)] = 2
+    remote_per_address: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 20
+    remote_unconfirmed: Literal["wait", "skip"] = "wait"
     texts: HallTexts = HallTexts()
     # a kiosk's issue/check-in requests beyond this rate (after a burst) are refused `rate_limited`:
     # a printer prints a ticket in about 2 s and a person presses every few seconds; a queue at
@@ -126,6 +132,8 @@ class ServiceConfig(Strict):
     # a journey (one number through several services, e.g. 受理 -> 缴费 -> 领证): the services a ticket
     # of this one goes on to, in order, each time a counter finishes a step (docs/controller.md "Journeys")
     route: list[str] = []
+    # tickets a day a phone may take through the hall's join page (0: joining from a phone not offered)
+    remote_daily_cap: Annotated[int, msgspec.Meta(ge=0, le=9999)] = 0
 
 
 class SignConfig(Strict):
@@ -285,6 +293,9 @@ class WebConfig(Strict):
     listen: str = "0.0.0.0:8080"      # HOST:PORT (``--listen`` overrides)
     id: str = "web"                   # its MQTT identity is admin.<id> (it sends operators' requests)
     near: int = 3                     # the phone page says "your turn is near" with this many ahead
+    # the secret in the QR code at the hall's door (<public_url>/arrive?door=<door_code>): a phone that joined
+    # the queue confirms it is here by scanning it (none: only by its arrival code at a kiosk)
+    door_code: Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     session_hours: float = 12.0       # a console login lasts this long
     secure_cookies: bool | None = None  # Secure cookie flag (and HSTS); default: when public_url is https
     # the addresses of proxies in front of hallq web whose X-Forwarded-For is believed (none: the

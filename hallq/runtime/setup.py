@@ -29,4 +29,8 @@ def setup_from_config(config: Config) -> Setup:
         journey_order=config.hall.journey_order,
         auto_call_s=config.hall.auto_call_s,
         appointment_place=config.hall.appointment_place,
+        remote_caps={s.id: s.remote_daily_cap for s in config.service if s.remote_daily_cap},
+        remote_per_device=config.hall.remote_per_device,
+        remote_per_address=config.hall.remote_per_address,
+        remote_unconfirmed=config.hall.remote_unconfirmed,
     )

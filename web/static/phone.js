@@ -16,6 +16,8 @@
     $("service").textContent = doc.service;
     $("journey").textContent = doc.journey || "";
     $("journey").hidden = !doc.journey;
+    $("arrival").textContent = doc.arrival || "";
+    $("arrival").hidden = !doc.arrival;
     if (doc.headline !== $("headline").textContent) $("headline").textContent = doc.headline;
     $("notice").textContent = doc.notice || "";
     $("notice").hidden = !doc.notice;
