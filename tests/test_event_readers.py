@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hallq.records.archive import HallArchive
 from hallq.records.store import CentralStore
 from hallq.core import events as e
-from hallq.core.model import Alert, Appointment, Ticket
+from hallq.core.model import Alert, Appointment, CallingRules, Ticket
 from hallq.contract.tokens import token_hash
 from hallq.contract import BadDocument, event_bytes, read_event
 from hallq.testing import wait_until
@@ -37,6 +37,11 @@ tickets = st.builds(Ticket, id=ids, number=st.from_regex(r"[A-Z]{1,2}[0-9]{3}", 
                     transferred_from=st.none() | ids, appointment=st.booleans())
 st.register_type_strategy(Ticket, tickets)
 st.register_type_strategy(Appointment, st.builds(Appointment, code=ids, service=ids, slot=moments, day=days))
+# the rules within the bounds the core keeps them in (set_rules refuses others)
+st.register_type_strategy(CallingRules, st.builds(
+    CallingRules, priority_per_normal=st.integers(0, 50), ageing_s=st.integers(0, 86400),
+    auto_call_s=st.integers(0, 3600), journey_order=st.sampled_from(["issued", "step"]),
+    appointment_place=st.sampled_from(["ahead", "interleaved"])))
 st.register_type_strategy(Alert, st.builds(Alert, id=ids, kind=ids, severity=st.sampled_from(["critical", "warning"]),
                                            since=moments, text=texts))
 

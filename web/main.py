@@ -46,12 +46,51 @@ def add_user(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def token_command(config: Config, args: argparse.Namespace) -> int:
+    """`hallq web token add NAME [--webhook URL] [--events a,b]` (prints the API token and the webhook's
+    signing secret, once), `token list`, `token remove NAME`, `token enable NAME` (a disabled webhook)."""
+    from .api import KNOWN_EVENTS  # noqa: PLC0415
+    from .integrations import IntegrationError, Integrations  # noqa: PLC0415
+    words = args.words[1:]
+    store = Integrations(Path(args.data or default_data_dir(config)) / "integrations.db")
+    try:
+        if words[:1] == ["add"] and len(words) == 2:
+            events = [x.strip() for x in (args.events or "").split(",") if x.strip()]
+            token, secret = store.add(words[1], args.webhook, events, KNOWN_EVENTS, after_seq=args.after_seq or 0)
+            print(f"integration {words[1]} saved; shown once, keep them:\napi token: {token}")
+            if args.webhook:
+                print(f"webhook signing secret: {secret}")
+            return 0
+        if words == ["list"]:
+            for i in store.all():
+                state = "disabled" if i.disabled_at else ("failing: " + (i.last_error or "") if i.failing_since else "ok")
+                print(f"{i.name}\t{i.webhook or '-'}\tafter seq {i.cursor}\t{','.join(sorted(i.events)) or 'all events'}\t{state}")
+            return 0
+        if words[:1] in (["remove"], ["enable"]) and len(words) == 2:
+            done = store.remove(words[1]) if words[0] == "remove" else store.enable(words[1])
+            if not done:
+                print(f"hallq web: no integration {words[1]!r}", file=sys.stderr)
+                return 1
+            print(f"{words[0]}d {words[1]}")
+            return 0
+    except IntegrationError as err:
+        print(f"hallq web token: {err}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print("hallq web: usage: hallq web token add NAME [--webhook URL] [--events a,b] | list | remove NAME | enable NAME",
+          file=sys.stderr)
+    return 2
+
+
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     if config.web is None:
         config.web = WebConfig()          # a hall without [web] gets the defaults (no phone QR codes)
     if args.words[:2] == ["user", "add"]:
         return add_user(config, args)
+    if args.words[:1] == ["token"]:
+        return token_command(config, args)
     if args.words:
         print(f"hallq web: unknown words {' '.join(args.words)!r}; try: hallq web user add NAME --role supervisor",
               file=sys.stderr)
@@ -85,12 +124,16 @@ async def serve(config: Config, data_dir: str, host: str, port: int, voice: bool
         proxy_headers=bool(web.trusted_proxies), forwarded_allow_ips=",".join(web.trusted_proxies) or None))
     stopping = asyncio.Event()
     owner = asyncio.create_task(service.run_shell(stopping))
+    hooks = asyncio.create_task(service.webhooks.run())
     log.info("hallq web for hall %s on http://%s:%d (phone pages: %s)", config.hall.id, host, port,
              config.web.public_url if config.web and config.web.public_url else "off: no [web] public_url")
     try:
         await server.serve()      # until SIGINT/SIGTERM (uvicorn's handlers)
     finally:
         stopping.set()
+        service.webhooks.stopped = True
+        hooks.cancel()
         await owner
         service.accounts.close()
+        service.integrations.close()
     return 0 if server.started else 1

@@ -43,7 +43,9 @@ from hallq.records.store import CentralStore
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, counter_name, gettext
 
-from . import join, pages, planning
+from . import api, join, pages, planning
+from .api import Webhooks
+from .integrations import Integrations
 from .board import board
 from .reports import Reports, period_bounds
 from .role import Hub, WebRole
@@ -83,6 +85,10 @@ class WebService:
         self.accounts = Accounts(str(Path(data_dir) / "web.db"), session_s=web.session_hours * 3600)
         self.records_path = Path(data_dir).resolve() / "records.db"
         self.join_key = join.keys_file(Path(data_dir))
+        self.integrations = Integrations(Path(data_dir) / "integrations.db")
+        self.webhooks = Webhooks(config, self.integrations, self.records_path,
+                                 lambda timeout: self.hub.wait(self.hub.versions["records"], timeout, "records"),
+                                 web.webhook_retry_max_s, web.webhook_give_up_s)
         self.records = CentralStore(f"sqlite:///{self.records_path}")
         self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports", config)
         self.role = WebRole(config, self.hub, records=self.records, on_day_ended=self.reports.nightly)
@@ -110,6 +116,12 @@ class WebService:
             Route("/reports.csv", self.report_csv),
             Route("/reports.xlsx", self.report_xlsx),
             Route("/reports/nightly/{name}", self.nightly_file),
+            Route("/api/v1/openapi.json", self.api_openapi),
+            Route("/api/v1/hall", self.api_hall),
+            Route("/api/v1/services", self.api_services),
+            Route("/api/v1/counters", self.api_counters),
+            Route("/api/v1/waiting", self.api_waiting),
+            Route("/api/v1/tickets/{token}", self.api_ticket),
             Route("/join", self.join_list),
             Route("/join/{service}", self.join_page, methods=["GET"]),
             Route("/join/{service}", self.join, methods=["POST"]),
@@ -211,6 +223,47 @@ class WebService:
         view = self.role.mirror.ticket_view(ticket, self.now())
         name = counter_name(self.config, view["counter"], lang) if view["counter"] else ""
         return pages.phone_texts(view, lang, self.config, name, self.web.near)
+
+    # --- the read-only API for other systems (hallq/web/api.py) --------------------------------------
+    def _api(self, request: Request, answer: Callable[[], Any]) -> Response:
+        """An API answer for a caller with an integration's token, from the state the controller published."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not token or self.integrations.by_token(token) is None:
+            return Response(msgspec.json.encode(api.ApiError("a token of this hall's integrations is needed: "
+                                                             "Authorization: Bearer <token>")), status_code=401,
+                            media_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        if self.role.state is None or self.role.mirror.state is None:
+            return Response(msgspec.json.encode(api.ApiError("no state from the controller yet")), status_code=503,
+                            media_type="application/json")
+        found = answer()
+        if found is None:
+            return Response(msgspec.json.encode(api.ApiError("no such ticket today")), status_code=404,
+                            media_type="application/json")
+        return Response(msgspec.json.encode(found), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    async def api_openapi(self, request: Request) -> Response:
+        return JSONResponse(api.openapi(self.config))
+
+    async def api_hall(self, request: Request) -> Response:
+        return self._api(request, lambda: api.hall_answer(self.config, self.role.state))
+
+    async def api_services(self, request: Request) -> Response:
+        return self._api(request, lambda: api.services_answer(self.config, self.role.state))
+
+    async def api_counters(self, request: Request) -> Response:
+        return self._api(request, lambda: api.counters_answer(self.role.state))
+
+    async def api_waiting(self, request: Request) -> Response:
+        return self._api(request, lambda: self.role.mirror.waiting_numbers(self.now()))
+
+    async def api_ticket(self, request: Request) -> Response:
+        token = request.path_params["token"]
+
+        def answer() -> Any:
+            ticket = self.role.mirror.ticket_by_token(token) if TOKEN_PATTERN.match(token) else None
+            return api.ticket_answer(self.role.mirror.ticket_view(ticket, self.now())) if ticket else None
+        return self._api(request, answer)
 
     # --- joining from a phone (hallq/web/join.py) ----------------------------------------------------
     async def join_list(self, request: Request) -> Response:

@@ -296,6 +296,10 @@ class WebConfig(Strict):
     # the secret in the QR code at the hall's door (<public_url>/arrive?door=<door_code>): a phone that joined
     # the queue confirms it is here by scanning it (none: only by its arrival code at a kiosk)
     door_code: Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    # webhooks (hallq web token add --webhook): a failed delivery is tried again after 1, 2, 4 ... seconds,
+    # at most this far apart; a receiver that fails this long is disabled (hallq web token enable resumes it)
+    webhook_retry_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
+    webhook_give_up_s: Annotated[float, msgspec.Meta(gt=0)] = 86400.0
     session_hours: float = 12.0       # a console login lasts this long
     secure_cookies: bool | None = None  # Secure cookie flag (and HSTS); default: when public_url is https
     # the addresses of proxies in front of hallq web whose X-Forwarded-For is believed (none: the

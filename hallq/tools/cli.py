@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HOST:PORT to serve on (default: [web] listen, 0.0.0.0:8080)")
     p.add_argument("--role", choices=("supervisor", "manager"), help="with `user add`: the user's role")
     p.add_argument("--no-voice", action="store_true", help="browser screens show calls without speech")
-    p.add_argument("words", nargs="*", help="`user add NAME` adds a console user (password from standard input)")
+    p.add_argument("--webhook", help="with `token add`: the URL the hall's events are posted to (signed)")
+    p.add_argument("--events", help="with `token add --webhook`: only these event types, comma-separated")
+    p.add_argument("--after-seq", type=int, help="with `token add --webhook`: start after this event (default: the start)")
+    p.add_argument("words", nargs="*", help="`user add NAME` adds a console user (password from standard input); "
+                                            "`token add NAME | list | remove NAME | enable NAME`: integrations")
 
     p = sub.add_parser("central", help="head office: every bridged hall's events in one store")
     _common(p)
