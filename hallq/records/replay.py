@@ -54,6 +54,7 @@ class Visit:
     service: str
     duration_s: float           # called to finished, no-show or transferred
     then: str                   # "served" | "no_show" | "transfer" | "unfinished" (at the end of the record)
+    to: str = ""                # "transfer": the service it was sent to
 
 
 @dataclass
@@ -181,7 +182,7 @@ class _DayReader:
             case e.TicketTransferred(ticket=t, counter=k, at=at):
                 arrival = self.arrivals.get(t.id)
                 self.finish(k, t.id, at, "transfer",
-                            self.serving_service.get(t.id, arrival.service if arrival else t.service))
+                            self.serving_service.get(t.id, arrival.service if arrival else t.service), to=t.service)
                 self.waiting[t.id], self.queued_at[t.id] = t.service, (at, self.place)
             case e.RulesChanged(rules=rules, before=before, at=at):
                 if not self.rules:
@@ -269,11 +270,11 @@ class _DayReader:
         if counter in self.traces:
             self.traces[counter].calls.setdefault(at, []).append(self.place)
 
-    def finish(self, counter: str, ticket: str, at: datetime, then: str, service: str) -> None:
+    def finish(self, counter: str, ticket: str, at: datetime, then: str, service: str, to: str = "") -> None:
         arrival = self.arrivals.get(ticket)
         began = self.called_at.pop(ticket, None)
         if arrival is not None and began is not None:
-            arrival.visits.append(Visit(service, max(0.0, (at - began).total_seconds()), then))
+            arrival.visits.append(Visit(service, max(0.0, (at - began).total_seconds()), then, to))
         self.last_end[counter], self.idle_since[counter] = at, (at, self.place)
         self.serving.pop(counter, None)
         if counter in self.traces:
@@ -551,8 +552,9 @@ class _Play:
             if self.visits_done[arrival.ticket] < len(arrival.visits) else None
         if visit.then == "no_show":
             outcome: c.Command = c.NoShow(counter=counter, by=REPLAY)
-        elif visit.then == "transfer" and following is not None:
-            outcome = c.Transfer(counter=counter, service=following.service, by=REPLAY)
+        elif visit.then == "transfer" and (visit.to or following is not None):
+            # sent where the record sent it (a journey's ticket then goes on from there, not to its next step)
+            outcome = c.Transfer(counter=counter, service=visit.to or following.service, by=REPLAY)  # type: ignore[union-attr]
         else:
             outcome = c.Finish(counter=counter, by=REPLAY)
         events = self.apply(outcome, at)
