@@ -159,3 +159,28 @@ def test_the_cap_and_the_limits_are_refused_with_what_was_reached():
     # the next business day, the counts start again
     tomorrow = rules.handle(state, c.Tick(), START + timedelta(days=1))[0]
     assert tomorrow.remote_joins == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(issues=st.lists(st.sampled_from(["normal", "normal", "priority"]), min_size=1, max_size=12),
+       which=st.integers(0, 11), places=st.integers(1, 5))
+def test_more_time_moves_a_ticket_back_that_many_places_once(issues, which, places):
+    rules = QueueRules(BASE)
+    state = rules.handle(BASE.initial_state(), c.Tick(), START)[0]
+    for i, priority in enumerate(issues):
+        state, _ = rules.handle(state, c.IssueTicket(service="pay", priority=priority), START + timedelta(seconds=i))
+    now = START + timedelta(minutes=1)
+    order = lambda s: [t.id for t in sorted((t for t in s.tickets.values() if t.status == "waiting"),  # noqa: E731
+                                            key=lambda t: t.queue_key(now))]
+    before = order(state)
+    ticket = before[min(which, len(before) - 1)]
+    state, events = rules.handle(state, c.PostponeTicket(ticket_id=ticket, places=places), now)
+    after = order(state)
+    moved = events[0].places
+    # it let exactly that many go first (fewer only when fewer waited behind), the others kept their order
+    assert moved == min(places, len(before) - 1 - before.index(ticket))
+    assert after.index(ticket) == before.index(ticket) + moved
+    assert [t for t in after if t != ticket] == [t for t in before if t != ticket]
+    with pytest.raises(RequestError) as again:                     # once
+        rules.handle(state, c.PostponeTicket(ticket_id=ticket), now)
+    assert again.value.code == "not_allowed"

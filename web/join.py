@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import html
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,10 @@ WORDS = {
     "left": N_("{n} tickets from phones left today"),
     "door_bad": N_("This is not the code at the hall's door: please scan the QR code at the entrance."),
     "door_no_ticket": N_("This phone holds no ticket taken from a phone today."),
+    "phone": N_("Mobile number for an SMS when your turn is near (optional; kept only until the end of today)"),
+    "phone_bad": N_("A mobile number has 11 digits, such as 13800138000."),
 }
+PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 
 def keys_file(data_dir: Path) -> bytes:
@@ -115,8 +119,13 @@ def service_page(config: Config, service: str, lang: Lang, view: dict[str, Any] 
         parts.append(f'<p id="queue" class="detail">{html.escape(w["waiting_unknown"].format(n=view["waiting"]))}</p>')
     parts.append(f'<p class="detail">{html.escape(w["left"].format(n=view["left"]))}</p>')
     if view["left"] > 0 and not view["closed"]:
+        phone = ""
+        if config.sms is not None:        # the hall has a modem: an SMS when the turn is near, if asked
+            phone = (f'<label class="phone-field">{html.escape(w["phone"])}'
+                     '<input name="phone" type="tel" inputmode="numeric" autocomplete="tel" maxlength="16" '
+                     'pattern="\\+?[0-9]{6,15}"></label>')
         parts.append(f'<form method="post" action="/join/{html.escape(service)}">'
-                     f'<input type="hidden" name="nonce" value="{html.escape(nonce)}">'
+                     f'<input type="hidden" name="nonce" value="{html.escape(nonce)}">{phone}'
                      f'<button type="submit" class="primary big">{html.escape(w["button"])}</button></form>')
     parts.append(f'<p class="how">{html.escape(w["how"])}</p>')
     return _page(config, "".join(parts), lang)

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -312,6 +313,9 @@ class WebService:
             return self._join_form(request, service, lang, gettext(N_("Please press the button on this page again."), lang), 403)
         if not self.shell.available:
             return self._join_form(request, service, lang)
+        number = re.sub(r"[\s-]", "", form.get("phone", ""))[:20] if self.config.sms is not None else ""
+        if number and not join.PHONE.match(number):
+            return self._join_form(request, service, lang, join.words(lang)["phone_bad"], 400)
         phone = request.cookies.get(join.PHONE_COOKIE) or secrets.token_urlsafe(16)
         client = request.client.host if request.client else "?"
         token = new_token()
@@ -319,7 +323,8 @@ class WebService:
         for _ in range(3):                        # an arrival code given today already: another one
             reply = await self._ask("join", service=service, device=join.keyed(self.join_key, phone),
                                     address=join.keyed(self.join_key, client), code=join.new_code(),
-                                    token_hash=token_hash(token))
+                                    token_hash=token_hash(token), lang=lang,
+                                    **({"phone": number} if number else {}))
             if reply is None or reply.ok or reply.code != "bad_request":
                 break
         if reply is None:

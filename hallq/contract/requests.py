@@ -125,6 +125,9 @@ class JoinArgs(msgspec.Struct):
     address: TokenHash
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[0-9]+$")]
     token_hash: TokenHash | None = None
+    # for SMS, kept by the controller until the end of the day, never in an event (docs/protocol.md)
+    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9]{6,15}$")] | None = None
+    lang: Literal["zh_CN", "en"] = "zh_CN"
 
 
 class ArrivedArgs(msgspec.Struct):

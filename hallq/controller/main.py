@@ -54,7 +54,12 @@ def open_controller(config: Config, data_dir: str | Path, *, fresh_start: bool =
     return Controller(config, store, data_lock=lock, marker_dir=folder, startup=startup, **parts)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, **parts: Any) -> int:
+    """``parts``: what the command composes in from higher layers (the SMS modem's worker)."""
+    return _main(args, parts)
+
+
+def _main(args: argparse.Namespace, composed: dict[str, Any]) -> int:
     # three threads share the GIL (two paho links, the owner): with Python's 5 ms default a counter's
     # request waited ~300 ms behind a kiosk flood being read; 1 ms: ~100 ms (docs/controller.md)
     sys.setswitchinterval(GIL_SWITCH_S)
@@ -62,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.broker)
     clock = sim_clock_or_real(log)
     parts: dict[str, Any] = {"clock": lambda: clock.wall().astimezone(config.zone)} if clock.simulated else {}
+    parts.update(composed)
     try:
         controller = open_controller(config, args.data or default_data_dir(config),
                                      fresh_start=getattr(args, "fresh_start", False), retained=retained_state, **parts)

@@ -36,6 +36,7 @@ class Answers:
         self.lateness = lateness            # requests read after their sender gave up (lateness.py)
         self.appointment_key = appointment_key
         self.clock = clock
+        self.notifier: Any = None           # hallq/controller/notify.py, when the hall has an SMS modem
 
     def late(self, device: str, envelope: wire.Envelope, now: datetime) -> float | None:
         if envelope.sent_at is None or envelope.not_after is None:
@@ -57,6 +58,10 @@ class Answers:
         assert op.command is not None
         command = op.command(device, ident, args)
         events = self.ledger.apply(command, now, out)
+        phone = getattr(args, "phone", None)
+        if phone and self.notifier is not None and events and isinstance(events[-1], e.TicketIssued):
+            # the number stays in the controller's contacts table: never in the event nor the reply
+            self.notifier.joined(self.ledger.state, events[-1].ticket, phone, args.lang)
         # the counter the op was for: a clerk's own, or the one a supervisor named
         return self._result(op.result, events, args, getattr(command, "counter", None) or ident, now)
 

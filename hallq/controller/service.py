@@ -30,7 +30,7 @@ from hallq.core import events as e
 from hallq.core.model import HallState
 from hallq.core.rules import QueueRules, fold
 from hallq.errors import RequestError
-from hallq.runtime.config import Config, appointment_key, device_password
+from hallq.runtime.config import Config, SmsConfig, appointment_key, device_password
 from hallq.runtime.loop import StopFlag
 from hallq.runtime.mqttlink import Inbound, LinkDown, LinkUp, MqttLink
 from hallq.runtime.setup import setup_from_config
@@ -41,12 +41,22 @@ from .devices import DeviceReports
 from .fairness import FairInbox, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .ledger import Ledger
+from .notify import Notifier, SmsReply
 from .outbox import Outbox
 from .publish import state_document
 from .results import Answers
 from .retention import RecordKeeping
 from .storage_faults import StorageFaults
 from .store import Store
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def poke(self) -> None: ...     # something was queued for it (durably): look now
+
+
+# (its config, the controller's database, where a received message goes) -> the modem's worker
+SmsWorkerFactory = Callable[[SmsConfig, Path, Callable[[str, str], None]], Startable]
 
 log = logging.getLogger("hallq.controller")
 
@@ -70,7 +80,7 @@ class Controller:
     def __init__(self, config: Config, store: Store, *, link_factory: Callable[..., Any] = MqttLink,
                  client_id: str = CONTROLLER_ID, clock: Callable[[], datetime] | None = None,
                  data_lock: Closable | None = None, marker_dir: Path | None = None,
-                 startup: list[c.Command] | None = None) -> None:
+                 startup: list[c.Command] | None = None, sms_worker: SmsWorkerFactory | None = None) -> None:
         self.config = config
         self.topics = Topics(config.hall.id)
         self.setup = setup_from_config(config)
@@ -83,8 +93,10 @@ class Controller:
         self.startup = [*(startup or []), c.AdoptFileRules(by=CONTROLLER_ID)]
         state, seq = self._recover()
         self.ledger = Ledger(QueueRules(self.setup), store, store.next_epoch(), state, seq)
+        self.notifier = Notifier(config, config.sms, store) if config.sms is not None else None
         self.answers = Answers(config, self.setup, self.ledger, store, LateRequests(), appointment_key(config),
                                self.clock)
+        self.answers.notifier = self.notifier
         self.devices = DeviceReports(config, self.ledger)
         self.storage = StorageFaults(store, self.topics, self._say_presence)
         self.records = RecordKeeping(config, self.setup, self.ledger, store, self.clock)
@@ -93,6 +105,9 @@ class Controller:
         self._marked = (-1, 0.0)
         self._clock_complained = -1e9
         self.inbox: queue.Queue[Any] = queue.Queue()
+        # the modem's thread (hallq/hardware/sms.py, passed in by the command that starts the controller)
+        self.sms = sms_worker(config.sms, store.path, lambda sender, text: self.inbox.put(SmsReply(sender, text))) \
+            if config.sms is not None and sms_worker is not None else None
         # two connections when the broker knows controller.lane: counters', screens' and operators'
         # messages come by their own, never behind a flooding kiosk's in the broker or the socket
         t = self.topics
@@ -162,6 +177,8 @@ class Controller:
     # --- the owner loop -----------------------------------------------------------------------------
     def run(self, stop: StopFlag) -> None:
         self.link.start()
+        if self.sms is not None:
+            self.sms.start()
         if self.lane is not None:
             self.lane.start()
         next_tick = 0.0
@@ -206,6 +223,8 @@ class Controller:
                 raise
             log.error("no snapshot at shutdown (%s): the next start replays the events instead", what)
         self._mark(force=True)
+        if self.sms is not None:
+            self.sms.stop()
         if self.lane is not None:
             self.lane.stop()
         self.link.stop(last_words=(self.topics.controller_presence, self._presence(False)))
@@ -231,9 +250,16 @@ class Controller:
                 raise
             # nothing of this batch is on disk: nothing of it stays in memory, nothing is answered
             self.ledger.restore(before)
+            if self.notifier is not None:
+                self.notifier.rolled_back()
             self.storage.failed(what, batch)
             return Outbox()
         self.startup.clear()
+        if self.notifier is not None:
+            self.notifier.committed()
+        if self.notifier is not None and self.notifier.fresh and self.sms is not None:
+            self.notifier.fresh = False
+            self.sms.poke()                    # the batch's messages are on disk: the modem's thread may send them
         if tick:
             self.records.keep()
         # durable now: note it beside the database, then tell the world
@@ -266,6 +292,8 @@ class Controller:
                     link_up = True
                 elif isinstance(item, LinkDown):
                     log.warning("lost the broker: %s", item.reason)
+                elif isinstance(item, SmsReply):
+                    self._on_sms_reply(item, now, out)
                 elif isinstance(item, Inbound):
                     try:
                         self._on_message(item, now, out)
@@ -275,9 +303,26 @@ class Controller:
                         # a bug must not stop the hall: what this message changed is undone
                         # (see _undoable), the rest of the batch goes on
                         log.exception("message on %s failed; rolled back", item.topic)
+            if self.notifier is not None:
+                self.notifier.after_batch(self.ledger.state, now)     # queued with the batch: once
             if self.ledger.events_since_snapshot >= SNAPSHOT_EVERY:
                 self.ledger.snapshot()
         return link_up
+
+    def _on_sms_reply(self, reply: SmsReply, now: datetime, out: Outbox) -> None:
+        """A customer's SMS reply: the command it asks for, and an SMS saying what became of it."""
+        assert self.notifier is not None
+        command = self.notifier.reply(self.ledger.state, reply)
+        if command is None:
+            return
+        try:
+            with self.ledger.undoable(out):
+                events = self.ledger.apply(command, now, out)
+        except RequestError as err:
+            self.notifier.replied(self.ledger.state, command, err.message, now)
+            return
+        places = next((ev.places for ev in events if isinstance(ev, e.TicketPostponed)), 0)
+        self.notifier.replied(self.ledger.state, command, None, now, places)
 
     def _lane_news(self, batch: list[Any]) -> list[Any]:
         """The lane's own ups and downs (whether bulk copies of its devices' messages count), taken

@@ -30,6 +30,18 @@ CREATE TABLE IF NOT EXISTS snapshot (
     seq INTEGER NOT NULL,
     body BLOB NOT NULL
 );
+-- phone numbers for the day's SMS (never in an event): forgotten when the business day ends
+CREATE TABLE IF NOT EXISTS contacts (
+    ticket TEXT PRIMARY KEY, day TEXT NOT NULL, phone TEXT NOT NULL, lang TEXT NOT NULL
+);
+-- the SMS outbox: a message queued in the same transaction as what caused it (its key: once), then
+-- written to the modem's storage (slot), sent (reference); its state says how far it got
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, ticket TEXT NOT NULL, day TEXT NOT NULL,
+    phone TEXT NOT NULL, text TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'queued', slot INTEGER,
+    reference INTEGER, attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0, error TEXT,
+    queued_at TEXT NOT NULL, sent_at TEXT
+);
 CREATE TABLE IF NOT EXISTS requests (
     device TEXT NOT NULL,
     request_id TEXT NOT NULL,
@@ -137,6 +149,28 @@ class Store:
     def oldest_day(self) -> str | None:
         row = self.db.execute("SELECT MIN(day) FROM events WHERE day != ''").fetchone()
         return row[0] if row else None
+
+    # --- the day's SMS (hallq/controller/notify.py) --------------------------------------------------
+    def add_contact(self, ticket: str, day: str, phone: str, lang: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO contacts (ticket, day, phone, lang) VALUES (?, ?, ?, ?)",
+                        (ticket, day, phone, lang))
+
+    def contacts(self, day: str) -> dict[str, tuple[str, str]]:
+        return {t: (p, lang) for t, p, lang in self.db.execute(
+            "SELECT ticket, phone, lang FROM contacts WHERE day = ?", (day,))}
+
+    def queue_sms(self, key: str, ticket: str, day: str, phone: str, text: str, at: str) -> bool:
+        """Queued once per key (True when it is new)."""
+        return self.db.execute("INSERT OR IGNORE INTO sms_outbox (key, ticket, day, phone, text, queued_at) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (key, ticket, day, phone, text, at)).rowcount > 0
+
+    def sms_keys(self, day: str) -> set[str]:
+        return {k for (k,) in self.db.execute("SELECT key FROM sms_outbox WHERE day = ?", (day,))}
+
+    def forget_phones(self, before_day: str) -> None:
+        """The end of a business day: its phone numbers go (the outbox keeps what was sent, not to whom)."""
+        self.db.execute("DELETE FROM contacts WHERE day < ?", (before_day,))
+        self.db.execute("UPDATE sms_outbox SET phone = '' WHERE day < ? AND state IN ('sent', 'failed')", (before_day,))
 
     def size_mb(self) -> float:
         """What the records take inside the file (free pages are reused, not counted)."""

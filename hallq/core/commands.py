@@ -33,6 +33,12 @@ class ConfirmArrival(Command, frozen=True):
     token_hash: str | None = None
 
 
+class PostponeTicket(Command, frozen=True):
+    """The customer asks for more time (an SMS reply "1"): moved back ``places`` places, once."""
+    ticket_id: str
+    places: int = 3
+
+
 class VoidTicket(Command, frozen=True):
     ticket_id: str
     reason: str = ""

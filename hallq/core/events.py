@@ -39,6 +39,12 @@ class TicketArrived(Event, tag="ticket_arrived"):
     by: str = ""
 
 
+class TicketPostponed(Event, tag="ticket_postponed"):
+    """Moved back at the customer's request: its place is now just behind the ticket it let go first."""
+    ticket: Ticket
+    places: int                    # how many it let go first (fewer when fewer waited behind it)
+
+
 class TicketCalled(Event, tag="ticket_called"):
     ticket: Ticket
     counter: str
@@ -204,7 +210,7 @@ AnyEvent = (
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
     | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted | RulesChanged
-    | RemoteJoined | TicketArrived
+    | RemoteJoined | TicketArrived | TicketPostponed
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -86,7 +86,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
         case e.RemoteJoined(service=service, device=device, address=address):
             for key in (f"service:{service}", f"device:{device}", f"address:{address}"):
                 s.remote_joins[key] = s.remote_joins.get(key, 0) + 1
-        case e.TicketArrived(ticket=t):
+        case e.TicketArrived(ticket=t) | e.TicketPostponed(ticket=t):
             s.tickets[t.id] = t
         case e.TicketRouted(ticket=t):
             s.tickets[t.id] = t             # the counter let it go with its ticket_served

@@ -64,6 +64,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     remote: bool = False
     arrived: bool = True
     arrival_code: str | None = None
+    postponed: bool = False            # moved back once at the customer's request (an SMS reply "1")
 
     @property
     def booked(self) -> bool:

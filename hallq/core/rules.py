@@ -80,6 +80,7 @@ class QueueRules:
             c.ContinueNumbering: partial(continue_numbering, self.setup),
             c.SetRules: self._set_rules, c.AdoptFileRules: self._adopt_file_rules,
             c.JoinRemotely: self._join, c.ConfirmArrival: self._confirm_arrival,
+            c.PostponeTicket: self._postpone,
         }
 
     def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
@@ -180,6 +181,28 @@ class QueueRules:
         if ticket.arrived:
             return [e.TicketArrived(at=now, ticket=ticket, by=cmd.by)] if cmd.code else []
         return [e.TicketArrived(at=now, ticket=replace(ticket, arrived=True), by=cmd.by)]
+
+    def _postpone(self, state: HallState, cmd: c.PostponeTicket, now: datetime) -> list[e.Event]:
+        """Moved back ``places`` places in its service's calling order, once: it queues just after
+        the ticket it lets go first (at the end, if fewer wait behind it)."""
+        ticket = state.tickets.get(cmd.ticket_id)
+        if ticket is None:
+            raise RequestError("unknown_ticket", f"no ticket {cmd.ticket_id!r}")
+        if ticket.status != "waiting":
+            raise RequestError("not_allowed", f"ticket {ticket.number} is {ticket.status}, not waiting")
+        if ticket.postponed:
+            raise RequestError("not_allowed", f"ticket {ticket.number} was moved back once already")
+        behind = sorted((t for t in state.tickets.values() if t.status == "waiting" and t.service == ticket.service
+                         and t.queue_key(now) > ticket.queue_key(now)), key=lambda t: t.queue_key(now))
+        if not behind:
+            return [e.TicketPostponed(at=now, ticket=replace(ticket, postponed=True), places=0)]
+        passed = behind[:max(1, cmd.places)]
+        last = passed[-1]
+        # a walk-in's place: just after the last it lets go (a microsecond later in the same order)
+        moved = replace(ticket, postponed=True, ahead_at_slot=False,
+                        priority="priority" if last.priority == "priority" else "normal",
+                        queue_since=last.queue_key(now)[1] + timedelta(microseconds=1))
+        return [e.TicketPostponed(at=now, ticket=moved, places=len(passed))]
 
     def _new_ticket(self, state: HallState, service: str, priority: str, by: str, now: datetime,
                     slot: datetime | None = None, token_hash: str | None = None) -> Ticket:

@@ -280,6 +280,16 @@ class DisplayConfig(Strict):
     audio_out: str | None = None  # write each spoken call as a WAV file here instead of playing it
 
 
+class SmsConfig(Strict):
+    """A GSM modem on the hall's server for SMS to customers who left a number (docs/controller.md "SMS")."""
+    port: str                         # e.g. /dev/ttyUSB2 (a pyserial URL in tests)
+    baud: int = 115200
+    near: Annotated[int, msgspec.Meta(ge=0, le=50)] = 3          # "your turn is near" with this many ahead
+    more_time_places: Annotated[int, msgspec.Meta(ge=1, le=50)] = 3   # a reply "1" moves it back this far, once
+    poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0    # how often received messages are read
+    retry_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
+
+
 class AdminConfig(Strict):
     id: str
 
@@ -322,6 +332,7 @@ class Config(Strict):
     display: list[DisplayConfig] = []
     admin: list[AdminConfig] = []
     web: WebConfig | None = None
+    sms: SmsConfig | None = None
     path: str = ""                # where it was read from (set by load_config)
 
     # --- look-ups -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hallq.errors import ConfigError
 
 # sub-command -> "module:function"
 COMMANDS = {
-    "controller": "hallq.controller.main:main",
+    "controller": "hallq.tools.controller_command:main",
     "kiosk": "hallq.kiosk.main:main",
     "counter": "hallq.counter.main:main",
     "display": "hallq.display.main:main",
