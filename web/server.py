@@ -44,7 +44,7 @@ from hallq.records.store import CentralStore
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, counter_name, gettext
 
-from . import api, join, pages, planning
+from . import api, booking, join, pages, planning
 from .api import Webhooks
 from .integrations import Integrations
 from .board import board
@@ -123,6 +123,11 @@ class WebService:
             Route("/api/v1/counters", self.api_counters),
             Route("/api/v1/waiting", self.api_waiting),
             Route("/api/v1/tickets/{token}", self.api_ticket),
+            Route("/book", self.book_list),
+            Route("/book/manage", self.book_manage, methods=["GET", "POST"]),
+            Route("/book/cancel", self.book_cancel, methods=["POST"]),
+            Route("/book/move", self.book_move, methods=["POST"]),
+            Route("/book/{service}", self.book_page, methods=["GET", "POST"]),
             Route("/join", self.join_list),
             Route("/join/{service}", self.join_page, methods=["GET"]),
             Route("/join/{service}", self.join, methods=["POST"]),
@@ -265,6 +270,98 @@ class WebService:
             ticket = self.role.mirror.ticket_by_token(token) if TOKEN_PATTERN.match(token) else None
             return api.ticket_answer(self.role.mirror.ticket_view(ticket, self.now())) if ticket else None
         return self._api(request, answer)
+
+    # --- booking a slot (hallq/web/booking.py) ------------------------------------------------------
+    def _page_with_nonce(self, request: Request, html_text: str, status: int = 200) -> Response:
+        response = HTMLResponse(html_text, status_code=status, headers={"Cache-Control": "no-store"})
+        response.set_cookie(join.NONCE_COOKIE, self._nonce(request), httponly=True, samesite="strict", secure=self.secure)
+        return response
+
+    @staticmethod
+    def _nonce(request: Request) -> str:
+        """The form's nonce: the browser's cookie, or one made for this request (then set as the cookie)."""
+        nonce = request.cookies.get(join.NONCE_COOKIE)
+        if nonce:
+            return nonce
+        if not hasattr(request.state, "nonce"):
+            request.state.nonce = secrets.token_urlsafe(16)
+        return str(request.state.nonce)
+
+    @staticmethod
+    def _nonce_ok(request: Request, form: dict[str, str]) -> bool:
+        nonce = request.cookies.get(join.NONCE_COOKIE, "")
+        return bool(nonce) and hmac.compare_digest(nonce, form.get("nonce", ""))
+
+    async def book_list(self, request: Request) -> Response:
+        return HTMLResponse(booking.list_page(self.config, pages.language(request.headers.get("accept-language"))))
+
+    def _book_form(self, request: Request, service: str, lang: str, day_text: str | None, message: str = "",
+                   status: int = 200) -> Response:
+        mirror, now = self.role.mirror, self.now()
+        days = booking.days_ahead(mirror.setup, service, now)
+        day = next((d for d in days if d.isoformat() == day_text), days[0])
+        state = mirror.state if self.shell.available else None
+        return self._page_with_nonce(request, booking.service_page(self.config, mirror.setup, state, service, day, now,
+                                                                    self._nonce(request), lang, message),
+                                     status if state is not None else 503)
+
+    async def book_page(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        service = request.path_params["service"]
+        if service not in booking.offered(self.config):
+            return HTMLResponse(booking.list_page(self.config, lang), status_code=404)
+        if request.method == "GET":
+            return self._book_form(request, service, lang, request.query_params.get("day"))
+        form = await form_fields(request)
+        slot = _slot_of(form.get("slot", ""))
+        if not self._nonce_ok(request, form) or slot is None:
+            return self._book_form(request, service, lang, None, booking.words(lang)["again"], 400)
+        reply = await self._ask("book", service=service, slot=slot.isoformat())
+        if reply is None or not reply.ok or reply.appointment is None:
+            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
+            return self._book_form(request, service, lang, slot.date().isoformat(), message, 409)
+        return HTMLResponse(booking.booked_page(self.config, msgspec.to_builtins(reply.appointment), lang),
+                            headers={"Cache-Control": "no-store"})
+
+    async def book_manage(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        if request.method == "GET":
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang))
+        form = await form_fields(request)
+        found = self.role.mirror.state.appointments.get(form.get("code", "").strip()) \
+            if self.role.mirror.state is not None else None
+        if not self._nonce_ok(request, form) or found is None or found.status != "booked":
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
+                                                                      booking.words(lang)["unknown"]), 404)
+        return self._page_with_nonce(request, booking.manage_page(self.config, self.role.mirror.setup,
+                                                                  self.role.mirror.state, found, self.now(),
+                                                                  self._nonce(request), lang))
+
+    async def book_cancel(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        form = await form_fields(request)
+        if not self._nonce_ok(request, form):
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
+                                                                      booking.words(lang)["again"]), 400)
+        reply = await self._ask("cancel_booking", code=form.get("code", "").strip()[:32] or "-")
+        if reply is None or not reply.ok:
+            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang, message), 409)
+        return HTMLResponse(booking.cancelled_page(self.config, lang))
+
+    async def book_move(self, request: Request) -> Response:
+        lang = pages.language(request.headers.get("accept-language"))
+        form = await form_fields(request)
+        slot = _slot_of(form.get("slot", ""))
+        if not self._nonce_ok(request, form) or slot is None:
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
+                                                                      booking.words(lang)["again"]), 400)
+        reply = await self._ask("move_booking", code=form.get("code", "").strip()[:32] or "-", slot=slot.isoformat())
+        if reply is None or not reply.ok or reply.appointment is None:
+            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang, message), 409)
+        return HTMLResponse(booking.booked_page(self.config, msgspec.to_builtins(reply.appointment), lang, moved=True),
+                            headers={"Cache-Control": "no-store"})
 
     # --- joining from a phone (hallq/web/join.py) ----------------------------------------------------
     async def join_list(self, request: Request) -> Response:
@@ -602,3 +699,12 @@ def console_action(body: bytes) -> tuple[str, dict[str, Any], str]:
     except msgspec.ValidationError as err:
         return "", {}, f"{action.op}: {str(err).replace('$.', '')}"
     return action.op, action.args, ""
+
+
+def _slot_of(text: str) -> datetime | None:
+    """A slot's start from a booking form (ISO-8601 with its offset), or None."""
+    try:
+        slot = datetime.fromisoformat(text[:40])
+    except ValueError:
+        return None
+    return slot if slot.tzinfo is not None else None

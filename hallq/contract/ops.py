@@ -117,6 +117,10 @@ OPS: dict[str, Op] = {
                 lambda d, i, a: c.BookAppointment(by=d, code=a.code or "", service=a.service, slot=a.slot),
                 Answer.APPOINTMENT, special=Special.BOOK),
     "close": _op("admin", wire.NoArgs, lambda d, i, a: c.CloseHall(by=d), Answer.HALL),
+    # a customer's booking, through the web's booking page (with its code): cancelled or moved
+    "cancel_booking": _op("admin", wire.BookingArgs, lambda d, i, a: c.CancelBooking(by=d, code=a.code), Answer.NOTHING),
+    "move_booking": _op("admin", wire.BookingArgs, lambda d, i, a: c.MoveBooking(by=d, code=a.code, slot=_slot(a)),
+                        Answer.APPOINTMENT),
     # joining from a phone, through the hall's web (which knows the phone and the door's QR code)
     "join": _op("admin", wire.JoinArgs,
                 lambda d, i, a: c.JoinRemotely(by=d, service=a.service, device=a.device, address=a.address,
@@ -126,6 +130,12 @@ OPS: dict[str, Op] = {
     # calling rules for the rest of the business day (docs/controller.md)
     "set_rules": _op("admin", wire.SetRulesArgs, lambda d, i, a: c.SetRules(by=d, rules=a.given()), Answer.RULES),
 }
+
+def _slot(args: Any) -> Any:
+    if args.slot is None:
+        raise RequestError("bad_request", "move_booking needs slot, the new slot's start (ISO-8601)")
+    return args.slot
+
 
 def _counter_of(device: str, ident: str, args: Any) -> str:
     """The counter an op is for: a counter's own, or the one an operator names (RequestError if none)."""

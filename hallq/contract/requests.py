@@ -113,6 +113,11 @@ class BookArgs(msgspec.Struct):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")] | None = None
 
 
+class BookingArgs(msgspec.Struct):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+    slot: datetime | None = None          # move_booking: the new slot
+
+
 class CheckInArgs(msgspec.Struct):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     token_hash: TokenHash | None = None

@@ -82,7 +82,8 @@ class Answers:
                               "day": leased.day, "first": format_number(prefix, leased.start),
                               "last": format_number(prefix, leased.end)}}
         if kind == ops.Answer.APPOINTMENT:
-            booked = next(ev for ev in events if isinstance(ev, e.AppointmentBooked)).appointment
+            booked = next((ev.appointment for ev in events if isinstance(ev, (e.AppointmentBooked, e.AppointmentMoved))),
+                          None) or self.ledger.state.appointments[args.code]
             return {"appointment": {"code": booked.code, "service": booked.service,
                                     "slot": booked.slot.isoformat(), "day": booked.day}}
         if kind == ops.Answer.ISSUED:

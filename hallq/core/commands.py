@@ -74,6 +74,15 @@ class BookAppointment(Command, frozen=True):
     slot: datetime
 
 
+class CancelBooking(Command, frozen=True):
+    code: str
+
+
+class MoveBooking(Command, frozen=True):
+    code: str
+    slot: datetime
+
+
 class CheckIn(Command, frozen=True):
     code: str
     token_hash: str | None = None

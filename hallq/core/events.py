@@ -175,6 +175,14 @@ class AppointmentBooked(Event, tag="appointment_booked"):
     appointment: Appointment
 
 
+class AppointmentCancelled(Event, tag="appointment_cancelled"):
+    code: str
+
+
+class AppointmentMoved(Event, tag="appointment_moved"):
+    appointment: Appointment       # with its new slot (and day)
+
+
 class AppointmentCheckedIn(Event, tag="appointment_checked_in"):
     code: str
     ticket: str                    # id of the ticket issued for it (its own ticket_issued follows)
@@ -210,7 +218,7 @@ AnyEvent = (
     | OutageStarted | OutageEnded | HallOpened | HallClosed | Announcement | AnnouncementRemoved
     | DeviceOnline | DeviceOffline | DeviceStatusChanged | NumbersLeased | AppointmentBooked
     | AppointmentCheckedIn | AlertRaised | AlertCleared | NumberingContinued | TicketRouted | RulesChanged
-    | RemoteJoined | TicketArrived | TicketPostponed
+    | RemoteJoined | TicketArrived | TicketPostponed | AppointmentCancelled | AppointmentMoved
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

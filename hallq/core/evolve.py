@@ -148,8 +148,10 @@ def evolve(state: HallState, event: e.Event) -> HallState:
                 s.services[sid] = replace(svc, overflow_floor=min(svc.overflow_floor, start))
             else:
                 s.services[sid] = replace(svc, lease_floor=min(svc.lease_floor, start))
-        case e.AppointmentBooked(appointment=a):
+        case e.AppointmentBooked(appointment=a) | e.AppointmentMoved(appointment=a):
             s.appointments[a.code] = a
+        case e.AppointmentCancelled(code=code):
+            s.appointments.pop(code, None)
         case e.AppointmentCheckedIn(code=code, ticket=tid, on_time=on_time, at=at):
             s.appointments[code] = replace(s.appointments[code], status="checked_in", ticket=tid,
                                            checked_in_at=at, on_time=on_time)

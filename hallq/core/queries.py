@@ -3,7 +3,7 @@ waiting lists, open counters, people ahead and each ticket's estimated wait. Pur
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from msgspec.structs import replace
 
@@ -76,6 +76,35 @@ def route_estimate(setup: Setup, state: HallState, ticket: Ticket, wait: int) ->
             elapsed += backlog if setup.rules_in(state).journey_order == "step" else max(0.0, backlog - elapsed)
         elapsed += per_ticket_s(state, service) + state.gap_s
     return int(math.ceil(elapsed))
+
+
+def booking_slots(setup: Setup, state: HallState, service: str, day: date, now: datetime) -> list[tuple[datetime, int]]:
+    """The slots of ``service`` a customer may book on ``day`` (its booking setting, the hall's hours
+    that day), each with how many places are left: per slot, the setting's bookings per counter times
+    the counters that serve the service, less those booked (checked in included). Past slots are left
+    out; none when the service is not booked by customers or the day is beyond the days ahead."""
+    setting = setup.booking.get(service)
+    if setting is None:
+        return []
+    minutes, per_counter, days_ahead = setting
+    today = now.astimezone(setup.tz).date()
+    if not today <= day <= today + timedelta(days=days_ahead):
+        return []
+    capacity = per_counter * sum(1 for k in setup.counters.values() if service in k.services)
+    taken: dict[datetime, int] = {}
+    for a in state.appointments.values():
+        if a.service == service:
+            taken[a.slot] = taken.get(a.slot, 0) + 1
+    spans = setup.hours or ((time(0, 0), time(23, 59)),)
+    out: list[tuple[datetime, int]] = []
+    for start, end in spans:
+        at = datetime.combine(day, start, setup.tz)
+        close = datetime.combine(day, end, setup.tz)
+        while at + timedelta(minutes=minutes) <= close:
+            if at > now:
+                out.append((at, max(0, capacity - taken.get(at, 0))))
+            at += timedelta(minutes=minutes)
+    return out
 
 
 def latest_issue(state: HallState, now: datetime) -> datetime:

@@ -39,6 +39,7 @@ from .queries import (
     find_by_number,
     find_waiting,
     format_number,
+    booking_slots,
     latest_issue,
     open_counters,
     route_estimate,
@@ -81,6 +82,7 @@ class QueueRules:
             c.SetRules: self._set_rules, c.AdoptFileRules: self._adopt_file_rules,
             c.JoinRemotely: self._join, c.ConfirmArrival: self._confirm_arrival,
             c.PostponeTicket: self._postpone,
+            c.CancelBooking: self._cancel_booking, c.MoveBooking: self._move_booking,
         }
 
     def handle(self, state: HallState, command: c.Command, now: datetime) -> tuple[HallState, list[e.Event]]:
@@ -487,7 +489,42 @@ class QueueRules:
         day = self.setup.business_day(slot)
         if day < state.day:
             raise RequestError("not_allowed", f"the slot {slot.isoformat()} is on a day already past")
+        self._slot_free(state, cmd.service, slot, now)
         return [e.AppointmentBooked(at=now, appointment=Appointment(code=code, service=cmd.service, slot=slot, day=day))]
+
+    def _slot_free(self, state: HallState, service: str, slot: datetime, now: datetime) -> None:
+        """A service booked by customers takes bookings only at its slots, while places are left."""
+        if service not in self.setup.booking:
+            return
+        free = dict(booking_slots(self.setup, state, service, slot.astimezone(self.setup.tz).date(), now))
+        if slot not in free:
+            raise RequestError("not_a_slot", f"{slot.isoformat()} is not a slot of {service!r} that can be booked")
+        if free[slot] <= 0:
+            raise RequestError("slot_full", f"the slot {slot.isoformat()} of {service!r} is fully booked")
+
+    def _booked(self, state: HallState, code: str) -> Appointment:
+        appointment = state.appointments.get(code.strip())
+        if appointment is None:
+            raise RequestError("unknown_appointment", "no appointment has this code")
+        if appointment.status != "booked":
+            raise RequestError("already_checked_in", "this appointment is already checked in")
+        return appointment
+
+    def _cancel_booking(self, state: HallState, cmd: c.CancelBooking, now: datetime) -> list[e.Event]:
+        return [e.AppointmentCancelled(at=now, code=self._booked(state, cmd.code).code)]
+
+    def _move_booking(self, state: HallState, cmd: c.MoveBooking, now: datetime) -> list[e.Event]:
+        appointment = self._booked(state, cmd.code)
+        slot = cmd.slot.astimezone(self.setup.tz)
+        if slot == appointment.slot:
+            return []
+        day = self.setup.business_day(slot)
+        if day < state.day:
+            raise RequestError("not_allowed", f"the slot {slot.isoformat()} is on a day already past")
+        # its own place does not count against the new slot's: it leaves the old one
+        self._slot_free(evolve(state, e.AppointmentCancelled(at=now, code=appointment.code)), appointment.service,
+                        slot, now)
+        return [e.AppointmentMoved(at=now, appointment=replace(appointment, slot=slot, day=day))]
 
     def _check_in(self, state: HallState, cmd: c.CheckIn, now: datetime) -> list[e.Event]:
         if self._remote_by_code(state, cmd.code.strip()) is not None:

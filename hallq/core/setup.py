@@ -54,6 +54,9 @@ class Setup:
     remote_per_device: int = 2
     remote_per_address: int = 20
     remote_unconfirmed: str = "wait"   # wait: kept in its place, not called | skip: passed over as a no-show
+    # booking by customers (the web's booking page): per service, (slot minutes, bookings per counter
+    # serving it per slot, days ahead); absent: only operators book it (no slots, no capacity)
+    booking: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def file_rules(self) -> CallingRules:

@@ -173,6 +173,9 @@ def load_day(db_path: Path, day: str) -> DayRecords:
         if isinstance(event, e.AppointmentBooked):
             records.booked[event.appointment.code] = event.appointment.service
             continue
+        if isinstance(event, e.AppointmentCancelled):
+            records.booked.pop(event.code, None)
+            continue
         if isinstance(event, e.AppointmentCheckedIn):
             records.checked_in[event.code] = bool(event.on_time)
             continue

@@ -134,6 +134,11 @@ class ServiceConfig(Strict):
     route: list[str] = []
     # tickets a day a phone may take through the hall's join page (0: joining from a phone not offered)
     remote_daily_cap: Annotated[int, msgspec.Meta(ge=0, le=9999)] = 0
+    # customers book it on the web's booking page: slots of this many minutes within the hours (0: only
+    # operators book it), this many bookings per slot for each counter serving it, up to this many days ahead
+    booking_slot_min: Annotated[int, msgspec.Meta(ge=0, le=240)] = 0
+    booking_per_counter: Annotated[int, msgspec.Meta(ge=1, le=50)] = 1
+    booking_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 14
 
 
 class SignConfig(Strict):

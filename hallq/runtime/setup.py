@@ -33,4 +33,6 @@ def setup_from_config(config: Config) -> Setup:
         remote_per_device=config.hall.remote_per_device,
         remote_per_address=config.hall.remote_per_address,
         remote_unconfirmed=config.hall.remote_unconfirmed,
+        booking={s.id: (s.booking_slot_min, s.booking_per_counter, s.booking_days)
+                 for s in config.service if s.booking_slot_min},
     )
