@@ -138,9 +138,11 @@ class Webhooks:
     The events come from the web's copy of the records: a restart resumes from each cursor."""
 
     def __init__(self, config: Config, integrations: Integrations, records: Path,
-                 wake: Callable[[float], Any], retry_max_s: float, give_up_s: float) -> None:
+                 version: Callable[[], int], wake: Callable[[int, float], Any], retry_max_s: float,
+                 give_up_s: float) -> None:
+        """``version()``: the records' version now; ``wake(seen, timeout)``: until it differs from ``seen``."""
         self.config, self.integrations, self.records = config, integrations, records
-        self.wake, self.retry_max_s, self.give_up_s = wake, retry_max_s, give_up_s
+        self.version, self.wake, self.retry_max_s, self.give_up_s = version, wake, retry_max_s, give_up_s
         self.backoff: dict[str, float] = {}
         self.next_try: dict[str, float] = {}
         self.stopped = False
@@ -160,13 +162,14 @@ class Webhooks:
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
             while not self.stopped:
+                seen = self.version()           # before reading: news while sending wakes the next round
                 busy = False
                 for integration in await asyncio.to_thread(self.integrations.all):
                     if integration.webhook and not integration.disabled_at \
                             and time.monotonic() >= self.next_try.get(integration.name, 0):
                         busy |= await self._deliver(client, integration)
                 if not busy:
-                    await self.wake(1.0)
+                    await self.wake(seen, 1.0)
 
     async def _deliver(self, client: httpx.AsyncClient, integration: Any) -> bool:
         """Some events to one receiver; True if any was sent (there may be more)."""

@@ -37,11 +37,13 @@ class Hub:
     A version grows with every change of its channel."""
 
     def __init__(self) -> None:
-        self.versions = {"all": 0, "records": 0}
-        self._waiters: dict[str, set[asyncio.Event]] = {"all": set(), "records": set()}
+        self.versions = {"all": 0, "records": 0, "stored": 0}
+        self._waiters: dict[str, set[asyncio.Event]] = {"all": set(), "records": set(), "stored": set()}
 
-    def changed(self, records: bool = False) -> None:
-        for channel in (("all", "records") if records else ("all",)):
+    def changed(self, records: bool = False, stored: bool = False) -> None:
+        """``stored``: events were written to the web's copy of the records (the webhooks read from it)."""
+        channels = ("stored",) if stored else ("all", "records") if records else ("all",)
+        for channel in channels:
             self.versions[channel] += 1
             for waiter in self._waiters[channel]:
                 waiter.set()
@@ -98,6 +100,7 @@ class WebRole(DeviceRole):
         if self.unstored:                   # stored a tick's worth at once (group commit)
             rows, self.unstored = self.unstored, []
             self.archive.store_rows(rows)
+            self.hub.changed(stored=True)
         # while the mirror fetches missing events (stored above as they come) the records do not
         # ask for the same range a second time
         if self.shell.available and not self.catching_up:

@@ -87,8 +87,8 @@ class WebService:
         self.records_path = Path(data_dir).resolve() / "records.db"
         self.join_key = join.keys_file(Path(data_dir))
         self.integrations = Integrations(Path(data_dir) / "integrations.db")
-        self.webhooks = Webhooks(config, self.integrations, self.records_path,
-                                 lambda timeout: self.hub.wait(self.hub.versions["records"], timeout, "records"),
+        self.webhooks = Webhooks(config, self.integrations, self.records_path, lambda: self.hub.versions["stored"],
+                                 lambda seen, timeout: self.hub.wait(seen, timeout, "stored"),
                                  web.webhook_retry_max_s, web.webhook_give_up_s)
         self.records = CentralStore(f"sqlite:///{self.records_path}")
         self.reports = Reports(self.records, config.hall.id, Path(data_dir) / "reports", config)
