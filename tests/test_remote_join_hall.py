@@ -85,3 +85,8 @@ def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall,
     bad = httpx.post(hall.base + "/join/pay", data={"nonce": "x"}, follow_redirects=False)
     assert bad.status_code == 403
     assert httpx.get(hall.base + "/join/biz").status_code == 404      # biz: not offered from phones
+    # the controller away: the page says so, offers no button, promises nothing
+    hall.broker.controller.stop()
+    away = wait_until(lambda: (r := httpx.get(hall.base + "/join/pay")).status_code == 503 and r,
+                      what="the join page without the controller", timeout=30)
+    assert "暂时无法手机取号" in away.text and "<form" not in away.text
