@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         if "broker" in fixtures:
             item.add_marker(pytest.mark.processes)
-        if "browser" in fixtures:
+        if "browser" in fixtures or "phone" in fixtures:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.processes)
         if CHAOS in item.path.parents:
@@ -77,3 +77,22 @@ def device(broker: Broker) -> Iterator:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """Debian's Chromium at desktop size, for one test (modules that share one define their own)."""
+    from webkit import chromium  # noqa: PLC0415 - only tests that drive a browser import selenium
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def phone() -> Iterator:
+    """Debian's Chromium at a phone's width (390 × 844), for one test."""
+    from webkit import chromium  # noqa: PLC0415
+    driver = chromium()
+    driver.set_window_size(390, 844)
+    yield driver
+    driver.quit()

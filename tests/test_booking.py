@@ -22,7 +22,7 @@ from hallq.runtime.config import load_config
 from hallq.runtime.setup import setup_from_config
 from hallq.testing import EXAMPLE_HALL, wait_until
 from test_core_properties import check_invariants
-from webkit import chromium, start_web_hall, stop_web_hall
+from webkit import start_web_hall, stop_web_hall
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).parent.parent / "build" / "screens"
@@ -99,13 +99,6 @@ def hall(tmp_path):
     yield h
     stop_web_hall(h)
 
-
-@pytest.fixture
-def phone():
-    driver = chromium()
-    driver.set_window_size(390, 844)
-    yield driver
-    driver.quit()
 
 
 def test_book_move_cancel_and_check_in_through_the_pages(hall, phone):

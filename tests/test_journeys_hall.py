@@ -9,7 +9,7 @@ import pytest
 
 from hallq.testing import Process, wait_until
 from test_web import decode_qr
-from webkit import chromium, start_web_hall, stop_web_hall
+from webkit import start_web_hall, stop_web_hall
 
 pytestmark = pytest.mark.processes
 R = "hallq/v1/h1"
@@ -23,12 +23,6 @@ def hall(tmp_path):
     yield h
     stop_web_hall(h)
 
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def test_one_number_through_two_services_on_ticket_phone_and_screen(hall, browser, tmp_path):

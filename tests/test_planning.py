@@ -23,7 +23,7 @@ from hallq.runtime.config import load_config
 from hallq.runtime.setup import setup_from_config
 from hallq.testing import EXAMPLE_HALL, wait_until
 from hallq.web import planning
-from webkit import PASSWORD, chromium, start_web_hall, stop_web_hall
+from webkit import PASSWORD, start_web_hall, stop_web_hall
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).parent.parent / "build" / "screens"
@@ -73,12 +73,6 @@ def hall(tmp_path):
     yield h
     stop_web_hall(h)
 
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def test_a_supervisor_replays_today_with_a_counter_closed_in_the_browser(hall, browser):

@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from hallq.testing import wait_until
-from webkit import chromium, start_web_hall, stop_web_hall
+from webkit import start_web_hall, stop_web_hall
 
 pytestmark = pytest.mark.processes
 R = "hallq/v1/h1"
@@ -27,13 +27,6 @@ def hall(tmp_path):
     yield h
     stop_web_hall(h)
 
-
-@pytest.fixture
-def phone():
-    driver = chromium()
-    driver.set_window_size(390, 844)
-    yield driver
-    driver.quit()
 
 
 def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall, phone):

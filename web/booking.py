@@ -17,9 +17,11 @@ from babel.dates import format_date
 from hallq.core.model import Appointment
 from hallq.core.queries import booking_slots
 from hallq.core.setup import Setup
-from hallq.http.pages import Lang, page
+from hallq.http.pages import Lang
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, gettext, normalise, service_name
+
+from .join import phone_page, services_list
 
 WORDS = {
     "title": N_("Book a visit"), "pick": N_("Choose a service to book"), "none": N_("No service can be booked here."),
@@ -57,19 +59,13 @@ def when_text(slot: datetime, config: Config, lang: Lang) -> str:
 
 
 def _page(config: Config, body: str, lang: Lang) -> str:
-    hall = config.hall.name_en or config.hall.name if lang == "en" else config.hall.name
-    return page(gettext(WORDS["title"], lang), f'<main class="phone join book"><h1 class="hall">{html.escape(hall)}</h1>'
-                f"{body}</main>", lang=lang, css="phone.css")
+    return phone_page(config, gettext(WORDS["title"], lang), body, lang, "book")
 
 
 def list_page(config: Config, lang: Lang) -> str:
     w = words(lang)
-    items = "".join(f'<li><a href="/book/{html.escape(s)}">{html.escape(service_name(config, s, lang))}</a></li>'
-                    for s in offered(config))
-    body = f'<h2>{html.escape(w["pick"])}</h2>' + (f'<ul class="services">{items}</ul>' if items else
-                                                    f'<p>{html.escape(w["none"])}</p>')
-    body += f'<p><a href="/book/manage">{html.escape(w["manage"])}</a></p>'
-    return _page(config, body, lang)
+    return _page(config, services_list(config, offered(config), "/book", w["pick"], w["none"], lang)
+                 + f'<p><a href="/book/manage">{html.escape(w["manage"])}</a></p>', lang)
 
 
 def days_ahead(setup: Setup, service: str, now: datetime) -> list[date]:

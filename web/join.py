@@ -86,19 +86,28 @@ def words(lang: Lang) -> dict[str, str]:
     return {k: gettext(v, lang) for k, v in WORDS.items()}
 
 
-def _page(config: Config, body: str, lang: Lang) -> str:
+def phone_page(config: Config, title: str, body: str, lang: Lang, kind: str = "join") -> str:
+    """A customer's page on a phone (joining, booking): the hall's name above ``body``."""
     hall = config.hall.name_en or config.hall.name if lang == "en" else config.hall.name
-    return page(gettext(WORDS["title"], lang), f'<main class="phone join"><h1 class="hall">{html.escape(hall)}</h1>'
-                f"{body}</main>", lang=lang, css="phone.css")
+    return page(title, f'<main class="phone join {kind}"><h1 class="hall">{html.escape(hall)}</h1>{body}</main>',
+                lang=lang, css="phone.css")
+
+
+def services_list(config: Config, services: list[str], path: str, pick: str, none: str, lang: Lang) -> str:
+    """The services a customer may choose, each a link to ``<path>/<service>``."""
+    items = "".join(f'<li><a href="{path}/{html.escape(s)}">{html.escape(service_name(config, s, lang))}</a></li>'
+                    for s in services)
+    return f'<h2>{html.escape(pick)}</h2>' + (f'<ul class="services">{items}</ul>' if items else
+                                               f'<p>{html.escape(none)}</p>')
+
+
+def _page(config: Config, body: str, lang: Lang) -> str:
+    return phone_page(config, gettext(WORDS["title"], lang), body, lang)
 
 
 def list_page(config: Config, lang: Lang) -> str:
     w = words(lang)
-    items = "".join(f'<li><a href="/join/{html.escape(s)}">{html.escape(service_name(config, s, lang))}</a></li>'
-                    for s in offered(config))
-    body = f'<h2>{html.escape(w["pick"])}</h2>' + (f'<ul class="services">{items}</ul>' if items else
-                                                    f'<p>{html.escape(w["none"])}</p>')
-    return _page(config, body, lang)
+    return _page(config, services_list(config, offered(config), "/join", w["pick"], w["none"], lang), lang)
 
 
 def service_page(config: Config, service: str, lang: Lang, view: dict[str, Any] | None, nonce: str,

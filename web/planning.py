@@ -19,7 +19,7 @@ from hallq.core.setup import Setup
 from hallq.http.pages import Lang
 from hallq.records.replay import Change, load_events
 from hallq.records.staffing import ForecastRow, forecast_from_records, recorded_days
-from hallq.records.whatif import Comparison, Row, compare
+from hallq.records.whatif import Comparison, compare, row_label
 from hallq.runtime.config import Config
 from hallq.runtime.i18n import N_, counter_name, gettext, minutes, normalise, percent, service_name
 
@@ -154,14 +154,6 @@ def question_form(config: Config, days: list[str], question: WhatIf | None, lang
             f'<button type="submit" class="primary">{html.escape(W["replay"])}</button></form>')
 
 
-def _label(row: Row, config: Config, lang: Lang) -> str:
-    if row.label == "all":
-        return gettext(N_("Whole day"), lang)
-    if row.label == "service":
-        return service_name(config, row.key, lang)
-    return gettext(N_("Issued {hour}"), lang, hour=row.key)
-
-
 def comparison_view(config: Config, comparison: Comparison, lang: Lang) -> str:
     _ = lambda message, **values: gettext(message, lang, **values)  # noqa: E731
     h = comparison.honesty
@@ -186,7 +178,7 @@ def comparison_view(config: Config, comparison: Comparison, lang: Lang) -> str:
     for row in comparison.rows:
         r, p = row.recorded, row.replayed
         body.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            _label(row, config, lang), r.tickets, f"{wait(r, r.median_s)} → {wait(p, p.median_s)}",
+            row_label(row, config, lang), r.tickets, f"{wait(r, r.median_s)} → {wait(p, p.median_s)}",
             f"{wait(r, r.p90_s)} → {wait(p, p.p90_s)}", f"{share(r)} → {share(p)}")) + "</tr>")
     table = ('<div class="scroll"><table id="whatif-figures"><tr>' + "".join(f'<th scope="col">{html.escape(x)}</th>' for x in heads)
              + "</tr>" + "".join(body) + "</table></div>")

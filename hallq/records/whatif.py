@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hallq.core import events as e
 from hallq.core.setup import Setup
+from hallq.runtime.i18n import N_, gettext, service_name
 
 from .replay import Arrival, Change, Fidelity, Played, RecordedDay, WaitFigures, fidelity, play, read_day, staffing, wait_figures
 
@@ -54,6 +56,15 @@ def compare(setup: Setup, zone: ZoneInfo, day: str, events: Iterable[e.Event], c
                                                          lambda a, h=hour: a.at.astimezone(zone).hour == h)))
     return Comparison(day, tuple(changes), fidelity(recorded, as_it_was), tuple(rows), changed.unserved,
                       changed.gave_up, configuration)
+
+
+def row_label(row: Row, config: Any, lang: str) -> str:
+    """A comparison row's name as people read it: the whole day, a service, or an hour of issue."""
+    if row.label == "all":
+        return gettext(N_("Whole day"), lang)
+    if row.label == "service":
+        return service_name(config, row.key, lang)
+    return gettext(N_("Issued {hour}"), lang, hour=row.key)
 
 
 def _pair(day: RecordedDay, played: Played, target: float,

@@ -20,7 +20,7 @@ from pathlib import Path
 from hallq.errors import ConfigError
 from hallq.records import whatif
 from hallq.records.replay import Change, load_events
-from hallq.records.whatif import Comparison, Row
+from hallq.records.whatif import Comparison, row_label
 from hallq.runtime.config import Config, load_config
 from hallq.runtime.i18n import DEFAULT, N_, counter_name, gettext, minutes, service_name
 from hallq.runtime.setup import setup_from_config
@@ -36,14 +36,6 @@ def compare(config: Config, data_dir: Path, day: str, changes: list[Change],
     other = setup_from_config(replayed_config) if replayed_config is not None else None
     return whatif.compare(setup, config.zone, day, load_events(Path(data_dir) / "controller.db", day), changes, other,
                           str(replayed_config.path or "") if replayed_config is not None else "")
-
-
-def _label(row: Row, config: Config, lang: str) -> str:
-    if row.label == "all":
-        return gettext(N_("Whole day"), lang)
-    if row.label == "service":
-        return service_name(config, row.key, lang)
-    return gettext(N_("Issued {hour}"), lang, hour=row.key)
 
 
 def text(comparison: Comparison, config: Config, lang: str = DEFAULT) -> str:
@@ -68,7 +60,7 @@ def text(comparison: Comparison, config: Config, lang: str = DEFAULT) -> str:
     out.append(" | ".join(header))
     for row in comparison.rows:
         r, p = row.recorded, row.replayed
-        out.append(" | ".join((_label(row, config, lang), str(r.tickets),
+        out.append(" | ".join((row_label(row, config, lang), str(r.tickets),
                                f"{minutes(r.median_s, lang)} → {minutes(p.median_s, lang)}",
                                f"{minutes(r.p90_s, lang)} → {minutes(p.p90_s, lang)}",
                                f"{round(r.within_target * 100)}% → {round(p.within_target * 100)}%")))
@@ -88,7 +80,7 @@ def csv_text(comparison: Comparison, config: Config, lang: str = DEFAULT) -> str
                      _(N_("Recorded within target")), _(N_("Replayed within target")), "code"])
     for row in comparison.rows:
         r, p = row.recorded, row.replayed
-        writer.writerow([_label(row, config, lang), r.tickets, r.median_s, p.median_s, r.p90_s, p.p90_s,
+        writer.writerow([row_label(row, config, lang), r.tickets, r.median_s, p.median_s, r.p90_s, p.p90_s,
                          r.within_target, p.within_target, row.key or "all"])
     return "\ufeff" + buffer.getvalue()
 
