@@ -126,3 +126,28 @@ def test_a_number_left_on_the_join_page_gets_the_sms(tmp_path, modem):
         assert "13800138009" not in hall.web.output()
     finally:
         stop_web_hall(hall)
+
+
+def test_a_booking_with_a_number_is_reminded_on_its_day(tmp_path, modem):
+    import re
+
+    import httpx
+
+    from webkit import start_web_hall, stop_web_hall
+    hall = start_web_hall(tmp_path, edits={'prefix = "A"\n': 'prefix = "A"\nbooking_slot_min = 5\n'},
+                          web_extra=f'\n[sms]\nport = "{modem.path}"\npoll_s = 0.3\nremind_before_s = 3600\n')
+    try:
+        with httpx.Client(base_url=hall.base, headers={"Accept-Language": "zh-CN"}) as phone:
+            page = phone.get("/book/pay")
+            assert "当天短信提醒" in page.text
+            slots = re.findall(r'name="slot" value="([^"]+)" class="slot">', page.text)
+            if not slots:
+                pytest.skip("the last minutes of the day: no slot left today")
+            nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+            done = phone.post("/book/pay", data={"nonce": nonce, "slot": slots[0], "phone": "13800138007"})
+            code = re.search(r'id="code" class="number code">(\d+)<', done.text).group(1)
+        wait_until(lambda: any(n == "13800138007" and f"预约码{code}签到" in t for n, t in modem.sent_texts()),
+                   what="the booking's reminder", timeout=20)
+        assert "13800138007" not in hall.web.output() and "13800138007" not in hall.broker.controller.output()
+    finally:
+        stop_web_hall(hall)

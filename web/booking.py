@@ -35,6 +35,7 @@ WORDS = {
     "move": N_("Move to"), "moved": N_("Moved: {service}, {when}"),
     "away": N_("Booking is not possible at the moment: please try again later."),
     "again": N_("Please use the buttons on this page."),
+    "phone": N_("Mobile number for an SMS reminder on the day (optional; kept only until the end of that day)"),
 }
 REFUSED = {
     "slot_full": N_("That slot has just been taken: please choose another."),
@@ -74,7 +75,7 @@ def days_ahead(setup: Setup, service: str, now: datetime) -> list[date]:
 
 
 def slot_buttons(config: Config, setup: Setup, state: Any, service: str, day: date, now: datetime, nonce: str,
-                 lang: Lang, action: str, code: str = "") -> str:
+                 lang: Lang, action: str, code: str = "", extra: str = "") -> str:
     """The day's slots as buttons of one form (full ones disabled); ``code``: a booking being moved."""
     w = words(lang)
     slots = booking_slots(setup, state, service, day, now)
@@ -86,7 +87,7 @@ def slot_buttons(config: Config, setup: Setup, state: Any, service: str, day: da
         f'<button type="submit" name="slot" value="{html.escape(at.isoformat())}" class="slot"'
         f'{"" if free else " disabled"}>{at:%H:%M}<small>{html.escape(w["left"].format(n=free) if free else w["full"])}</small></button>'
         for at, free in slots)
-    return f'<form method="post" action="{action}" class="slots">{hidden}{buttons}</form>'
+    return f'<form method="post" action="{action}" class="slots">{hidden}{extra}{buttons}</form>'
 
 
 def service_page(config: Config, setup: Setup, state: Any, service: str, day: date, now: datetime, nonce: str,
@@ -105,7 +106,12 @@ def service_page(config: Config, setup: Setup, state: Any, service: str, day: da
                    f'{html.escape(format_date(d, pattern, locale=normalise(lang)))}</a>'
                    for d in days_ahead(setup, service, now))
     parts.append(f'<nav class="days" aria-label="{html.escape(w["day"])}">{tabs}</nav>')
-    parts.append(slot_buttons(config, setup, state, service, day, now, nonce, lang, f"/book/{html.escape(service)}"))
+    reminder = ""
+    if config.sms is not None:            # the hall has a modem: an SMS reminder on the day, if asked
+        reminder = (f'<label class="phone-field wide">{html.escape(w["phone"])}<input name="phone" type="tel" '
+                    'inputmode="numeric" autocomplete="tel" maxlength="16"></label>')
+    parts.append(slot_buttons(config, setup, state, service, day, now, nonce, lang, f"/book/{html.escape(service)}",
+                              extra=reminder))
     parts.append(f'<p class="how"><a href="/book/manage">{html.escape(w["manage"])}</a></p>')
     return _page(config, "".join(parts), lang)
 

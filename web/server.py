@@ -316,7 +316,11 @@ class WebService:
         slot = _slot_of(form.get("slot", ""))
         if not self._nonce_ok(request, form) or slot is None:
             return self._book_form(request, service, lang, None, booking.words(lang)["again"], 400)
-        reply = await self._ask("book", service=service, slot=slot.isoformat())
+        number = re.sub(r"[\s-]", "", form.get("phone", ""))[:20] if self.config.sms is not None else ""
+        if number and not join.PHONE.match(number):
+            return self._book_form(request, service, lang, slot.date().isoformat(), join.words(lang)["phone_bad"], 400)
+        reply = await self._ask("book", service=service, slot=slot.isoformat(), lang=lang,
+                                **({"phone": number} if number else {}))
         if reply is None or not reply.ok or reply.appointment is None:
             message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
             return self._book_form(request, service, lang, slot.date().isoformat(), message, 409)

@@ -111,6 +111,9 @@ class BookArgs(msgspec.Struct):
     service: ShortText
     slot: datetime
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")] | None = None
+    # for an SMS reminder on the day, kept by the controller until the end of the slot's day, in no event
+    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9]{6,15}$")] | None = None
+    lang: Literal["zh_CN", "en"] = "zh_CN"
 
 
 class BookingArgs(msgspec.Struct):

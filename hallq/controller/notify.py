@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hallq.core import commands as c
-from hallq.core.model import HallState, Ticket
+from hallq.core.model import Appointment, HallState, Ticket
 from hallq.core.queries import waiting_ahead
 from hallq.runtime.config import Config, SmsConfig
-from hallq.runtime.i18n import N_, counter_name, gettext
+from hallq.runtime.i18n import N_, counter_name, gettext, service_name
 
 from .store import Store
 
@@ -30,6 +30,8 @@ NEAR = N_("[{hall}] {number}: {ahead} ahead of you. Please come back to the hall
 CALLED = N_("[{hall}] {number}: please go to {counter} now.")
 POSTPONED = N_("[{hall}] {number}: moved back {places} places, as you asked.")
 CANCELLED = N_("[{hall}] {number}: cancelled, as you asked.")
+REMIND = N_("[{hall}] Your booking for {service} is today at {time}. At the hall, type {code} at a ticket machine "
+             "to check in.")
 NOT_DONE = N_("[{hall}] {number}: this cannot be done now ({why}).")
 
 
@@ -62,13 +64,28 @@ class Notifier:
         self.store.add_contact(ticket.id, ticket.day, phone, lang)
         self.contacts[ticket.id] = (phone, lang)
 
-    def _queue(self, key: str, ticket: Ticket, message: str, now: datetime, **values: object) -> None:
+    def booked(self, state: HallState, appointment: Appointment, phone: str | None, lang: str) -> None:
+        """A booking with a number for its reminder (kept until the end of its slot's day); a moved
+        booking keeps its number that long."""
+        self._today(state)
+        key = f"appt:{appointment.code}"
+        if phone is None:
+            if key not in self.contacts and not self.store.has_contact(key):
+                return
+            phone, lang = self.contacts.get(key) or self.store.contact(key)
+        self.store.add_contact(key, appointment.day, phone, lang)
+        if appointment.day == self.day:
+            self.contacts[key] = (phone, lang)
+
+    def _queue(self, key: str, ticket: Ticket | Appointment, message: str, now: datetime, **values: object) -> None:
         if key in self.queued:
             return
-        phone, lang = self.contacts[ticket.id]
+        contact = f"appt:{ticket.code}" if isinstance(ticket, Appointment) else ticket.id
+        phone, lang = self.contacts[contact]
+        number = ticket.number if isinstance(ticket, Ticket) else ""
         text = gettext(message, lang, hall=self.config.hall.name if lang != "en" else
-                       (self.config.hall.name_en or self.config.hall.name), number=ticket.number, **values)
-        self.store.queue_sms(key, ticket.id, self.day, phone, text, now.isoformat())
+                       (self.config.hall.name_en or self.config.hall.name), number=number, **values)
+        self.store.queue_sms(key, contact, self.day, phone, text, now.isoformat())
         self.queued.add(key)
         self.batch.append(key)
         self.fresh = True
@@ -86,6 +103,9 @@ class Notifier:
         """What the batch changed for those who left a number: queued (in the batch's transaction)."""
         self._today(state)
         for ticket_id, (_, lang) in self.contacts.items():
+            if ticket_id.startswith("appt:"):
+                self._remind(state, ticket_id[5:], lang, now)
+                continue
             t = state.tickets.get(ticket_id)
             if t is None:
                 continue
@@ -97,13 +117,23 @@ class Notifier:
                 if ahead <= self.sms.near:
                     self._queue(f"{t.id}:near:{t.step}:{int(t.postponed)}", t, NEAR, now, ahead=ahead)
 
+    def _remind(self, state: HallState, code: str, lang: str, now: datetime) -> None:
+        """A booking of today still to check in: reminded once, ``remind_before_s`` before its slot."""
+        a = state.appointments.get(code)
+        if a is None or a.status != "booked" or a.day != state.day:
+            return
+        if (a.slot - now).total_seconds() <= self.sms.remind_before_s:
+            self._queue(f"appt:{code}:remind:{a.slot.isoformat()}", a, REMIND, now,
+                        service=service_name(self.config, a.service, lang),
+                        time=f"{a.slot.astimezone(self.config.zone):%H:%M}", code=code)
+
     def reply(self, state: HallState, reply: SmsReply) -> c.Command | None:
         """The command a customer's reply asks for ("1": more time, "0": cancel), or None: not theirs
         (no open ticket of today left this number) or not understood."""
         self._today(state)
         sender = re.sub(r"[^0-9]", "", reply.sender)[-11:]
-        mine = [t for tid, (phone, _) in self.contacts.items()
-                if re.sub(r"[^0-9]", "", phone)[-11:] == sender and (t := state.tickets.get(tid)) is not None
+        mine = [t for tid, (phone, _) in self.contacts.items() if not tid.startswith("appt:")
+                and re.sub(r"[^0-9]", "", phone)[-11:] == sender and (t := state.tickets.get(tid)) is not None
                 and t.status in ("waiting", "called")]
         if not mine:
             log.info("an SMS reply from a number with no open ticket today: ignored")

@@ -62,6 +62,8 @@ class Answers:
         if phone and self.notifier is not None and events and isinstance(events[-1], e.TicketIssued):
             # the number stays in the controller's contacts table: never in the event nor the reply
             self.notifier.joined(self.ledger.state, events[-1].ticket, phone, args.lang)
+        if self.notifier is not None and events and isinstance(events[-1], (e.AppointmentBooked, e.AppointmentMoved)):
+            self.notifier.booked(self.ledger.state, events[-1].appointment, phone, getattr(args, "lang", "zh_CN"))
         # the counter the op was for: a clerk's own, or the one a supervisor named
         return self._result(op.result, events, args, getattr(command, "counter", None) or ident, now)
 

@@ -155,6 +155,13 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO contacts (ticket, day, phone, lang) VALUES (?, ?, ?, ?)",
                         (ticket, day, phone, lang))
 
+    def has_contact(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM contacts WHERE ticket = ?", (key,)).fetchone() is not None
+
+    def contact(self, key: str) -> tuple[str, str]:
+        phone, lang = self.db.execute("SELECT phone, lang FROM contacts WHERE ticket = ?", (key,)).fetchone()
+        return phone, lang
+
     def contacts(self, day: str) -> dict[str, tuple[str, str]]:
         return {t: (p, lang) for t, p, lang in self.db.execute(
             "SELECT ticket, phone, lang FROM contacts WHERE day = ?", (day,))}

@@ -291,6 +291,7 @@ class SmsConfig(Strict):
     baud: int = 115200
     near: Annotated[int, msgspec.Meta(ge=0, le=50)] = 3          # "your turn is near" with this many ahead
     more_time_places: Annotated[int, msgspec.Meta(ge=1, le=50)] = 3   # a reply "1" moves it back this far, once
+    remind_before_s: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 3600  # a booking's reminder, this long before its slot
     poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0    # how often received messages are read
     retry_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
 
