@@ -67,6 +67,9 @@ def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall,
         assert second != code
         confirmed = kiosk.request("check_in", code=second)
         assert confirmed["ok"] and confirmed["ticket"]["number"] == "A003" and confirmed["ticket"]["arrived"]
+        # confirmed at the kiosk: called in its turn, and its page says where to go
+        assert desk.request("call_next")["ticket"]["number"] == "A003"
+        wait_until(lambda: "请到2号窗口" in phone.find_element("id", "headline").text, what="A003's call on the phone")
         # a third time from this phone: the limit per phone (2 a day), in words
         phone.get(hall.base + "/join/pay")
         phone.find_element(By.CSS_SELECTOR, "form button").click()
