@@ -37,6 +37,19 @@ class Received:
     text: str
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """The network's word on a sent message (its reference): delivered (``status`` 0), still trying
+    (32-63) or given up (64 and above), per 3GPP TS 23.040."""
+    index: int
+    reference: int
+    status: int
+
+    @property
+    def outcome(self) -> str:
+        return "delivered" if self.status < 32 else "pending" if self.status < 64 else "failed"
+
+
 def ucs2(text: str) -> str:
     return text.encode("utf-16-be").hex().upper()
 
@@ -111,8 +124,9 @@ class GsmModem:
 
     # --- what the notifications need ---------------------------------------------------------------
     def setup(self) -> None:
-        """Echo off, text mode, UCS2: every text and number as UTF-16 hex."""
-        for line in ("AT", "ATE0", "AT+CMGF=1", 'AT+CSCS="UCS2"'):
+        """Echo off, text mode, UCS2 (every text and number as UTF-16 hex); each message sent asks the
+        network for a status report (first octet 49, data coding 8: UCS2), kept on the SIM to be read."""
+        for line in ("AT", "ATE0", "AT+CMGF=1", 'AT+CSCS="UCS2"', "AT+CSMP=49,167,0,8", "AT+CNMI=2,1,0,2,0"):
             self.command(line)
 
     def store(self, number: str, text: str) -> int:
@@ -151,11 +165,15 @@ class GsmModem:
         """Delete every read and every sent message (``AT+CMGD=1,3``): room on a full SIM."""
         self.command("AT+CMGD=1,3")
 
-    def unread(self) -> list[Received]:
-        """Messages received and not read yet (reading them marks them read)."""
+    def unread(self) -> list[Received | StatusReport]:
+        """Messages and status reports received and not read yet (reading them marks them read)."""
         answer = self.command('AT+CMGL="REC UNREAD"')
-        out: list[Received] = []
+        out: list[Received | StatusReport] = []
         for i, line in enumerate(answer):
+            report = re.match(r'\+CMGL: ?(\d+),"[^"]*",6,(\d+),.*,(\d+)$', line)
+            if report:                          # <index>,<stat>,<fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>
+                out.append(StatusReport(int(report.group(1)), int(report.group(2)), int(report.group(3))))
+                continue
             head = re.match(r'\+CMGL: ?(\d+),"[^"]*","([^"]*)"', line)
             if head and i + 1 < len(answer):
                 out.append(Received(int(head.group(1)), from_ucs2(head.group(2)), from_ucs2(answer[i + 1].strip())))

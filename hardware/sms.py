@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hallq.runtime.config import SmsConfig
 
-from .gsm import STORAGE_FULL, GsmError, GsmModem
+from .gsm import STORAGE_FULL, GsmError, GsmModem, StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ class SmsWorker:
                     if time.monotonic() - last_poll >= self.sms.poll_s:
                         last_poll = time.monotonic()
                         for received in self.modem.unread():
-                            self.on_reply(received.sender, received.text)
+                            if isinstance(received, StatusReport):
+                                self._delivery(db, received)
+                            else:
+                                self.on_reply(received.sender, received.text)
                             self.modem.delete(received.index)
                     if sent:
                         continue
@@ -123,6 +126,13 @@ class SmsWorker:
             if not err.code:
                 raise
             return False
+
+    @staticmethod
+    def _delivery(db: sqlite3.Connection, report: StatusReport) -> None:
+        """The network's report on a sent message, recorded on the last one sent with its reference
+        (references go round at 256: the latest is the one it is about)."""
+        db.execute("UPDATE sms_outbox SET delivery = ? WHERE id = (SELECT MAX(id) FROM sms_outbox "
+                   "WHERE reference = ? AND state = 'sent')", (report.outcome, report.reference))
 
     def _sent(self, db: sqlite3.Connection, msg_id: int, reference: int | None, slot: int | None) -> None:
         db.execute("UPDATE sms_outbox SET state = 'sent', reference = ?, sent_at = ?, error = NULL WHERE id = ?",

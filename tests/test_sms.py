@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from hallq.hardware.gsm import GsmError, GsmModem
+from hallq.hardware.gsm import GsmError, GsmModem, StatusReport
 from hallq.testing import start_controller, wait_until, write_hall_config
 from hallq.testing.modem import ModemEmulator
 
@@ -34,12 +34,15 @@ def test_the_driver_speaks_the_at_subset_and_a_fault_is_a_fault(modem):
     modem.fail("AT+CMSS", "ERROR")
     with pytest.raises(GsmError):
         gsm.send_stored(gsm.store("13800138000", "x"))
-    for i in range(6):
+    for i in range(6):                      # (the status report and the unsent copy hold two slots)
         modem.deliver("13800138000", str(i))
     with pytest.raises(GsmError) as full:                          # a full SIM says so
         gsm.store("13800138000", "y")
     assert full.value.code == "322" and full.value.condition == "storage_full"
-    assert [m.text for m in gsm.unread()][:2] == ["0", "1"]
+    seen = gsm.unread()
+    # the network's status reports of the two sends (delivered, then the refused one's never came), then the texts
+    assert [(r.reference, r.outcome) for r in seen if isinstance(r, StatusReport)] == [(1, "delivered")]
+    assert [m.text for m in seen if not isinstance(m, StatusReport)][:2] == ["0", "1"]
     gsm.delete_read()
     assert gsm.store("13800138000", "y") >= 1
     gsm.close()
@@ -79,6 +82,8 @@ def test_messages_go_once_in_order_across_a_kill_and_modem_errors_and_a_reply_mo
                    what="the reply's answer")
         assert desk.request("call_next")["ticket"]["number"] == "A004"        # A003 let three go first
         wait_until(lambda: not pending(data), what="the outbox sent", timeout=20)
+        # and the network's status reports recorded: each delivered
+        wait_until(lambda: delivered(data), what="every message's delivery report", timeout=20)
     finally:
         kiosk.close(), desk.close()
         controller.stop()
@@ -151,3 +156,11 @@ def test_a_booking_with_a_number_is_reminded_on_its_day(tmp_path, modem):
         assert "13800138007" not in hall.web.output() and "13800138007" not in hall.broker.controller.output()
     finally:
         stop_web_hall(hall)
+
+
+def delivered(data) -> bool:
+    db = sqlite3.connect(data / "controller.db")
+    try:
+        return {d for (d,) in db.execute("SELECT delivery FROM sms_outbox")} == {"delivered"}
+    finally:
+        db.close()

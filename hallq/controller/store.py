@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS sms_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, ticket TEXT NOT NULL, day TEXT NOT NULL,
     phone TEXT NOT NULL, text TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'queued', slot INTEGER,
     reference INTEGER, attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0, error TEXT,
-    queued_at TEXT NOT NULL, sent_at TEXT
+    queued_at TEXT NOT NULL, sent_at TEXT, delivery TEXT
 );
 CREATE TABLE IF NOT EXISTS requests (
     device TEXT NOT NULL,

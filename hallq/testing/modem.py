@@ -36,6 +36,7 @@ class Stored:
     status: str                     # STO UNSENT | STO SENT | REC UNREAD | REC READ
     number: str
     text: str
+    report: tuple[int, int] | None = None   # a status report: (reference, status)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ModemEmulator:
         self.failures: dict[str, list[str]] = {}
         self.reference = 0
         self.echo = True
+        self.reports = False            # AT+CSMP=49,...: a status report after each message sent
+        self.report_status = 0          # what the network says: 0 delivered, 70 failed (a test may set it)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="modem-emulator", daemon=True)
 
@@ -156,8 +159,10 @@ class ModemEmulator:
             return
         if upper == "ATE0":
             self.echo = False
-        elif upper in ("AT", "AT+CMGF=1", 'AT+CSCS="UCS2"'):
+        elif upper in ("AT", "AT+CMGF=1", 'AT+CSCS="UCS2"') or upper.startswith("AT+CNMI="):
             pass
+        elif upper.startswith("AT+CSMP="):
+            self.reports = upper.split("=")[1].split(",")[0] == "49"
         elif upper.startswith("AT+CMSS="):
             index = int(upper.split("=")[1])
             with self.lock:
@@ -168,6 +173,10 @@ class ModemEmulator:
                 stored.status = "STO SENT"
                 self.reference = (self.reference + 1) % 256
                 self.sent.append((stored.number, stored.text, time.monotonic()))
+                if self.reports:                  # the network's report arrives, kept on the SIM
+                    slot = self._free_index()
+                    if slot is not None:
+                        self.storage[slot] = Stored("REC UNREAD", stored.number, "", (self.reference, self.report_status))
             self._write(f"\r\n+CMSS: {self.reference}\r\n\r\nOK\r\n")
             return
         elif upper.startswith("AT+CMGR="):
@@ -195,7 +204,11 @@ class ModemEmulator:
                 for _, s in unread:
                     s.status = "REC READ"
             for i, s in unread:
-                self._write(f'\r\n+CMGL: {i},"REC UNREAD","{_ucs2(s.number)}",,""\r\n{_ucs2(s.text)}')
+                if s.report is not None:
+                    self._write(f'\r\n+CMGL: {i},"REC UNREAD",6,{s.report[0]},"{_ucs2(s.number)}",129,'
+                                f'"26/12/05,10:00:00+32","26/12/05,10:00:05+32",{s.report[1]}')
+                else:
+                    self._write(f'\r\n+CMGL: {i},"REC UNREAD","{_ucs2(s.number)}",,""\r\n{_ucs2(s.text)}')
         else:
             self._write("\r\nERROR\r\n")
             return
