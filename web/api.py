@@ -13,12 +13,13 @@ import asyncio
 import logging
 import time
 import typing
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 
 from hallq.contract import StateDoc
@@ -160,18 +161,29 @@ class Webhooks:
         return [(seq, kind, body.encode() if isinstance(body, str) else body) for seq, kind, body in rows]
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            while not self.stopped:
-                seen = self.version()           # before reading: news while sending wakes the next round
-                busy = False
-                for integration in await asyncio.to_thread(self.integrations.all):
-                    if integration.webhook and not integration.disabled_at \
-                            and time.monotonic() >= self.next_try.get(integration.name, 0):
-                        busy |= await self._deliver(client, integration)
-                if not busy:
-                    await self.wake(seen, 1.0)
+        while not self.stopped:
+            seen = self.version()           # before reading: news while sending wakes the next round
+            busy = False
+            for integration in await asyncio.to_thread(self.integrations.all):
+                if integration.webhook and not integration.disabled_at \
+                        and time.monotonic() >= self.next_try.get(integration.name, 0):
+                    busy |= await self._deliver(integration)
+            if not busy:
+                await self.wake(seen, 1.0)
 
-    async def _deliver(self, client: httpx.AsyncClient, integration: Any) -> bool:
+    @staticmethod
+    def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[bool, str]:
+        """One POST with the standard library (on a worker thread): (a 2xx?, what went wrong)."""
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:   # noqa: S310 - the hall's own receivers
+                return 200 <= answer.status < 300, f"HTTP {answer.status}"
+        except urllib.error.HTTPError as err:
+            return False, f"HTTP {err.code}"
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            return False, f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+
+    async def _deliver(self, integration: Any) -> bool:
         """Some events to one receiver; True if any was sent (there may be more)."""
         rows = await asyncio.to_thread(self._pending, integration.cursor)
         skipped = integration.cursor
@@ -182,14 +194,10 @@ class Webhooks:
             if skipped != integration.cursor:
                 await asyncio.to_thread(self.integrations.delivered, integration.name, skipped)
             stamp = str(int(time.time()))
-            try:
-                answer = await client.post(integration.webhook, content=body, headers={
-                    "Content-Type": "application/json", "X-Hallq-Hall": self.config.hall.id,
-                    "X-Hallq-Event": kind, "X-Hallq-Seq": str(seq), "X-Hallq-Timestamp": stamp,
-                    "X-Hallq-Signature": signature(integration.secret, stamp, body)})
-                ok, error = answer.is_success, f"HTTP {answer.status_code}"
-            except httpx.HTTPError as err:
-                ok, error = False, f"{type(err).__name__}: {err}"
+            ok, error = await asyncio.to_thread(self._post, integration.webhook, body, {
+                "Content-Type": "application/json", "X-Hallq-Hall": self.config.hall.id,
+                "X-Hallq-Event": kind, "X-Hallq-Seq": str(seq), "X-Hallq-Timestamp": stamp,
+                "X-Hallq-Signature": signature(integration.secret, stamp, body)})
             if not ok:
                 wait = min(self.retry_max_s, self.backoff.get(integration.name, 0.5) * 2)
                 self.backoff[integration.name] = wait
