@@ -114,9 +114,11 @@ def test_press_prints_the_controllers_number(controller, admin, run_kiosk, tmp_p
     assert k.tickets() == ["A001", "B001"]
     assert issued_numbers(admin) == ["A001", "B001"]
     # priority button then a service button
+    mark = admin.mark()
     admin.publish(SIM, {"press": "pay", "priority": True})
     until(lambda: len(k.tickets()) == 3, what="priority ticket")
-    event = [ev for ev in admin.events() if ev["type"] == "ticket_issued"][-1]
+    # the reply (which the kiosk prints from) goes out before the event: the event is waited for
+    event = admin.wait_for(lambda t, d: t.endswith("/event") and d.get("type") == "ticket_issued", start=mark)
     assert event["ticket"]["number"] == "A002" and event["ticket"]["priority"] == "priority"
     assert "优先".encode("gb18030") in (tmp_path / "tickets" / "A002.bin").read_bytes()
 
