@@ -297,14 +297,25 @@ class Chaos:
 def in_flight_when_killed(events: list[e.Event], replies: list[tuple[str, str, str, bytes]], kiosk: str,
                           ticket_id: str) -> bool:
     """Whether ticket ``ticket_id`` was the last one asked for by a kiosk process that a later one of
-    the same kiosk replaced (so it was SIGKILLed: the harness stops kiosks only at the end). Told by
+    the same kiosk replaced (so it was SIGKILLed: the harness stops kiosks only at the end); a later
+    process is known by its issues, online or synced from its lease. Told by
     the request ids, whose prefix is a random tag per process (hallq/device/requests.py), in the
     order of the events, not by the controller's clock: while that clock is set back, tickets keep
     the last issue time before it, and a kill then looks far from the ticket it cut short."""
     def tag(request_id: str) -> str:
         return request_id.rpartition("-")[0]
-    asked = {(json.loads(reply).get("ticket") or {}).get("id"): rid for device, rid, op, reply in replies
-             if device == kiosk and op in ("issue", "check_in") and not rid.startswith(FLOOD_PREFIX)}
+    asked: dict[str, str] = {}
+    for device, rid, op, reply in replies:
+        if device != kiosk or rid.startswith(FLOOD_PREFIX):
+            continue
+        answer = json.loads(reply)
+        if op in ("issue", "check_in"):
+            asked[(answer.get("ticket") or {}).get("id")] = rid
+        elif op == "sync":
+            # a later process's offline tickets, placed when it synced, show it replaced the one before
+            # (it may have issued nothing online: the controller away, or refusing it for a moment)
+            for placed in answer.get("tickets") or []:
+                asked[placed.get("id")] = rid
     if ticket_id not in asked:
         return False
     issued = [(ev.ticket.id, tag(asked[ev.ticket.id])) for ev in events      # in the order they were issued
