@@ -43,7 +43,8 @@ def judged(out: Path) -> dict[str, dict[str, float]]:
             t = event.ticket
             counters = open_counters(setup, state, t.service) or configured_counters(setup, t.service)
             told["old rule"][t.id] = math.ceil(t.waiting_ahead * state.services[t.service].avg_service_s / counters)
-            told["forecast"][t.id] = t.est_wait_s
+            if t.est_known:           # "not known yet" promised no minutes: nothing to be off by
+                told["forecast"][t.id] = t.est_wait_s
             issued[t.id] = t.issued_at
         elif isinstance(event, e.TicketCalled) and event.ticket.id not in called:
             called[event.ticket.id] = event.at
