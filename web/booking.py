@@ -36,6 +36,7 @@ WORDS = {
     "away": N_("Booking is not possible at the moment: please try again later."),
     "again": N_("Please use the buttons on this page."),
     "phone": N_("Mobile number for an SMS reminder on the day (optional; kept only until the end of that day)"),
+    "yours": N_("yours"),
 }
 REFUSED = {
     "slot_full": N_("That slot has just been taken: please choose another."),
@@ -75,8 +76,9 @@ def days_ahead(setup: Setup, service: str, now: datetime) -> list[date]:
 
 
 def slot_buttons(config: Config, setup: Setup, state: Any, service: str, day: date, now: datetime, nonce: str,
-                 lang: Lang, action: str, code: str = "", extra: str = "") -> str:
-    """The day's slots as buttons of one form (full ones disabled); ``code``: a booking being moved."""
+                 lang: Lang, action: str, code: str = "", extra: str = "", current: datetime | None = None) -> str:
+    """The day's slots as buttons of one form (full ones, and ``current``, the slot a moved booking
+    has, disabled); ``code``: a booking being moved."""
     w = words(lang)
     slots = booking_slots(setup, state, service, day, now)
     if not any(free for _, free in slots):
@@ -85,7 +87,8 @@ def slot_buttons(config: Config, setup: Setup, state: Any, service: str, day: da
         (f'<input type="hidden" name="code" value="{html.escape(code)}">' if code else "")
     buttons = "".join(
         f'<button type="submit" name="slot" value="{html.escape(at.isoformat())}" class="slot"'
-        f'{"" if free else " disabled"}>{at:%H:%M}<small>{html.escape(w["left"].format(n=free) if free else w["full"])}</small></button>'
+        f'{"" if free and at != current else " disabled"}>{at:%H:%M}<small>'
+        f'{html.escape(w["yours"] if at == current else w["left"].format(n=free) if free else w["full"])}</small></button>'
         for at, free in slots)
     return f'<form method="post" action="{action}" class="slots">{hidden}{extra}{buttons}</form>'
 
@@ -144,13 +147,21 @@ def manage_page(config: Config, setup: Setup, state: Any, appointment: Appointme
                               when=when_text(appointment.slot, config, lang))
     day = day or appointment.slot.astimezone(config.zone).date()
     code = html.escape(appointment.code)
+    pattern = "M月d日 EEE" if normalise(lang) == "zh_CN" else "EEE d MMM"
+    # the other days, as buttons posting the code again (it is never in an address)
+    shown = ' aria-current="page" disabled'
+    days = "".join(f'<button type="submit" name="day" value="{d.isoformat()}"{shown if d == day else ""}>'
+                   f'{html.escape(format_date(d, pattern, locale=normalise(lang)))}</button>'
+                   for d in days_ahead(setup, appointment.service, now))
     return _page(config, f'<p id="booked" class="headline">{html.escape(what)}</p>'
                  f'<form method="post" action="/book/cancel"><input type="hidden" name="nonce" value="{html.escape(nonce)}">'
                  f'<input type="hidden" name="code" value="{code}">'
                  f'<button type="submit" id="cancel" class="danger">{html.escape(w["cancel"])}</button></form>'
                  f'<h2>{html.escape(w["move"])}</h2>'
+                 f'<form method="post" action="/book/manage" class="days"><input type="hidden" name="nonce" '
+                 f'value="{html.escape(nonce)}"><input type="hidden" name="code" value="{code}">{days}</form>'
                  + slot_buttons(config, setup, state, appointment.service, day, now, nonce, lang, "/book/move",
-                                appointment.code), lang)
+                                appointment.code, current=appointment.slot), lang)
 
 
 def cancelled_page(config: Config, lang: Lang) -> str:

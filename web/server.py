@@ -337,9 +337,11 @@ class WebService:
         if not self._nonce_ok(request, form) or found is None or found.status != "booked":
             return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
                                                                       booking.words(lang)["unknown"]), 404)
+        day = next((d for d in booking.days_ahead(self.role.mirror.setup, found.service, self.now())
+                    if d.isoformat() == form.get("day")), None)          # another day to move to
         return self._page_with_nonce(request, booking.manage_page(self.config, self.role.mirror.setup,
                                                                   self.role.mirror.state, found, self.now(),
-                                                                  self._nonce(request), lang))
+                                                                  self._nonce(request), lang, day))
 
     async def book_cancel(self, request: Request) -> Response:
         lang = pages.language(request.headers.get("accept-language"))
