@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import typing
 import urllib.error
@@ -149,7 +150,6 @@ class Webhooks:
         self.stopped = False
 
     def _pending(self, after: int, limit: int = 100) -> list[tuple[int, str, bytes]]:
-        import sqlite3  # noqa: PLC0415 - read-only reads of the web's own copy
         if not self.records.exists():
             return []
         db = sqlite3.connect(f"file:{self.records}?mode=ro", uri=True)

@@ -34,7 +34,6 @@ from starlette.staticfiles import StaticFiles
 
 from hallq.contract import ReplyDoc, ops
 from hallq.contract.tokens import TOKEN_PATTERN, new_token, token_hash
-from hallq.core.rules import latest_issue, newcomer_waits
 from hallq.device.shell import DeviceShell, StampedInbox
 from hallq.http.accounts import Accounts, Session
 from hallq.http.limits import MAX_BODY, BodyLimit, Overloads, StreamGate
@@ -287,6 +286,17 @@ class WebService:
             request.state.nonce = secrets.token_urlsafe(16)
         return str(request.state.nonce)
 
+    def _mobile(self, form: dict[str, str]) -> str | None:
+        """The optional mobile number of a join or booking form ("" none, or no SMS modem in this hall;
+        None: given but not a number)."""
+        number = re.sub(r"[\s-]", "", form.get("phone", ""))[:20] if self.config.sms is not None else ""
+        return None if number and not join.PHONE.match(number) else number
+
+    @staticmethod
+    def _refusal(reply: ReplyDoc | None, lang: str) -> str:
+        """What a booking page says when the controller refused, or did not answer."""
+        return booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
+
     @staticmethod
     def _nonce_ok(request: Request, form: dict[str, str]) -> bool:
         nonce = request.cookies.get(join.NONCE_COOKIE, "")
@@ -316,14 +326,13 @@ class WebService:
         slot = _slot_of(form.get("slot", ""))
         if not self._nonce_ok(request, form) or slot is None:
             return self._book_form(request, service, lang, None, booking.words(lang)["again"], 400)
-        number = re.sub(r"[\s-]", "", form.get("phone", ""))[:20] if self.config.sms is not None else ""
-        if number and not join.PHONE.match(number):
+        number = self._mobile(form)
+        if number is None:
             return self._book_form(request, service, lang, slot.date().isoformat(), join.words(lang)["phone_bad"], 400)
         reply = await self._ask("book", service=service, slot=slot.isoformat(), lang=lang,
                                 **({"phone": number} if number else {}))
         if reply is None or not reply.ok or reply.appointment is None:
-            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
-            return self._book_form(request, service, lang, slot.date().isoformat(), message, 409)
+            return self._book_form(request, service, lang, slot.date().isoformat(), self._refusal(reply, lang), 409)
         return HTMLResponse(booking.booked_page(self.config, msgspec.to_builtins(reply.appointment), lang),
                             headers={"Cache-Control": "no-store"})
 
@@ -351,8 +360,8 @@ class WebService:
                                                                       booking.words(lang)["again"]), 400)
         reply = await self._ask("cancel_booking", code=form.get("code", "").strip()[:32] or "-")
         if reply is None or not reply.ok:
-            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
-            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang, message), 409)
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
+                                                                      self._refusal(reply, lang)), 409)
         return HTMLResponse(booking.cancelled_page(self.config, lang))
 
     async def book_move(self, request: Request) -> Response:
@@ -364,8 +373,8 @@ class WebService:
                                                                       booking.words(lang)["again"]), 400)
         reply = await self._ask("move_booking", code=form.get("code", "").strip()[:32] or "-", slot=slot.isoformat())
         if reply is None or not reply.ok or reply.appointment is None:
-            message = booking.words(lang)["away"] if reply is None else booking.refusal(reply.code or "", reply.message or "", lang)
-            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang, message), 409)
+            return self._page_with_nonce(request, booking.manage_form(self.config, self._nonce(request), lang,
+                                                                      self._refusal(reply, lang)), 409)
         return HTMLResponse(booking.booked_page(self.config, msgspec.to_builtins(reply.appointment), lang, moved=True),
                             headers={"Cache-Control": "no-store"})
 
@@ -377,25 +386,22 @@ class WebService:
     def _join_view(self, service: str) -> dict[str, Any] | None:
         """The service as a phone about to join sees it; None: the controller is away (nothing promised)."""
         mirror = self.role.mirror
-        if not self.shell.available or mirror.state is None:
+        published = self.role.state.service(service) if self.role.state is not None else None
+        if not self.shell.available or mirror.state is None or published is None:
             return None
-        state, now = mirror.state, self.now()
-        waits = newcomer_waits(mirror.setup, state, now, latest_issue(state, now))
-        svc = state.services.get(service)
+        state = mirror.state
         cap = mirror.setup.remote_caps.get(service, 0)
-        return {"waiting": sum(1 for t in state.tickets.values() if t.status == "waiting" and t.service == service),
-                "est_wait_s": waits.get(service) or 0, "est_known": waits.get(service) is not None,
+        # people waiting and a newcomer's wait as the controller published them (what the screens show):
+        # a public page does not play the hall forward for each phone that opens it
+        return {"waiting": published.waiting, "est_wait_s": published.est_wait_s, "est_known": published.est_known,
                 "left": max(0, cap - state.remote_joins.get(f"service:{service}", 0)),
-                "closed": not state.is_open or bool(svc and svc.suspended)}
+                "closed": not state.is_open or published.suspended}
 
     def _join_form(self, request: Request, service: str, lang: str, message: str = "",
                    status: int = 200) -> Response:
-        nonce = request.cookies.get(join.NONCE_COOKIE) or secrets.token_urlsafe(16)
         view = self._join_view(service)
-        response = HTMLResponse(join.service_page(self.config, service, lang, view, nonce, message),
-                                status_code=status if view is not None else 503, headers={"Cache-Control": "no-store"})
-        response.set_cookie(join.NONCE_COOKIE, nonce, httponly=True, samesite="strict", secure=self.secure)
-        return response
+        return self._page_with_nonce(request, join.service_page(self.config, service, lang, view, self._nonce(request),
+                                                                message), status if view is not None else 503)
 
     async def join_page(self, request: Request) -> Response:
         lang = pages.language(request.headers.get("accept-language"))
@@ -411,13 +417,12 @@ class WebService:
         if service not in join.offered(self.config):
             return HTMLResponse(join.list_page(self.config, lang), status_code=404)
         form = await form_fields(request)
-        nonce = request.cookies.get(join.NONCE_COOKIE, "")
-        if not nonce or not hmac.compare_digest(nonce, form.get("nonce", "")):
+        if not self._nonce_ok(request, form):
             return self._join_form(request, service, lang, gettext(N_("Please press the button on this page again."), lang), 403)
         if not self.shell.available:
             return self._join_form(request, service, lang)
-        number = re.sub(r"[\s-]", "", form.get("phone", ""))[:20] if self.config.sms is not None else ""
-        if number and not join.PHONE.match(number):
+        number = self._mobile(form)
+        if number is None:
             return self._join_form(request, service, lang, join.words(lang)["phone_bad"], 400)
         phone = request.cookies.get(join.PHONE_COOKIE) or secrets.token_urlsafe(16)
         client = request.client.host if request.client else "?"
@@ -663,12 +668,8 @@ class WebService:
         if not self.shell.available:
             return JSONResponse({"ok": False, "code": "controller_offline",
                                  "message": "the controller does not answer: try again when it is back"}, status_code=503)
-        answer: asyncio.Future[ReplyDoc] = asyncio.get_running_loop().create_future()
-        self.shell.request(op, lambda reply: answer.done() or answer.set_result(reply),
-                           give_up_after=ACTION_WAIT_S, **args)
-        try:
-            reply = await asyncio.wait_for(answer, ACTION_WAIT_S + 1)
-        except TimeoutError:
+        reply = await self._ask(op, **args)
+        if reply is None:
             return JSONResponse({"ok": False, "code": "no_answer", "message": "no answer from the controller"},
                                 status_code=504)
         log.info("%s by %s: %s %s", op, session.name, "ok" if reply.ok else reply.code, args)

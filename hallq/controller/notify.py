@@ -24,7 +24,6 @@ from hallq.runtime.i18n import N_, counter_name, gettext, service_name
 from .store import Store
 
 log = logging.getLogger(__name__)
-PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 
 NEAR = N_("[{hall}] {number}: {ahead} ahead of you. Please come back to the hall. Reply 1 for more time, 0 to cancel.")
 CALLED = N_("[{hall}] {number}: please go to {counter} now.")
@@ -69,10 +68,11 @@ class Notifier:
         booking keeps its number that long."""
         self._today(state)
         key = f"appt:{appointment.code}"
-        if phone is None:
-            if key not in self.contacts and not self.store.has_contact(key):
+        if phone is None:                 # moved: the number it was booked with, if any
+            kept = self.contacts.get(key) or self.store.contact(key)
+            if kept is None:
                 return
-            phone, lang = self.contacts.get(key) or self.store.contact(key)
+            phone, lang = kept
         self.store.add_contact(key, appointment.day, phone, lang)
         if appointment.day == self.day:
             self.contacts[key] = (phone, lang)

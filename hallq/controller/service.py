@@ -303,8 +303,10 @@ class Controller:
                         # a bug must not stop the hall: what this message changed is undone
                         # (see _undoable), the rest of the batch goes on
                         log.exception("message on %s failed; rolled back", item.topic)
-            if self.notifier is not None:
-                self.notifier.after_batch(self.ledger.state, now)     # queued with the batch: once
+            # what a change asks for (a call, the queue moving up) and, once a second, what time does
+            # (a booking's reminder): queued with the batch, once
+            if self.notifier is not None and (out.state_changed or tick):
+                self.notifier.after_batch(self.ledger.state, now)
             if self.ledger.events_since_snapshot >= SNAPSHOT_EVERY:
                 self.ledger.snapshot()
         return link_up

@@ -155,12 +155,10 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO contacts (ticket, day, phone, lang) VALUES (?, ?, ?, ?)",
                         (ticket, day, phone, lang))
 
-    def has_contact(self, key: str) -> bool:
-        return self.db.execute("SELECT 1 FROM contacts WHERE ticket = ?", (key,)).fetchone() is not None
-
-    def contact(self, key: str) -> tuple[str, str]:
-        phone, lang = self.db.execute("SELECT phone, lang FROM contacts WHERE ticket = ?", (key,)).fetchone()
-        return phone, lang
+    def contact(self, key: str) -> tuple[str, str] | None:
+        """(phone, language) left with ``key`` (a ticket id, or ``appt:<code>``), or None."""
+        row = self.db.execute("SELECT phone, lang FROM contacts WHERE ticket = ?", (key,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def contacts(self, day: str) -> dict[str, tuple[str, str]]:
         return {t: (p, lang) for t, p, lang in self.db.execute(
