@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from selenium.webdriver.common.by import By
 
-from hallq.testing import REPO, wait_until
+from hallq.testing import REPO
 from hallq.contract.tokens import token_hash
-from webkit import PASSWORD, chromium, click, start_web_hall, stop_web_hall
+from webkit import PASSWORD, chromium, click, page_text, start_web_hall, stop_web_hall, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -89,14 +89,14 @@ def test_the_phone_page_in_each_situation(hall, browser, axe_source):
         mine = kiosk.request("issue", service="pay", token_hash=token_hash(token))["ticket"]
         viewport(browser, 390, 760, mobile=True)
         browser.get(f"{hall.base}/t/{token}")
-        wait_until(lambda: mine["number"] in browser.find_element(By.TAG_NAME, "body").text, what="the ticket's page")
+        wait_until(lambda: mine["number"] in page_text(browser), what="the ticket's page")
         assert serious(audit(browser, axe_source, "phone page, waiting")) == []
         assert counter.request("login", clerk="wang")["ok"]
         assert counter.request("call_next")["ticket"]["number"] == mine["number"]
         wait_until(lambda: browser.find_element(By.CSS_SELECTOR, "[aria-live]").text.strip(), what="the call announced")
         assert serious(audit(browser, axe_source, "phone page, called")) == []
         assert hall.admin.request("outage", active=True, message="系统维护，请耐心等候")["ok"]
-        wait_until(lambda: "系统维护" in browser.find_element(By.TAG_NAME, "body").text, what="the outage shown")
+        wait_until(lambda: "系统维护" in page_text(browser), what="the outage shown")
         assert serious(audit(browser, axe_source, "phone page, outage")) == []
         assert hall.admin.request("outage", active=False)["ok"]
     finally:

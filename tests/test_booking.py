@@ -20,9 +20,9 @@ from hallq.core.rules import QueueRules
 from hallq.errors import RequestError
 from hallq.runtime.config import load_config
 from hallq.runtime.setup import setup_from_config
-from hallq.testing import EXAMPLE_HALL, wait_until
+from hallq.testing import EXAMPLE_HALL
 from test_core_properties import check_invariants
-from webkit import start_web_hall, stop_web_hall
+from webkit import page_text, start_web_hall, stop_web_hall, wait_until
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).parent.parent / "build" / "screens"
@@ -128,15 +128,20 @@ def test_book_move_cancel_and_check_in_through_the_pages(hall, phone):
     first = phone.find_element("id", "booked").text
     # its own slot is shown as its own, not offered; another day is chosen by a button (the code never in an address)
     assert "您的" in phone.find_element(By.CSS_SELECTOR, "form.slots button.slot:disabled").text
-    phone.find_elements(By.CSS_SELECTOR, "form.days button:enabled")[0].click()
-    wait_until(lambda: phone.find_elements(By.CSS_SELECTOR, "form.days button[aria-current]"), what="another day")
+    other_day = phone.find_elements(By.CSS_SELECTOR, "form.days button:enabled")[0]
+    chosen = other_day.get_attribute("value")
+    other_day.click()
+    # this page marks the booking's own day: wait for the answer's page, which marks the chosen one
+    wait_until(lambda: phone.find_elements(By.CSS_SELECTOR, f'form.days button[aria-current][value="{chosen}"]'),
+               what="another day")
     assert "/book/manage" in phone.current_url and code not in phone.current_url
     phone.find_elements(By.CSS_SELECTOR, "form.slots button.slot:enabled")[1].click()
-    moved = wait_until(lambda: phone.find_elements("id", "booked"), what="moved")[0].text
+    wait_until(lambda: "已改约" in page_text(phone), what="moved")
+    moved = phone.find_element("id", "booked").text
     assert moved.startswith("已改约：缴费") and moved.split("，")[-1][:6] != first.split("，")[-1][:6]   # another day
     manage(code)
     phone.find_element("id", "cancel").click()
-    wait_until(lambda: "预约已取消" in phone.find_element("tag name", "body").text, what="cancelled")
+    wait_until(lambda: "预约已取消" in page_text(phone), what="cancelled")
     kiosk = hall.client("kiosk.k1")
     try:
         assert kiosk.request("check_in", code=code)["error"]["code"] == "unknown_appointment"

@@ -8,9 +8,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from hallq.testing import wait_until
 from hallq.contract.tokens import token_hash
-from webkit import PASSWORD, chromium, click, start_web_hall, stop_web_hall
+from webkit import PASSWORD, chromium, click, start_web_hall, stop_web_hall, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 R = "hallq/v1/h1"

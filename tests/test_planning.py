@@ -21,9 +21,9 @@ from hallq.core.events import encode_event
 from hallq.core.rules import QueueRules
 from hallq.runtime.config import load_config
 from hallq.runtime.setup import setup_from_config
-from hallq.testing import EXAMPLE_HALL, wait_until
+from hallq.testing import EXAMPLE_HALL
 from hallq.web import planning
-from webkit import PASSWORD, start_web_hall, stop_web_hall
+from webkit import PASSWORD, start_web_hall, stop_web_hall, wait_until
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).parent.parent / "build" / "screens"

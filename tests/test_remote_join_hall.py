@@ -11,8 +11,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
-from hallq.testing import wait_until
-from webkit import start_web_hall, stop_web_hall
+from webkit import start_web_hall, stop_web_hall, wait_until
 
 pytestmark = pytest.mark.processes
 R = "hallq/v1/h1"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 
-from hallq.testing import Broker, HallClient, Process, free_port, start_controller, wait_until, write_hall_config
+from hallq.testing import Broker, HallClient, Process, free_port, start_controller, write_hall_config
+from hallq.testing import wait_until as wait_for
 
 PASSWORD = "correct horse battery"
 
@@ -120,6 +121,26 @@ def console_report_table(text: str, title: str = "按业务") -> dict[str, dict[
         row = dict(zip(header, line))
         rows[row[header[0]]] = row
     return rows
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Wait for a page's condition. A page is redrawn (a board at every change, a form's answer replacing the
+    page), so an element found a moment ago may be gone or stale when read: that is "not yet", not a failure."""
+    def settled():
+        try:
+            return predicate()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+    return wait_for(settled, timeout, what)
+
+
+def page_text(browser) -> str:
+    """The page's text as a reader sees it, or "" while a form's answer is replacing the page (an element
+    found a moment before would then be stale)."""
+    try:
+        return browser.execute_script("return document.body ? document.body.innerText : ''") or ""
+    except WebDriverException:
+        return ""
 
 
 def click(browser, selector: str) -> None:
