@@ -7,7 +7,7 @@
    made through its requests) and a central service starting empty: time until the centre holds
    every one of them, fetched with the `events` op over the bridge.
 3. Figures: a simulated month of 50 halls with 2,000 tickets a day each (issued, called, served:
-   three events a ticket, and the per-ticket summary rows ingest keeps) written straight into
+   three events a ticket, and the per-ticket and per-visit rows ingest keeps) written straight into
    PostgreSQL with COPY, then a day's whole report (`day_report`: what `hallq central report` and
    the dashboard run, counts, waits and all) timed for several days, the first one cold.
 """
@@ -112,7 +112,7 @@ def month(pg_url: str, halls: int, days: int, per_day: int) -> tuple[int, list[f
     t_load = time.monotonic()
     with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
         for h in range(halls):
-            buf, tbuf = io.StringIO(), io.StringIO()
+            buf, tbuf, vbuf = io.StringIO(), io.StringIO(), io.StringIO()
             hall = f"m{h:02d}"
             seq = 0
             for d in range(days):
@@ -132,12 +132,18 @@ def month(pg_url: str, halls: int, days: int, per_day: int) -> tuple[int, list[f
                     tbuf.write("\t".join([hall, tid, day, str(seq - 2), str(seq), service, service, "served",
                                           issued.isoformat(), called.isoformat(), "\\N", "\\N",
                                           str((called - issued).total_seconds())]) + "\n")
+                    vbuf.write("\t".join([hall, tid, "0", day, str(seq), service, "served", issued.isoformat(),
+                                          called.isoformat(), str((called - issued).total_seconds()), "\\N", "\\N",
+                                          "240", "\\N"]) + "\n")
             with cur.copy("COPY events (hall, seq, epoch, type, at, day, ticket, ticket_day, service, issued_service, "
                           "status, clerk, issued_at, rating, body) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
             with cur.copy("COPY tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, "
                           "issued_at, first_called, clerk, rating, wait_s) FROM STDIN") as copy:
                 copy.write(tbuf.getvalue())
+            with cur.copy("COPY visits (hall, ticket, step, day, last_seq, service, status, queued_at, first_called, "
+                          "wait_s, counter, clerk, service_s, rating) FROM STDIN") as copy:
+                copy.write(vbuf.getvalue())
         cur.execute("ANALYZE")
         conn.commit()
     load_s = time.monotonic() - t_load

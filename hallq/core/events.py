@@ -95,6 +95,9 @@ class TicketRated(Event, tag="ticket_rated"):
     ticket: Ticket
     counter: str
     rating: int
+    # the journey step rated: its ticket may have gone on to the next step already (None: recorded
+    # before steps were named; the step served last at ``counter`` is meant)
+    step: int | None = None
 
 
 class CounterSuspended(Event, tag="counter_suspended"):

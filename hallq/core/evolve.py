@@ -67,7 +67,7 @@ def evolve(state: HallState, event: e.Event) -> HallState:
         case e.TicketServed(ticket=t, counter=k, at=at, service_s=seconds):
             s.tickets[t.id] = t
             s.counters[k] = replace(s.counters[k], ticket=None, last_served=t.id, last_served_at=at, last_rated=False,
-                                    free_since=at)
+                                    last_served_step=t.step, free_since=at)
             low, high = SERVICE_TIME_BOUNDS
             if low <= seconds <= high:
                 svc = s.services[t.service]

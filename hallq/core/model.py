@@ -123,6 +123,7 @@ class CounterState(msgspec.Struct, frozen=True, kw_only=True):
     clerk: str | None = None
     last_served: str | None = None     # for the rating pad
     last_served_at: datetime | None = None
+    last_served_step: int = 0          # the journey step it served (a journey's ticket has gone on to the next)
     last_rated: bool = False           # the rating pad rated what it served last (a journey's ticket: each step once)
     suspended_at: datetime | None = None   # when its current pause began (estimates: when it returns)
     free_since: datetime | None = None     # its last customer left or it came back from a pause, today

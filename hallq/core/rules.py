@@ -437,7 +437,7 @@ class QueueRules:
         if cmd.rating is not None:
             rated = events[-1].ticket  # type: ignore[attr-defined]
             events.append(e.TicketRated(at=now, ticket=replace(rated, rating=cmd.rating),
-                                        counter=cmd.counter, rating=cmd.rating))
+                                        counter=cmd.counter, rating=cmd.rating, step=ticket.step))
         return events
 
     def _rate(self, state: HallState, cmd: c.Rate, now: datetime) -> list[e.Event]:
@@ -451,7 +451,7 @@ class QueueRules:
         if cs.last_served_at and now - cs.last_served_at > timedelta(seconds=self.setup.rating_window_s):
             raise RequestError("too_late", f"ticket {ticket.number} was finished too long ago to rate")
         return [e.TicketRated(at=now, ticket=replace(ticket, rating=cmd.rating), counter=cmd.counter,
-                              rating=cmd.rating)]
+                              rating=cmd.rating, step=cs.last_served_step)]
 
     def _no_show(self, state: HallState, cmd: c.NoShow, now: datetime) -> list[e.Event]:
         ticket = self._current(state, cmd.counter)

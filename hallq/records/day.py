@@ -205,8 +205,12 @@ def load_day(db_path: Path, day: str) -> DayRecords:
         elif isinstance(event, e.TicketTransferred) and rec.steps:
             rec.steps[-1].service = ticket.service       # this step goes on at the other service
         elif isinstance(event, e.TicketRated) and rec.steps:
-            # the rating pad rates what its counter served last: that step (a journey's ticket may be waiting for the next)
-            rated = next((s for s in reversed(rec.steps) if s.served and s.counter == event.counter), None)
+            # the rating pad rates what its counter served last: that step (a journey's ticket may be waiting for
+            # the next); events recorded before they named the step are matched by the counter
+            if event.step is not None:
+                rated = rec.steps[event.step] if event.step < len(rec.steps) else None
+            else:
+                rated = next((s for s in reversed(rec.steps) if s.served and s.counter == event.counter), None)
             if rated is not None:
                 rated.rating = event.rating
         if isinstance(event, e.TicketIssued) and not ticket.offline:

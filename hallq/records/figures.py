@@ -1,7 +1,9 @@
 """``hallq central report --date D [--csv F]``: that day's figures per hall and service, from the
 central store, by the same rules as each hall's own ``hallq report`` (a ticket counts as issued for
-the service it was issued for, and as served, no-show or voided in the service it ended in; waits
-from issue to the first call, for served and no-show tickets; nearest-rank percentiles)."""
+the service it was issued for, and as served, no-show or voided in the service it ended in; a
+journey's ticket, one number through several services, counts each step in the step's service;
+waits from issue (a step: from the step before finishing) to the first call, for served and no-show
+tickets; nearest-rank percentiles)."""
 from __future__ import annotations
 
 import csv

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from hallq.contract import WireEvent
+from hallq.contract import BadDocument, WireEvent, read_event
 from hallq.core import events as e
 from hallq.core.model import Ticket
 from hallq.runtime.sqlite import private_database, sqlite_transaction
@@ -27,7 +27,8 @@ SCHEMA = [
         hall TEXT NOT NULL, seq BIGINT NOT NULL, epoch INTEGER NOT NULL, type TEXT NOT NULL,
         at TEXT NOT NULL, day TEXT NOT NULL, ticket TEXT, ticket_day TEXT, service TEXT,
         issued_service TEXT, status TEXT, clerk TEXT, issued_at TEXT, rating INTEGER,
-        body TEXT NOT NULL, counter TEXT, service_s REAL, appointment INTEGER, PRIMARY KEY (hall, seq))""",
+        body TEXT NOT NULL, counter TEXT, service_s REAL, appointment INTEGER, step INTEGER, queued_at TEXT,
+        PRIMARY KEY (hall, seq))""",
     "CREATE INDEX IF NOT EXISTS events_day_type ON events (day, type)",
     # one row per ticket and day, folded from that day's events as each hall's report folds them:
     # the first event gives the service it was issued for, the last its end state (by seq)
@@ -37,6 +38,14 @@ SCHEMA = [
         issued_at TEXT, first_called TEXT, clerk TEXT, rating INTEGER, counter TEXT, service_s REAL,
         appointment INTEGER, wait_s REAL, PRIMARY KEY (hall, ticket))""",
     "CREATE INDEX IF NOT EXISTS tickets_day ON tickets (day, hall, service)",
+    # one row per ticket and visit to a service: a ticket for one service has one; a journey's (one number
+    # through several services) one per step, each with that step's service, wait, counter, clerk, rating —
+    # as each hall's report counts a journey's steps. Folded from the events like ``tickets``.
+    """CREATE TABLE IF NOT EXISTS visits (
+        hall TEXT NOT NULL, ticket TEXT NOT NULL, step INTEGER NOT NULL, day TEXT NOT NULL, last_seq BIGINT NOT NULL,
+        service TEXT, status TEXT, queued_at TEXT, first_called TEXT, wait_s REAL, counter TEXT, clerk TEXT,
+        service_s REAL, rating INTEGER, PRIMARY KEY (hall, ticket, step))""",
+    "CREATE INDEX IF NOT EXISTS visits_day ON visits (day, hall, service)",
     """CREATE TABLE IF NOT EXISTS halls (
         hall TEXT PRIMARY KEY, state TEXT, state_seq BIGINT, online INTEGER, updated TEXT)""",
     # messages of a hall that could not be read or stored: kept (an excerpt) with the reason, never
@@ -45,8 +54,10 @@ SCHEMA = [
         hall TEXT NOT NULL, seq BIGINT, reason TEXT NOT NULL, excerpt TEXT NOT NULL, at TEXT NOT NULL)""",
 ]
 INSERT = ("INSERT INTO events (hall, seq, epoch, type, at, day, ticket, ticket_day, service, issued_service, "
-          "status, clerk, issued_at, rating, body, counter, service_s, appointment) "
-          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (hall, seq) DO NOTHING")
+          "status, clerk, issued_at, rating, body, counter, service_s, appointment, step, queued_at) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (hall, seq) DO NOTHING")
+# columns a store made by an older hallq lacks (added, then filled from the events' bodies once)
+ADDED_COLUMNS = (("events", "step", "INTEGER"), ("events", "queued_at", "TEXT"))
 
 
 # idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
@@ -79,6 +90,35 @@ UPSERT_TICKET = """
                             ELSE tickets.first_called END"""
 
 
+# the same for a visit. A rating names its step and says nothing else (its ticket may be at the next step
+# already: last_seq -1 so it is never "later"); counter and clerk are the last known (a transfer or a
+# step's start clears them on the ticket, the visit still happened there)
+UPSERT_VISIT = """
+    INSERT INTO visits (hall, ticket, step, day, last_seq, service, status, queued_at, first_called, wait_s,
+                        counter, clerk, service_s, rating)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    ON CONFLICT (hall, ticket, step) DO UPDATE SET
+        service = CASE WHEN excluded.last_seq > visits.last_seq THEN excluded.service ELSE visits.service END,
+        status = CASE WHEN excluded.last_seq > visits.last_seq THEN excluded.status ELSE visits.status END,
+        queued_at = COALESCE(visits.queued_at, excluded.queued_at),
+        counter = CASE WHEN excluded.counter IS NOT NULL AND (visits.counter IS NULL OR excluded.last_seq > visits.last_seq)
+                       THEN excluded.counter ELSE visits.counter END,
+        clerk = CASE WHEN excluded.clerk IS NOT NULL AND (visits.clerk IS NULL OR excluded.last_seq > visits.last_seq)
+                     THEN excluded.clerk ELSE visits.clerk END,
+        service_s = CASE WHEN excluded.service_s IS NULL THEN visits.service_s
+                         WHEN visits.service_s IS NULL OR excluded.last_seq > visits.last_seq THEN excluded.service_s
+                         ELSE visits.service_s END,
+        rating = COALESCE(excluded.rating, visits.rating),
+        wait_s = CASE WHEN excluded.first_called IS NULL THEN visits.wait_s
+                      WHEN visits.first_called IS NULL OR excluded.first_called < visits.first_called
+                      THEN excluded.wait_s ELSE visits.wait_s END,
+        first_called = CASE WHEN visits.first_called IS NULL THEN excluded.first_called
+                            WHEN excluded.first_called IS NULL THEN visits.first_called
+                            WHEN excluded.first_called < visits.first_called THEN excluded.first_called
+                            ELSE visits.first_called END,
+        last_seq = CASE WHEN excluded.last_seq > visits.last_seq THEN excluded.last_seq ELSE visits.last_seq END"""
+
+
 # a hall's latest state and presence: what a message does not carry stays as it was
 UPSERT_HALL = """
     INSERT INTO halls (hall, state, state_seq, online, updated) VALUES (?,?,?,?,?)
@@ -90,7 +130,7 @@ UPSERT_HALL = """
 def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The tickets-table row an event row contributes, if it is a ticket's event on its own day."""
     hall, seq, _epoch, kind, at, day, ticket, ticket_day, service, issued_service, status, clerk, issued_at, \
-        rating, _body, counter, service_s, appointment = row
+        rating, _body, counter, service_s, appointment, _step, _queued_at = row
     if ticket is None or ticket_day != day:      # a carried ticket's later events: no day's report has them
         return None
     called = kind == "ticket_called"
@@ -100,6 +140,22 @@ def ticket_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return (hall, ticket, day, seq, seq, issued_service, service, status, issued_at,
             at if called else None, clerk, rating, counter,
             service_s if kind == "ticket_served" else None, appointment, wait)
+
+
+def visit_row(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The visits-table row an event row contributes: a ticket's event on its own day, about the
+    step (visit) it names."""
+    hall, seq, _epoch, kind, at, day, ticket, ticket_day, service, _issued_service, status, clerk, _issued_at, \
+        rating, _body, counter, service_s, _appointment, step, queued_at = row
+    if ticket is None or ticket_day != day or step is None:
+        return None
+    if kind == "ticket_rated":        # only the rating: the ticket it carries may be at its next step
+        return (hall, ticket, step, day, -1, None, None, None, None, None, None, None, None, rating)
+    called = kind == "ticket_called"
+    wait = (datetime.fromisoformat(at) - datetime.fromisoformat(queued_at)).total_seconds() \
+        if called and queued_at else None
+    return (hall, ticket, step, day, seq, service, status, queued_at, at if called else None, wait, counter, clerk,
+            service_s if kind == "ticket_served" else None, None)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -114,12 +170,17 @@ def event_row(hall: str, wired: WireEvent, payload: bytes) -> tuple[Any, ...]:
     if not isinstance(t, Ticket):          # appointment_checked_in names its ticket by id only
         t = None
     at = _iso(ev.at) or ""
+    step: int | None = None
+    if t is not None:
+        # the visit the event is about: a rating names the step it rates (its ticket may have gone on)
+        step = ev.step if isinstance(ev, e.TicketRated) and ev.step is not None else t.step
     return (hall, wired.seq, wired.epoch, wired.type, at, at[:10],
             t.id if t else None, t.day if t else None, t.service if t else None,
             (t.transferred_from or t.service) if t else None, t.status if t else None,
             t.clerk if t else None, _iso(t.issued_at) if t else None, t.rating if t else None,
             payload.decode("utf-8"), t.counter if t else None,
-            ev.service_s if isinstance(ev, e.TicketServed) else None, int(t.appointment) if t else None)
+            ev.service_s if isinstance(ev, e.TicketServed) else None, int(t.appointment) if t else None,
+            step, _iso(t.step_at or t.issued_at) if t else None)
 
 
 @dataclass
@@ -152,6 +213,7 @@ class CentralStore:
             self.db = psycopg.connect(url, autocommit=True)
         for statement in SCHEMA:
             self.db.execute(statement)
+        self._migrate()
 
     def _sql(self, text: str) -> str:
         return text if self.kind == "sqlite" else text.replace("?", "%s")
@@ -180,15 +242,45 @@ class CentralStore:
         if not rows and not halls:
             return
         tickets = [t for t in map(ticket_row, rows) if t is not None]
+        visits = [v for v in map(visit_row, rows) if v is not None]
         with self.transaction():
-            for statement, params in ((INSERT, rows), (UPSERT_TICKET, tickets), (UPSERT_HALL, halls)):
-                if not params:
+            for statement, params in ((INSERT, rows), (UPSERT_TICKET, tickets), (UPSERT_VISIT, visits),
+                                      (UPSERT_HALL, halls)):
+                self._many(statement, params)
+
+    def _migrate(self) -> None:
+        """A store an older hallq made: add the columns it lacks and fold its events' bodies into them
+        and into the visits table, in one transaction (a crash leaves all of it to do again)."""
+        def columns(table: str) -> set[str]:
+            if self.kind == "sqlite":
+                return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            return {r[0] for r in self.query("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                             (table,))}
+        missing = [(table, column, kind) for table, column, kind in ADDED_COLUMNS if column not in columns(table)]
+        if not missing:
+            return
+        with self.transaction():
+            for table, column, kind in missing:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            rows = []
+            for hall, seq, body in self.query("SELECT hall, seq, body FROM events WHERE ticket IS NOT NULL "
+                                              "ORDER BY hall, seq"):
+                try:
+                    rows.append(event_row(hall, read_event(body.encode("utf-8")), body.encode("utf-8")))
+                except BadDocument:
                     continue
-                if self.kind == "sqlite":
-                    self.db.executemany(statement, params)
-                else:
-                    with self.db.cursor() as cur:
-                        cur.executemany(self._sql(statement), params)
+            self._many("UPDATE events SET step = ?, queued_at = ? WHERE hall = ? AND seq = ?",
+                       [(r[18], r[19], r[0], r[1]) for r in rows])
+            self._many(UPSERT_VISIT, [v for v in map(visit_row, rows) if v is not None])
+
+    def _many(self, statement: str, params: list[tuple[Any, ...]]) -> None:
+        if not params:
+            return
+        if self.kind == "sqlite":
+            self.db.executemany(statement, params)
+        else:
+            with self.db.cursor() as cur:
+                cur.executemany(self._sql(statement), params)
 
     def quarantine(self, hall: str, seq: int | None, reason: str, payload: bytes) -> None:
         """Keep a message that could not be read or stored, with why (the dashboard shows it)."""
@@ -238,7 +330,8 @@ class CentralStore:
     # --- figures --------------------------------------------------------------------------------
     def day_people(self, day: str, by: str, last: str | None = None) -> list[tuple[Any, ...]]:
         """Per hall and counter (``by="counter"``) or clerk: served, no-shows, mean service time,
-        ratings 1/2/3 (tickets that ended served or no-show; as each hall's report counts them).
+        ratings 1/2/3 (visits that ended served or no-show: a journey's steps each at its counter; as
+        each hall's report counts them).
         ``last``: the days from ``day`` to ``last`` (a month's report)."""
         column = {"counter": "counter", "clerk": "clerk"}[by]
         return self.query(f"""
@@ -247,7 +340,7 @@ class CentralStore:
                    AVG(CASE WHEN status = 'served' THEN service_s END),
                    SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
                    SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
-            FROM tickets WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND {column} IS NOT NULL
+            FROM visits WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND {column} IS NOT NULL
             GROUP BY hall, {column} ORDER BY hall, {column}""", (day, last or day))
 
     def day_hall_extras(self, day: str, last: str | None = None) -> dict[str, dict[str, Any]]:
@@ -282,7 +375,8 @@ class CentralStore:
         return out
 
     def day_wait_figures(self, day: str, target_s: int, last: str | None = None) -> list[tuple[Any, ...]]:
-        """Per hall and final service, over served and no-show tickets: (hall, service, n, median wait,
+        """Per hall and service, over visits that ended served or no-show (a ticket's, in the service it
+        ended in; each step of a journey's, from the step before finishing): (hall, service, n, median wait,
         nearest-rank p90 wait, share within ``target_s``), in SQL (window functions, as in both
         PostgreSQL and SQLite). The median is the mean of the middle two for an even count, as
         Python's ``statistics.median``; p90 the value at rank ceil(0.9 n), as ``hallq report``."""
@@ -291,7 +385,7 @@ class CentralStore:
                 SELECT hall, service, wait_s,
                        ROW_NUMBER() OVER (PARTITION BY hall, service ORDER BY wait_s) AS k,
                        COUNT(*) OVER (PARTITION BY hall, service) AS n
-                FROM tickets WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND wait_s IS NOT NULL)
+                FROM visits WHERE day BETWEEN ? AND ? AND status IN ('served', 'no_show') AND wait_s IS NOT NULL)
             SELECT hall, service, MAX(n),
                    AVG(CASE WHEN k = (n + 1) / 2 OR k = (n + 2) / 2 THEN wait_s END),
                    MAX(CASE WHEN k = (9 * n + 9) / 10 THEN wait_s END),
@@ -299,8 +393,8 @@ class CentralStore:
             FROM w GROUP BY hall, service""", (day, last or day, target_s))
 
     def day_figures(self, day: str, last: str | None = None) -> list[TicketFigures]:
-        """Issued (by the service issued for), served, no-shows and voided (by the final service),
-        per hall and service, counted in the database."""
+        """Issued (by the service issued for), served, no-shows and voided (by the service each visit
+        ended in: a journey's steps each in its own), per hall and service, counted in the database."""
         rows = self.query("""
             SELECT hall, service, SUM(issued), SUM(served), SUM(no_show), SUM(voided), SUM(service_sum),
                    SUM(service_n), SUM(r1), SUM(r2), SUM(r3) FROM (
@@ -315,7 +409,7 @@ class CentralStore:
                        COUNT(CASE WHEN status = 'served' THEN service_s END),
                        SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN rating = 2 THEN 1 ELSE 0 END),
                        SUM(CASE WHEN rating = 3 THEN 1 ELSE 0 END)
-                FROM tickets WHERE day BETWEEN ? AND ? GROUP BY hall, service) AS parts
+                FROM visits WHERE day BETWEEN ? AND ? AND service IS NOT NULL GROUP BY hall, service) AS parts
             GROUP BY hall, service ORDER BY hall, service""", (day, last or day, day, last or day))
         return [TicketFigures(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), float(r[6] or 0),
                               int(r[7] or 0), int(r[8] or 0), int(r[9] or 0), int(r[10] or 0)) for r in rows]
