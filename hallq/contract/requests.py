@@ -20,6 +20,9 @@ LongText = Annotated[str, msgspec.Meta(max_length=500)]
 Rating = Annotated[int, msgspec.Meta(ge=1, le=3)]
 Priority = Literal["normal", "priority"]
 MAX_PAYLOAD = 64 * 1024
+# the brokers refuse a packet over 256 KiB (``max_packet_size`` in broker_config/ and the central
+# broker's): an ``events`` reply carries at most this many bytes of events, whatever its ``limit``
+EVENTS_PAGE_BYTES = 192 * 1024
 
 
 class Envelope(msgspec.Struct):

@@ -12,6 +12,7 @@ import msgspec
 
 from hallq import contract as wire
 from hallq.contract import ops
+from hallq.contract.requests import EVENTS_PAGE_BYTES
 from hallq.contract.tokens import code_hash
 from hallq.core import commands as c
 from hallq.core import events as e
@@ -113,7 +114,9 @@ class Answers:
                                       "slot": a.slot.isoformat(), "day": a.day}
                                      for a in self.ledger.state.appointments.values()
                                      if a.status == "booked" and a.day >= self.ledger.state.day]}
-        page = self.store.events_page(args.after_seq, args.limit)
+        # a page is one MQTT message: kept well under the brokers' max_packet_size (256 KiB), whatever
+        # the events weigh (the asker goes on from the last one it got)
+        page = self.store.events_page(args.after_seq, args.limit, max_bytes=EVENTS_PAGE_BYTES)
         events = [msgspec.Raw(wire.event_bytes(epoch, seq, body)) for seq, epoch, body in page]
         # first_seq: older events are no longer kept here (hallq/controller/retention.py); askers stop asking for them
         return {"events": events, "last_seq": self.ledger.seq, "first_seq": self.store.first_seq()}

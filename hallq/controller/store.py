@@ -14,6 +14,8 @@ from pathlib import Path
 
 from hallq.runtime.sqlite import private_database, sqlite_transaction
 
+EVENT_ENVELOPE_BYTES = 64      # what the wire adds to a stored body (``"epoch":…,"seq":…,``, the list's comma)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -107,10 +109,19 @@ class Store:
         yield from self.db.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,))
 
     # --- snapshot -----------------------------------------------------------------------------
-    def events_page(self, after_seq: int, limit: int) -> list[tuple[int, int, bytes]]:
-        """(seq, epoch, body) of up to ``limit`` events after ``after_seq``, in order."""
-        return self.db.execute("SELECT seq, epoch, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+    def events_page(self, after_seq: int, limit: int, max_bytes: int | None = None) -> list[tuple[int, int, bytes]]:
+        """(seq, epoch, body) of up to ``limit`` events after ``after_seq``, in order; with ``max_bytes``,
+        only as many as fit in that many bytes of bodies (always at least one)."""
+        rows = self.db.execute("SELECT seq, epoch, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                                (after_seq, limit)).fetchall()
+        if max_bytes is None:
+            return rows
+        size = 0
+        for i, (_, _, body) in enumerate(rows):
+            size += len(body) + EVENT_ENVELOPE_BYTES
+            if size > max_bytes and i > 0:
+                return rows[:i]
+        return rows
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         row = self.db.execute("SELECT seq, body FROM snapshot WHERE id = 1").fetchone()
