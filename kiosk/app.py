@@ -43,7 +43,7 @@ from hallq.runtime.config import Config, appointment_key
 from hallq.runtime.setup import setup_from_config
 from hallq.runtime.storage import storage_fault
 
-from .appointments import AppointmentBook, OfflineCheckIn
+from .appointments import AppointmentBook, OfflineCheckIn, RemoteArrival
 from .journal import Journal
 from .leases import LeaseKeeper
 from .model import KioskModel
@@ -238,8 +238,29 @@ class KioskRole(DeviceRole):
             self.model.reason = result
             self._print_refusal(result, "")
             return
+        if isinstance(result, RemoteArrival):
+            self._arrived_offline(result)
+            return
         log.info("appointment checked in offline (%s, %s)", result.service, "on time" if result.slot else "late")
         self._issue_offline(result.service, "normal", result)
+
+    def _arrived_offline(self, arrival: RemoteArrival) -> None:
+        """A customer who joined from a phone is here: noted (durable first; the controller is told once
+        it answers), then their ticket printed — the number they hold, kept in the queue all along."""
+        now = self.now()
+        self.busy_until = time.monotonic()
+        if self._journaled(self.journal.note_arrival, now.date().isoformat(), arrival.code_hash, arrival.code,
+                           now.isoformat()) is NOT_JOURNALED:
+            return
+        log.info("remote ticket %s: arrival noted offline", arrival.number)
+        try:
+            self.tickets.ticket(self.tickets.arrival_view(arrival.number, arrival.service, now))
+        except DeviceFault as fault:
+            # the arrival stands (the customer is here, their phone shows the number): only the paper failed
+            log.error("remote ticket %s: arrival noted, not printed (%s)", arrival.number, self._printer_fault(fault))
+        else:
+            self.model.reason = None
+        self.busy_until = time.monotonic()
 
     def _on_issue_reply(self, reply: ReplyDoc) -> None:
         attempt, self.issuing = self.issuing, None
@@ -397,6 +418,8 @@ class KioskRole(DeviceRole):
             "lease": dict(self.lease_left),
             "unsynced": self.journal.count("unsynced"),
             "bookings": self.appointments.kept,
+            "remote": self.appointments.remote_kept,
+            "arrivals_unsent": len(self.journal.arrivals_unsent()),
             "boot": self.shell.boot,
             "buttons": "fault" if self.panel.fault else "ok",
             **({"buttons_detail": self.panel.fault} if self.panel.fault else {}),

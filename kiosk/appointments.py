@@ -10,6 +10,12 @@ was used meanwhile elsewhere, places the ticket as a walk-in: someone holds it).
 does not know cannot be told from a booking made after the last refresh: the slip sends the
 customer to the desk. Rules as online (docs/protocol.md): too early is refused, too late is a
 walk-in, a code works once.
+
+The same list carries the day's tickets joined from phones whose customers are not here yet (code
+hash, number, service). Offline, such a customer's arrival code prints their ticket — the number
+they already hold, no new one — and the arrival is noted in the journal; once the controller
+answers again the kiosk tells it (the ``check_in`` op with the code, as online), oldest first, until
+each is acknowledged. Their place in the queue was kept by the controller all along.
 """
 from __future__ import annotations
 
@@ -27,13 +33,23 @@ from .journal import Journal
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 300.0
+REFRESH_S = 60.0      # people join from phones all day: a code learned a minute late at most
 
 
 @dataclass(frozen=True)
 class OfflineCheckIn:
     service: str
     slot: datetime | None          # on time: the slot printed and queued by; too late: None (a walk-in)
+    code: str
+    code_hash: str
+
+
+@dataclass(frozen=True)
+class RemoteArrival:
+    """A ticket joined from a phone, its customer here while the controller is away (noted in the
+    journal by the kiosk, then printed)."""
+    number: str
+    service: str
     code: str
     code_hash: str
 
@@ -45,10 +61,15 @@ class AppointmentBook:
         self.inflight: str | None = None
         self.next_at = 0.0
         self.kept = 0                  # bookings of today in the list (status: ``bookings``)
+        self.remote_kept = 0           # remote tickets on their way (status: ``remote``)
+        self.telling: str | None = None   # the request telling the controller of an arrival noted offline
 
     def keep(self, now: float) -> None:
-        """Refresh the list every few minutes while the controller answers."""
-        if self.inflight is not None or now < self.next_at or not self.shell.available:
+        """Refresh the list every minute while the controller answers; tell it the arrivals noted offline."""
+        if not self.shell.available:
+            return
+        self._tell_arrival()
+        if self.inflight is not None or now < self.next_at:
             return
         self.next_at = now + REFRESH_S
         self.inflight = self.shell.request("appointments", self._reply, give_up_after=10.0,
@@ -65,15 +86,49 @@ class AppointmentBook:
         day = self.today()
         booked = [(b.code_hash, b.service, b.slot.isoformat()) for b in reply.appointments if b.day == day]
         self.journal.keep_appointments(day, booked)
-        self.kept = len(booked)
-        log.info("%d bookings of %s kept for checking in offline", len(booked), day)
+        waiting = [(r.code_hash, r.number, r.service) for r in reply.remote if r.day == day]
+        self.journal.keep_remote(day, waiting)
+        self.kept, self.remote_kept = len(booked), len(waiting)
+        log.info("%d bookings and %d remote tickets of %s kept for checking in offline", len(booked), len(waiting), day)
 
-    def check_in_offline(self, code: str, now: datetime) -> OfflineCheckIn | str:
-        """The check-in, or the refusal's code (its slip says why)."""
+    def _tell_arrival(self) -> None:
+        """One arrival noted offline at a time, oldest first (the controller confirms it as online)."""
+        if self.telling is not None:
+            return
+        unsent = self.journal.arrivals_unsent()
+        if not unsent:
+            return
+        day, hashed, code = unsent[0]
+
+        def told(reply: ReplyDoc) -> None:
+            self.telling = None
+            if reply.ok:
+                self.journal.arrival_sent(day, hashed)
+                log.info("arrival noted offline told to the controller")
+            elif reply.code == "unknown_ticket":
+                # no longer waiting (cancelled by its customer, voided at the desk): nothing to confirm
+                self.journal.arrival_sent(day, hashed)
+                log.warning("an arrival noted offline was for a ticket no longer waiting: %s", reply.message)
+            else:
+                log.warning("arrival noted offline not taken yet: %s %s", reply.code, reply.message)
+
+        def gave_up() -> None:
+            self.telling = None
+        self.telling = self.shell.request("check_in", told, give_up_after=10.0, on_give_up=gave_up, code=code)
+
+    def check_in_offline(self, code: str, now: datetime) -> OfflineCheckIn | RemoteArrival | str:
+        """The check-in, a remote ticket's arrival (noted here), or the refusal's code (its slip says why)."""
         hashed = code_hash(self.key, code)
-        found = self.journal.appointment(now.date().isoformat(), hashed)
+        day = now.date().isoformat()
+        found = self.journal.appointment(day, hashed)
         if found is None:
-            return "check_in_offline"          # unknown here: maybe booked after our last refresh
+            remote = self.journal.remote_ticket(day, hashed)
+            if remote is None:
+                return "check_in_offline"      # unknown here: maybe booked or joined after our last refresh
+            number, service, noted = remote
+            if noted:
+                return "already_checked_in"
+            return RemoteArrival(number, service, code.strip(), hashed)
         service, slot_text, used = found
         if used:
             return "already_checked_in"

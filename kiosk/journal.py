@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS pending_void (
 CREATE TABLE IF NOT EXISTS appointment (
     day TEXT NOT NULL, code_hash TEXT NOT NULL, service TEXT NOT NULL, slot TEXT NOT NULL,
     used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, code_hash));
+CREATE TABLE IF NOT EXISTS remote_ticket (
+    day TEXT NOT NULL, code_hash TEXT NOT NULL, number TEXT NOT NULL, service TEXT NOT NULL,
+    arrived_at TEXT, code TEXT, sent INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, code_hash));
 """
 UNSYNCED = ("journaled", "printed")
 TICKET_COLUMNS = "day, number, service, priority, issued_at, state, token_hash, code"
@@ -119,6 +122,34 @@ class Journal:
                               (day, code_hash)).fetchone()
         return (row[0], row[1], bool(row[2])) if row else None
 
+    # --- tickets joined from phones (their customers confirm arriving here while offline) --------------
+    def keep_remote(self, day: str, waiting: list[tuple[str, str, str]]) -> None:
+        """The controller's list of the day's remote tickets not yet confirmed (code hash, number,
+        service) replaces ours; one whose arrival was noted here stays until the controller has it."""
+        with sqlite_transaction(self.db):
+            self.db.execute("DELETE FROM remote_ticket WHERE day=? AND arrived_at IS NULL", (day,))
+            self.db.executemany("INSERT OR IGNORE INTO remote_ticket (day, code_hash, number, service) VALUES (?,?,?,?)",
+                                [(day, h, number, service) for h, number, service in waiting])
+
+    def remote_ticket(self, day: str, code_hash: str) -> tuple[str, str, bool] | None:
+        """(number, service, arrival noted already) of a remote ticket, or None."""
+        row = self.db.execute("SELECT number, service, arrived_at FROM remote_ticket WHERE day=? AND code_hash=?",
+                              (day, code_hash)).fetchone()
+        return (row[0], row[1], row[2] is not None) if row else None
+
+    def note_arrival(self, day: str, code_hash: str, code: str, at: str) -> None:
+        """Its customer is here: kept (with the code, which the controller is told) until sent."""
+        self.db.execute("UPDATE remote_ticket SET arrived_at=?, code=? WHERE day=? AND code_hash=?",
+                        (at, code, day, code_hash))
+
+    def arrivals_unsent(self) -> list[tuple[str, str, str]]:
+        """(day, code hash, code) of arrivals noted here the controller has not acknowledged, oldest first."""
+        return list(self.db.execute("SELECT day, code_hash, code FROM remote_ticket WHERE arrived_at IS NOT NULL "
+                                    "AND sent=0 ORDER BY arrived_at"))
+
+    def arrival_sent(self, day: str, code_hash: str) -> None:
+        self.db.execute("UPDATE remote_ticket SET sent=1, code=NULL WHERE day=? AND code_hash=?", (day, code_hash))
+
     # --- tickets -----------------------------------------------------------------------------
     def set_state(self, day: str, number: str, state: str, note: str = "") -> None:
         self.db.execute("UPDATE ticket SET state=?, note=? WHERE day=? AND number=?", (state, note, day, number))
@@ -162,4 +193,5 @@ class Journal:
         with sqlite_transaction(self.db):
             self.db.execute("DELETE FROM lease WHERE day < ?", (before_day,))
             self.db.execute("DELETE FROM appointment WHERE day < ?", (before_day,))
+            self.db.execute("DELETE FROM remote_ticket WHERE day < ?", (before_day,))
             self.db.execute("DELETE FROM ticket WHERE day < ? AND state NOT IN (?, ?)", (before_day, *UNSYNCED))

@@ -121,6 +121,15 @@ class TicketPrinting:
         then = self.setup.services[service].route if service in self.setup.services else ()
         return tuple(self._names(s)[0] for s in (service, *then)) if then else ()
 
+    def arrival_view(self, number: str, service: str, now: datetime) -> TicketView:
+        """The ticket of a customer who joined from a phone and confirmed arriving here while the
+        controller was away: their number, no count or wait (the kiosk cannot know them)."""
+        name, name_en = self._names(service)
+        return TicketView(
+            hall_name=self.config.hall.name, hall_name_en=self.config.hall.name_en, number=number,
+            service_name=name, service_name_en=name_en, waiting_ahead=None, est_wait_s=None, issued_at=now,
+            notice=self.kiosk.printer.notice, arrival_noted=True, route=self._route_names(service))
+
     def offline_view(self, ticket: OfflineTicket, ahead: int, now: datetime, token: str = "",
                      slot: datetime | None = None) -> TicketView:
         name, name_en = self._names(ticket.service)

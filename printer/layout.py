@@ -209,6 +209,7 @@ class TicketView:
     est_known: bool = True        # False: nobody is calling the service now; no minutes are promised
     route: tuple[str, ...] = ()   # a journey: its services' names, in order (one number for all)
     est_route_s: int | None = None  # a journey: until its last step is done, as estimated
+    arrival_noted: bool = False     # joined from a phone, arrival confirmed here (printed while the controller was away)
 
 
 def number_scale(width_mm: int, number: str) -> int:
@@ -243,6 +244,10 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
                            align="center", bold=True))
     if view.offline:
         blocks.append(Text(bilingual(N_("Issued offline")), align="center", bold=True))
+    if view.arrival_noted:
+        zh, en = both(N_("Arrival confirmed, place kept"))
+        blocks.append(Text(zh, align="center", bold=True))
+        blocks.append(Text(en, align="center"))
     if view.outage:
         blocks.append(Text(view.outage_text, align="center", bold=True))
     if view.waiting_ahead is not None:
@@ -263,7 +268,8 @@ def ticket_layout(view: TicketView, width_mm: Literal[58, 80], cut: bool = True)
         if view.est_route_s:
             zh, en = both(N_("Whole visit ~{m} min"), m=max(1, round(view.est_route_s / 60)))
             blocks.append(Text(f"{zh}  {en}"))
-    blocks.append(Text(gettext(N_("Issued at {time}"), "zh_CN", time=f"{view.issued_at:%Y-%m-%d %H:%M:%S}")))
+    when = N_("Arrived at {time}") if view.arrival_noted else N_("Issued at {time}")
+    blocks.append(Text(gettext(when, "zh_CN", time=f"{view.issued_at:%Y-%m-%d %H:%M:%S}")))
     if view.notice:
         blocks.append(Rule())
         blocks.append(Text(view.notice))

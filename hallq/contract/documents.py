@@ -129,6 +129,15 @@ class BookedDoc(msgspec.Struct):
     day: str
 
 
+class RemoteTicketDoc(msgspec.Struct):
+    """A ticket joined from a phone, not yet confirmed here, as a kiosk keeps it (the ``appointments``
+    op): its customer can confirm arriving with the arrival code while the controller is away."""
+    code_hash: str
+    number: str
+    service: str
+    day: str
+
+
 class ErrorDoc(msgspec.Struct):
     code: str
     message: str = ""
@@ -207,6 +216,7 @@ class ReplyDoc(msgspec.Struct):
     appointment: AppointmentDoc | None = None
     rules: RulesDoc | None = None
     appointments: list[BookedDoc] = []
+    remote: list[RemoteTicketDoc] = []
     tickets: list[TicketDoc] = []
     rejected: list[RejectedDoc] = []
     # the read-only ops ``snapshot`` and ``events`` (hallq's own): kept raw for the core to decode

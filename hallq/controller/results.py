@@ -113,7 +113,13 @@ class Answers:
             return {"appointments": [{"code_hash": code_hash(self.appointment_key, a.code), "service": a.service,
                                       "slot": a.slot.isoformat(), "day": a.day}
                                      for a in self.ledger.state.appointments.values()
-                                     if a.status == "booked" and a.day >= self.ledger.state.day]}
+                                     if a.status == "booked" and a.day >= self.ledger.state.day],
+                    # tickets joined from phones whose customers are on the way: confirmed offline too
+                    "remote": [{"code_hash": code_hash(self.appointment_key, t.arrival_code), "number": t.number,
+                                "service": t.service, "day": t.day}
+                               for t in self.ledger.state.tickets.values()
+                               if t.remote and not t.arrived and t.arrival_code and t.status == "waiting"
+                               and t.day == self.ledger.state.day]}
         # a page is one MQTT message: kept well under the brokers' max_packet_size (256 KiB), whatever
         # the events weigh (the asker goes on from the last one it got)
         page = self.store.events_page(args.after_seq, args.limit, max_bytes=EVENTS_PAGE_BYTES)
