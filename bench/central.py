@@ -91,11 +91,13 @@ def repair(estate, pg_url: str, tmp: Path, target: int) -> tuple[float, int]:
         central = Process(["central", "--config", str(toml)], tmp, "central-repair")
         t0 = time.monotonic()
         central.start()
-        wait_until(lambda: store.query("SELECT COUNT(*) FROM events WHERE hall = 'r1'")[0][0] >= seq,
-                   timeout=120, what="the gap repaired", poll_s=0.05)
-        elapsed = time.monotonic() - t0
-        central.stop()
-        store.close()
+        try:
+            wait_until(lambda: store.query("SELECT COUNT(*) FROM events WHERE hall = 'r1'")[0][0] >= seq,
+                       timeout=120, what="the gap repaired", poll_s=0.05)
+            elapsed = time.monotonic() - t0
+        finally:
+            central.stop()
+            store.close()
         return elapsed, seq
     finally:
         admin.close(), kiosk.close()

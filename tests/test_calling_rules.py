@@ -19,7 +19,7 @@ from hallq.errors import RequestError
 from hallq.records.replay import play, read_day, staffing
 from hallq.runtime.config import ConfigError, load_config, parse_config
 from hallq.runtime.setup import setup_from_config
-from hallq.testing import EXAMPLE_HALL
+from hallq.testing import EXAMPLE_HALL, day_steps, play_commands
 from test_core_properties import check_invariants
 
 CONFIG = load_config(EXAMPLE_HALL)
@@ -49,16 +49,9 @@ steps_strategy = st.lists(st.tuples(st.one_of(
        place=st.sampled_from(["ahead", "interleaved"]))
 def test_each_rule_keeps_its_bound_and_the_halls_invariants(steps, share, ageing, place):
     setup = dataclasses.replace(BASE, priority_per_normal=share, ageing_s=ageing, appointment_place=place)
-    rules = QueueRules(setup)
-    state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
-    now, in_a_row = START, {"pay": 0, "biz": 0}      # priority calls of each service in a row, counted here
-    for action, advance in steps:
-        now += timedelta(seconds=advance)
-        before = state
-        try:
-            state, events = rules.handle(state, action, now)
-        except RequestError:
-            continue
+    in_a_row = {"pay": 0, "biz": 0}      # priority calls of each service in a row, counted here
+    for step in day_steps(setup, steps, START):
+        before, state, events, now = step.before, step.after, step.events, step.now
         check_invariants(state)
         for event in events:
             if not isinstance(event, e.TicketCalled):
@@ -391,18 +384,9 @@ def test_the_days_report_says_which_calling_rules_were_in_force_when(tmp_path):
 @given(steps=steps_strategy, change_at=st.integers(0, 79), share=st.integers(1, 3), ageing=st.sampled_from([0, 300]))
 def test_a_day_with_a_rule_change_replays_with_the_rules_as_they_changed(steps, change_at, share, ageing):
     """Rules changed mid-day are played when they changed: every ticket gets its recorded wait."""
-    rules = QueueRules(BASE)
-    state = rules.handle(BASE.initial_state(), c.Tick(), START)[0]
-    now, log = START, []
     steps = [(a, s) for a, s in steps if not isinstance(a, (c.BookAppointment, c.CheckIn))]
     steps.insert(min(change_at, len(steps)), (c.SetRules(rules={"priority_per_normal": share, "ageing_s": ageing}), 0))
-    for action, advance in steps:
-        now += timedelta(seconds=advance)
-        try:
-            state, new = rules.handle(state, action, now)
-        except RequestError:
-            continue
-        log += new
+    _, log = play_commands(BASE, steps, START)
     day = read_day(BASE, START.date().isoformat(), log)
     played = play(BASE, day, staffing(day, BASE, []))
     recorded = {a.number: a.wait_s for a in day.arrivals if a.wait_s is not None}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,10 @@ from hallq.controller.store import Store
 from hallq.core import commands as c
 from hallq.core import events as e
 from hallq.core.events import encode_event
-from hallq.core.rules import QueueRules
-from hallq.errors import RequestError
 from hallq.records.figures import day_report
 from hallq.records.store import CentralStore, event_row
 from hallq.tools.report import make_report
+from hallq.testing import play_commands
 from test_journeys import CONFIG, SETUP, START, commands
 
 HALL = "h1"
@@ -33,19 +31,8 @@ SERVICE_FIGURES = ("issued", "served", "no_show", "voided", "wait_median_s", "wa
 
 
 def play(script: list[tuple[c.Command, int]]) -> list[e.Event]:
-    """A day of the journey hall: each command ``advance`` seconds after the one before (refused ones
-    change nothing and are left out)."""
-    rules = QueueRules(SETUP)
-    state = rules.handle(SETUP.initial_state(), c.Tick(), START)[0]
-    log, now = [], START
-    for command, advance in script:
-        now += timedelta(seconds=advance)
-        try:
-            state, events = rules.handle(state, command, now)
-        except RequestError:
-            continue
-        log += events
-    return log
+    """A day of the journey hall (refused commands change nothing and are left out)."""
+    return play_commands(SETUP, script, START)[1]
 
 
 def hall_report(log: list[e.Event], folder: Path):

@@ -21,12 +21,11 @@ from hypothesis import strategies as st
 from hallq.controller.main import open_controller
 from hallq.core import commands as c
 from hallq.core.rules import QueueRules
-from hallq.errors import RequestError
 from hallq.records.replay import Change, fidelity, play, read_day, staffing
 from hallq.runtime.config import load_config
 from hallq.runtime.mqttlink import Inbound
 from hallq.runtime.setup import setup_from_config
-from hallq.testing import EXAMPLE_HALL, REPO, RecordingLink, write_hall_config
+from hallq.testing import EXAMPLE_HALL, REPO, RecordingLink, play_commands, write_hall_config
 
 CONFIG = load_config(EXAMPLE_HALL)
 SETUP = setup_from_config(CONFIG)
@@ -52,16 +51,7 @@ actions = st.one_of(
 
 
 def record(steps) -> list:
-    state = RULES.handle(SETUP.initial_state(), c.Tick(), START)[0]
-    now, events = START, []
-    for action, advance in steps:
-        now += timedelta(seconds=advance)
-        try:
-            state, new = RULES.handle(state, action, now)
-        except RequestError:
-            continue
-        events += new
-    return events
+    return play_commands(SETUP, steps, START)[1]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,12 +21,13 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -299,6 +300,51 @@ def request_message(device: str, op: str, request_id: str, hall_id: str = "h1", 
     """A device's request as the controller's link hands it over (for controllers without a broker)."""
     return Inbound(f"hallq/v1/{hall_id}/dev/{device}/req",
                    json.dumps({"op": op, "request_id": request_id, **args}).encode(), False)
+
+
+# --- a day of commands through the pure core --------------------------------------------------
+@dataclass(frozen=True)
+class DayStep:
+    """One accepted command of a played day: the state just before and after it, its events."""
+    command: Any
+    now: datetime
+    before: Any
+    after: Any
+    events: list[Any]
+
+
+def day_steps(setup: Any, steps: Any, start: datetime) -> Iterator[DayStep]:
+    """A hall day: (command, seconds after the one before) pairs through the rules from ``start``,
+    each accepted one yielded. A refused command must say why and change nothing (checked here for
+    every random day the property tests generate)."""
+    from hallq.core import commands as c  # noqa: PLC0415 - only the tests that play days need the core
+    from hallq.core.rules import QueueRules  # noqa: PLC0415
+    from hallq.errors import RequestError  # noqa: PLC0415
+    rules = QueueRules(setup)
+    state = rules.handle(setup.initial_state(), c.Tick(), start)[0]
+    now = start
+    for command, advance in steps:
+        now += timedelta(seconds=advance)
+        before, as_it_was = state, msgspec.json.encode(state)
+        try:
+            state, events = rules.handle(state, command, now)
+        except RequestError as err:
+            assert err.code and err.message, f"{command!r} refused without saying why"
+            # the state is shared, not copied: a rule that changed it in place before refusing shows here
+            assert msgspec.json.encode(before) == as_it_was, f"{command!r} was refused but changed the state"
+            continue
+        yield DayStep(command, now, before, state, events)
+
+
+def play_commands(setup: Any, steps: Any, start: datetime) -> tuple[Any, list[Any]]:
+    """(the last state, every event) of :func:`day_steps`' day."""
+    from hallq.core import commands as c  # noqa: PLC0415
+    from hallq.core.rules import QueueRules  # noqa: PLC0415
+    state, log = QueueRules(setup).handle(setup.initial_state(), c.Tick(), start)[0], []
+    for step in day_steps(setup, steps, start):
+        state = step.after
+        log += step.events
+    return state, log
 
 
 # --- clients ---------------------------------------------------------------------------------
