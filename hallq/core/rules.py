@@ -180,9 +180,15 @@ class QueueRules:
                            and t.remote and t.status in OPEN_STATUSES), None)
         if ticket is None:
             raise RequestError("unknown_ticket", "no ticket joined from a phone has this code today")
+        return self._arrived(ticket, cmd.by, now, by_code=bool(cmd.code))
+
+    @staticmethod
+    def _arrived(ticket: Ticket, by: str, now: datetime, by_code: bool) -> list[e.Event]:
+        """A remote ticket's customer is here. Told again by a code (a kiosk prints the ticket again),
+        the event is repeated; by the door's QR code, nothing happens twice."""
         if ticket.arrived:
-            return [e.TicketArrived(at=now, ticket=ticket, by=cmd.by)] if cmd.code else []
-        return [e.TicketArrived(at=now, ticket=replace(ticket, arrived=True), by=cmd.by)]
+            return [e.TicketArrived(at=now, ticket=ticket, by=by)] if by_code else []
+        return [e.TicketArrived(at=now, ticket=replace(ticket, arrived=True), by=by)]
 
     def _postpone(self, state: HallState, cmd: c.PostponeTicket, now: datetime) -> list[e.Event]:
         """Moved back ``places`` places in its service's calling order, once: it queues just after
@@ -527,9 +533,10 @@ class QueueRules:
         return [e.AppointmentMoved(at=now, appointment=replace(appointment, slot=slot, day=day))]
 
     def _check_in(self, state: HallState, cmd: c.CheckIn, now: datetime) -> list[e.Event]:
-        if self._remote_by_code(state, cmd.code.strip()) is not None:
+        remote = self._remote_by_code(state, cmd.code.strip())
+        if remote is not None:
             # a ticket joined from a phone, confirmed at the kiosk (which prints it: the same number)
-            return self._confirm_arrival(state, c.ConfirmArrival(code=cmd.code, by=cmd.by), now)
+            return self._arrived(remote, cmd.by, now, by_code=True)
         appointment = state.appointments.get(cmd.code.strip())
         if appointment is None:
             raise RequestError("unknown_appointment", "no appointment has this code")
