@@ -419,14 +419,20 @@ def test_a_priority_heavy_day_with_a_share_from_noon_replays_only_with_the_chang
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(issues=st.lists(st.tuples(st.sampled_from(["pay", "biz"]), st.sampled_from(["normal", "priority", "priority"]),
                                  st.sampled_from([0, 0, 30, 200])), min_size=1, max_size=30),
-       share=st.integers(0, 3), ageing=st.sampled_from([0, 600, 1500]))
-def test_estimates_under_the_calling_rules_are_kept_by_a_hall_that_takes_the_measured_times(issues, share, ageing):
+       share=st.integers(0, 3), ageing=st.sampled_from([0, 600, 1500]),
+       weights=st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)))
+def test_estimates_under_the_calling_rules_are_kept_by_a_hall_that_takes_the_measured_times(issues, share, ageing,
+                                                                                             weights):
     """Tickets issued, then every counter works exactly the service's measured time per customer and
     calls at once: each ticket is called when the estimate (given as it was issued, and the forecast
-    after the last issue) said, with the priority share and the ageing in force."""
+    after the last issue) said, with the priority share and the ageing in force, and 1号窗口 calling
+    its two services by weights when it has them."""
     # (idle_alert_s: a counter nobody called at for that long while people waited is not counted on; here
     # all of them call once the tickets are issued)
     setup = dataclasses.replace(BASE, priority_per_normal=share, ageing_s=ageing, idle_alert_s=86400)
+    if weights is not None:
+        c1 = dataclasses.replace(setup.counters["c1"], call_order="weighted", weights=dict(zip(("pay", "biz"), weights)))
+        setup = dataclasses.replace(setup, counters={**setup.counters, "c1": c1})
     rules = QueueRules(setup)
     state = rules.handle(setup.initial_state(), c.Tick(), START)[0]
     now = START

@@ -20,8 +20,9 @@ service ("暂无法估计"), rather than a guess from counters nobody is at.
 
 With ``[hall] priority_per_normal`` or ``ageing_s`` in force, the play follows them too (a priority
 ticket waits once its service's share ran out while walk-ins wait; a walk-in goes first once aged).
-A counter with ``call_order = "weighted"`` is played as taking the oldest across its services: its
-share of calls per service is not played, so estimates for its services are approximate there.
+A counter with ``call_order = "weighted"`` is played as ``call_next`` takes: the service furthest
+behind its weight's share of that counter's calls today (counted on through the play), then that
+service's first; a booked slot begun still goes first.
 
 One pass costs O(waiting × services) with a heap of counters; the result is kept for the last
 state and instant asked, since every ticket shown from one state shares it.
@@ -88,10 +89,25 @@ def _start(setup: Setup, state: HallState, now: datetime) -> list[tuple[float, s
     return heap
 
 
+def _by_weight(counter: CounterSetup, calls: dict[str, int], waiting: list[str]) -> str:
+    """A weighted counter's next service among ``waiting``: the one furthest behind its share of the
+    counter's calls (ties: the counter's order), as ``QueueRules._next_for``."""
+    rank = {s: i for i, s in enumerate(counter.services)}
+    return min(waiting, key=lambda s: ((calls.get(s, 0) + 1) / counter.weights.get(s, 1), rank[s]))
+
+
 def _choose(counter: CounterSetup, at: float, queues: dict[str, list[tuple[tuple, str, str]]],
-            heads: dict[str, int], booked: dict[str, list[float]]) -> tuple[tuple, str, bool] | None:
+            heads: dict[str, int], booked: dict[str, list[float]],
+            calls: dict[str, int] | None = None) -> tuple[tuple, str, bool] | None:
     """What ``call_next`` at this counter would take at ``at``: (its order, the service, a booked
-    slot?), or None: nothing it serves is waiting."""
+    slot?), or None: nothing it serves is waiting. ``calls``: a weighted counter's calls so far."""
+    if counter.call_order == "weighted" and calls is not None and \
+            not any(booked.get(s) and booked[s][0] <= at for s in counter.services):
+        waiting = [s for s in counter.services if heads.get(s, 0) < len(queues.get(s, ()))]
+        if not waiting:
+            return None
+        service = _by_weight(counter, calls, waiting)
+        return queues[service][heads[service]][0], service, False
     best: tuple | None = None
     for rank, service in enumerate(counter.services):
         slots = booked.get(service)
@@ -120,13 +136,16 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
     desks = setup.desks(state)                    # what each counter serves now (a clerk's skills)
     heads = {service: 0 for service in queues}
     booked = _booked(state, now)                  # slots still to come: they go ahead once begun
+    calls = _calls(state, desks)
     reached: dict[str, float] = {}
     while heap:
         at, counter_id = heapq.heappop(heap)
-        best = _choose(desks[counter_id], at, queues, heads, booked)
+        best = _choose(desks[counter_id], at, queues, heads, booked, calls.get(counter_id))
         if best is None:
             continue                              # nothing left this counter serves: it stays idle
         service = best[1]
+        if counter_id in calls:
+            calls[counter_id][service] = calls[counter_id].get(service, 0) + 1
         if best[2]:
             booked[service].pop(0)
             heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
@@ -138,6 +157,12 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
             break
         heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
     return reached
+
+
+def _calls(state: HallState, desks: dict[str, CounterSetup]) -> dict[str, dict[str, int]]:
+    """Each weighted counter's calls per service today, to be counted on through a play."""
+    return {k: dict(state.counters[k].calls) for k, desk in desks.items()
+            if desk.call_order == "weighted" and k in state.counters}
 
 
 class _RulesPlay:
@@ -184,11 +209,13 @@ class _RulesPlay:
         heap = _start(self.setup, self.state, self.now)
         desks = self.setup.desks(self.state)
         booked = _booked(self.state, self.now)
+        calls = _calls(self.state, desks)
         reached: dict[str, float] = {}
         while heap:
             at, counter_id = heapq.heappop(heap)
             counter = desks[counter_id]
             best: tuple | None = None
+            found_in: dict[str, tuple] = {}
             for rank, service in enumerate(counter.services):
                 slots = booked.get(service)
                 if slots and slots[0] <= at:
@@ -200,12 +227,18 @@ class _RulesPlay:
                 if found is None:
                     continue
                 key, entry, which = found
+                found_in[service] = (key, service, entry, which)
                 order = (key[0], rank, key[1:]) if counter.call_order == "service_order" else key
                 if best is None or order < best[0]:
                     best = (order, service, entry, which)
             if best is None:
                 continue                              # nothing left this counter serves: it stays idle
+            if counter_id in calls and best[2] is not None and best[0][0] >= 0:
+                # weighted, nobody aged past the bound: the service furthest behind its share
+                best = found_in[_by_weight(counter, calls[counter_id], list(found_in))]
             _, service, entry, which = best
+            if counter_id in calls:
+                calls[counter_id][service] = calls[counter_id].get(service, 0) + 1
             heapq.heappush(heap, (at + per_ticket_s(self.state, service) + self.state.gap_s, counter_id))
             if entry is None:                         # a booked customer whose slot has begun
                 booked[service].pop(0)
@@ -452,10 +485,12 @@ def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tu
 
 
 def _rules_set(setup: Setup, state: HallState) -> bool:
-    """A priority share or ageing is in force: the walk-in play (which assumes priority first and no
-    ageing) gives way to the play under the rules (:class:`_RulesPlay`), a whole play per ask."""
+    """A priority share or ageing is in force, or a counter calls by weights: the walk-in play (which
+    assumes priority first, no ageing, each counter taking the first by its order) gives way to a
+    whole play per ask (:class:`_RulesPlay`, or :func:`_play` with the weights)."""
     rules = setup.rules_in(state)
-    return bool(rules.priority_per_normal or rules.ageing_s)
+    return bool(rules.priority_per_normal or rules.ageing_s) or \
+        any(desk.call_order == "weighted" for desk in setup.desks(state).values())
 
 
 def newcomer_waits(setup: Setup, state: HallState, now: datetime, issued_at: datetime) -> dict[str, int | None]:
