@@ -1,5 +1,5 @@
 """What the calling rules cost an issue: the estimate printed on a ticket under a priority share or
-ageing is a whole play of the queue (hallq/core/forecast.py ``_RulesPlay``) instead of the walk-in
+ageing is a whole play of the queue (hallq/core/forecast.py ``_Play``) instead of the walk-in
 shortcut. A 24-counter hall of three services with 50, 200 and 1,000 tickets waiting (a fifth of
 them priority); issues timed through ``QueueRules.handle`` with the default rules and with
 ``priority_per_normal = 2`` and ``ageing_s = 1200``.

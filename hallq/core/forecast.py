@@ -97,17 +97,9 @@ def _by_weight(counter: CounterSetup, calls: dict[str, int], waiting: list[str])
 
 
 def _choose(counter: CounterSetup, at: float, queues: dict[str, list[tuple[tuple, str, str]]],
-            heads: dict[str, int], booked: dict[str, list[float]],
-            calls: dict[str, int] | None = None) -> tuple[tuple, str, bool] | None:
-    """What ``call_next`` at this counter would take at ``at``: (its order, the service, a booked
-    slot?), or None: nothing it serves is waiting. ``calls``: a weighted counter's calls so far."""
-    if counter.call_order == "weighted" and calls is not None and \
-            not any(booked.get(s) and booked[s][0] <= at for s in counter.services):
-        waiting = [s for s in counter.services if heads.get(s, 0) < len(queues.get(s, ()))]
-        if not waiting:
-            return None
-        service = _by_weight(counter, calls, waiting)
-        return queues[service][heads[service]][0], service, False
+            heads: dict[str, int], booked: dict[str, list[float]]) -> tuple[tuple, str, bool] | None:
+    """What ``call_next`` at this counter would take at ``at`` (no share, ageing or weights: the
+    walk-in play's): (its order, the service, a booked slot?), or None: nothing it serves is waiting."""
     best: tuple | None = None
     for rank, service in enumerate(counter.services):
         slots = booked.get(service)
@@ -130,33 +122,7 @@ def _play(setup: Setup, state: HallState, now: datetime, queues: dict[str, list[
           watch: str | None = None) -> dict[str, float]:
     """Seconds until each queued id is called; ``watch``: stop once that id is reached."""
     rules = setup.rules_in(state)
-    if rules.priority_per_normal or rules.ageing_s:
-        return _RulesPlay(setup, state, now, queues, rules.priority_per_normal, rules.ageing_s).run(watch)
-    heap = _start(setup, state, now)
-    desks = setup.desks(state)                    # what each counter serves now (a clerk's skills)
-    heads = {service: 0 for service in queues}
-    booked = _booked(state, now)                  # slots still to come: they go ahead once begun
-    calls = _calls(state, desks)
-    reached: dict[str, float] = {}
-    while heap:
-        at, counter_id = heapq.heappop(heap)
-        best = _choose(desks[counter_id], at, queues, heads, booked, calls.get(counter_id))
-        if best is None:
-            continue                              # nothing left this counter serves: it stays idle
-        service = best[1]
-        if counter_id in calls:
-            calls[counter_id][service] = calls[counter_id].get(service, 0) + 1
-        if best[2]:
-            booked[service].pop(0)
-            heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
-            continue
-        _, ticket_id, _ = queues[service][heads[service]]
-        heads[service] += 1
-        reached[ticket_id] = at
-        if ticket_id == watch:
-            break
-        heapq.heappush(heap, (at + per_ticket_s(state, service) + state.gap_s, counter_id))
-    return reached
+    return _Play(setup, state, now, queues, rules.priority_per_normal, rules.ageing_s).run(watch)
 
 
 def _calls(state: HallState, desks: dict[str, CounterSetup]) -> dict[str, dict[str, int]]:
@@ -165,12 +131,13 @@ def _calls(state: HallState, desks: dict[str, CounterSetup]) -> dict[str, dict[s
             if desk.call_order == "weighted" and k in state.counters}
 
 
-class _RulesPlay:
-    """The play under the hall's calling rules (``priority_per_normal``, ``ageing_s``), as
-    ``call_next`` applies them (``QueueRules._call_key``): each service's queue split in two, its
-    priority tickets and the rest, so that a priority ticket can wait while walk-ins go (the share)
-    and the longest waiting walk-in can go first once aged (the rest's head: the oldest of them when
-    no booked appointment is due ahead of it). Each call costs O(services of the counter)."""
+class _Play:
+    """The play of the queues as ``call_next`` takes from them, under the hall's calling rules
+    (``priority_per_normal``, ``ageing_s``: ``QueueRules._call_key``): each service's queue split in
+    two, its priority tickets and the rest, so that a priority ticket can wait while walk-ins go (the
+    share) and the longest waiting walk-in can go first once aged (the rest's head: the oldest of them
+    when no booked appointment is due ahead of it). Without those rules the first of each service is
+    its queue's first, as :meth:`Ticket.queue_key` orders it. Each call costs O(services of the counter)."""
 
     def __init__(self, setup: Setup, state: HallState, now: datetime,
                  queues: dict[str, list[tuple[tuple, str, str]]], share: int, ageing_s: int) -> None:
@@ -182,12 +149,17 @@ class _RulesPlay:
             self.rest[service] = [q for q in queue if q[0][0] != 0]
         self.heads = {s: [0, 0] for s in queues}
         tickets = state.tickets
-        # a walk-in's moment it began waiting (ageing); a newcomer (not in the state) began now
-        self.since = {q[1]: (tickets[q[1]].waiting_since - now).total_seconds() if q[1] in tickets else 0.0
-                      for queue in queues.values() for q in queue}
-        self.walk_in = {q[1]: tickets[q[1]].walk_in if q[1] in tickets else q[0][0] == 2
-                        for queue in queues.values() for q in queue}
-        self.walk_ins_left = {s: sum(1 for q in self.rest[s] if self.walk_in[q[1]]) for s in queues}
+        # what the rules look at, when they are in force: a walk-in's moment it began waiting (ageing; a
+        # newcomer, not in the state, began now) and how many walk-ins each service has left (the share)
+        self.since: dict[str, float] = {}
+        self.walk_in: dict[str, bool] = {}
+        self.walk_ins_left: dict[str, int] = {}
+        if share or ageing_s:
+            self.since = {q[1]: (tickets[q[1]].waiting_since - now).total_seconds() if q[1] in tickets else 0.0
+                          for queue in queues.values() for q in queue}
+            self.walk_in = {q[1]: tickets[q[1]].walk_in if q[1] in tickets else q[0][0] == 2
+                            for queue in queues.values() for q in queue}
+            self.walk_ins_left = {s: sum(1 for q in self.rest[s] if self.walk_in[q[1]]) for s in queues}
         self.run_of = {s: svc.priority_run for s, svc in state.services.items()}
 
     def _candidate(self, service: str, at: float) -> tuple[tuple, tuple[tuple, str, str], int] | None:
@@ -249,7 +221,7 @@ class _RulesPlay:
                 self.run_of[service] = self.run_of.get(service, 0) + 1
             else:
                 self.run_of[service] = 0
-                if self.walk_in[entry[1]]:
+                if self.walk_in.get(entry[1]):
                     self.walk_ins_left[service] -= 1
             reached[entry[1]] = at
             if entry[1] == watch:
@@ -487,7 +459,7 @@ def walk_in(setup: Setup, state: HallState, ticket: Ticket, now: datetime) -> tu
 def _rules_set(setup: Setup, state: HallState) -> bool:
     """A priority share or ageing is in force, or a counter calls by weights: the walk-in play (which
     assumes priority first, no ageing, each counter taking the first by its order) gives way to a
-    whole play per ask (:class:`_RulesPlay`, or :func:`_play` with the weights)."""
+    whole play per ask (:class:`_Play`)."""
     rules = setup.rules_in(state)
     return bool(rules.priority_per_normal or rules.ageing_s) or \
         any(desk.call_order == "weighted" for desk in setup.desks(state).values())
