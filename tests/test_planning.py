@@ -90,8 +90,9 @@ def test_a_supervisor_replays_today_with_a_counter_closed_in_the_browser(hall, b
     browser.find_element("name", "password").send_keys(PASSWORD)
     browser.find_element("css selector", "form button").click()
     wait_until(lambda: browser.current_url.endswith("/console"), what="logged in")
-    browser.find_element(By.LINK_TEXT, "排班与重演").click()
-    wait_until(lambda: "/planning" in browser.current_url, what="the planning page")
+    wait_until(lambda: browser.find_elements(By.LINK_TEXT, "排班与重演"), what="the console")[0].click()
+    wait_until(lambda: "/planning" in browser.current_url and browser.find_elements("id", "forecast-empty"),
+               what="the planning page")
     # no finished day yet: the forecast says what it needs; today's calls are in the web's copy already
     assert "还没有已结束的营业日记录" in browser.find_element("id", "forecast-empty").text
 

@@ -34,7 +34,7 @@ def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall,
     wait_until(lambda: "现有0人等候" in phone.find_element("id", "queue").text, what="the queue on the join page")
     assert "今天还可手机取号3个" in phone.page_source
     phone.find_element(By.CSS_SELECTOR, "form button").click()
-    wait_until(lambda: "/t/" in phone.current_url, what="the ticket's page")
+    wait_until(lambda: "/t/" in phone.current_url and phone.find_elements("id", "arrival"), what="the ticket's page")
     assert phone.find_element("id", "number").text == "A001"
     arrival = phone.find_element("id", "arrival").text
     code = re.search(r"到达码(\d{6})", arrival).group(1)
@@ -61,7 +61,8 @@ def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall,
         # the same phone joins again; a ticket confirmed at the kiosk by its code
         phone.get(hall.base + "/join/pay")
         phone.find_element(By.CSS_SELECTOR, "form button").click()
-        wait_until(lambda: "/t/" in phone.current_url, what="the second ticket's page")
+        wait_until(lambda: "/t/" in phone.current_url and phone.find_elements("id", "arrival"),
+                   what="the second ticket's page")
         second = re.search(r"到达码(\d{6})", phone.find_element("id", "arrival").text).group(1)
         assert second != code
         confirmed = kiosk.request("check_in", code=second)
