@@ -252,6 +252,7 @@ class KioskRole(DeviceRole):
         if self._journaled(self.journal.note_arrival, now.date().isoformat(), arrival.code_hash, arrival.code,
                            now.isoformat()) is NOT_JOURNALED:
             return
+        self.appointments.noted()
         log.info("remote ticket %s: arrival noted offline", arrival.number)
         try:
             self.tickets.ticket(self.tickets.arrival_view(arrival.number, arrival.service, now))
@@ -419,7 +420,7 @@ class KioskRole(DeviceRole):
             "unsynced": self.journal.count("unsynced"),
             "bookings": self.appointments.kept,
             "remote": self.appointments.remote_kept,
-            "arrivals_unsent": len(self.journal.arrivals_unsent()),
+            "arrivals_unsent": self.appointments.unsent,
             "boot": self.shell.boot,
             "buttons": "fault" if self.panel.fault else "ok",
             **({"buttons_detail": self.panel.fault} if self.panel.fault else {}),

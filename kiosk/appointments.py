@@ -20,6 +20,7 @@ each is acknowledged. Their place in the queue was kept by the controller all al
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -28,12 +29,14 @@ from hallq.contract import ReplyDoc
 from hallq.contract.tokens import code_hash
 from hallq.core.rules import Setup
 from hallq.device.shell import DeviceShell
+from hallq.runtime.storage import storage_fault
 
 from .journal import Journal
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 60.0      # people join from phones all day: a code learned a minute late at most
+RETELL_S = 5.0        # an arrival the controller did not take is told again this much later
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,17 @@ class AppointmentBook:
         self.kept = 0                  # bookings of today in the list (status: ``bookings``)
         self.remote_kept = 0           # remote tickets on their way (status: ``remote``)
         self.telling: str | None = None   # the request telling the controller of an arrival noted offline
+        self._unsent: int | None = None   # arrivals noted offline not yet acknowledged (None: read the journal)
+        self._told: set[str] = set()      # code hashes of arrivals the controller acknowledged in this run
+        self.tell_after = 0.0
+        self.last_tick = 0.0                # the shell's clock at the last ``keep``
 
     def keep(self, now: float) -> None:
         """Refresh the list every minute while the controller answers; tell it the arrivals noted offline."""
+        self.last_tick = now
         if not self.shell.available:
             return
-        self._tell_arrival()
+        self._tell_arrival(now)
         if self.inflight is not None or now < self.next_at:
             return
         self.next_at = now + REFRESH_S
@@ -85,35 +93,59 @@ class AppointmentBook:
             return
         day = self.today()
         booked = [(b.code_hash, b.service, b.slot.isoformat()) for b in reply.appointments if b.day == day]
-        self.journal.keep_appointments(day, booked)
         waiting = [(r.code_hash, r.number, r.service) for r in reply.remote if r.day == day]
-        self.journal.keep_remote(day, waiting)
+        try:
+            self.journal.keep_appointments(day, booked)
+            self.journal.keep_remote(day, waiting)
+        except sqlite3.Error as err:
+            # the journal cannot be written (disk full, read-only): the list kept before stays; asked again later
+            log.error("the day's bookings and remote tickets cannot be kept: %s", storage_fault(err) or err)
+            return
         self.kept, self.remote_kept = len(booked), len(waiting)
         log.info("%d bookings and %d remote tickets of %s kept for checking in offline", len(booked), len(waiting), day)
 
-    def _tell_arrival(self) -> None:
-        """One arrival noted offline at a time, oldest first (the controller confirms it as online)."""
-        if self.telling is not None:
+    @property
+    def unsent(self) -> int:
+        """Arrivals noted offline the controller has not acknowledged (status: ``arrivals_unsent``)."""
+        if self._unsent is None:
+            self._unsent = sum(1 for _, hashed, _ in self.journal.arrivals_unsent() if hashed not in self._told)
+        return self._unsent
+
+    def noted(self) -> None:
+        """An arrival was noted in the journal: to be told."""
+        self._unsent = None
+
+    def _tell_arrival(self, now: float) -> None:
+        """One arrival noted offline at a time, oldest first (the controller confirms it as online);
+        after a refusal or no answer, again a few seconds later."""
+        if self.telling is not None or now < self.tell_after or not self.unsent:
             return
-        unsent = self.journal.arrivals_unsent()
-        if not unsent:
-            return
-        day, hashed, code = unsent[0]
+        day, hashed, code = next((a for a in self.journal.arrivals_unsent() if a[1] not in self._told))
+
+        def done() -> None:
+            self._told.add(hashed)           # not told twice in this run, even if the note cannot be written
+            self._unsent = None
+            try:
+                self.journal.arrival_sent(day, hashed)
+            except sqlite3.Error as err:
+                log.error("an arrival told to the controller cannot be noted as told: %s", storage_fault(err) or err)
 
         def told(reply: ReplyDoc) -> None:
             self.telling = None
             if reply.ok:
-                self.journal.arrival_sent(day, hashed)
                 log.info("arrival noted offline told to the controller")
+                done()
             elif reply.code == "unknown_ticket":
                 # no longer waiting (cancelled by its customer, voided at the desk): nothing to confirm
-                self.journal.arrival_sent(day, hashed)
                 log.warning("an arrival noted offline was for a ticket no longer waiting: %s", reply.message)
+                done()
             else:
                 log.warning("arrival noted offline not taken yet: %s %s", reply.code, reply.message)
+                self.tell_after = self.last_tick + RETELL_S
 
         def gave_up() -> None:
             self.telling = None
+            self.tell_after = self.last_tick + RETELL_S
         self.telling = self.shell.request("check_in", told, give_up_after=10.0, on_give_up=gave_up, code=code)
 
     def check_in_offline(self, code: str, now: datetime) -> OfflineCheckIn | RemoteArrival | str:

@@ -238,3 +238,42 @@ def test_double_press_while_issuing_is_one_ticket(offline_kiosk):
     k.busy_until = 101.0                     # the printer was busy for a second
     k.on_press("pay", 100.5)                 # pressed again while it printed
     assert k.printed == ["A980"]
+
+
+# --- an arrival noted while the controller was away, told once it answers -------------------------
+def test_an_arrival_noted_offline_is_told_until_acknowledged_and_not_more_often_than_every_few_seconds(offline_kiosk):
+    import json
+
+    from hallq.contract.tokens import code_hash
+    k = offline_kiosk()
+    day = k.today()
+    hashed = code_hash(k.appointments.key, "123456")
+    k.journal.keep_remote(day, [(hashed, "A005", "pay")])
+    k.shell.link.up()
+    k.shell.handle((0.0, Inbound("hallq/v1/h1/presence/controller", b'{"online": true, "epoch": 1}', True)))
+    drain(k)
+    result = k.appointments.check_in_offline("123456", k.now())
+    assert (result.number, result.service) == ("A005", "pay")
+    k.journal.note_arrival(day, result.code_hash, result.code, k.now().isoformat())
+    k.appointments.noted()
+    assert k.appointments.check_in_offline("123456", k.now()) == "already_checked_in"
+
+    def told() -> list[dict]:
+        sent = [json.loads(p) for t, p, _ in k.shell.link.published if t == "hallq/v1/h1/dev/kiosk.k1/req"]
+        return [s for s in sent if s["op"] == "check_in"]
+
+    def answer(request: dict, doc: dict) -> None:
+        k.shell.handle((0.0, Inbound("hallq/v1/h1/dev/kiosk.k1/res",
+                                     json.dumps({"request_id": request["request_id"], **doc}).encode(), False)))
+
+    k.shell.tick(100.0)
+    assert [r["code"] for r in told()] == ["123456"] and k.appointments.unsent == 1
+    answer(told()[-1], {"ok": False, "error": {"code": "rate_limited", "message": "slow down"}})
+    k.shell.tick(102.0)
+    assert len(told()) == 1                                  # not again at once
+    k.shell.tick(105.5)
+    assert len(told()) == 2                                  # a few seconds later
+    answer(told()[-1], {"ok": True})
+    for now in (106.0, 120.0, 200.0):
+        k.shell.tick(now)
+    assert len(told()) == 2 and k.appointments.unsent == 0 and k.journal.arrivals_unsent() == []
