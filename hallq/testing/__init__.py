@@ -62,10 +62,20 @@ def eventually(predicate: Callable[[], Any], timeout: float, poll_s: float = 0.0
         return bool(predicate())
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now, never one this process handed out before: a port picked for a
+    broker not started yet is free again to the kernel, and a second pick could get the same one."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port the tests have not used already")
 
 
 def port_open(port: int, timeout: float = WAIT_S) -> bool:
