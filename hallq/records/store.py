@@ -60,6 +60,23 @@ INSERT = ("INSERT INTO events (hall, seq, epoch, type, at, day, ticket, ticket_d
 ADDED_COLUMNS = (("events", "step", "INTEGER"), ("events", "queued_at", "TEXT"))
 
 
+def _times(table: str) -> str:
+    """The columns a ticket's row and a visit's row fold alike, order-free: the time at the counter of
+    the latest event that has one, the first call (and the wait to it), the latest seq seen."""
+    return f"""
+        service_s = CASE WHEN excluded.service_s IS NULL THEN {table}.service_s
+                         WHEN {table}.service_s IS NULL OR excluded.last_seq > {table}.last_seq THEN excluded.service_s
+                         ELSE {table}.service_s END,
+        last_seq = CASE WHEN excluded.last_seq > {table}.last_seq THEN excluded.last_seq ELSE {table}.last_seq END,
+        wait_s = CASE WHEN excluded.first_called IS NULL THEN {table}.wait_s
+                      WHEN {table}.first_called IS NULL OR excluded.first_called < {table}.first_called
+                      THEN excluded.wait_s ELSE {table}.wait_s END,
+        first_called = CASE WHEN {table}.first_called IS NULL THEN excluded.first_called
+                            WHEN excluded.first_called IS NULL THEN {table}.first_called
+                            WHEN excluded.first_called < {table}.first_called THEN excluded.first_called
+                            ELSE {table}.first_called END"""
+
+
 # idempotent and order-free: a repeated or late event changes a ticket only where its seq says so
 UPSERT_TICKET = """
     INSERT INTO tickets (hall, ticket, day, first_seq, last_seq, issued_service, service, status, issued_at,
@@ -76,18 +93,7 @@ UPSERT_TICKET = """
         rating = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.rating ELSE tickets.rating END,
         counter = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.counter ELSE tickets.counter END,
         appointment = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.appointment
-                           ELSE tickets.appointment END,
-        service_s = CASE WHEN excluded.service_s IS NULL THEN tickets.service_s
-                         WHEN tickets.service_s IS NULL OR excluded.last_seq > tickets.last_seq THEN excluded.service_s
-                         ELSE tickets.service_s END,
-        last_seq = CASE WHEN excluded.last_seq > tickets.last_seq THEN excluded.last_seq ELSE tickets.last_seq END,
-        wait_s = CASE WHEN excluded.first_called IS NULL THEN tickets.wait_s
-                      WHEN tickets.first_called IS NULL OR excluded.first_called < tickets.first_called
-                      THEN excluded.wait_s ELSE tickets.wait_s END,
-        first_called = CASE WHEN tickets.first_called IS NULL THEN excluded.first_called
-                            WHEN excluded.first_called IS NULL THEN tickets.first_called
-                            WHEN excluded.first_called < tickets.first_called THEN excluded.first_called
-                            ELSE tickets.first_called END"""
+                           ELSE tickets.appointment END,""" + _times("tickets")
 
 
 # the same for a visit. A rating names its step and says nothing else (its ticket may be at the next step
@@ -105,18 +111,7 @@ UPSERT_VISIT = """
                        THEN excluded.counter ELSE visits.counter END,
         clerk = CASE WHEN excluded.clerk IS NOT NULL AND (visits.clerk IS NULL OR excluded.last_seq > visits.last_seq)
                      THEN excluded.clerk ELSE visits.clerk END,
-        service_s = CASE WHEN excluded.service_s IS NULL THEN visits.service_s
-                         WHEN visits.service_s IS NULL OR excluded.last_seq > visits.last_seq THEN excluded.service_s
-                         ELSE visits.service_s END,
-        rating = COALESCE(excluded.rating, visits.rating),
-        wait_s = CASE WHEN excluded.first_called IS NULL THEN visits.wait_s
-                      WHEN visits.first_called IS NULL OR excluded.first_called < visits.first_called
-                      THEN excluded.wait_s ELSE visits.wait_s END,
-        first_called = CASE WHEN visits.first_called IS NULL THEN excluded.first_called
-                            WHEN excluded.first_called IS NULL THEN visits.first_called
-                            WHEN excluded.first_called < visits.first_called THEN excluded.first_called
-                            ELSE visits.first_called END,
-        last_seq = CASE WHEN excluded.last_seq > visits.last_seq THEN excluded.last_seq ELSE visits.last_seq END"""
+        rating = COALESCE(excluded.rating, visits.rating),""" + _times("visits")
 
 
 # a hall's latest state and presence: what a message does not carry stays as it was
