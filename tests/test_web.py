@@ -141,6 +141,28 @@ def test_phone_page_from_the_printed_qr_follows_the_call(hall, browser, tmp_path
         kiosk.stop()
 
 
+def test_a_page_opened_before_its_ticket_reached_the_web_looks_again_and_finds_it(hall, browser):
+    """Scanned the moment it printed, the ticket's event may trail the kiosk's reply: the page says it is
+    looking, looks again, and shows the ticket; a ticket still unknown then is said to be unknown."""
+    from hallq.contract.tokens import token_hash
+    token = "scanned-the-moment-it-printed-1"
+    web = hall.http()
+    first = web.get(f"/t/{token}")
+    assert first.status_code == 404 and first.headers["refresh"] == f"3; url=/t/{token}?again=1"
+    assert "正在查找您的号票" in first.text
+    again = web.get(f"/t/{token}?again=1")
+    assert again.status_code == 404 and "refresh" not in again.headers and "号票无效" in again.text
+    browser.get(f"{hall.base}/t/{token}")
+    assert "正在查找您的号票" in browser.find_element("tag name", "body").text
+    kiosk = hall.client("kiosk.k1")
+    try:
+        number = kiosk.request("issue", service="pay", token_hash=token_hash(token))["ticket"]["number"]
+    finally:
+        kiosk.close()
+    shown = wait_until(lambda: browser.find_elements("id", "number"), what="the ticket found on the second look")
+    assert shown[0].text == number
+
+
 def test_console_in_a_browser_shows_calls_and_acts(hall, browser):
     browser.get(hall.base + "/console")
     assert browser.current_url.endswith("/login")

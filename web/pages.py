@@ -83,6 +83,8 @@ def phone_texts(view: dict[str, Any], lang: Lang, config: Config, counter_name: 
 PAGE_TEXTS = {
     "your_number": N_("Your number"), "offline": N_("Connection lost, reconnecting…"),
     "not_found": N_("Ticket not found"),
+    "looking": N_("Looking for your ticket…"),
+    "looking_detail": N_("Just printed? This page looks again in a few seconds."),
     "not_found_detail": N_("We could not find this ticket. A ticket's page works on the day it was printed; "
                            "please ask at the service desk."),
     "monthly": N_("Monthly report {period}"), "daily": N_("Daily report {period}"),
@@ -119,10 +121,13 @@ def phone_page(config: Config, token: str, first: dict[str, Any], lang: Lang) ->
                 data={"stream": f"/t/{token}/stream", "first": first})
 
 
-def unknown_ticket_page(config: Config, lang: Lang) -> str:
+def unknown_ticket_page(config: Config, lang: Lang, looking: bool = False) -> str:
+    """A ticket the web's copy of the hall does not know. ``looking``: the first time, when it may have
+    been printed a moment ago (its event can trail the kiosk's reply): the page says so and looks again."""
     words = texts(lang)
+    headline, detail = ("looking", "looking_detail") if looking else ("not_found", "not_found_detail")
     body = (f'<main class="phone"><h1 class="hall">{html.escape(config.hall.name)}</h1>'
-            f'<p class="headline">{words["not_found"]}</p><p class="detail">{words["not_found_detail"]}</p></main>')
+            f'<p class="headline" role="status">{words[headline]}</p><p class="detail">{words[detail]}</p></main>')
     return page("hallq", body, lang=lang, css="phone.css")
 
 

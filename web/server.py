@@ -484,7 +484,12 @@ class WebService:
         token = request.path_params["token"]
         doc = self._ticket_doc(token, lang)
         if doc is None:
-            return HTMLResponse(pages.unknown_ticket_page(self.config, lang), status_code=404)
+            # scanned the moment it printed, the ticket may not be in the web's copy yet: once, the page
+            # looks again a few seconds later (a browser follows the Refresh header); then it is unknown
+            first = "again" not in request.query_params
+            return HTMLResponse(pages.unknown_ticket_page(self.config, lang, looking=first), status_code=404,
+                                headers={"Refresh": f"3; url=/t/{token}?again=1", "Cache-Control": "no-store"}
+                                if first else {"Cache-Control": "no-store"})
         return HTMLResponse(pages.phone_page(self.config, token, doc, lang), headers={"Cache-Control": "no-store"})
 
     async def ticket_stream(self, request: Request) -> Response:
