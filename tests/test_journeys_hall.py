@@ -33,7 +33,8 @@ def test_one_number_through_two_services_on_ticket_phone_and_screen(hall, browse
     try:
         hall.admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online"))
         hall.admin.publish(f"{R}/sim/kiosk.k1", {"press": "biz"})
-        png = wait_until(lambda: sorted(out.glob("B001.png")), what="B001 printed", timeout=15)[0]
+        # the stub printer writes the picture, then the bytes: the bytes there, both are whole
+        png = wait_until(lambda: sorted(out.glob("B001.bin")), what="B001 printed", timeout=15)[0].with_suffix(".png")
         # the route, in the printer's GB18030 (its Chinese mode): the services by their names in the hall file
         printed = (out / "B001.bin").read_bytes().decode("gb18030", "replace")
         assert "办理流程：业务办理" in printed and "→ 缴费" in printed

@@ -43,7 +43,7 @@ def test_nothing_but_phone_pages_screens_and_static_files_answers_without_a_logi
     assert web.get("/screen/nope").status_code == 404
     assert web.get("/static/phone.js").status_code == 200
     unknown = web.get("/t/" + secrets.token_urlsafe(12))
-    assert unknown.status_code == 404 and "号票无效" in unknown.text       # a friendly page, not a bare error
+    assert unknown.status_code == 404 and "正在查找您的号票" in unknown.text   # a friendly page, not a bare error
     for response in (unknown, web.get("/login"), web.get("/screen/d1")):
         csp = response.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
@@ -92,7 +92,8 @@ def test_tokens_cannot_be_enumerated_and_never_travel(hall, tmp_path):
         hall.admin.wait_for(lambda t, d: t == f"{R}/presence/kiosk.k1" and isinstance(d, dict) and d.get("online"))
         mark = hall.admin.mark()
         hall.admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
-        png = wait_until(lambda: list(out.glob("A*.png")), what="a printed ticket", timeout=15)[0]
+        # the picture is whole once the bytes, written after it, are there
+        png = wait_until(lambda: list(out.glob("A*.bin")), what="a printed ticket", timeout=15)[0].with_suffix(".png")
         url = decode_qr(png)
         token = url.rsplit("/t/", 1)[1]
         assert url == f"{hall.base}/t/{token}" and len(token) >= 16
@@ -123,7 +124,7 @@ def test_phone_page_from_the_printed_qr_follows_the_call(hall, browser, tmp_path
         for _ in range(2):
             hall.admin.publish(f"{R}/sim/kiosk.k1", {"press": "pay"})
             time.sleep(0.5)
-        png = wait_until(lambda: sorted(out.glob("A002.png")), what="A002 printed", timeout=15)[0]
+        png = wait_until(lambda: sorted(out.glob("A002.bin")), what="A002 printed", timeout=15)[0].with_suffix(".png")
         browser.get(decode_qr(png))
         text = lambda: browser.find_element("id", "headline").text + " " + browser.find_element("id", "detail").text
         assert browser.find_element("id", "number").text == "A002"
