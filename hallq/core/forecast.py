@@ -187,7 +187,8 @@ class _Play:
             at, counter_id = heapq.heappop(heap)
             counter = desks[counter_id]
             best: tuple | None = None
-            found_in: dict[str, tuple] = {}
+            weighted = counter_id in calls
+            found_in: dict[str, tuple] = {}       # a weighted counter's candidates, per service
             for rank, service in enumerate(counter.services):
                 slots = booked.get(service)
                 if slots and slots[0] <= at:
@@ -199,17 +200,18 @@ class _Play:
                 if found is None:
                     continue
                 key, entry, which = found
-                found_in[service] = (key, service, entry, which)
+                if weighted:
+                    found_in[service] = (key, service, entry, which)
                 order = (key[0], rank, key[1:]) if counter.call_order == "service_order" else key
                 if best is None or order < best[0]:
                     best = (order, service, entry, which)
             if best is None:
                 continue                              # nothing left this counter serves: it stays idle
-            if counter_id in calls and best[2] is not None and best[0][0] >= 0:
+            if weighted and best[2] is not None and best[0][0] >= 0:
                 # weighted, nobody aged past the bound: the service furthest behind its share
                 best = found_in[_by_weight(counter, calls[counter_id], list(found_in))]
             _, service, entry, which = best
-            if counter_id in calls:
+            if weighted:
                 calls[counter_id][service] = calls[counter_id].get(service, 0) + 1
             heapq.heappush(heap, (at + per_ticket_s(self.state, service) + self.state.gap_s, counter_id))
             if entry is None:                         # a booked customer whose slot has begun
