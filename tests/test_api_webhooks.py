@@ -89,7 +89,8 @@ def test_the_api_answers_as_the_state_and_webhooks_deliver_every_event_once_in_o
             wait_until(lambda: receiver.refused >= 2, what="deliveries tried during the outage")
             receiver.down = False
             assert desk.request("finish", rating=1)["ok"]
-            final = hall.admin.state(lambda s: s["counters"][1]["ticket"] is None, start=mark)
+            final = hall.admin.state_after("ticket_rated", start=mark)
+            assert final["counters"][1]["ticket"] is None
             wait_until(lambda: receiver.got and receiver.got[-1]["seq"] >= final["seq"], what="every event delivered")
         finally:
             kiosk.close(), desk.close()

@@ -209,7 +209,7 @@ def test_suspend_shows_on_sign_and_state_and_calls_go_elsewhere(broker, controll
     assert [e["counter"] for e in events_of(admin, "ticket_called", mark)] == ["c2"]
     rig.press("suspend")                    # toggles back
     rig.sign_shows("欢迎光临")
-    admin.state(lambda s: counter_entry(s)["status"] == "idle", start=mark)
+    assert counter_entry(admin.state_after("counter_resumed", start=mark))["status"] == "idle"
 
 
 def test_transfer_key_then_service_key(broker, controller, admin, rig_factory) -> None:
@@ -448,11 +448,13 @@ def test_stub_counter_over_sim(broker, admin, stub_counter) -> None:
     admin.publish(sim, {"press": "transfer", "service": "biz"})
     moved = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_transferred", start=mark)
     assert moved["ticket"]["service"] == "biz"
-    admin.state(lambda s: counter_entry(s)["ticket"] is None, start=mark)
+    assert counter_entry(admin.state_after("ticket_transferred", start=mark))["ticket"] is None
+    mark = admin.mark()
     admin.publish(sim, {"press": "suspend"})
-    admin.state(lambda s: counter_entry(s)["status"] == "suspended", start=mark)
+    assert counter_entry(admin.state_after("counter_suspended", start=mark))["status"] == "suspended"
+    mark = admin.mark()
     admin.publish(sim, {"press": "resume"})
-    admin.state(lambda s: counter_entry(s)["status"] == "idle", start=mark)
+    assert counter_entry(admin.state_after("counter_resumed", start=mark))["status"] == "idle"
     # back to back, as a script sends them: each waits for the one before
     for press in ("next", "finish", "rate_2"):
         admin.publish(sim, {"press": press})

@@ -158,7 +158,8 @@ def test_print_failure_after_issue_voids_the_ticket(controller, admin, run_kiosk
     assert voided["ticket"]["number"] == "A001" and voided["ticket"]["status"] == "voided"
     assert k.tickets() == []
     admin.wait_for(lambda t, d: t == STATUS and d.get("printer") == "paper_out")
-    admin.state(lambda s: next(x for x in s["services"] if x["id"] == "pay")["waiting"] == 0)
+    state = admin.state_after("ticket_voided")
+    assert next(x for x in state["services"] if x["id"] == "pay")["waiting"] == 0
     until(lambda: k.kiosk.journal.pending_voids() == [], what="void answered")
 
 
@@ -361,7 +362,8 @@ def test_kiosk_killed_before_the_reply_voids_that_ticket_on_restart(broker, hall
     try:
         voided = admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_voided")
         assert voided["ticket"]["id"] == issued["ticket"]["id"]
-        admin.state(lambda s: next(x for x in s["services"] if x["id"] == "pay")["waiting"] == 0)
+        state = admin.state_after("ticket_voided")
+        assert next(x for x in state["services"] if x["id"] == "pay")["waiting"] == 0
     finally:
         again.stop()
 

@@ -379,7 +379,12 @@ class HallClient:
         self.refused: Any = None
         self._ids = itertools.count(1)
         self._subs = subscribe if subscribe is not None else [f"{self.root}/#"]
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        # A connection id of its own: a test client borrowing an account (say admin.ctl) must not push
+        # the real process with that account (`hallq ctl`) off the broker, nor be pushed off by it and
+        # miss what was published while it reconnected. Where the broker binds ids to user names
+        # ([broker] bind_client_ids) it takes the user name instead, as it does for every device.
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}~{uuid.uuid4().hex[:8]}",
+                             protocol=mqtt.MQTTv311)
         self.c.username_pw_set(username or client_id, password)
         self.c.max_inflight_messages_set(0)   # no limit: bursts in load tests (see hallq/runtime/mqttlink.py)
         self.c.reconnect_delay_set(min_delay=0.1, max_delay=1)
@@ -474,6 +479,14 @@ class HallClient:
               start: int = 0) -> dict[str, Any]:
         topic = f"{self.root}/state"
         return self.wait_for(lambda t, d: t == topic and isinstance(d, dict) and predicate(d), timeout, start)
+
+    def state_after(self, event_type: str, start: int = 0, timeout: float = WAIT_S) -> dict[str, Any]:
+        """The hall's state as of the first ``event_type`` event at index >= start, or later. A state
+        matched by content alone may be an older one still on its way (the controller publishes the
+        state after the reply), which an idle counter, say, matches before it was ever called."""
+        event = self.wait_for(lambda t, d: t == f"{self.root}/event" and isinstance(d, dict)
+                              and d.get("type") == event_type, timeout, start)
+        return self.state(lambda s: s["seq"] >= event["seq"], timeout, start)
 
     def events(self, start: int = 0) -> list[dict[str, Any]]:
         topic = f"{self.root}/event"
