@@ -67,6 +67,9 @@ class IssueAttempt:
     code: str = ""          # a check-in's code
 
 
+VOID_RETRY_S = 2.0      # a void refused as rate_limited is asked again this much later (the rate is 1 per 2 s)
+
+
 class KioskRole(DeviceRole):
     kind = "kiosk"
 
@@ -85,6 +88,8 @@ class KioskRole(DeviceRole):
         self.busy_until = 0.0                          # presses before this (during a print) are dropped
         self.priority_until = 0.0
         self.voids_inflight: set[str] = set()
+        # voids refused for now (rate_limited): when to ask again (None: from the next tick's time)
+        self.voids_due: dict[str, tuple[float | None, str]] = {}
         self.next_poll = 0.0
         self.day = ""
         self.lease_left: dict[str, int] = {}           # per service, as of the last refresh
@@ -162,6 +167,12 @@ class KioskRole(DeviceRole):
         if self.shell.reachable:
             self.leases.keep(now)
             self.appointments.keep(now)
+        for request_id, (due, reason) in list(self.voids_due.items()):
+            if due is None:
+                self.voids_due[request_id] = (now + VOID_RETRY_S, reason)
+            elif now >= due:
+                del self.voids_due[request_id]
+                self._send_void(request_id, reason)
 
     # --- buttons -----------------------------------------------------------------------------------
     def on_press(self, button: str, at: float) -> None:
@@ -377,6 +388,13 @@ class KioskRole(DeviceRole):
 
         def on_reply(reply: ReplyDoc) -> None:
             self.voids_inflight.discard(request_id)
+            if not reply.ok and reply.code == "rate_limited":
+                # refused for now, not for good: a ticket nobody holds must not stay in the queue, so the
+                # void is asked again (a new request; the note stays in the journal meanwhile)
+                log.warning("void of issue %s refused for now (%s): asking again in %.0f s", request_id,
+                            reply.code, VOID_RETRY_S)
+                self.voids_due[request_id] = (None, reason)
+                return
             if not reply.ok:
                 log.warning("void of issue %s: %s %s", request_id, reply.code, reply.message)
             else:

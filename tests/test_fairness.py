@@ -50,16 +50,20 @@ def test_a_flood_from_one_kiosk_does_not_use_the_day_up(broker, controller, admi
                 {"op": "issue", "request_id": f"flood-{i}", "service": "pay"}).encode(), qos=1)
         called = counter.request("call_next")
         assert called["ok"] and called["ticket"]["number"] == "A001"
-        after = None
+        after, tries, refused = None, 0, None
         for _ in range(30):                       # as a kiosk does: the same id again until answered
             try:
-                after = flood.request("issue", request_id="after-flood", timeout=1, service="pay")
+                after = flood.request("issue", request_id=f"after-flood-{tries}", timeout=1, service="pay")
             except TimeoutError:
-                continue
+                continue                          # unanswered: not stored, the same id is judged again
             if after["ok"]:
                 break
-            assert after["error"]["code"] == "rate_limited"     # not stored: judged again when resent
+            assert after["error"]["code"] == "rate_limited"
+            refused, tries = f"after-flood-{tries}", tries + 1   # answered: that id's one answer; a new press
         assert after is not None and after["ok"], after
+        if refused is not None:                   # a copy of an answered refusal is not applied later
+            again = flood.request("issue", request_id=refused, service="pay")
+            assert not again["ok"] and again["error"]["code"] == "rate_limited", again
         with flood.cond:
             results = [json.loads(p) for t, p, _ in flood.messages if t.endswith("/res")]
         limited = [r for r in results if not r.get("ok") and r["error"]["code"] == "rate_limited"]
@@ -69,6 +73,36 @@ def test_a_flood_from_one_kiosk_does_not_use_the_day_up(broker, controller, admi
     finally:
         flood.close()
         counter.close()
+
+
+def test_a_refusal_answered_is_the_requests_one_answer_even_when_a_copy_comes_later(broker, controller, admin):
+    """A kiosk resends a request it has no answer to; a copy may reach the controller after the first
+    one's rate_limited refusal was answered. That copy must not issue a ticket: the kiosk took the
+    refusal (a "try again" slip) and will never print it, and the hall would call a ticket nobody has."""
+    kiosk = broker.client("kiosk.k1", subscribe=[f"{R}/dev/kiosk.k1/res"])
+    mark = admin.mark()
+    try:
+        for i in range(10):                                   # the burst
+            assert kiosk.request("issue", request_id=f"burst-{i}", service="pay")["ok"]
+        refused = kiosk.request("issue", request_id="refused", service="pay")
+        assert refused["error"]["code"] == "rate_limited"
+        fresh = None
+        for i in range(40):                                  # until the bucket has a ticket again
+            again = kiosk.request("issue", request_id="refused", timeout=2, service="pay")   # a late copy of it
+            assert not again["ok"] and again["error"]["code"] == "rate_limited", f"the copy got {again}"
+            try:
+                fresh = kiosk.request("issue", request_id=f"fresh-{i}", timeout=1, service="pay")
+            except TimeoutError:                              # a refusal not answered (twice a second at most)
+                continue
+            if fresh["ok"]:
+                break
+        assert fresh is not None and fresh["ok"], fresh
+        admin.wait_for(lambda t, d: t == f"{R}/event" and d["type"] == "ticket_issued"
+                       and d["ticket"]["number"] == fresh["ticket"]["number"], start=mark)
+        issued = [e["ticket"]["number"] for e in admin.events(mark) if e["type"] == "ticket_issued"]
+        assert len(issued) == 11 and issued[-1] == fresh["ticket"]["number"], issued
+    finally:
+        kiosk.close()
 
 
 def test_a_sender_beyond_its_share_of_waiting_is_dropped_and_counted():

@@ -277,3 +277,38 @@ def test_an_arrival_noted_offline_is_told_until_acknowledged_and_not_more_often_
     for now in (106.0, 120.0, 200.0):
         k.shell.tick(now)
     assert len(told()) == 2 and k.appointments.unsent == 0 and k.journal.arrivals_unsent() == []
+
+
+def test_a_void_refused_for_now_is_asked_again_until_answered_and_kept_in_the_journal_meanwhile(offline_kiosk):
+    """A ticket the kiosk gave up on must leave the queue: a void refused as rate_limited (the
+    controller's answer to that request, for good) is asked again a little later as a new request."""
+    import json
+
+    k = offline_kiosk()
+    k.shell.link.up()
+    k.shell.handle((0.0, Inbound("hallq/v1/h1/presence/controller", b'{"online": true, "epoch": 1}', True)))
+    drain(k)
+    k.journal.add_pending_void("issue-7", "kiosk gave up waiting", k.now().isoformat())
+    k._send_void("issue-7", "kiosk gave up waiting")
+
+    def voids() -> list[dict]:
+        sent = [json.loads(p) for t, p, _ in k.shell.link.published if t == "hallq/v1/h1/dev/kiosk.k1/req"]
+        return [s for s in sent if s["op"] == "void"]
+
+    def answer(request: dict, doc: dict) -> None:
+        k.shell.handle((0.0, Inbound("hallq/v1/h1/dev/kiosk.k1/res",
+                                     json.dumps({"request_id": request["request_id"], **doc}).encode(), False)))
+
+    assert [v["issue_request_id"] for v in voids()] == ["issue-7"]
+    answer(voids()[-1], {"ok": False, "error": {"code": "rate_limited", "message": "slow down"}})
+    assert [rid for rid, _ in k.journal.pending_voids()] == ["issue-7"]      # still to be voided
+    k.shell.tick(100.0)
+    k.shell.tick(101.0)
+    assert len(voids()) == 1                                                  # not again at once
+    k.shell.tick(102.5)
+    assert len(voids()) == 2 and voids()[-1]["issue_request_id"] == "issue-7"
+    assert voids()[-1]["request_id"] != voids()[0]["request_id"]            # a new request: the old one was answered
+    answer(voids()[-1], {"ok": True, "ticket": None})
+    for now in (110.0, 200.0):
+        k.shell.tick(now)
+    assert len(voids()) == 2 and k.journal.pending_voids() == []

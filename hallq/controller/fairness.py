@@ -10,7 +10,7 @@ service in 6.9 s. Now:
   sender's own order is kept.
 - :class:`RateLimits`: a token bucket per device and op for what a kiosk can only do as fast as a
   person presses and a printer prints (``issue``, ``check_in``, ``lease``, ``void``); beyond it the
-  reply is ``rate_limited`` (not stored: a retry later is judged again), at most
+  reply is ``rate_limited`` (stored when answered: that id's one answer; see the controller), at most
   ``REFUSALS_PER_S`` a second per device: the rest of a flood goes unanswered (an honest device
   sends one request at a time and resends it unanswered), so the replies to a flood cannot fill
   the controller's outgoing queue ahead of everyone else's.

@@ -380,12 +380,17 @@ class Controller:
             return
         # the hall's clock: a demo's day at 300 times speed is paced as the day it plays
         if not self.rates.allow(device, envelope.op, now.timestamp()):
-            # not stored: a retry later is judged again; a flood's refusals mostly go unanswered
+            # A flood's refusals mostly go unanswered and are not stored: a copy resent later is judged
+            # again. An answered refusal is the request's one answer, stored: a copy of it still on its
+            # way must not be applied after its sender took the refusal (a kiosk that printed a "try
+            # again" slip would never print the ticket such a copy issued, and the hall would call it).
             if not self.rates.answer_refusal(device, time.monotonic()):
                 return
-            out.replies.append((reply_topic, wire.dumps(wire.error_reply(
+            refusal = wire.dumps(wire.error_reply(
                 envelope.request_id, "rate_limited", f"{envelope.op} from {device} faster than a kiosk can print: "
-                                                     "refused; try again in a moment"))))
+                                                     "refused; try again in a moment"))
+            self.store.save_reply(device, envelope.request_id, envelope.op, now.isoformat(), refusal)
+            out.replies.append((reply_topic, refusal))
             return
         try:
             late = self.answers.late(device, envelope, now)
