@@ -100,9 +100,10 @@ def test_head_office_counts_each_step_of_random_days_as_the_hall_does(steps, see
             store.close()
 
 
-# S001 goes 受理 -> 缴费, transferred to 领证 within that step and served there, rated at 受理 by the pad
-# after it went on, then a no-show at its third step (领证 again: a transfer stands for its step only);
-# S002 is rated at 受理 and 缴费 and still waits for 领证; A001 is a one-service ticket
+# S001 goes 受理 -> 缴费, is sent ahead to 领证 from 缴费 (a transfer to its route's next service) and
+# served there, which ends its visit (领证 is not waited for again); it is rated at 受理 by the pad after
+# it went on; S002 is rated at 受理 and 缴费, then a no-show at its third step, 领证; A001 is a
+# one-service ticket
 FIXED_DAY = [
     (c.IssueTicket(service="accept", by="kiosk.k1"), 0), (c.IssueTicket(service="accept", by="kiosk.k1"), 30),
     (c.IssueTicket(service="pay", by="kiosk.k1"), 30),
@@ -133,7 +134,10 @@ def test_a_day_of_journeys_is_counted_per_step_on_both_databases(tmp_path, centr
     rated = [(ev.ticket.number, ev.step, ev.rating) for ev in log if isinstance(ev, e.TicketRated)]
     assert rated == [("S001", 0, 1), ("S002", 0, 2), ("S002", 1, 3), ("A001", 0, 2), ("S001", 1, 1)]
     assert [(ev.ticket.number, ev.ticket.step, ev.ticket.service) for ev in log if isinstance(ev, e.TicketNoShow)] == [
-        ("S001", 2, "collect")]
+        ("S002", 2, "collect")]
+    sent_ahead = next(ev.ticket for ev in log if isinstance(ev, e.TicketServed) and ev.ticket.number == "S001"
+                      and ev.ticket.step == 1)
+    assert (sent_ahead.service, sent_ahead.route, sent_ahead.status) == ("collect", ("accept", "collect"), "served")
     report = hall_report(log, tmp_path)
     store = CentralStore(central_url)
     try:

@@ -18,7 +18,7 @@ from hallq.controller.publish import state_document
 from hallq.core import commands as c
 from hallq.core import events as e
 from hallq.core.events import decode_event, encode_event
-from hallq.core.rules import QueueRules, evolve, fold
+from hallq.core.rules import QueueRules, evolve, fold, transferred_route
 from hallq.errors import RequestError
 from hallq.records.replay import play, read_day, staffing
 from hallq.runtime.config import ConfigError, parse_config
@@ -108,6 +108,7 @@ def test_random_days_keep_the_number_the_order_and_every_step(steps, order):
     setup = dataclasses.replace(SETUP, journey_order=order)
     initial = state = QueueRules(setup).handle(setup.initial_state(), c.Tick(), START)[0]
     log = []
+    served_at: dict[str, set[str]] = {}      # ticket -> the services it was served at so far
     # every day begins with one journey under way; then anything may happen
     opening = [(c.IssueTicket(service="accept", by="kiosk.k1"), 0), (c.CallNext(counter="c1"), 60),
                (c.Finish(counter="c1"), 300)]
@@ -122,8 +123,11 @@ def test_random_days_keep_the_number_the_order_and_every_step(steps, order):
                 continue
             old = previous.tickets.get(ticket.id)
             if old is not None:
-                # one number for the whole visit, and a journey only goes forward
-                assert (ticket.number, ticket.route, ticket.issued_at) == (old.number, old.route, old.issued_at)
+                # one number for the whole visit, and a journey only goes forward; its route changes
+                # only when a clerk sends the customer ahead to a later step's service
+                assert (ticket.number, ticket.issued_at) == (old.number, old.issued_at)
+                expected = transferred_route(old, ticket.service) if isinstance(event, e.TicketTransferred) else old.route
+                assert ticket.route == expected
                 assert ticket.step >= old.step
             if isinstance(event, e.TicketCalled):
                 assert old is not None and old.status == "waiting", f"{ticket.number} called twice"
@@ -146,9 +150,14 @@ def test_random_days_keep_the_number_the_order_and_every_step(steps, order):
                 assert nxt.waiting_since == now
             if isinstance(event, e.TicketRouted):
                 assert isinstance(events[i - 1], e.TicketServed) and events[i - 1].ticket.id == ticket.id
+                # never queued again for a service it was served at (sent ahead, a step is not done twice)
+                assert ticket.service not in served_at.get(ticket.id, set()), (ticket.number, ticket.service)
+            if isinstance(event, e.TicketServed):
+                served_at.setdefault(ticket.id, set()).add(ticket.service)
         for t in state.tickets.values():
             if t.route:
-                assert t.route == ("accept", "pay", "collect") and t.number.startswith("S")
+                assert t.number.startswith("S") and len(set(t.route)) == len(t.route)
+                assert set(t.route) <= {"accept", "pay", "collect"} and 1 <= len(t.route) <= 3
                 # a journey's ticket is served for good only at its last step
                 if t.status == "served":
                     assert t.last_step
@@ -300,3 +309,25 @@ def test_the_days_report_counts_journeys_and_each_steps_wait(tmp_path):
     text = text_table(report, "zh_CN", CONFIG)
     assert "一号多办：2人开始，1人办完全部步骤" in text
     assert "第2步 缴费：1人到达，1人已叫号，等候中位数3分钟" in text
+
+
+def test_a_customer_sent_ahead_to_a_later_step_is_not_queued_for_it_again():
+    """受理 sends the customer straight to 缴费 (a transfer to the route's next service instead of
+    finishing): paid at 缴费, the ticket goes on to 领证, not back into the 缴费 queue. Sent ahead two
+    steps, the step in between still follows."""
+    state, log = day(SETUP,
+                     (0, c.IssueTicket(service="accept", by="kiosk.k1")),
+                     (1, c.CallNext(counter="c1")), (2, c.Transfer(counter="c1", service="pay")),
+                     (3, c.CallNext(counter="c3")), (5, c.Finish(counter="c3")))
+    # the first step was done at 缴费: two steps now, the customer at the second
+    ticket = state.tickets["20261123-S001"]
+    assert (ticket.status, ticket.service, ticket.step, ticket.route) == ("waiting", "collect", 1, ("pay", "collect"))
+    assert [ev.ticket.service for ev in log if isinstance(ev, e.TicketRouted)] == ["collect"]
+    state, log = day(SETUP,
+                     (0, c.IssueTicket(service="accept", by="kiosk.k1")),
+                     (1, c.CallNext(counter="c1")), (2, c.Transfer(counter="c1", service="collect")),
+                     (3, c.CallNext(counter="c3")), (5, c.Finish(counter="c3")),
+                     (6, c.CallNext(counter="c3")), (8, c.Finish(counter="c3")))
+    assert [ev.ticket.service for ev in log if isinstance(ev, e.TicketRouted)] == ["pay"]
+    ticket = state.tickets["20261123-S001"]
+    assert (ticket.status, ticket.route, ticket.step) == ("served", ("collect", "pay"), 1)

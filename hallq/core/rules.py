@@ -61,6 +61,17 @@ def _no_estimate(setup: Setup, state: HallState, ticket: Ticket, now: datetime) 
     return ticket
 
 
+def transferred_route(ticket: Ticket, service: str) -> tuple[str, ...]:
+    """A journey's route once its current step is moved to ``service``. Moved to a service the
+    route visits later, the customer does that step now and is not queued for it a second time;
+    the steps in between still follow (a clerk sending someone ahead drops nothing they need).
+    Moved elsewhere, the step is done at that service and the route goes on as it was."""
+    route, step = ticket.route, ticket.step
+    if service not in route[step + 1:]:
+        return route
+    return (*route[:step], service, *(s for s in route[step + 1:] if s != service))
+
+
 class QueueRules:
     def __init__(self, setup: Setup, estimates: bool = True) -> None:
         """``estimates`` False: tickets are issued without people-ahead and wait (a replay of the
@@ -468,7 +479,7 @@ class QueueRules:
         self._service(state, cmd.service)
         ticket = self._current(state, cmd.counter)
         moved = replace(ticket, status="waiting", service=cmd.service, counter=None,
-                        transferred_from=ticket.service)
+                        transferred_from=ticket.service, route=transferred_route(ticket, cmd.service))
         return [e.TicketTransferred(at=now, ticket=moved, counter=cmd.counter, from_service=ticket.service)]
 
     def _reinstate(self, state: HallState, cmd: c.Reinstate, now: datetime) -> list[e.Event]:

@@ -204,6 +204,7 @@ def load_day(db_path: Path, day: str) -> DayRecords:
             step.served, step.service_s, step.counter, step.clerk = True, event.service_s, event.counter, ticket.clerk
         elif isinstance(event, e.TicketTransferred) and rec.steps:
             rec.steps[-1].service = ticket.service       # this step goes on at the other service
+            rec.route = ticket.route                     # sent ahead to a later step: that step is not visited twice
         elif isinstance(event, e.TicketRated) and rec.steps:
             # the rating pad rates what its counter served last: that step (a journey's ticket may be waiting for
             # the next); events recorded before they named the step are matched by the counter
