@@ -284,7 +284,21 @@ class Chaos:
                     result.ghosts.append(number)
                 else:
                     result.violations.append(f"{day}: {number} issued to {ticket.source}, never printed nor "
-                                             f"voided, and that kiosk was not killed then")
+                                             f"voided, and that kiosk was not killed then"
+                                             f"{self.request_story(replies, ticket.source, ticket.id)}")
+
+    def request_story(self, replies: list[tuple[str, str, str, bytes]], kiosk: str, ticket_id: str) -> str:
+        """What the kiosk's log says of the request that issued ``ticket_id`` (a violation must be
+        explainable from the run's folder alone)."""
+        ids = [rid for device, rid, op, reply in replies if device == kiosk and op in ("issue", "check_in")
+               and ((json.loads(reply).get("ticket") or {}).get("id") == ticket_id)]
+        log_path = self.out / "logs" / f"{kiosk}.log"
+        try:
+            lines = log_path.read_text("utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        said = [line for line in lines if any(rid in line for rid in ids)][:6]
+        return f" (request {', '.join(ids) or 'unknown'}; its log: {' | '.join(said) or 'nothing'})"
 
     def kiosk_killed_around(self, kiosk: str, issued_at: float) -> bool:
         """A ticket issued to a kiosk that was SIGKILLed before it could print it: the kiosk notes an

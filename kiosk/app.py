@@ -286,7 +286,7 @@ class KioskRole(DeviceRole):
         self.busy_until = time.monotonic()
         if not reply.ok or reply.ticket is None:
             code = reply.code if not reply.ok else "internal"
-            log.warning("issue %s refused: %s %s", attempt.service, code, reply.message)
+            log.warning("issue %s refused: %s %s (request %s)", attempt.service, code, reply.message, attempt.request_id)
             self.model.reason = code
             self._print_refusal(code, reply.message, attempt.service)
             return
@@ -303,6 +303,8 @@ class KioskRole(DeviceRole):
             self._journaled(self.journal.add_pending_void, attempt.request_id, reason, self.now().isoformat(),
                             slip=False)
             self._send_void(attempt.request_id, reason)
+        else:
+            log.info("ticket %s printed (request %s)", ticket.number, attempt.request_id)
         self.busy_until = time.monotonic()
 
     def _on_issue_give_up(self) -> None:
