@@ -1,6 +1,7 @@
 """Kiosk parts that need no broker: debounce, journal, pins, presses on mock GPIO, sim payloads."""
 from __future__ import annotations
 
+import json
 import queue
 
 import pytest
@@ -241,8 +242,19 @@ def test_double_press_while_issuing_is_one_ticket(offline_kiosk):
 
 
 # --- an arrival noted while the controller was away, told once it answers -------------------------
+def sent(k: KioskRole, op: str) -> list[dict]:
+    """The kiosk's requests of ``op`` handed to its (recording) link, oldest first."""
+    requests = [json.loads(p) for t, p, _ in k.shell.link.published if t == "hallq/v1/h1/dev/kiosk.k1/req"]
+    return [r for r in requests if r["op"] == op]
+
+
+def reply(k: KioskRole, request: dict, doc: dict) -> None:
+    """The controller's answer to ``request``, as the broker would bring it."""
+    k.shell.handle((0.0, Inbound("hallq/v1/h1/dev/kiosk.k1/res",
+                                 json.dumps({"request_id": request["request_id"], **doc}).encode(), False)))
+
+
 def test_an_arrival_noted_offline_is_told_until_acknowledged_and_not_more_often_than_every_few_seconds(offline_kiosk):
-    import json
 
     from hallq.contract.tokens import code_hash
     k = offline_kiosk()
@@ -259,12 +271,10 @@ def test_an_arrival_noted_offline_is_told_until_acknowledged_and_not_more_often_
     assert k.appointments.check_in_offline("123456", k.now()) == "already_checked_in"
 
     def told() -> list[dict]:
-        sent = [json.loads(p) for t, p, _ in k.shell.link.published if t == "hallq/v1/h1/dev/kiosk.k1/req"]
-        return [s for s in sent if s["op"] == "check_in"]
+        return sent(k, "check_in")
 
     def answer(request: dict, doc: dict) -> None:
-        k.shell.handle((0.0, Inbound("hallq/v1/h1/dev/kiosk.k1/res",
-                                     json.dumps({"request_id": request["request_id"], **doc}).encode(), False)))
+        reply(k, request, doc)
 
     k.shell.tick(100.0)
     assert [r["code"] for r in told()] == ["123456"] and k.appointments.unsent == 1
@@ -282,7 +292,6 @@ def test_an_arrival_noted_offline_is_told_until_acknowledged_and_not_more_often_
 def test_a_void_refused_for_now_is_asked_again_until_answered_and_kept_in_the_journal_meanwhile(offline_kiosk):
     """A ticket the kiosk gave up on must leave the queue: a void refused as rate_limited (the
     controller's answer to that request, for good) is asked again a little later as a new request."""
-    import json
 
     k = offline_kiosk()
     k.shell.link.up()
@@ -292,12 +301,10 @@ def test_a_void_refused_for_now_is_asked_again_until_answered_and_kept_in_the_jo
     k._send_void("issue-7", "kiosk gave up waiting")
 
     def voids() -> list[dict]:
-        sent = [json.loads(p) for t, p, _ in k.shell.link.published if t == "hallq/v1/h1/dev/kiosk.k1/req"]
-        return [s for s in sent if s["op"] == "void"]
+        return sent(k, "void")
 
     def answer(request: dict, doc: dict) -> None:
-        k.shell.handle((0.0, Inbound("hallq/v1/h1/dev/kiosk.k1/res",
-                                     json.dumps({"request_id": request["request_id"], **doc}).encode(), False)))
+        reply(k, request, doc)
 
     assert [v["issue_request_id"] for v in voids()] == ["issue-7"]
     answer(voids()[-1], {"ok": False, "error": {"code": "rate_limited", "message": "slow down"}})
