@@ -170,6 +170,11 @@ def test_counters_screens_and_operators_come_by_their_own_connection(hall_config
     ctl.apply_batch([LinkDown("gone", "lane")])
     assert len(call("bulk-while-lane-down", "")) == 1  # the lane is down: the bulk copy is the one
     ctl.shutdown()
+    # several halls' controllers on one broker (bench/scale.py) each open their lane under their own id
+    other = open_controller(load_config(hall_config), tmp_path / "data-h2", link_factory=RecordingLink,
+                            client_id="controller-h2")
+    assert (other.link.client_id, other.lane.client_id) == ("controller-h2", "controller-h2.lane")
+    other.shutdown()
 
 
 def test_the_lane_may_only_read(broker):

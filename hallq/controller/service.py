@@ -116,7 +116,10 @@ class Controller:
         self.link = link_factory(config, client_id, self.inbox,
                                  [t.all_requests, t.all_status] + ([] if has_lane else [t.all_presence]),
                                  will=(t.controller_presence, self._presence(False)))
-        self.lane = link_factory(config, CONTROLLER_LANE_ID, self.inbox, [t.all_presence, *(
+        # a controller opened under another client id (several halls' controllers on one broker, as in
+        # bench/scale.py) names its lane after it: two lanes of one id would push each other off
+        lane_id = CONTROLLER_LANE_ID if client_id == CONTROLLER_ID else f"{client_id}.lane"
+        self.lane = link_factory(config, lane_id, self.inbox, [t.all_presence, *(
             topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
             if has_lane else None
         self.lane_up = False
