@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -33,7 +32,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 from hallq.display.app import DisplayRole  # noqa: E402
 from hallq.device.shell import DeviceShell  # noqa: E402
 from hallq.runtime.config import load_config  # noqa: E402
-from harness import run_screen_against, start_broker  # noqa: E402
+from harness import peak_rss_mb as process_peak_rss_mb, run_screen_against, start_broker  # noqa: E402
 
 R = "hallq/v1/h1"
 
@@ -122,7 +121,9 @@ def main() -> int:
         elapsed = run_screen_against(shell, app.stop_flag, controller_play, pub)
         frames = app.metrics.frame_s
         latency = app.metrics.event_to_frame_s
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, not getrusage's ru_maxrss: Linux carries the maxrss over exec, so a bench started by a
+        # bigger process would report that process's size
+        peak_rss_mb = process_peak_rss_mb(os.getpid())
         spoken = len(list((work / "spoken").glob("*.wav"))) if not opts.no_sound else 0
         ms = 1000.0
         print(f"### hallq display — {width}×{height}, {opts.seconds:.0f} s, bursts of 3 calls every {opts.every:g} s\n")

@@ -31,7 +31,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from harness import percentile, run_screen_against, start_broker, write_result
+from harness import peak_rss_mb, percentile, run_screen_against, start_broker, write_result
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -178,9 +178,10 @@ def run(speed: float, minutes: float, zones: bool) -> dict:
         first_sound = rig.first_sounds()
         quiet = [first_sound[t] for t in quiet_calls if t in first_sound]
         stats = app.voice.stats
-        import resource
         return {
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            # VmHWM, not getrusage's ru_maxrss: Linux carries the maxrss over exec, and this run's process
+            # was forked by one that had just played three bursts (it reported that process's 147 MB)
+            "peak_rss_mb": peak_rss_mb(os.getpid()),
             "speed": speed, "minutes": minutes, "zones": zones, "real_s": round(elapsed, 1),
             "frames": len(app.metrics.frame_s), "frame_p99_ms": percentile(app.metrics.frame_s, 99) * 1000,
             "event_to_frame_p99_ms": percentile(app.metrics.event_to_frame_s, 99) * 1000,
