@@ -237,3 +237,31 @@ def test_one_kiosk_cannot_drain_a_service_and_the_hall_never_runs_out(tmp_path):
         numbers.append(events[-1].ticket.number)
     assert numbers[0] == "A500" and "A999" in numbers and numbers[-1] == "A1019"
     assert len(set(numbers)) == len(numbers)
+
+
+def test_a_link_is_up_once_its_subscriptions_are_taken_not_at_the_connection(hall_config):
+    """The controller drops the bulk copy of a counter's request while its lane is up: a lane said to
+    be up at the connection, before the broker had taken its subscriptions, lost what came between."""
+    import queue
+    from types import SimpleNamespace
+
+    from hallq.runtime.config import load_config
+    from hallq.runtime.mqttlink import LinkDown, MqttLink
+
+    inbox: queue.Queue = queue.Queue()
+    link = MqttLink(load_config(hall_config), "controller.lane", inbox, [f"{R}/dev/counter.c1/req"], lane="lane")
+    paho = SimpleNamespace(subscribe=lambda topics: (0, 42))
+    accepted = SimpleNamespace(is_failure=False)
+    link._on_connect(paho, None, None, accepted, None)
+    assert inbox.empty()                                   # connected, not subscribed yet: not up
+    link._on_disconnect(paho, None, None, "gone", None)
+    assert inbox.empty()                                   # never up, so never down
+    link._on_connect(paho, None, None, accepted, None)
+    link._on_subscribe(paho, None, 41, [], None)           # another subscription's answer
+    assert inbox.empty()
+    link._on_subscribe(paho, None, 42, [], None)
+    up = inbox.get_nowait()
+    assert isinstance(up, LinkUp) and up.lane == "lane"
+    link._on_disconnect(paho, None, None, "gone", None)
+    down = inbox.get_nowait()
+    assert isinstance(down, LinkDown) and down.lane == "lane"

@@ -106,8 +106,10 @@ def test_a_supervisor_replays_today_with_a_counter_closed_in_the_browser(hall, b
         field = browser.find_element("name", name)
         browser.execute_script("arguments[0].value = arguments[1]", field, value)
     browser.find_element("css selector", "#whatif button[type=submit]").click()
-    changed = wait_until(lambda: browser.find_elements("id", "whatif-changed"), what="the replay's result")[0].text
-    assert today in changed and "2号窗口 00:00-23:59 关闭" in changed
+    # the answer replaces the page: wait for the answer's own text (an element of the page before is stale)
+    changed = wait_until(lambda: next((e.text for e in browser.find_elements("id", "whatif-changed")
+                                       if "2号窗口 00:00-23:59 关闭" in e.text), None), what="the replay's result")
+    assert today in changed
     figures = browser.find_element("id", "whatif-figures").text
     assert "全天" in figures and "缴费" in figures
     # only 2号窗口 called in the record: closed all day, nobody is called in the replay, and the page says so

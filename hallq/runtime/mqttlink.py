@@ -92,6 +92,7 @@ class MqttLink:
         self.inbox = inbox
         self.subscriptions = subscriptions
         self._paho_connected = False    # paho's thread only: to put one LinkDown per LinkUp
+        self._subscribing: int | None = None   # paho's thread only: the subscribe whose SUBACK means up
         self._last_complaint = 0.0      # paho's thread only: when "no connection" was last said
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -121,6 +122,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self.client = client
 
@@ -146,7 +148,18 @@ class MqttLink:
             return
         self._last_complaint = 0.0
         if self.subscriptions:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
+            # up once the broker has taken the subscriptions (its SUBACK), not at the connection: the
+            # controller drops the bulk copy of a counter's request while its lane is up, so a lane said
+            # to be up before it was subscribed lost what came in between
+            self._subscribing = client.subscribe([(topic, 1) for topic in self.subscriptions])[1]
+            return
+        self._up()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if mid == self._subscribing:
+            self._up()
+
+    def _up(self) -> None:
         self._paho_connected = True
         self.inbox.put(LinkUp(self.lane))
 
