@@ -73,7 +73,7 @@ def test_a_phone_joins_is_kept_in_order_confirms_at_the_door_and_is_called(hall,
         # a third time from this phone: the limit per phone (2 a day), in words
         phone.get(hall.base + "/join/pay")
         phone.find_element(By.CSS_SELECTOR, "form button").click()
-        refused = wait_until(lambda: phone.find_elements("id", "refused"), what="the refusal")[0].text
+        refused = wait_until(lambda: "".join(e.text for e in phone.find_elements("id", "refused")), what="the refusal")
         assert "这部手机（或这个网络）今天的取号次数已达上限" in refused
     finally:
         kiosk.close(), desk.close()
