@@ -88,8 +88,8 @@ class KioskRole(DeviceRole):
         self.busy_until = 0.0                          # presses before this (during a print) are dropped
         self.priority_until = 0.0
         self.voids_inflight: set[str] = set()
-        # voids refused for now (rate_limited): when to ask again (None: from the next tick's time)
-        self.voids_due: dict[str, tuple[float | None, str]] = {}
+        self.voids_due: dict[str, tuple[float, str]] = {}   # refused for now (rate_limited): when to ask again
+        self.last_tick = 0.0                           # the shell's clock at the last tick
         self.next_poll = 0.0
         self.day = ""
         self.lease_left: dict[str, int] = {}           # per service, as of the last refresh
@@ -152,6 +152,7 @@ class KioskRole(DeviceRole):
             self._fall_back_now("controller went offline")
 
     def tick(self, now: float) -> None:
+        self.last_tick = now
         day = self.today()
         if day != self.day:
             self.day = day
@@ -168,9 +169,7 @@ class KioskRole(DeviceRole):
             self.leases.keep(now)
             self.appointments.keep(now)
         for request_id, (due, reason) in list(self.voids_due.items()):
-            if due is None:
-                self.voids_due[request_id] = (now + VOID_RETRY_S, reason)
-            elif now >= due:
+            if now >= due:
                 del self.voids_due[request_id]
                 self._send_void(request_id, reason)
 
@@ -395,7 +394,7 @@ class KioskRole(DeviceRole):
                 # void is asked again (a new request; the note stays in the journal meanwhile)
                 log.warning("void of issue %s refused for now (%s): asking again in %.0f s", request_id,
                             reply.code, VOID_RETRY_S)
-                self.voids_due[request_id] = (None, reason)
+                self.voids_due[request_id] = (self.last_tick + VOID_RETRY_S, reason)
                 return
             if not reply.ok:
                 log.warning("void of issue %s: %s %s", request_id, reply.code, reply.message)

@@ -307,6 +307,7 @@ def test_a_void_refused_for_now_is_asked_again_until_answered_and_kept_in_the_jo
         reply(k, request, doc)
 
     assert [v["issue_request_id"] for v in voids()] == ["issue-7"]
+    k.shell.tick(100.0)                                                       # the owner loop ticks all along
     answer(voids()[-1], {"ok": False, "error": {"code": "rate_limited", "message": "slow down"}})
     assert [rid for rid, _ in k.journal.pending_voids()] == ["issue-7"]      # still to be voided
     k.shell.tick(100.0)
