@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hallq.controller.fairness import FairInbox, RateLimits, kiosk_limits
+from hypothesis import given, strategies as st
+
+from hallq.controller.fairness import FairInbox, LaneCopies, RateLimits, kiosk_limits
 from hallq.runtime.mqttlink import Inbound, LinkUp
 from hallq.contract.topics import Topics
 
@@ -145,8 +147,9 @@ def test_a_flapping_device_status_is_recorded_at_most_every_two_seconds(broker, 
 
 def test_counters_screens_and_operators_come_by_their_own_connection(hall_config, tmp_path):
     """The controller's second connection (controller.lane): a counter's "next" is never read after a
-    flooding kiosk's backlog, because it is not in that connection at all. A bulk copy of a counter's
-    request is dropped while the lane is up, and taken when it is down (nothing is lost)."""
+    flooding kiosk's backlog, because it is not in that connection at all. A counter's request comes
+    by both connections: each send is applied once, whichever copy comes first, and one that came
+    only the bulk way (sent while the lane was still subscribing, or down) is applied (nothing is lost)."""
     from hallq.runtime.config import load_config
     from hallq.controller.main import open_controller
     from hallq.runtime.mqttlink import LinkDown
@@ -165,16 +168,47 @@ def test_counters_screens_and_operators_come_by_their_own_connection(hall_config
                                  False, lane)])
         return [p for t, p, _ in ctl.link.published if t == f"{R}/dev/counter.c1/res"]
 
-    assert call("by-bulk", "") == []                   # the lane brings this one
-    assert len(call("by-lane", "lane")) == 1
+    assert len(call("both-ways", "lane")) == 1
+    assert call("both-ways", "") == []                 # the bulk copy of a send the lane brought
+    assert len(call("bulk-first", "")) == 1            # whichever copy comes first is the one applied
+    assert call("bulk-first", "lane") == []
+    # sent while the lane was subscribing: the lane is up by the time its one copy is read
+    assert len(call("before-the-lane-subscribed", "")) == 1
+    # a resend of an id whose answer was lost: answered again (the stored answer), once
+    assert len(call("both-ways", "lane")) == 1 and call("both-ways", "") == []
     ctl.apply_batch([LinkDown("gone", "lane")])
     assert len(call("bulk-while-lane-down", "")) == 1  # the lane is down: the bulk copy is the one
+    # a status is retained: the lane gets the latest at its subscription, so its bulk copy is not needed
+    ctl.apply_batch([LinkUp("lane")])
+    mark = ctl.seq
+    ctl.apply_batch([Inbound(f"{R}/dev/counter.c1/status", b'{"keys": "ok"}', True, "")], tick=True)
+    assert ctl.seq == mark
+    ctl.apply_batch([Inbound(f"{R}/dev/counter.c1/status", b'{"keys": "ok"}', True, "lane")], tick=True)
+    assert ctl.seq > mark
     ctl.shutdown()
     # several halls' controllers on one broker (bench/scale.py) each open their lane under their own id
     other = open_controller(load_config(hall_config), tmp_path / "data-h2", link_factory=RecordingLink,
                             client_id="controller-h2")
     assert (other.link.client_id, other.lane.client_id) == ("controller-h2", "controller-h2.lane")
     other.shutdown()
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=8), st.randoms(use_true_random=False))
+def test_each_send_of_a_request_is_applied_once_whichever_way_its_copies_come(lane_had_it, rnd):
+    """One request id sent (and resent) n times: each send comes the bulk way, and the lane way too
+    when the lane had subscribed by then; each way keeps its order, the two interleave at random.
+    The first copy to come is applied, and n copies in all: one per send, never one more."""
+    bulk = [("bulk", i) for i in range(len(lane_had_it))]
+    lane = [("lane", i) for i, had in enumerate(lane_had_it) if had]
+    arrivals = []
+    while bulk or lane:
+        way = bulk if not lane or (bulk and rnd.random() < 0.5) else lane
+        arrivals.append(way.pop(0))
+    copies = LaneCopies()
+    applied = [copies.first("counter.c1", "r1", way == "lane") for way, _ in arrivals]
+    assert applied[0] and sum(applied) == len(lane_had_it)
+    if all(lane_had_it):
+        assert copies.counts == {}                      # complete pairs are forgotten
 
 
 def test_the_lane_may_only_read(broker):

@@ -16,6 +16,10 @@ service in 6.9 s. Now:
   the controller's outgoing queue ahead of everyone else's.
 - a sender with more than ``MAX_WAITING`` requests waiting is flooding (an honest one has a few):
   what comes beyond is dropped before any work is done, counted and logged.
+- :class:`LaneCopies`: a counter's, screen's or operator's request reaches the controller by both
+  of its connections, the lane and the bulk one, when both had subscribed at the time it was sent,
+  and by one alone when the other had not (a lane connecting or reconnecting, or down). Each send
+  is applied once, whichever copy comes first.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from hallq.runtime.mqttlink import Inbound
 PER_SENDER = 8
 MAX_WAITING = 256          # requests of one sender waiting to be applied; beyond: a flood, dropped
 REFUSALS_PER_S = 2.0       # rate_limited answers per device and second
+COPIES_KEPT = 4096         # requests whose other copy may still come
 
 
 class FairInbox:
@@ -82,6 +87,37 @@ class FairInbox:
                     break
         self.size -= len(batch)
         return batch
+
+
+class LaneCopies:
+    """Which copy of a lane device's request to apply: the first of each send, by either connection.
+
+    Dropping the bulk copy whenever the lane was up lost a request sent while the lane was still
+    subscribing: the bulk connection had it, the lane never would, and the lane counted as up by
+    the time the bulk copy was read. Instead the copies of each request id are counted per way. A
+    copy is applied when its way has now brought more copies of that id than the other: a send
+    reaching both ways is applied once, one reaching only the bulk way is applied too, and a
+    device's resend of an unanswered id is applied again (its stored answer is sent again). A pair
+    complete is forgotten; what is never paired (sent while the lane was down) is forgotten after
+    COPIES_KEPT newer ones, at worst answering a later copy a second time, which devices ignore.
+    """
+
+    def __init__(self, kept: int = COPIES_KEPT) -> None:
+        self.kept = kept
+        self.counts: OrderedDict[tuple[str, str], list[int]] = OrderedDict()   # [bulk, lane]
+
+    def first(self, device: str, request_id: str, lane: bool) -> bool:
+        key = (device, request_id)
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = [0, 0]
+            if len(self.counts) > self.kept:
+                self.counts.popitem(last=False)
+        mine, other = int(lane), int(not lane)
+        counts[mine] += 1
+        if counts[mine] == counts[other]:
+            del self.counts[key]          # both copies of each send came
+        return counts[mine] > counts[other]
 
 
 @dataclass

@@ -38,7 +38,7 @@ from hallq.runtime.storage import StorageFault, storage_fault
 
 from .continuity import write_marker
 from .devices import DeviceReports
-from .fairness import FairInbox, RateLimits, kiosk_limits
+from .fairness import FairInbox, LaneCopies, RateLimits, kiosk_limits
 from .lateness import LateRequests
 from .ledger import Ledger
 from .notify import Notifier, SmsReply
@@ -123,6 +123,7 @@ class Controller:
             topic for d in sorted(self.priority) for topic in (t.request(d), t.status(d)))], lane="lane") \
             if has_lane else None
         self.lane_up = False
+        self.copies = LaneCopies()
         self.records.keep(force=True)         # what is kept and for how long: retention.py
         log.info("hall %s: epoch %d, seq %d, day %s, %d tickets held",
                  config.hall.id, self.epoch, self.seq, self.state.day or "-", len(self.state.tickets))
@@ -354,8 +355,13 @@ class Controller:
     # --- messages -----------------------------------------------------------------------------------
     def _on_message(self, msg: Inbound, now: datetime, out: Outbox) -> None:
         what, device = self.topics.parse(msg.topic)
-        if not msg.lane and self.lane_up and device in self.priority:
-            return              # the copy that came the bulk way: the lane brought (or brings) it
+        if device in self.priority and self.lane is not None:
+            if what == "req":
+                request_id = wire.request_id_of(msg.payload)
+                if request_id is not None and not self.copies.first(device, request_id, bool(msg.lane)):
+                    return      # the other connection brought this send of it
+            elif not msg.lane and self.lane_up:
+                return          # a status: retained, so the lane has it (even one sent while it subscribed)
         if what == "req" and device:
             self._on_request(device, msg.payload, now, out)
         elif what == "presence" and device and device != CONTROLLER_ID:
