@@ -108,8 +108,14 @@ class AppointmentBook:
     def unsent(self) -> int:
         """Arrivals noted offline the controller has not acknowledged (status: ``arrivals_unsent``)."""
         if self._unsent is None:
-            self._unsent = sum(1 for _, hashed, _ in self.journal.arrivals_unsent() if hashed not in self._told)
-        return self._unsent
+            self._untold()
+        return self._unsent or 0
+
+    def _untold(self) -> list[tuple[str, str, str]]:
+        """The arrivals noted offline not yet told, oldest first (read from the journal, and counted)."""
+        untold = [a for a in self.journal.arrivals_unsent() if a[1] not in self._told]
+        self._unsent = len(untold)
+        return untold
 
     def noted(self) -> None:
         """An arrival was noted in the journal: to be told."""
@@ -118,9 +124,12 @@ class AppointmentBook:
     def _tell_arrival(self, now: float) -> None:
         """One arrival noted offline at a time, oldest first (the controller confirms it as online);
         after a refusal or no answer, again a few seconds later."""
-        if self.telling is not None or now < self.tell_after or not self.unsent:
+        if self.telling is not None or now < self.tell_after or self._unsent == 0:
             return
-        day, hashed, code = next((a for a in self.journal.arrivals_unsent() if a[1] not in self._told))
+        untold = self._untold()
+        if not untold:
+            return
+        day, hashed, code = untold[0]
 
         def done() -> None:
             self._told.add(hashed)           # not told twice in this run, even if the note cannot be written

@@ -162,16 +162,17 @@ def test_counters_screens_and_operators_come_by_their_own_connection(hall_config
     assert f"{R}/presence/+" not in ctl.link.subscriptions and f"{R}/dev/+/req" in ctl.link.subscriptions
     ctl.apply_batch([LinkUp(), LinkUp("lane")], tick=True)
 
-    def call(rid: str, lane: str) -> list[bytes]:
+    def call(rid: str, lane: str, payload: bytes | None = None) -> list[bytes]:
         ctl.link.published.clear()
-        ctl.apply_batch([Inbound(f"{R}/dev/counter.c1/req", json.dumps({"op": "suspend", "request_id": rid}).encode(),
-                                 False, lane)])
+        payload = payload if payload is not None else json.dumps({"op": "suspend", "request_id": rid}).encode()
+        ctl.apply_batch([Inbound(f"{R}/dev/counter.c1/req", payload, False, lane)])
         return [p for t, p, _ in ctl.link.published if t == f"{R}/dev/counter.c1/res"]
 
     assert len(call("both-ways", "lane")) == 1
     assert call("both-ways", "") == []                 # the bulk copy of a send the lane brought
     assert len(call("bulk-first", "")) == 1            # whichever copy comes first is the one applied
     assert call("bulk-first", "lane") == []
+    assert len(call("", "", b"")) == 1 and call("", "lane", b"") == []    # no id to go by: answered once
     # sent while the lane was subscribing: the lane is up by the time its one copy is read
     assert len(call("before-the-lane-subscribed", "")) == 1
     # a resend of an id whose answer was lost: answered again (the stored answer), once
@@ -205,7 +206,7 @@ def test_each_send_of_a_request_is_applied_once_whichever_way_its_copies_come(la
         way = bulk if not lane or (bulk and rnd.random() < 0.5) else lane
         arrivals.append(way.pop(0))
     copies = LaneCopies()
-    applied = [copies.first("counter.c1", "r1", way == "lane") for way, _ in arrivals]
+    applied = [copies.first("counter.c1", b'{"op": "call_next", "request_id": "r1"}', way == "lane") for way, _ in arrivals]
     assert applied[0] and sum(applied) == len(lane_had_it)
     if all(lane_had_it):
         assert copies.counts == {}                      # complete pairs are forgotten

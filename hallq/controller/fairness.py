@@ -23,6 +23,7 @@ service in 6.9 s. Now:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -94,20 +95,21 @@ class LaneCopies:
 
     Dropping the bulk copy whenever the lane was up lost a request sent while the lane was still
     subscribing: the bulk connection had it, the lane never would, and the lane counted as up by
-    the time the bulk copy was read. Instead the copies of each request id are counted per way. A
-    copy is applied when its way has now brought more copies of that id than the other: a send
-    reaching both ways is applied once, one reaching only the bulk way is applied too, and a
-    device's resend of an unanswered id is applied again (its stored answer is sent again). A pair
-    complete is forgotten; what is never paired (sent while the lane was down) is forgotten after
-    COPIES_KEPT newer ones, at worst answering a later copy a second time, which devices ignore.
+    the time the bulk copy was read. Instead the copies of each payload (the two copies of one send
+    are the same bytes; a malformed one may have no request id) are counted per way, and a copy is
+    applied when its way has now brought more of them than the other. So a send reaching both ways
+    is applied once, one reaching only the bulk way is applied too, and a device's resend of an
+    unanswered request is applied again (its stored answer is sent again). A complete pair is
+    forgotten; what is never paired (sent while the lane was down) is forgotten after COPIES_KEPT
+    newer ones, at worst answering a later copy a second time, which devices ignore.
     """
 
     def __init__(self, kept: int = COPIES_KEPT) -> None:
         self.kept = kept
-        self.counts: OrderedDict[tuple[str, str], list[int]] = OrderedDict()   # [bulk, lane]
+        self.counts: OrderedDict[tuple[str, bytes], list[int]] = OrderedDict()   # [bulk, lane]
 
-    def first(self, device: str, request_id: str, lane: bool) -> bool:
-        key = (device, request_id)
+    def first(self, device: str, payload: bytes, lane: bool) -> bool:
+        key = (device, hashlib.blake2b(payload, digest_size=16).digest())
         counts = self.counts.get(key)
         if counts is None:
             counts = self.counts[key] = [0, 0]

@@ -357,8 +357,7 @@ class Controller:
         what, device = self.topics.parse(msg.topic)
         if device in self.priority and self.lane is not None:
             if what == "req":
-                request_id = wire.request_id_of(msg.payload)
-                if request_id is not None and not self.copies.first(device, request_id, bool(msg.lane)):
+                if not self.copies.first(device, msg.payload, bool(msg.lane)):
                     return      # the other connection brought this send of it
             elif not msg.lane and self.lane_up:
                 return          # a status: retained, so the lane has it (even one sent while it subscribed)

@@ -348,12 +348,14 @@ def day_steps(setup: Any, steps: Any, start: datetime) -> Iterator[DayStep]:
 
 def play_commands(setup: Any, steps: Any, start: datetime) -> tuple[Any, list[Any]]:
     """(the last state, every event) of :func:`day_steps`' day."""
-    from hallq.core import commands as c  # noqa: PLC0415
-    from hallq.core.rules import QueueRules  # noqa: PLC0415
-    state, log = QueueRules(setup).handle(setup.initial_state(), c.Tick(), start)[0], []
+    state, log = None, []
     for step in day_steps(setup, steps, start):
         state = step.after
         log += step.events
+    if state is None:               # nothing accepted: the day as it opened
+        from hallq.core import commands as c  # noqa: PLC0415
+        from hallq.core.rules import QueueRules  # noqa: PLC0415
+        state = QueueRules(setup).handle(setup.initial_state(), c.Tick(), start)[0]
     return state, log
 
 
