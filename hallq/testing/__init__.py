@@ -63,11 +63,56 @@ def eventually(predicate: Callable[[], Any], timeout: float, poll_s: float = 0.0
 
 
 _HANDED_OUT: set[int] = set()
+PORTS_FROM = 20000          # test servers' ports: from here up to the kernel's ephemeral range
+PORT_SLICES = 9             # one per pytest-xdist worker gw0..gw7, the last for everyone else
+
+
+def _own_ports() -> range | None:
+    """This process's share of the ports below the kernel's ephemeral range, or None where that
+    range leaves too little below it.
+
+    A port picked by binding port 0 is in the ephemeral range, and it is free again once the probe
+    closes: until the server meant for it binds, seconds later (a broker and a controller start
+    first), any process's outgoing connection may take it as its local port, and with three workers
+    running hundreds of connections that happened ("address already in use" at the web's start).
+    The kernel never hands out ports below the range on its own, and each test worker has its own
+    slice, so only this process's own picks can meet, and those it remembers."""
+    try:
+        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    size = (first_ephemeral - PORTS_FROM) // PORT_SLICES
+    if size < 200:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else PORT_SLICES - 1
+    index = min(index, PORT_SLICES - 1)
+    return range(PORTS_FROM + index * size, PORTS_FROM + (index + 1) * size)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
-    """A port nothing listens on now, never one this process handed out before: a port picked for a
-    broker not started yet is free again to the kernel, and a second pick could get the same one."""
+    """A port nothing listens on now, never one this process handed out before (a port picked for a
+    server not started yet is free again to the kernel), and outside the kernel's ephemeral range
+    where it can (:func:`_own_ports`)."""
+    own = _own_ports()
+    if own is not None:
+        for _ in range(2):
+            start = (os.getpid() * 7919 + len(_HANDED_OUT)) % len(own)
+            for i in range(len(own)):
+                port = own[(start + i) % len(own)]
+                if port not in _HANDED_OUT and _bindable(port):
+                    _HANDED_OUT.add(port)
+                    return port
+            _HANDED_OUT.difference_update(own)  # a long run used them all: the earliest are long closed
     for _ in range(100):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
