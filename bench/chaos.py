@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from hallq.core import events as e  # noqa: E402
 from hallq.records.day import open_read_only  # noqa: E402
-from hallq.simulator.audit import audit_day  # noqa: E402
+from hallq.simulator.audit import audit_day, wait_for_kiosks_in_flight  # noqa: E402
 from hallq.testing import eventually  # noqa: E402
 from hallq.simulator.rig import Rig, Watcher  # noqa: E402
 from chaos_checks import ChaosResult, PrintWatch, check_events, display_mismatch  # noqa: E402,F401
@@ -203,6 +203,9 @@ class Chaos:
             driver.join(timeout=5)
         self.settle()
         self.check_display()
+        # kiosks still running: what they had in flight printed or voided before they are stopped
+        wait_for_kiosks_in_flight(self.out / "data" / "controller" / "controller.db",
+                                  {k.id: self.rig.ticket_dir(k.id) for k in self.config.kiosk})
         self.print_watch.stop_flag.set()
         self.print_watch.scan()
         self.watcher.close()

@@ -39,7 +39,7 @@ from hallq.records.day import open_read_only  # noqa: E402
 from hallq.testing import eventually  # noqa: E402
 from hallq.testing.deploy import DeployedHall, wait_quietly  # noqa: E402
 from hallq.testing.hosts import Host, in_netns  # noqa: E402
-from hallq.simulator.audit import audit_day  # noqa: E402
+from hallq.simulator.audit import audit_day, wait_for_kiosks_in_flight  # noqa: E402
 from hallq.simulator.rig import Watcher  # noqa: E402
 
 FAULTS = ("cable", "half_open", "flap", "server_cut", "reboot")
@@ -215,6 +215,9 @@ class HostChaos:
             self.stop_traffic.set()
             driver.join(timeout=10)
         self.settle()
+        # what the kiosks had in flight when the traffic stopped, printed or voided first
+        wait_for_kiosks_in_flight(self.hall.controller_db(), {k.partition(".")[2]: self.hall.ticket_dir(k)
+                                                              for k in self.kiosks})
         self.check()
         self.result.restarts = self.hall.supervise()
         self.result.seconds = time.monotonic() - t0 + self.result.install_s

@@ -11,6 +11,7 @@ Both must be zero.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,3 +85,30 @@ def audit_day(db_path: Path, day: str, ticket_dirs: dict[str, Path], reprints: l
     doubled |= set(a.reprints)
     a.doubled = sorted(doubled)
     return a
+
+
+def wait_for_kiosks_in_flight(db_path: Path, ticket_dirs: dict[str, Path], still_s: float = 6.0,
+                              limit_s: float = 30.0) -> list[str]:
+    """Once the traffic has stopped, wait (kiosks still running) until what they had in flight is done,
+    and return the ghosts left (day:number).
+
+    A ticket the controller issued whose reply is still on its way to its kiosk, or that the kiosk
+    gave up on (after 3 s) and is about to void, is not a ghost yet: judged at once, it was reported
+    as one (a run that printed it 3 s after the check). So the audit is repeated until no ghost is
+    left, or the ghosts have not changed for ``still_s`` (those left are for the audit to judge:
+    say, a kiosk killed before it printed), and ``limit_s`` at most."""
+    def ghosts() -> set[str]:
+        db = open_read_only(db_path)
+        try:
+            days = [d for (d,) in db.execute("SELECT DISTINCT day FROM events WHERE day IS NOT NULL")]
+        finally:
+            db.close()
+        return {f"{day}:{n}" for day in days for n in audit_day(db_path, day, ticket_dirs).ghosts}
+    start = time.monotonic()
+    left, changed = ghosts(), start
+    while left and time.monotonic() - changed < still_s and time.monotonic() - start < limit_s:
+        time.sleep(0.25)
+        now_left = ghosts()
+        if now_left != left:
+            left, changed = now_left, time.monotonic()
+    return sorted(left)

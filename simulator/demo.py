@@ -26,7 +26,7 @@ from hallq.runtime.config import load_config
 from hallq.testing import eventually
 from hallq.tools.report import estimate_line, make_report, text_table, write_csv, write_html
 
-from .audit import Audit, audit_day
+from .audit import Audit, audit_day, wait_for_kiosks_in_flight
 from .engine import KIOSK_GAP_S, Engine
 from .rig import Rig, Watcher
 from .scenario import Scenario, clock, default_hall_path, default_scenario_path, load_scenario, plan_day
@@ -98,6 +98,9 @@ def run_demo(scenario: Scenario, source_hall: Path, out: Path, speed: float, hea
             (watcher.status.get(k) or {}).get("unsynced") == 0 for k in kiosks), SETTLE_S)
         if not settled:
             print("  warning: a kiosk still holds unsynced tickets", file=stream, flush=True)
+        # what a kiosk had in flight at the last press, printed or voided before the kiosks stop
+        wait_for_kiosks_in_flight(out / "data" / "controller" / "controller.db",
+                                  {k.id: rig.ticket_dir(k.id) for k in rig.config.kiosk})
         time.sleep(1.5)                  # the display draws the last state
         engine.snapshot("end")
     finally:

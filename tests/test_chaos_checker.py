@@ -35,3 +35,31 @@ def test_a_kiosk_replaced_by_one_that_only_synced_offline_tickets_was_killed_wit
     assert not chaos.in_flight_when_killed(events, replies, "kiosk.k1", "20261205-B013")   # not its last
     # no later process of that kiosk: its last ticket unprinted is a loss, not a kill
     assert not chaos.in_flight_when_killed(events[:2], replies[:2], "kiosk.k1", "20261205-B014")
+
+
+def test_a_ticket_printed_just_after_the_traffic_stopped_is_not_a_ghost(tmp_path):
+    """The end-of-run audit waits for what the kiosks had in flight: a ticket whose reply reached its
+    kiosk a moment after the traffic stopped is printed then, not a ghost; one never printed stays one."""
+    import sqlite3
+    import threading
+
+    from hallq.simulator.audit import wait_for_kiosks_in_flight
+
+    db_path = tmp_path / "controller.db"
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, day TEXT NOT NULL, body BLOB NOT NULL)")
+    for seq, number in enumerate(["B013", "B014"], 1):
+        db.execute("INSERT INTO events VALUES (?, ?, ?)", (seq, "2026-12-05", e.encode_event(issued(number))))
+    db.commit()
+    db.close()
+    tickets = tmp_path / "tickets"
+    tickets.mkdir()
+    (tickets / "B013.bin").write_bytes(b"printed before")
+    printer = threading.Timer(1.0, lambda: (tickets / "B014.bin").write_bytes(b"printed late"))
+    printer.start()
+    try:
+        assert wait_for_kiosks_in_flight(db_path, {"k1": tickets}, still_s=10.0) == []
+    finally:
+        printer.cancel()
+    (tickets / "B014.bin").unlink()
+    assert wait_for_kiosks_in_flight(db_path, {"k1": tickets}, still_s=0.5) == ["2026-12-05:B014"]
