@@ -44,6 +44,7 @@ class StatusReport:
     index: int
     reference: int
     status: int
+    recipient: str = ""         # the number it went to (optional in the report)
 
     @property
     def outcome(self) -> str:
@@ -170,9 +171,10 @@ class GsmModem:
         answer = self.command('AT+CMGL="REC UNREAD"')
         out: list[Received | StatusReport] = []
         for i, line in enumerate(answer):
-            report = re.match(r'\+CMGL: ?(\d+),"[^"]*",6,(\d+),.*,(\d+)$', line)
-            if report:                          # <index>,<stat>,<fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>
-                out.append(StatusReport(int(report.group(1)), int(report.group(2)), int(report.group(3))))
+            report = re.match(r'\+CMGL: ?(\d+),"[^"]*",6,(\d+),(?:"([^"]*)")?.*,(\d+)$', line)
+            if report:                          # <index>,<stat>,<fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>
+                out.append(StatusReport(int(report.group(1)), int(report.group(2)), int(report.group(4)),
+                                        from_ucs2(report.group(3) or "")))
                 continue
             head = re.match(r'\+CMGL: ?(\d+),"[^"]*","([^"]*)"', line)
             if head and i + 1 < len(answer):

@@ -130,9 +130,21 @@ class SmsWorker:
     @staticmethod
     def _delivery(db: sqlite3.Connection, report: StatusReport) -> None:
         """The network's report on a sent message, recorded on the last one sent with its reference
-        (references go round at 256: the latest is the one it is about)."""
-        db.execute("UPDATE sms_outbox SET delivery = ? WHERE id = (SELECT MAX(id) FROM sms_outbox "
-                   "WHERE reference = ? AND state = 'sent')", (report.outcome, report.reference))
+        (references go round at 256: the latest is the one it is about). A message that went just
+        before the controller stopped has no reference recorded (it was found sent on the SIM at the
+        next start): its report is matched by the number it went to, on the latest such message
+        still without a report."""
+        found = db.execute("UPDATE sms_outbox SET delivery = ? WHERE id = (SELECT MAX(id) FROM sms_outbox "
+                           "WHERE reference = ? AND state = 'sent')", (report.outcome, report.reference))
+        if found.rowcount or not report.recipient:
+            return
+        for msg_id, phone in db.execute("SELECT id, phone FROM sms_outbox WHERE state = 'sent' AND reference IS NULL "
+                                        "AND delivery IS NULL ORDER BY id DESC").fetchall():
+            if same_number(phone, report.recipient):
+                db.execute("UPDATE sms_outbox SET delivery = ?, reference = ? WHERE id = ?",
+                           (report.outcome, report.reference, msg_id))
+                return
+        log.warning("SMS delivery report %d matches no message sent (%s)", report.reference, report.outcome)
 
     def _sent(self, db: sqlite3.Connection, msg_id: int, reference: int | None, slot: int | None) -> None:
         db.execute("UPDATE sms_outbox SET state = 'sent', reference = ?, sent_at = ?, error = NULL WHERE id = ?",
@@ -144,3 +156,11 @@ class SmsWorker:
             except GsmError as err:
                 log.warning("SMS %d sent; its copy on the SIM stays (%s)", msg_id, err.detail or err)
         self.wake.set()
+
+
+def same_number(a: str, b: str) -> bool:
+    """Whether two renderings of a phone number are one number (a report may give it as +86...)."""
+    def national(number: str) -> str:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+    return national(a) == national(b) != ""

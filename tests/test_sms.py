@@ -41,11 +41,32 @@ def test_the_driver_speaks_the_at_subset_and_a_fault_is_a_fault(modem):
     assert full.value.code == "322" and full.value.condition == "storage_full"
     seen = gsm.unread()
     # the network's status reports of the two sends (delivered, then the refused one's never came), then the texts
-    assert [(r.reference, r.outcome) for r in seen if isinstance(r, StatusReport)] == [(1, "delivered")]
+    assert [(r.reference, r.outcome, r.recipient) for r in seen if isinstance(r, StatusReport)] == \
+        [(1, "delivered", "13800138000")]
     assert [m.text for m in seen if not isinstance(m, StatusReport)][:2] == ["0", "1"]
     gsm.delete_read()
     assert gsm.store("13800138000", "y") >= 1
     gsm.close()
+
+
+def test_a_report_on_a_message_sent_just_before_a_power_cut_is_recorded(tmp_path):
+    """Cut between the modem's send and the outbox's note of it, a message is found sent on the SIM
+    at the next start, without its reference: the network's report on it is matched by its number
+    (as the report may give it, +86...), not lost; a report on a number never sent to changes nothing."""
+    from hallq.controller.store import Store
+    from hallq.hardware.sms import SmsWorker
+
+    store = Store(tmp_path / "controller.db")
+    db = store.db
+    for key, phone, reference in (("a", "13800138001", 7), ("b", "13800138002", None), ("c", "13800138003", None)):
+        db.execute("INSERT INTO sms_outbox (key, ticket, day, phone, text, state, reference, queued_at) "
+                   "VALUES (?, 't', '2026-12-05', ?, 'x', 'sent', ?, 'now')", (key, phone, reference))
+    SmsWorker._delivery(db, StatusReport(1, 7, 0, "13800138001"))              # by its reference
+    SmsWorker._delivery(db, StatusReport(2, 9, 0, "+8613800138002"))           # sent as the power went
+    SmsWorker._delivery(db, StatusReport(3, 11, 0, "13900000000"))             # no such message
+    assert dict(db.execute("SELECT key, delivery FROM sms_outbox")) == {"a": "delivered", "b": "delivered", "c": None}
+    assert db.execute("SELECT reference FROM sms_outbox WHERE key = 'b'").fetchone() == (9,)
+    store.close()
 
 
 def test_messages_go_once_in_order_across_a_kill_and_modem_errors_and_a_reply_moves_the_ticket(
