@@ -100,7 +100,7 @@ def wait_for_kiosks_in_flight(db_path: Path, ticket_dirs: dict[str, Path], still
     def ghosts() -> set[str]:
         db = open_read_only(db_path)
         try:
-            days = [d for (d,) in db.execute("SELECT DISTINCT day FROM events WHERE day IS NOT NULL")]
+            days = [d for (d,) in db.execute("SELECT DISTINCT day FROM events")]
         finally:
             db.close()
         return {f"{day}:{n}" for day in days for n in audit_day(db_path, day, ticket_dirs).ghosts}

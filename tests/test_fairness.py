@@ -205,8 +205,8 @@ def test_each_send_of_a_request_is_applied_once_whichever_way_its_copies_come(la
     while bulk or lane:
         way = bulk if not lane or (bulk and rnd.random() < 0.5) else lane
         arrivals.append(way.pop(0))
-    copies = LaneCopies()
-    applied = [copies.first("counter.c1", b'{"op": "call_next", "request_id": "r1"}', way == "lane") for way, _ in arrivals]
+    copies, payload = LaneCopies(), b'{"op": "call_next", "request_id": "r1"}'
+    applied = [copies.first("counter.c1", payload, way == "lane") for way, _ in arrivals]
     assert applied[0] and sum(applied) == len(lane_had_it)
     if all(lane_had_it):
         assert copies.counts == {}                      # complete pairs are forgotten
